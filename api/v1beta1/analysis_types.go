@@ -1,0 +1,317 @@
+package v1beta1
+
+// Built-in metric names: they need no MetricTemplate.
+const (
+	MetricRequestSuccessRate = "request-success-rate"
+	MetricRequestDuration    = "request-duration"
+)
+
+// WebhookType says when a webhook is called and what its answer means.
+//
+// +kubebuilder:validation:Enum=confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
+type WebhookType string
+
+// Webhook types, as in the Flagger model.
+const (
+	ConfirmRolloutHook         WebhookType = "confirm-rollout"
+	PreRolloutHook             WebhookType = "pre-rollout"
+	RolloutHook                WebhookType = "rollout"
+	ConfirmTrafficIncreaseHook WebhookType = "confirm-traffic-increase"
+	ConfirmPromotionHook       WebhookType = "confirm-promotion"
+	PostRolloutHook            WebhookType = "post-rollout"
+	RollbackHook               WebhookType = "rollback"
+	EventHook                  WebhookType = "event"
+)
+
+// AlertSeverity filters which notifications an alert receives: info receives everything, warn
+// receives warn and error, error receives error only.
+//
+// +kubebuilder:validation:Enum=info;warn;error
+type AlertSeverity string
+
+// Alert severities.
+const (
+	SeverityInfo  AlertSeverity = "info"
+	SeverityWarn  AlertSeverity = "warn"
+	SeverityError AlertSeverity = "error"
+)
+
+// CanaryAnalysis is how a new revision is tested and how traffic moves to it.
+//
+// The strategy follows from the fields: stepWeight or stepWeights make a weighted canary;
+// iterations make blue/green, or A/B testing when match is set as well.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.stepWeight) || self.stepWeight == 0 || !has(self.stepWeights) || size(self.stepWeights) == 0",message="stepWeight and stepWeights are mutually exclusive: set one"
+// +kubebuilder:validation:XValidation:rule="!has(self.iterations) || self.iterations == 0 || ((!has(self.stepWeight) || self.stepWeight == 0) && (!has(self.stepWeights) || size(self.stepWeights) == 0))",message="iterations (blue/green or A/B testing) cannot be combined with stepWeight or stepWeights (weighted canary)"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="maxWeight must not be below stepWeight, or the first step is never taken"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeights) || size(self.stepWeights) == 0 || self.stepWeights[0] <= self.maxWeight",message="maxWeight must not be below the first entry of stepWeights"
+// +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="match (A/B testing) needs iterations: the number of analysis runs before promotion"
+// +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="mirrorWeight needs mirror: true"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionAffinity) || (has(self.stepWeight) && self.stepWeight > 0) || (has(self.stepWeights) && size(self.stepWeights) > 0)",message="sessionAffinity works with a weighted canary only (stepWeight or stepWeights)"
+type CanaryAnalysis struct {
+	// Interval between analysis steps, at least 10s.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || duration(self) >= duration('10s')",message="interval must be at least 10s"
+	// +optional
+	Interval string `json:"interval,omitempty"`
+
+	// Threshold is the number of failed checks after which the canary is rolled back.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Threshold int32 `json:"threshold,omitempty"`
+
+	// MaxWeight is the canary weight at which promotion starts; defaults to 100, or to the last
+	// entry of stepWeights.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxWeight *int32 `json:"maxWeight,omitempty"`
+
+	// StepWeight is added to the canary weight after each successful step.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	StepWeight int32 `json:"stepWeight,omitempty"`
+
+	// StepWeights is an explicit, increasing schedule of canary weights.
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=100
+	// +kubebuilder:validation:XValidation:rule="self.all(w, self.filter(x, x == w).size() == 1) && self.isSorted()",message="stepWeights must be strictly increasing"
+	// +optional
+	StepWeights []int32 `json:"stepWeights,omitempty"`
+
+	// StepWeightPromotion moves traffic back to the primary in steps of this size during
+	// promotion; 0 moves it at once.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
+
+	// Iterations is the number of analysis runs of a blue/green or A/B rollout.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Iterations int32 `json:"iterations,omitempty"`
+
+	// Match routes matching requests to the canary during A/B testing.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Match []HTTPMatchRequest `json:"match,omitempty"`
+
+	// Mirror copies primary traffic to the canary during blue/green, or adds a mirror-only step
+	// before a weighted canary shifts traffic.
+	// +optional
+	Mirror bool `json:"mirror,omitempty"`
+
+	// MirrorWeight is the percent of requests mirrored; defaults to all.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MirrorWeight *int32 `json:"mirrorWeight,omitempty"`
+
+	// PrimaryReadyThreshold is the percent of the primary's updated replicas that must be
+	// available for it to count as ready.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	PrimaryReadyThreshold *int32 `json:"primaryReadyThreshold,omitempty"`
+
+	// CanaryReadyThreshold is the percent of the canary's updated replicas that must be
+	// available for it to count as ready.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	CanaryReadyThreshold *int32 `json:"canaryReadyThreshold,omitempty"`
+
+	// SessionAffinity pins a client to the canary with a cookie once it has been routed there.
+	// +optional
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+
+	// Alerts are the notification targets of this canary.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Alerts []CanaryAlert `json:"alerts,omitempty"`
+
+	// Metrics are checked at every analysis step.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Metrics []CanaryMetric `json:"metrics,omitempty"`
+
+	// Webhooks are called at the moments their type names.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
+}
+
+// SessionAffinity configures the cookie that pins clients to the canary.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.primaryCookieName) || self.primaryCookieName != self.cookieName",message="sessionAffinity.cookieName and primaryCookieName must differ"
+type SessionAffinity struct {
+	// CookieName of the cookie that pins a client to the canary.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	CookieName string `json:"cookieName"`
+	// PrimaryCookieName of the cookie that pins a client to the primary.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
+	// MaxAge of the cookie in seconds.
+	// +kubebuilder:default=86400
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxAge int32 `json:"maxAge,omitempty"`
+	// +optional
+	Domain string `json:"domain,omitempty"`
+	// +optional
+	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// +optional
+	Partitioned bool `json:"partitioned,omitempty"`
+	// +optional
+	Path string `json:"path,omitempty"`
+	// +kubebuilder:validation:Enum=Strict;Lax;None
+	// +optional
+	SameSite string `json:"sameSite,omitempty"`
+	// +optional
+	Secure bool `json:"secure,omitempty"`
+}
+
+// CanaryAlert sends this canary's notifications to an AlertProvider.
+type CanaryAlert struct {
+	// Name of the alert.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Severity filters the notifications; unset means info (everything).
+	// +kubebuilder:default=info
+	// +optional
+	Severity AlertSeverity `json:"severity,omitempty"`
+	// ProviderRef names the AlertProvider.
+	ProviderRef CrossNamespaceObjectReference `json:"providerRef"`
+}
+
+// CrossNamespaceObjectReference names an object, in the Canary's namespace unless given.
+type CrossNamespaceObjectReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// CanaryMetric is a check run at every analysis step.
+//
+// +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric needs a templateRef unless its name is a built-in metric (request-success-rate, request-duration)"
+// +kubebuilder:validation:XValidation:rule="!has(self.thresholdRange) || !has(self.thresholdRange.min) || !has(self.thresholdRange.max) || self.thresholdRange.min <= self.thresholdRange.max",message="thresholdRange.min must not exceed thresholdRange.max"
+// +kubebuilder:validation:XValidation:rule="has(self.thresholdRange) || has(self.threshold)",message="a metric needs a thresholdRange (min, max or both)"
+type CanaryMetric struct {
+	// Name of the metric; request-success-rate and request-duration are built in.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Interval is the query window, for example 1m.
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	Interval string `json:"interval,omitempty"`
+
+	// Threshold is a minimum. Deprecated: use thresholdRange.min.
+	// +optional
+	Threshold *float64 `json:"threshold,omitempty"`
+
+	// ThresholdRange bounds the value: below min or above max fails the check.
+	// +optional
+	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
+
+	// Query is inline PromQL. Deprecated: use templateRef.
+	// +kubebuilder:validation:MaxLength=8192
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// TemplateRef names the MetricTemplate that holds the query.
+	// +optional
+	TemplateRef *CrossNamespaceObjectReference `json:"templateRef,omitempty"`
+
+	// TemplateVariables are available in the query as {{ variables.NAME }}.
+	// +optional
+	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+}
+
+// CanaryThresholdRange bounds a metric value.
+//
+// +kubebuilder:validation:MinProperties=1
+type CanaryThresholdRange struct {
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+}
+
+// CanaryWebhook is an HTTP call at a moment of the rollout.
+type CanaryWebhook struct {
+	// Type says when the webhook is called; defaults to rollout (every analysis step).
+	// +kubebuilder:default=rollout
+	// +optional
+	Type WebhookType `json:"type,omitempty"`
+
+	// Name of the webhook.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// URL the webhook POSTs to.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url"`
+
+	// Timeout of one call.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// Retries of a failed call within one step.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+
+	// DisableTLS skips verification of the server's certificate.
+	// +optional
+	DisableTLS bool `json:"disableTLS,omitempty"`
+
+	// GateTimeout fails the canary when this gate (confirm-rollout, confirm-traffic-increase,
+	// confirm-promotion) stays closed for longer; unset waits without limit.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	GateTimeout string `json:"gateTimeout,omitempty"`
+
+	// SecretRef names a Secret in the Canary's namespace whose keys are sent as HTTP headers,
+	// for example Authorization.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// MuteAlert keeps a gate's waiting from being announced.
+	// +optional
+	MuteAlert bool `json:"muteAlert,omitempty"`
+
+	// Metadata is sent in the payload.
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
+}

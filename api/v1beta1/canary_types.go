@@ -1,0 +1,459 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Canary kind and finalizer names.
+const (
+	CanaryKind = "Canary"
+
+	// CanaryFinalizer guards the restore that spec.revertOnDeletion asks for.
+	CanaryFinalizer = "siskin.dev/finalizer"
+)
+
+// Manual-control annotations on a Canary. Each is acted on once per distinct value (use a
+// timestamp), and the handled value is recorded in status.manualRequests: no spec edit is
+// needed, so GitOps tools see no drift.
+const (
+	// AnnotationPromote promotes the current canary now, skipping the remaining analysis.
+	AnnotationPromote = "siskin.dev/promote"
+	// AnnotationAbort rolls the current canary back now.
+	AnnotationAbort = "siskin.dev/abort"
+	// AnnotationRetry starts a new analysis of a failed revision without a template change.
+	AnnotationRetry = "siskin.dev/retry"
+	// AnnotationPause freezes the analysis where it is (weights kept, no deadlines).
+	AnnotationPause = "siskin.dev/pause"
+	// AnnotationResume resumes a paused analysis.
+	AnnotationResume = "siskin.dev/resume"
+)
+
+// Router providers accepted in spec.provider and the controller's default provider flag.
+const (
+	ProviderIstio            = "istio"
+	ProviderGatewayAPI       = "gatewayapi"
+	ProviderGatewayAPIV1     = "gatewayapi:v1"
+	ProviderGatewayAPIV1beta = "gatewayapi:v1beta1"
+	ProviderKubernetes       = "kubernetes"
+)
+
+// Canary is a progressive rollout of a Deployment: a new revision of the target receives
+// traffic in steps while its metrics are analysed, then it is promoted or rolled back.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cnry;cnrys,categories=all
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
+// +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.analysis.interval`,priority=1
+// +kubebuilder:printcolumn:name="Mirror",type=boolean,JSONPath=`.spec.analysis.mirror`,priority=1
+// +kubebuilder:printcolumn:name="StepWeight",type=integer,JSONPath=`.spec.analysis.stepWeight`,priority=1
+// +kubebuilder:printcolumn:name="StepWeights",type=string,JSONPath=`.spec.analysis.stepWeights`,priority=1
+// +kubebuilder:printcolumn:name="MaxWeight",type=integer,JSONPath=`.spec.analysis.maxWeight`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="LastTransitionTime",type=string,JSONPath=`.status.lastTransitionTime`
+type Canary struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   CanarySpec   `json:"spec"`
+	Status CanaryStatus `json:"status,omitempty"`
+}
+
+// CanaryList is a list of Canaries.
+//
+// +kubebuilder:object:root=true
+type CanaryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Canary `json:"items"`
+}
+
+// CanarySpec is the desired rollout of a target workload.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.stepWeight) || self.analysis.stepWeight == 0",message="provider kubernetes cannot shift traffic in steps: use analysis.iterations (blue/green) instead of analysis.stepWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.stepWeights) || size(self.analysis.stepWeights) == 0",message="provider kubernetes cannot shift traffic in steps: use analysis.iterations (blue/green) instead of analysis.stepWeights"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.match) || size(self.analysis.match) == 0",message="provider kubernetes cannot route by request: analysis.match (A/B testing) needs istio or gatewayapi"
+type CanarySpec struct {
+	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
+	// gatewayapi:v1beta1) or kubernetes (blue/green without a router). Defaults to the
+	// controller's --provider flag.
+	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// MetricsServer is the Prometheus address used for built-in metrics and templates that name
+	// no address. Defaults to the controller's --metrics-server flag.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	MetricsServer string `json:"metricsServer,omitempty"`
+
+	// TargetRef is the workload whose new revisions are rolled out.
+	TargetRef TargetReference `json:"targetRef"`
+
+	// AutoscalerRef is the target's HorizontalPodAutoscaler; Siskin keeps a copy of it for the
+	// primary.
+	// +optional
+	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
+
+	// Service describes the Services and routes Siskin generates.
+	Service CanaryService `json:"service"`
+
+	// Analysis is how a new revision is tested before it is promoted.
+	Analysis *CanaryAnalysis `json:"analysis"`
+
+	// ProgressDeadlineSeconds is how long the canary or primary may take to become ready
+	// before the rollout fails.
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+
+	// SkipAnalysis promotes a new revision without analysis.
+	// +optional
+	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
+
+	// RevertOnDeletion restores the target and the apex Service when the Canary is deleted, so
+	// that traffic keeps flowing without Siskin.
+	// +optional
+	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
+
+	// Suspend stops all work on this Canary until it is false again.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// TargetReference names the workload a Canary rolls out.
+type TargetReference struct {
+	// APIVersion of the target, for example apps/v1.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of the target. Only Deployment is supported.
+	// +kubebuilder:validation:Enum=Deployment
+	Kind string `json:"kind"`
+
+	// Name of the target in the Canary's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=244
+	Name string `json:"name"`
+}
+
+// AutoscalerReference names the target's autoscaler.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.primaryScalerReplicas) || !has(self.primaryScalerReplicas.minReplicas) || !has(self.primaryScalerReplicas.maxReplicas) || self.primaryScalerReplicas.minReplicas <= self.primaryScalerReplicas.maxReplicas",message="primaryScalerReplicas.minReplicas must not exceed maxReplicas"
+type AutoscalerReference struct {
+	// APIVersion of the autoscaler, for example autoscaling/v2.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of the autoscaler. Only HorizontalPodAutoscaler is supported.
+	// +kubebuilder:validation:Enum=HorizontalPodAutoscaler
+	Kind string `json:"kind"`
+
+	// Name of the autoscaler in the Canary's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=244
+	Name string `json:"name"`
+
+	// PrimaryScalerReplicas overrides the replica bounds of the primary's autoscaler.
+	// +optional
+	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
+}
+
+// ScalerReplicas bounds the replicas of an autoscaler.
+type ScalerReplicas struct {
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+}
+
+// CanaryService describes the generated Services (<name>, <name>-primary, <name>-canary) and the
+// route in front of them.
+type CanaryService struct {
+	// Name of the apex Service; defaults to targetRef.name.
+	// +kubebuilder:validation:MaxLength=55
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Port of the generated Services.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// PortName of the generated Services' port.
+	// +kubebuilder:default=http
+	// +optional
+	PortName string `json:"portName,omitempty"`
+
+	// TargetPort is the container port, by number or name; defaults to port.
+	// +optional
+	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
+
+	// AppProtocol of the generated port; tcp makes the Istio route a TCP route.
+	// +optional
+	AppProtocol string `json:"appProtocol,omitempty"`
+
+	// TrafficDistribution is copied to the generated Services.
+	// +kubebuilder:validation:Enum=PreferClose;PreferSameZone;PreferSameNode
+	// +optional
+	TrafficDistribution string `json:"trafficDistribution,omitempty"`
+
+	// PortDiscovery adds every container port of the target to the generated Services.
+	// +optional
+	PortDiscovery bool `json:"portDiscovery,omitempty"`
+
+	// Headless makes the generated Services headless (clusterIP: None).
+	// +optional
+	Headless bool `json:"headless,omitempty"`
+
+	// Timeout of HTTP requests on the generated route, for example 30s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// BackendTimeout is the per-backend request timeout (Gateway API only).
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	BackendTimeout string `json:"backendTimeout,omitempty"`
+
+	// Gateways the Istio VirtualService binds to; defaults to mesh.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Gateways []string `json:"gateways,omitempty"`
+
+	// GatewayRefs are the Gateways the HTTPRoute attaches to (Gateway API only).
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	GatewayRefs []ParentReference `json:"gatewayRefs,omitempty"`
+
+	// Hosts of the VirtualService or HTTPRoute; the apex name is added for Istio.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Hosts []string `json:"hosts,omitempty"`
+
+	// Delegation makes the Istio VirtualService a delegate (no hosts or gateways).
+	// +optional
+	Delegation bool `json:"delegation,omitempty"`
+
+	// TrafficPolicy is the Istio DestinationRule traffic policy, in Istio's own schema.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	TrafficPolicy *runtime.RawExtension `json:"trafficPolicy,omitempty"`
+
+	// Match conditions applied to every generated route.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Match []HTTPMatchRequest `json:"match,omitempty"`
+
+	// Rewrite of the URI or authority of matched requests.
+	// +optional
+	Rewrite *HTTPRewrite `json:"rewrite,omitempty"`
+
+	// Retries of failed requests (Istio).
+	// +optional
+	Retries *HTTPRetry `json:"retries,omitempty"`
+
+	// Headers manipulation on requests and responses.
+	// +optional
+	Headers *Headers `json:"headers,omitempty"`
+
+	// Mirror are static request mirrors (Gateway API only), distinct from analysis.mirror.
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	Mirror []HTTPMirror `json:"mirror,omitempty"`
+
+	// CorsPolicy of the route (Istio).
+	// +optional
+	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
+
+	// Apex holds extra metadata for the apex Service.
+	// +optional
+	Apex *CustomMetadata `json:"apex,omitempty"`
+
+	// Primary holds extra metadata for the primary Service.
+	// +optional
+	Primary *CustomMetadata `json:"primary,omitempty"`
+
+	// Canary holds extra metadata for the canary Service.
+	// +optional
+	Canary *CustomMetadata `json:"canary,omitempty"`
+
+	// UnmanagedMetadata lists label and annotation keys Siskin leaves alone on the objects it
+	// owns, so other controllers may set them.
+	// +optional
+	UnmanagedMetadata *UnmanagedMetadata `json:"unmanagedMetadata,omitempty"`
+}
+
+// ParentReference names a Gateway (or other parent) an HTTPRoute attaches to.
+type ParentReference struct {
+	// +kubebuilder:default=gateway.networking.k8s.io
+	// +optional
+	Group *string `json:"group,omitempty"`
+	// +kubebuilder:default=Gateway
+	// +optional
+	Kind *string `json:"kind,omitempty"`
+	// +optional
+	Namespace *string `json:"namespace,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// +optional
+	SectionName *string `json:"sectionName,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+}
+
+// StringMatch matches a string exactly, by prefix or by RE2 regular expression.
+//
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:MaxProperties=1
+type StringMatch struct {
+	// +optional
+	Exact string `json:"exact,omitempty"`
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// +optional
+	Regex string `json:"regex,omitempty"`
+}
+
+// HTTPMatchRequest selects requests, in Istio's HTTPMatchRequest shape.
+type HTTPMatchRequest struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	URI *StringMatch `json:"uri,omitempty"`
+	// +optional
+	Scheme *StringMatch `json:"scheme,omitempty"`
+	// +optional
+	Method *StringMatch `json:"method,omitempty"`
+	// +optional
+	Authority *StringMatch `json:"authority,omitempty"`
+	// Headers to match; a cookie is matched through the cookie header with a regex.
+	// +optional
+	Headers map[string]StringMatch `json:"headers,omitempty"`
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// +optional
+	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
+	// +optional
+	SourceNamespace string `json:"sourceNamespace,omitempty"`
+	// +optional
+	Gateways []string `json:"gateways,omitempty"`
+	// +optional
+	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
+	// +optional
+	IgnoreURICase bool `json:"ignoreUriCase,omitempty"`
+	// +optional
+	WithoutHeaders map[string]StringMatch `json:"withoutHeaders,omitempty"`
+}
+
+// HTTPRewrite rewrites the URI or authority of a request.
+type HTTPRewrite struct {
+	// +optional
+	URI string `json:"uri,omitempty"`
+	// +optional
+	Authority string `json:"authority,omitempty"`
+	// Type is the Gateway API path modifier: ReplaceFullPath or ReplacePrefixMatch.
+	// +kubebuilder:validation:Enum=ReplaceFullPath;ReplacePrefixMatch
+	// +optional
+	Type string `json:"type,omitempty"`
+}
+
+// HTTPRetry retries failed requests.
+type HTTPRetry struct {
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	// +optional
+	RetryOn string `json:"retryOn,omitempty"`
+}
+
+// Headers manipulates request and response headers.
+type Headers struct {
+	// +optional
+	Request *HeaderOperations `json:"request,omitempty"`
+	// +optional
+	Response *HeaderOperations `json:"response,omitempty"`
+}
+
+// HeaderOperations sets, adds or removes headers.
+type HeaderOperations struct {
+	// +optional
+	Set map[string]string `json:"set,omitempty"`
+	// +optional
+	Add map[string]string `json:"add,omitempty"`
+	// +optional
+	Remove []string `json:"remove,omitempty"`
+}
+
+// HTTPMirror mirrors requests to another backend (Gateway API HTTPRequestMirrorFilter).
+type HTTPMirror struct {
+	// BackendRef is the Service that receives the mirrored requests.
+	BackendRef MirrorBackendRef `json:"backendRef"`
+	// Percent of requests mirrored.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Percent *int32 `json:"percent,omitempty"`
+}
+
+// MirrorBackendRef names a Service port.
+type MirrorBackendRef struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +optional
+	Namespace *string `json:"namespace,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+}
+
+// CorsPolicy is the cross-origin policy of a route.
+type CorsPolicy struct {
+	// +optional
+	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
+	// +optional
+	AllowMethods []string `json:"allowMethods,omitempty"`
+	// +optional
+	AllowHeaders []string `json:"allowHeaders,omitempty"`
+	// +optional
+	ExposeHeaders []string `json:"exposeHeaders,omitempty"`
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	MaxAge string `json:"maxAge,omitempty"`
+	// +optional
+	AllowCredentials *bool `json:"allowCredentials,omitempty"`
+}
+
+// CustomMetadata adds labels and annotations to a generated object.
+type CustomMetadata struct {
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// UnmanagedMetadata lists label and annotation keys Siskin must not change.
+type UnmanagedMetadata struct {
+	// +optional
+	Labels []string `json:"labels,omitempty"`
+	// +optional
+	Annotations []string `json:"annotations,omitempty"`
+}

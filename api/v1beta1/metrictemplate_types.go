@@ -1,0 +1,89 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MetricTemplate is a reusable query, rendered with the canary's names and checked against a
+// canary metric's thresholdRange.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=all
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider.type`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MetricTemplate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   MetricTemplateSpec   `json:"spec"`
+	Status MetricTemplateStatus `json:"status,omitempty"`
+}
+
+// MetricTemplateList is a list of MetricTemplates.
+//
+// +kubebuilder:object:root=true
+type MetricTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MetricTemplate `json:"items"`
+}
+
+// MetricTemplateSpec is the provider and the query.
+type MetricTemplateSpec struct {
+	// Provider answers the query.
+	Provider MetricTemplateProvider `json:"provider"`
+
+	// Query is a Go text/template over {{ name }}, {{ namespace }}, {{ target }},
+	// {{ service }}, {{ interval }} and {{ variables.NAME }}.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
+	Query string `json:"query"`
+}
+
+// MetricTemplateProvider is where a MetricTemplate's query runs.
+type MetricTemplateProvider struct {
+	// Type of the provider. Only prometheus is supported.
+	// +kubebuilder:default=prometheus
+	// +kubebuilder:validation:Enum=prometheus
+	// +optional
+	Type string `json:"type,omitempty"`
+
+	// Address of the provider; defaults to the Canary's metricsServer, then the controller's.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Address string `json:"address,omitempty"`
+
+	// Headers added to each query.
+	// +optional
+	Headers map[string][]string `json:"headers,omitempty"`
+
+	// SecretRef names a Secret in the template's namespace with the keys token, or username
+	// and password.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// Region of a cloud provider; unused by prometheus.
+	// +optional
+	Region string `json:"region,omitempty"`
+
+	// InsecureSkipVerify skips verification of the provider's certificate.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// MetricTemplateStatus reports on the template.
+type MetricTemplateStatus struct {
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}

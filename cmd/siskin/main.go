@@ -1,0 +1,196 @@
+// Command siskin is the Siskin controller: it watches Canaries and rolls out new revisions of
+// their targets in steps, promoting or rolling back on what the analysis says.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/controller"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type options struct {
+	metricsAddr      string
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionNS string
+	namespaces       string
+	provider         string
+	metricsServer    string
+	qps              float64
+	burst            int
+	concurrent       int
+	logLevel         string
+	logEncoding      string
+	showVersion      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader through a Lease so that only one replica reconciles.")
+	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
+	flag.StringVar(&o.namespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&o.provider, "provider", siskinv1.ProviderIstio, "Router provider of Canaries that name none: istio, gatewayapi or kubernetes.")
+	flag.StringVar(&o.metricsServer, "metrics-server", "http://prometheus:9090", "Prometheus address of Canaries and MetricTemplates that name none.")
+	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
+	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	flag.IntVar(&o.concurrent, "concurrent", 4, "Canaries reconciled at once.")
+	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
+	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	flag.Parse()
+
+	if o.showVersion {
+		fmt.Println(version)
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "siskin:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if err := checkProvider(o.provider); err != nil {
+		return err
+	}
+	logger, err := newLogger(o.logLevel, o.logEncoding)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zapr.NewLogger(logger))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
+	} {
+		if err := add(scheme); err != nil {
+			return fmt.Errorf("build scheme: %w", err)
+		}
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS = float32(o.qps)
+	cfg.Burst = o.burst
+	cfg.UserAgent = "siskin/" + version
+
+	cacheOpts := cache.Options{}
+	if ns := splitList(o.namespaces); len(ns) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			cacheOpts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "siskin-leader-election",
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+
+	if err := (&controller.CanaryReconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder("siskin"),
+		DefaultProvider:         o.provider,
+		MaxConcurrentReconciles: o.concurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up canary controller: %w", err)
+	}
+
+	synced := cacheSynced(mgr)
+	if err := mgr.AddHealthzCheck("informers", synced); err != nil {
+		return fmt.Errorf("add healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers", synced); err != nil {
+		return fmt.Errorf("add readyz check: %w", err)
+	}
+
+	log.Info("starting siskin", "version", version, "provider", o.provider, "metricsServer", o.metricsServer)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// cacheSynced fails until every informer the manager started has synced.
+func cacheSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("informer caches are not synced")
+		}
+		return nil
+	}
+}
+
+func checkProvider(p string) error {
+	switch p {
+	case siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderGatewayAPIV1,
+		siskinv1.ProviderGatewayAPIV1beta, siskinv1.ProviderKubernetes:
+		return nil
+	}
+	return fmt.Errorf("--provider %q is not one of istio, gatewayapi, gatewayapi:v1, gatewayapi:v1beta1, kubernetes", p)
+}
+
+func newLogger(level, encoding string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	var cfg zap.Config
+	switch encoding {
+	case "json":
+		cfg = zap.NewProductionConfig()
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+	default:
+		return nil, fmt.Errorf("--log-encoding %q is not json or console", encoding)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

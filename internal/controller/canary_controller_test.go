@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+func keyOf(o client.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// waitFor polls the Canary until cond holds, and on timeout reports its last status.
+func waitFor(t *testing.T, key types.NamespacedName, what string, cond func(*siskinv1.Canary) bool) *siskinv1.Canary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := &siskinv1.Canary{}
+	for {
+		err := k8sClient.Get(ctx, key, got)
+		if err == nil && cond(got) {
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("canary %s never reached %s; last status: %+v (get error: %v)", key, what, got.Status, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func condition(c *siskinv1.Canary, typ string) string {
+	cond := meta.FindStatusCondition(c.Status.Conditions, typ)
+	if cond == nil {
+		return "<none>"
+	}
+	return fmt.Sprintf("%s/%s/gen%d", cond.Status, cond.Reason, cond.ObservedGeneration)
+}
+
+func TestValidCanaryReachesInitializing(t *testing.T) {
+	ctx := context.Background()
+	c := podinfo(t)
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "Initializing", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseInitializing
+	})
+	gen := got.Generation
+	want := map[string]string{
+		siskinv1.ConditionReady:       fmt.Sprintf("False/Initializing/gen%d", gen),
+		siskinv1.ConditionReconciling: fmt.Sprintf("True/Initializing/gen%d", gen),
+		siskinv1.ConditionPromoted:    fmt.Sprintf("Unknown/Initializing/gen%d", gen),
+		siskinv1.ConditionStalled:     "<none>",
+	}
+	for typ, w := range want {
+		if g := condition(got, typ); g != w {
+			t.Errorf("condition %s = %s, want %s", typ, g, w)
+		}
+	}
+	if got.Status.ObservedGeneration != gen {
+		t.Errorf("observedGeneration = %d, want %d", got.Status.ObservedGeneration, gen)
+	}
+	if got.Status.LastTransitionTime == nil {
+		t.Error("lastTransitionTime is not set")
+	}
+	waitForEvent(t, got, siskinv1.ReasonInitializing, "initializing canary for Deployment/podinfo")
+}
+
+func TestSpecThatCannotProgressIsStalled(t *testing.T) {
+	ctx := context.Background()
+	c := podinfo(t)
+	// Valid for the schema, but with neither stepWeight, stepWeights nor iterations the
+	// analysis could never move traffic.
+	del(c, "spec", "analysis", "stepWeight")
+	del(c, "spec", "analysis", "maxWeight")
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "Stalled", func(c *siskinv1.Canary) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionStalled)
+	})
+	stalled := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled)
+	if stalled.Reason != siskinv1.ReasonInvalidSpec || !strings.Contains(stalled.Message, "analysis needs stepWeight or stepWeights") {
+		t.Errorf("stalled condition = %s: %s", stalled.Reason, stalled.Message)
+	}
+	if r := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionReady); r == nil || r.Status != metav1.ConditionFalse {
+		t.Errorf("ready condition = %+v, want False", r)
+	}
+	if got.Status.Phase != "" {
+		t.Errorf("phase = %q; an invalid canary must not start", got.Status.Phase)
+	}
+	waitForEvent(t, got, siskinv1.ReasonInvalidSpec, "analysis needs stepWeight")
+
+	// Fixing the spec clears Stalled: the new generation is observed and initialized.
+	got.Spec.Analysis.Iterations = 5
+	if err := k8sClient.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, keyOf(c), "Initializing after the fix", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseInitializing &&
+			c.Status.ObservedGeneration == c.Generation &&
+			meta.FindStatusCondition(c.Status.Conditions, siskinv1.ConditionStalled) == nil
+	})
+}
+
+func TestSuspendedCanaryIsNotInitialized(t *testing.T) {
+	ctx := context.Background()
+	c := podinfo(t)
+	set(t, c, true, "spec", "suspend")
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "Suspended", func(c *siskinv1.Canary) bool {
+		r := meta.FindStatusCondition(c.Status.Conditions, siskinv1.ConditionReady)
+		return r != nil && r.Reason == siskinv1.ReasonSuspended
+	})
+	if got.Status.Phase != "" {
+		t.Errorf("phase = %q, want none while suspended", got.Status.Phase)
+	}
+	got.Spec.Suspend = false
+	if err := k8sClient.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, keyOf(c), "Initializing after resume", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseInitializing
+	})
+}
+
+func waitForEvent(t *testing.T, c *siskinv1.Canary, reason, note string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		list := &eventsv1.EventList{}
+		if err := k8sClient.List(ctx, list, client.InNamespace(c.Namespace)); err == nil {
+			for _, e := range list.Items {
+				if e.Regarding.Name == c.Name && e.Reason == reason && strings.Contains(e.Note, note) {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no event %s %q for canary %s", reason, note, c.Name)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

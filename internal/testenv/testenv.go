@@ -1,0 +1,121 @@
+// Package testenv starts a real Kubernetes API server (etcd and kube-apiserver from bin/, through
+// envtest) with Siskin's CRDs and the Istio and Gateway API CRDs installed, for integration
+// tests.
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// ErrNoAssets means the API server binaries are missing: run `make tools`.
+var ErrNoAssets = errors.New("kube-apiserver and etcd not found: run `make tools` or set KUBEBUILDER_ASSETS")
+
+// Env is a running API server.
+type Env struct {
+	env    *envtest.Environment
+	Config *rest.Config
+	Scheme *k8sruntime.Scheme
+}
+
+// RepoRoot is the root of the Siskin repository.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Scheme returns a scheme with every kind Siskin reads or writes.
+func Scheme() (*k8sruntime.Scheme, error) {
+	s := k8sruntime.NewScheme()
+	for _, add := range []func(*k8sruntime.Scheme) error{
+		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
+	} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// CRDPaths lists Siskin's CRDs and the Istio and Gateway API CRDs from their Go modules.
+func CRDPaths() ([]string, error) {
+	root := RepoRoot()
+	istio, err := moduleDir(root, "istio.io/api")
+	if err != nil {
+		return nil, err
+	}
+	gw, err := moduleDir(root, "sigs.k8s.io/gateway-api")
+	if err != nil {
+		return nil, err
+	}
+	return []string{
+		filepath.Join(root, "config", "crd", "bases"),
+		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
+		filepath.Join(gw, "config", "crd", "standard"),
+	}, nil
+}
+
+// Start starts etcd and kube-apiserver and installs the CRDs.
+func Start() (*Env, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join(RepoRoot(), "bin")
+	}
+	for _, b := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
+			return nil, ErrNoAssets
+		}
+	}
+	paths, err := CRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	e := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     paths,
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+	cfg, err := e.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start envtest: %w", err)
+	}
+	return &Env{env: e, Config: cfg, Scheme: scheme}, nil
+}
+
+// Stop stops the API server and etcd.
+func (e *Env) Stop() error {
+	return e.env.Stop()
+}
+
+func moduleDir(root, module string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("find module %s: %w", module, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("module %s is not downloaded: run go mod download", module)
+	}
+	return dir, nil
+}

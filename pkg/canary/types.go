@@ -1,0 +1,146 @@
+package canary
+
+import (
+	"time"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// Observation is everything the controller read this round, from informer caches and (only
+// when Needs asked for them) metric queries and webhook calls. Plan reads nothing else.
+type Observation struct {
+	// Now is the time of this round.
+	Now time.Time
+
+	// Provider is the resolved router provider (spec.provider or the controller default).
+	Provider string
+
+	// Target is the Deployment named by spec.targetRef.
+	Target Workload
+	// Primary is <target>-primary.
+	Primary Workload
+	// Route is what the router observes of the live routing objects.
+	Route Route
+
+	// Gates holds the verdict of each gate type that Needs asked for this round.
+	Gates map[siskinv1.WebhookType]Gate
+	// Checks are the metric and rollout-webhook results of this round's analysis step; nil when
+	// Needs did not ask for a step.
+	Checks []siskinv1.CheckResult
+
+	// Manual holds the manual-control annotations of the Canary (annotation -> value).
+	Manual map[string]string
+}
+
+// Workload is what was observed of a Deployment.
+type Workload struct {
+	// Exists is false when the object was not found.
+	Exists bool
+	// Fingerprint is the revision fingerprint: pod template plus tracked config checksums.
+	Fingerprint string
+	// Ready is true when enough updated replicas are available (ready thresholds applied).
+	Ready bool
+	// Message says why the workload is not ready.
+	Message string
+	// Replicas is spec.replicas (0 when scaled down).
+	Replicas int32
+}
+
+// Route is the observed state of the routing objects.
+type Route struct {
+	// Converged is true when the routing objects exist, are Siskin's, match the last applied
+	// desired state and (Gateway API) are accepted by their parents.
+	Converged bool
+	// Message says why the route has not converged.
+	Message       string
+	PrimaryWeight int32
+	CanaryWeight  int32
+	Mirror        bool
+}
+
+// Gate is the aggregated answer of every webhook of one gate type.
+type Gate struct {
+	// Open is true when every webhook of the type answered 2xx (for rollback gates: when any
+	// answered 2xx, which asks for a rollback).
+	Open bool
+	// Message names the webhook that closed the gate and what it answered.
+	Message string
+}
+
+// Needs says what the controller must gather before calling Plan this round. Everything not
+// needed is left out, so a Canary at rest costs no queries and no webhook calls.
+type Needs struct {
+	// Gates are the gate webhook types to call.
+	Gates []siskinv1.WebhookType
+	// Step is true when an analysis step is due: run pre-rollout (if not yet passed for this
+	// revision) and rollout webhooks and query the metrics.
+	Step bool
+	// PreRollout is true when the pre-rollout webhooks must run in this step.
+	PreRollout bool
+}
+
+// Decision is what Plan decided: the ordered actions, the next status and when to look again.
+type Decision struct {
+	// Actions run in order; the controller stops at the first that fails.
+	Actions []Action
+	// Status is the next status (the controller writes it once, after the actions).
+	Status siskinv1.CanaryStatus
+	// Events are announced after the status is written: Kubernetes events, notifications and
+	// event webhooks.
+	Events []Event
+	// RequeueAfter is when to reconcile again without an external change; 0 means only on a
+	// watch event.
+	RequeueAfter time.Duration
+}
+
+// ActionType names what an Action does.
+type ActionType string
+
+// Action types. Each is idempotent: executing it twice has the effect of executing it once.
+const (
+	// EnsureRouting creates or updates the apex, -primary and -canary Services and the router's
+	// objects, keeping the current weights.
+	EnsureRouting ActionType = "EnsureRouting"
+	// EnsurePrimary creates <target>-primary from the target if it does not exist.
+	EnsurePrimary ActionType = "EnsurePrimary"
+	// ScaleTargetUp scales the target (the canary) to its desired replicas.
+	ScaleTargetUp ActionType = "ScaleTargetUp"
+	// ScaleTargetDown scales the target to zero.
+	ScaleTargetDown ActionType = "ScaleTargetDown"
+	// Promote copies the target's pod template and tracked configs to the primary.
+	Promote ActionType = "Promote"
+	// SetRoute applies the weights (and mirroring) in Action.Route.
+	SetRoute ActionType = "SetRoute"
+	// CallWebhooks calls every webhook of Action.Hook and logs the answers (post-rollout).
+	CallWebhooks ActionType = "CallWebhooks"
+)
+
+// Action is one step the controller executes.
+type Action struct {
+	Type ActionType
+	// Route is the desired route of SetRoute.
+	Route DesiredRoute
+	// Hook is the webhook type of CallWebhooks.
+	Hook siskinv1.WebhookType
+}
+
+// DesiredRoute is the routing a SetRoute action asks for.
+type DesiredRoute struct {
+	PrimaryWeight int32
+	CanaryWeight  int32
+	// Mirror copies primary traffic to the canary (MirrorWeight percent of it).
+	Mirror       bool
+	MirrorWeight int32
+}
+
+// Event is something to announce.
+type Event struct {
+	// Warning is true for failures.
+	Warning bool
+	// Reason is a CamelCase reason (the condition or step reason).
+	Reason string
+	// Message is a deterministic sentence.
+	Message string
+	// Severity selects which alerts receive it.
+	Severity siskinv1.AlertSeverity
+}
