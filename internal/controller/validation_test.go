@@ -95,7 +95,7 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		}, "spec.analysis.threshold: Invalid value: 0: spec.analysis.threshold in body should be greater than or equal to 1"},
 		{"an interval below 10s is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "5s", analysis("interval")...)
-		}, "spec.analysis.interval: Invalid value: \"string\": interval must be at least 10s"},
+		}, `spec.analysis.interval: Invalid value: "5s": interval must be at least 10s`},
 		{"an unparsable interval is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "1 minute", analysis("interval")...)
 		}, `spec.analysis.interval: Invalid value: "1 minute": spec.analysis.interval in body should match`},
@@ -114,7 +114,7 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"two metrics with one name are refused", func(t *testing.T, c *unstructured.Unstructured) {
 			m := metric("request-duration", map[string]any{"thresholdRange": map[string]any{"max": int64(500)}})
 			set(t, c, append(m, m[0]), analysis("metrics")...)
-		}, `spec.analysis.metrics[1]: Duplicate value: map[string]interface {}{"name":"request-duration"}`},
+		}, `spec.analysis.metrics[1]: Duplicate value: {"name":"request-duration"}`},
 		{"an unknown webhook type is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "gate", "type": "pre-promotion", "url": "http://gate/"}}, analysis("webhooks")...)
 		}, `spec.analysis.webhooks[0].type: Unsupported value: "pre-promotion"`},
@@ -147,7 +147,7 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		}, "spec.analysis: Required value"},
 		{"a string match with two kinds is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"uri": map[string]any{"exact": "/a", "prefix": "/"}}}, "spec", "service", "match")
-		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 items"},
+		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 item"},
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
