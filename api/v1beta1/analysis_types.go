@@ -216,6 +216,7 @@ type CrossNamespaceObjectReference struct {
 // +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric needs a templateRef unless its name is a built-in metric (request-success-rate, request-duration)"
 // +kubebuilder:validation:XValidation:rule="!has(self.thresholdRange) || !has(self.thresholdRange.min) || !has(self.thresholdRange.max) || self.thresholdRange.min <= self.thresholdRange.max",message="thresholdRange.min must not exceed thresholdRange.max"
 // +kubebuilder:validation:XValidation:rule="has(self.thresholdRange) || has(self.threshold)",message="a metric needs a thresholdRange (min, max or both)"
+// +kubebuilder:validation:XValidation:rule="!has(self.minSample) || has(self.minSample.query) || (self.name in ['request-success-rate', 'request-duration'] && !has(self.templateRef) && !has(self.query))",message="minSample.query is required unless the metric is a built-in metric"
 type CanaryMetric struct {
 	// Name of the metric; request-success-rate and request-duration are built in.
 	// +kubebuilder:validation:MinLength=1
@@ -249,6 +250,24 @@ type CanaryMetric struct {
 	// TemplateVariables are available in the query as {{ variables.NAME }}.
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+
+	// MinSample is the least data the check needs before its value is judged; below it the
+	// check waits (verdict NoData) and only the progress deadline fails the rollout. Without
+	// it, no data is a failed check.
+	// +optional
+	MinSample *CanaryMetricMinSample `json:"minSample,omitempty"`
+}
+
+// CanaryMetricMinSample is the sample size a metric needs, for example requests in the window.
+type CanaryMetricMinSample struct {
+	// Query returns the sample size: a template like the metric's query, run on the same
+	// provider. Built-in metrics default to the canary's request count in the interval.
+	// +kubebuilder:validation:MaxLength=8192
+	// +optional
+	Query string `json:"query,omitempty"`
+	// Min is the least sample size at which the value is judged.
+	// +kubebuilder:validation:Minimum=0
+	Min float64 `json:"min"`
 }
 
 // CanaryThresholdRange bounds a metric value.

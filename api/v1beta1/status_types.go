@@ -45,6 +45,7 @@ const (
 	ReasonFailed            = "Failed"
 	ReasonReconcileError    = "ReconcileError"
 	ReasonTerminating       = "Terminating"
+	ReasonNotOwned          = "NotOwned"
 	ReasonUnknownMetricType = "UnknownMetricTemplate"
 )
 
@@ -160,6 +161,10 @@ type CheckResult struct {
 	// Kind is metric or webhook.
 	// +kubebuilder:validation:Enum=metric;webhook
 	Kind string `json:"kind"`
+	// Query that was run (metrics only), rendered.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Query string `json:"query,omitempty"`
 	// Value measured (metrics only), as a decimal string.
 	// +optional
 	Value string `json:"value,omitempty"`

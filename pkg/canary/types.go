@@ -7,7 +7,8 @@ import (
 )
 
 // Observation is everything the controller read this round, from informer caches and (only
-// when Needs asked for them) metric queries and webhook calls. Plan reads nothing else.
+// when Needs asked for them) metric queries and webhook calls. Plan reads nothing else, and
+// NeedsFor reads it without Gates and Checks.
 type Observation struct {
 	// Now is the time of this round.
 	Now time.Time
@@ -17,18 +18,24 @@ type Observation struct {
 
 	// Target is the Deployment named by spec.targetRef.
 	Target Workload
-	// Primary is <target>-primary.
+	// Primary is <target>-primary. Its Fingerprint is the fingerprint of the target revision it
+	// was created or last promoted from (the target adapter records it on the primary), so Plan
+	// can tell when a promotion has landed.
 	Primary Workload
 	// Route is what the router observes of the live routing objects.
 	Route Route
 
-	// Gates holds the verdict of each gate type that Needs asked for this round.
+	// Gates holds the verdict of each gate type that Needs asked for this round. A type that was
+	// asked for but is missing counts as closed (for rollback: as no rollback).
 	Gates map[siskinv1.WebhookType]Gate
-	// Checks are the metric and rollout-webhook results of this round's analysis step; nil when
-	// Needs did not ask for a step.
+	// Checks are the results of this round's analysis step, in order: the pre-rollout webhooks
+	// when Needs.PreRollout (the controller may stop there if one fails), then the rollout
+	// webhooks, then every metric. A query or call that could not be made is a check with verdict
+	// Error, never a missing entry. Plan ignores Checks when Needs did not ask for a step.
 	Checks []siskinv1.CheckResult
 
-	// Manual holds the manual-control annotations of the Canary (annotation -> value).
+	// Manual holds the manual-control annotations of the Canary (annotation -> value), see
+	// siskinv1.AnnotationPromote and its siblings.
 	Manual map[string]string
 }
 
@@ -38,7 +45,8 @@ type Workload struct {
 	Exists bool
 	// Fingerprint is the revision fingerprint: pod template plus tracked config checksums.
 	Fingerprint string
-	// Ready is true when enough updated replicas are available (ready thresholds applied).
+	// Ready is true when the controller has observed the latest generation and enough updated
+	// replicas are available (ready thresholds applied).
 	Ready bool
 	// Message says why the workload is not ready.
 	Message string
@@ -52,10 +60,13 @@ type Route struct {
 	// desired state and (Gateway API) are accepted by their parents.
 	Converged bool
 	// Message says why the route has not converged.
-	Message       string
+	Message string
+	// PrimaryWeight and CanaryWeight are the observed weights; with analysis.match (A/B
+	// testing) they are the weights of the route that matching requests take.
 	PrimaryWeight int32
 	CanaryWeight  int32
-	Mirror        bool
+	// Mirror is true when primary traffic is mirrored to the canary.
+	Mirror bool
 }
 
 // Gate is the aggregated answer of every webhook of one gate type.
@@ -70,7 +81,8 @@ type Gate struct {
 // Needs says what the controller must gather before calling Plan this round. Everything not
 // needed is left out, so a Canary at rest costs no queries and no webhook calls.
 type Needs struct {
-	// Gates are the gate webhook types to call.
+	// Gates are the gate webhook types to call, in order (only types the spec has webhooks of);
+	// their verdicts go into Observation.Gates.
 	Gates []siskinv1.WebhookType
 	// Step is true when an analysis step is due: run pre-rollout (if not yet passed for this
 	// revision) and rollout webhooks and query the metrics.
@@ -81,9 +93,12 @@ type Needs struct {
 
 // Decision is what Plan decided: the ordered actions, the next status and when to look again.
 type Decision struct {
-	// Actions run in order; the controller stops at the first that fails.
+	// Actions run in order; the controller stops at the first that fails and then writes
+	// neither Status nor Events, but returns the error so the round is retried with backoff.
+	// Plan converges from the old status, so a retried round repeats no step.
 	Actions []Action
-	// Status is the next status (the controller writes it once, after the actions).
+	// Status is the next status (the controller writes it once, after the actions). Plan sets
+	// observedGeneration, conditions and lastTransitionTime itself.
 	Status siskinv1.CanaryStatus
 	// Events are announced after the status is written: Kubernetes events, notifications and
 	// event webhooks.
@@ -103,20 +118,25 @@ const (
 	EnsureRouting ActionType = "EnsureRouting"
 	// EnsurePrimary creates <target>-primary from the target if it does not exist.
 	EnsurePrimary ActionType = "EnsurePrimary"
-	// ScaleTargetUp scales the target (the canary) to its desired replicas.
+	// ScaleTargetUp scales the target (the canary) up from zero to its desired replicas (its
+	// own, else the primary's, else the autoscaler's minimum); a no-op when it already runs.
 	ScaleTargetUp ActionType = "ScaleTargetUp"
 	// ScaleTargetDown scales the target to zero.
 	ScaleTargetDown ActionType = "ScaleTargetDown"
-	// Promote copies the target's pod template and tracked configs to the primary.
+	// Promote copies the target's pod template and tracked configs to the primary, and records
+	// the target's fingerprint on it. Copying the same revision again must not restart the
+	// primary's rollout.
 	Promote ActionType = "Promote"
 	// SetRoute applies the weights (and mirroring) in Action.Route.
 	SetRoute ActionType = "SetRoute"
-	// CallWebhooks calls every webhook of Action.Hook and logs the answers (post-rollout).
+	// CallWebhooks calls every webhook of Action.Hook and logs the answers (post-rollout); a
+	// failed call is logged, it does not fail the round.
 	CallWebhooks ActionType = "CallWebhooks"
 )
 
 // Action is one step the controller executes.
 type Action struct {
+	// Type says what to do.
 	Type ActionType
 	// Route is the desired route of SetRoute.
 	Route DesiredRoute
@@ -124,12 +144,16 @@ type Action struct {
 	Hook siskinv1.WebhookType
 }
 
-// DesiredRoute is the routing a SetRoute action asks for.
+// DesiredRoute is the routing a SetRoute action asks for. With analysis.match (A/B testing)
+// the weights apply to requests that match; every other request goes to the primary.
 type DesiredRoute struct {
+	// PrimaryWeight is the percent of traffic for the primary.
 	PrimaryWeight int32
-	CanaryWeight  int32
+	// CanaryWeight is the percent of traffic for the canary; the two add up to 100.
+	CanaryWeight int32
 	// Mirror copies primary traffic to the canary (MirrorWeight percent of it).
-	Mirror       bool
+	Mirror bool
+	// MirrorWeight is the percent of requests mirrored when Mirror is set.
 	MirrorWeight int32
 }
 
@@ -143,4 +167,7 @@ type Event struct {
 	Message string
 	// Severity selects which alerts receive it.
 	Severity siskinv1.AlertSeverity
+	// Mute keeps the event from alerts and event webhooks (a gate whose webhooks all set
+	// muteAlert); it is still recorded as a Kubernetes event.
+	Mute bool
 }

@@ -1,0 +1,147 @@
+package canary
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// atRest handles Initialized, Succeeded and Failed: a new revision starts a rollout, a pending
+// rollback finishes, and otherwise only drifted routes are put back.
+func (p *planner) atRest() {
+	st := &p.st
+	fp := p.obs.Target.Fingerprint
+	if isNewRevision(st, fp) {
+		p.info(ReasonNewRevision, fmt.Sprintf("new revision %s of %s detected", short(fp), p.target()))
+		p.requestRollout(fp)
+		return
+	}
+	if rollbackPending(st) {
+		p.finishRollback()
+		return
+	}
+	p.convergeRoute()
+	p.restReadiness()
+}
+
+// requestRollout starts the rollout of revision fp behind the confirm-rollout gate: at once when
+// it is open, else in phase Waiting. The target stays scaled to zero while waiting.
+func (p *planner) requestRollout(fp string) {
+	g := p.gate(siskinv1.ConfirmRolloutHook)
+	if g.Open {
+		p.startRollout(fp)
+		return
+	}
+	st := &p.st
+	p.resetAnalysis(fp)
+	st.Phase = siskinv1.PhaseWaiting
+	st.LastStepTime = stampPtr(p.now)
+	p.waitFor(p.approvalWait(g))
+	p.wakeAt(p.nextStep())
+}
+
+func (p *planner) approvalWait(g Gate) wait {
+	mode := waitAnnounced
+	if p.set.muted(siskinv1.ConfirmRolloutHook) {
+		mode = waitMuted
+	}
+	return wait{
+		reason:  ReasonWaitingForApproval,
+		message: fmt.Sprintf("revision %s waits for approval to start the analysis%s", p.rev(), suffix(g.Message)),
+		limit:   p.set.gateTimeout(siskinv1.ConfirmRolloutHook),
+		mode:    mode,
+		polled:  true,
+	}
+}
+
+// resetAnalysis makes fp the revision being rolled out, with a fresh analysis.
+func (p *planner) resetAnalysis(fp string) {
+	st := &p.st
+	st.LastAppliedSpec = fp
+	st.CanaryWeight, st.FailedChecks, st.Iterations = 0, 0, 0
+	st.LastChecks = nil
+	st.WaitingSince = nil
+	st.Paused = false
+}
+
+// startRollout starts the analysis of revision fp: traffic back to the primary (a no-op from
+// rest), the target scaled up, and the first step one interval from now. With skipAnalysis the
+// revision is promoted instead.
+func (p *planner) startRollout(fp string) {
+	st := &p.st
+	p.resetAnalysis(fp)
+	st.RolloutStartTime = stampPtr(p.now)
+	st.LastStepTime = stampPtr(p.now)
+	st.Phase = siskinv1.PhaseProgressing
+	p.convergeRoute()
+	if p.set.skipAnalysis {
+		p.startPromotion(ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without analysis", p.rev()))
+		return
+	}
+	p.act(ScaleTargetUp)
+	p.promoted(metav1.ConditionUnknown, siskinv1.ReasonProgressing, fmt.Sprintf("revision %s is being analysed", p.rev()))
+	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())
+	p.wakeAt(p.nextStep())
+}
+
+// waiting handles phase Waiting: the gates are polled at each interval (and at once when the
+// target changed again); an open confirm-rollout gate starts the analysis, an open rollback
+// gate or the gate timeout fails the revision. Unlike the Flagger model, rollback webhooks are
+// honoured here.
+func (p *planner) waiting() {
+	st := &p.st
+	fp := p.obs.Target.Fingerprint
+	switch {
+	case fp == st.LastPromotedSpec:
+		p.cancel()
+		return
+	case st.Paused:
+		p.pausedRound()
+		return
+	case !waitingPollDue(st, fp, &p.set, p.now):
+		p.wakeAt(p.nextStep())
+		return
+	}
+	if g := p.gate(siskinv1.RollbackHook); g.Open {
+		p.rollback(ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
+		return
+	}
+	if fp != st.LastAppliedSpec {
+		p.info(ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s while waiting for approval", short(fp), p.rev()))
+		p.requestRollout(fp)
+		return
+	}
+	g := p.gate(siskinv1.ConfirmRolloutHook)
+	if g.Open {
+		p.info(ReasonRolloutApproved, fmt.Sprintf("the %s gate opened; starting the analysis of revision %s", siskinv1.ConfirmRolloutHook, p.rev()))
+		p.startRollout(fp)
+		return
+	}
+	st.LastStepTime = stampPtr(p.now)
+	w := p.approvalWait(g)
+	if p.waitFor(w) {
+		p.rollback(ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", siskinv1.ConfirmRolloutHook, w.limit, suffix(g.Message)))
+		return
+	}
+	p.wakeAt(p.nextStep())
+}
+
+// cancel ends a rollout whose target went back to the promoted revision: traffic returns to
+// the primary, which already runs that revision, and the Canary ends Succeeded.
+func (p *planner) cancel() {
+	st := &p.st
+	fp := p.obs.Target.Fingerprint
+	msg := fmt.Sprintf("the target went back to the promoted revision %s; the rollout of revision %s is cancelled", short(fp), p.rev())
+	p.info(ReasonRolloutCancelled, msg)
+	p.promoted(metav1.ConditionTrue, ReasonRolloutCancelled, msg)
+	st.LastAppliedSpec = fp
+	st.Paused = false
+	p.finalise()
+}
+
+// progressMessage says where the analysis of the current revision stands.
+func (p *planner) progressMessage() string {
+	return fmt.Sprintf("analysing revision %s: %s", p.rev(), p.where())
+}

@@ -1,0 +1,42 @@
+package router
+
+import (
+	"context"
+	"errors"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+)
+
+// Router is a traffic router for Canaries.
+type Router interface {
+	// Observe reports the live routing of the Canary: whether the routing objects exist, are
+	// Siskin's and match the last applied route, and the weights they carry.
+	Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route, error)
+	// Apply converges the routing objects to desired.
+	Apply(ctx context.Context, c *siskinv1.Canary, desired canary.DesiredRoute) error
+	// Finalize restores the routing a user had before the Canary, so that traffic keeps
+	// flowing to the target once the Canary is gone.
+	Finalize(ctx context.Context, c *siskinv1.Canary) error
+}
+
+// ErrNotOwned is returned by a router when an object it would create already exists and
+// Siskin does not own it: taking it over could break its owner. Wrap it with the object's
+// kind and name.
+var ErrNotOwned = errors.New("object exists and is not owned by siskin")
+
+// Suffixes of the generated Services.
+const (
+	PrimarySuffix = "-primary"
+	CanarySuffix  = "-canary"
+)
+
+// ServiceNames returns the names of a Canary's apex Service (spec.service.name, else the
+// target's name) and of its -primary and -canary Services.
+func ServiceNames(c *siskinv1.Canary) (apex, primary, canaryName string) {
+	apex = c.Spec.Service.Name
+	if apex == "" {
+		apex = c.Spec.TargetRef.Name
+	}
+	return apex, apex + PrimarySuffix, apex + CanarySuffix
+}
