@@ -1,0 +1,272 @@
+package observability
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// Label names.
+const (
+	LabelName      = "name"
+	LabelNamespace = "namespace"
+	LabelPhase     = "phase"
+	LabelWorkload  = "workload"
+	LabelMetric    = "metric"
+	LabelResult    = "result"
+	LabelProvider  = "provider"
+)
+
+// Values of the workload label of siskin_canary_weight.
+const (
+	WorkloadPrimary = "primary"
+	WorkloadCanary  = "canary"
+)
+
+// Values of the result label of siskin_canary_rollout_duration_seconds.
+const (
+	ResultPromoted   = "promoted"
+	ResultRolledBack = "rolledback"
+)
+
+// phaseUnknown labels a Canary that has no phase yet.
+const phaseUnknown = "Unknown"
+
+// Recorder records Siskin's metrics. It is safe for concurrent use.
+type Recorder struct {
+	status        *prometheus.GaugeVec
+	weight        *prometheus.GaugeVec
+	duration      *prometheus.HistogramVec
+	promotions    *prometheus.CounterVec
+	rollbacks     *prometheus.CounterVec
+	analysisValue *prometheus.GaugeVec
+	analysisMin   *prometheus.GaugeVec
+	analysisMax   *prometheus.GaugeVec
+	checks        *prometheus.CounterVec
+	notifyFailed  *prometheus.CounterVec
+
+	// mu guards seen: which phase and analysis metrics each Canary has series for, so that a
+	// stale series is deleted without a moment in which the canary has none (a scrape in that
+	// moment would mark the series stale). It lives exactly as long as the registry's series,
+	// so nothing here needs to survive a restart.
+	mu   sync.Mutex
+	seen map[canaryKey]*canarySeries
+}
+
+type canaryKey struct{ namespace, name string }
+
+type canarySeries struct {
+	phase   string
+	metrics map[string]bool
+}
+
+// NewRecorder creates Siskin's metrics and registers them on reg; a nil reg means
+// controller-runtime's registry, which the manager serves.
+func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	canary := []string{LabelName, LabelNamespace}
+	with := func(extra ...string) []string { return append(append([]string{}, canary...), extra...) }
+	r := &Recorder{
+		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siskin_canary_status",
+			Help: "Phase of a Canary: 1 on the series labelled with its current phase; one series per Canary.",
+		}, with(LabelPhase)),
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siskin_canary_weight",
+			Help: "Percent of a Canary's traffic routed to the primary and to the canary workload.",
+		}, with(LabelWorkload)),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "siskin_canary_rollout_duration_seconds",
+			Help: "Duration of whole rollouts, from the start of the analysis to promotion or rollback.",
+			// 30s to about 4h15m: a rollout is many analysis steps of 10s or more each.
+			Buckets: prometheus.ExponentialBuckets(30, 2, 10),
+		}, with(LabelResult)),
+		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siskin_canary_promotions_total",
+			Help: "Rollouts that ended with the new revision promoted.",
+		}, canary),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siskin_canary_rollbacks_total",
+			Help: "Rollouts that ended with the new revision rolled back.",
+		}, canary),
+		analysisValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siskin_canary_analysis_value",
+			Help: "Last value of an analysis metric; absent while the metric has no value.",
+		}, with(LabelMetric)),
+		analysisMin: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siskin_canary_analysis_min",
+			Help: "Lower bound of an analysis metric's threshold range.",
+		}, with(LabelMetric)),
+		analysisMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "siskin_canary_analysis_max",
+			Help: "Upper bound of an analysis metric's threshold range.",
+		}, with(LabelMetric)),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siskin_canary_analysis_checks_total",
+			Help: "Metric and webhook checks of analysis steps, by result (pass, fail, nodata, error).",
+		}, with(LabelResult)),
+		notifyFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siskin_notifications_failed_total",
+			Help: "Notifications about a Canary that could not be delivered, by alert provider type.",
+		}, with(LabelProvider)),
+		seen: map[canaryKey]*canarySeries{},
+	}
+	for _, c := range r.collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register siskin metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+type deletableVec interface {
+	prometheus.Collector
+	DeletePartialMatch(prometheus.Labels) int
+}
+
+func (r *Recorder) collectors() []deletableVec {
+	return []deletableVec{
+		r.status, r.weight, r.duration, r.promotions, r.rollbacks,
+		r.analysisValue, r.analysisMin, r.analysisMax, r.checks, r.notifyFailed,
+	}
+}
+
+// RecordStatus sets the phase, weight and analysis gauges of c from its status. It is cheap
+// and idempotent, so the controller calls it after every status write.
+func (r *Recorder) RecordStatus(c *siskinv1.Canary) {
+	name, ns := c.Name, c.Namespace
+	phase := string(c.Status.Phase)
+	if phase == "" {
+		phase = phaseUnknown
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := canaryKey{ns, name}
+	s := r.seen[key]
+	if s == nil {
+		s = &canarySeries{metrics: map[string]bool{}}
+		r.seen[key] = s
+		// Counters exist from the start, so that increase() sees their first increment.
+		r.promotions.WithLabelValues(name, ns)
+		r.rollbacks.WithLabelValues(name, ns)
+		for _, v := range verdictResults {
+			r.checks.WithLabelValues(name, ns, v)
+		}
+	}
+
+	// Set the new phase before deleting the old one: a scrape in between sees two series for
+	// an instant rather than none.
+	r.status.WithLabelValues(name, ns, phase).Set(1)
+	if s.phase != "" && s.phase != phase {
+		r.status.DeleteLabelValues(name, ns, s.phase)
+	}
+	s.phase = phase
+
+	canaryWeight := float64(min(max(c.Status.CanaryWeight, 0), 100))
+	r.weight.WithLabelValues(name, ns, WorkloadCanary).Set(canaryWeight)
+	r.weight.WithLabelValues(name, ns, WorkloadPrimary).Set(100 - canaryWeight)
+
+	current := map[string]bool{}
+	for _, check := range c.Status.LastChecks {
+		if check.Kind != "metric" {
+			continue
+		}
+		current[check.Name] = true
+		setOrDelete(r.analysisValue, check.Value, name, ns, check.Name)
+		setOrDelete(r.analysisMin, check.Min, name, ns, check.Name)
+		setOrDelete(r.analysisMax, check.Max, name, ns, check.Name)
+	}
+	for metric := range s.metrics {
+		if !current[metric] {
+			r.deleteAnalysis(name, ns, metric)
+		}
+	}
+	s.metrics = current
+}
+
+// setOrDelete sets the gauge to the decimal value, or deletes it when there is no value: a
+// stale number would read as a current one.
+func setOrDelete(vec *prometheus.GaugeVec, value string, labels ...string) {
+	f, err := strconv.ParseFloat(value, 64)
+	if value == "" || err != nil {
+		vec.DeleteLabelValues(labels...)
+		return
+	}
+	vec.WithLabelValues(labels...).Set(f)
+}
+
+func (r *Recorder) deleteAnalysis(name, ns, metric string) {
+	r.analysisValue.DeleteLabelValues(name, ns, metric)
+	r.analysisMin.DeleteLabelValues(name, ns, metric)
+	r.analysisMax.DeleteLabelValues(name, ns, metric)
+}
+
+// verdictResults are the values of the result label of siskin_canary_analysis_checks_total.
+var verdictResults = []string{"pass", "fail", "nodata", "error"}
+
+// RecordChecks counts the checks of one analysis step. The controller calls it once per step
+// that ran, with that step's results (not from status, which outlives the step).
+func (r *Recorder) RecordChecks(c *siskinv1.Canary, checks []siskinv1.CheckResult) {
+	for _, check := range checks {
+		result := strings.ToLower(string(check.Verdict))
+		if !slices.Contains(verdictResults, result) {
+			// Keep the label's values to the four documented ones.
+			result = "error"
+		}
+		r.checks.WithLabelValues(c.Name, c.Namespace, result).Inc()
+	}
+}
+
+// RecordRollout records the end of a rollout of c: promoted or rolled back after d, the time
+// from status.rolloutStartTime to Succeeded or Failed. The controller calls it once, on the
+// transition; see RolloutDuration. A negative d counts the rollout without observing a
+// duration, for a rollout whose start time is unknown.
+func (r *Recorder) RecordRollout(c *siskinv1.Canary, promoted bool, d time.Duration) {
+	result, counter := ResultRolledBack, r.rollbacks
+	if promoted {
+		result, counter = ResultPromoted, r.promotions
+	}
+	counter.WithLabelValues(c.Name, c.Namespace).Inc()
+	if d >= 0 {
+		r.duration.WithLabelValues(c.Name, c.Namespace, result).Observe(d.Seconds())
+	}
+}
+
+// RolloutDuration returns the time from c's status.rolloutStartTime to now, and false when the
+// rollout has no start time.
+func RolloutDuration(c *siskinv1.Canary, now time.Time) (time.Duration, bool) {
+	if c.Status.RolloutStartTime == nil {
+		return 0, false
+	}
+	return now.Sub(c.Status.RolloutStartTime.Time), true
+}
+
+// RecordNotificationFailure counts a notification about the Canary namespace/name that the
+// alert provider of type provider (slack, msteams, ...) did not deliver.
+func (r *Recorder) RecordNotificationFailure(namespace, name, provider string) {
+	r.notifyFailed.WithLabelValues(name, namespace, provider).Inc()
+}
+
+// Forget deletes every series of the Canary namespace/name, so a deleted Canary leaves no
+// metrics behind; the controller calls it once the Canary is gone (NotFound, or its finalizer
+// removed). Other Canaries' series are untouched.
+func (r *Recorder) Forget(namespace, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.seen, canaryKey{namespace, name})
+	labels := prometheus.Labels{LabelName: name, LabelNamespace: namespace}
+	for _, vec := range r.collectors() {
+		vec.DeletePartialMatch(labels)
+	}
+}
