@@ -1,0 +1,190 @@
+// Package prometheus is the Prometheus metric provider: instant queries through
+// client_golang's v1.API, with custom headers, bearer or basic auth, TLS settings, explicit
+// timeouts and bounded responses. A Pool keeps one client per distinct provider configuration,
+// shared by every check of every canary.
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/siskin-dev/siskin/pkg/metrics"
+)
+
+// Defaults of Options.
+const (
+	DefaultQueryTimeout     = 10 * time.Second
+	DefaultMaxResponseBytes = 8 << 20
+	DefaultIdleTTL          = time.Hour
+)
+
+// ErrResponseTooLarge is returned when Prometheus answers with more than
+// Options.MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("prometheus response too large")
+
+// Options tune the clients; the zero value takes the defaults.
+type Options struct {
+	// QueryTimeout bounds one query: the HTTP request and Prometheus' own evaluation.
+	QueryTimeout time.Duration
+	// MaxResponseBytes bounds the body read from Prometheus.
+	MaxResponseBytes int64
+	// IdleTTL is how long a Pool keeps a client no check has asked for.
+	IdleTTL time.Duration
+	// Now is the clock of queries whose context has no evaluation time, and of the Pool.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = DefaultQueryTimeout
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.IdleTTL <= 0 {
+		o.IdleTTL = DefaultIdleTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Client queries one Prometheus server. It is safe for concurrent use.
+type Client struct {
+	api     v1.API
+	address string
+	timeout time.Duration
+	now     func() time.Time
+	// closeIdle releases the client's idle connections; nil for a client built on a given API.
+	closeIdle func()
+}
+
+var _ metrics.Provider = (*Client)(nil)
+
+// New returns a client for cfg. Use a Pool to share clients; New builds a new HTTP transport.
+func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
+	if cfg.Type != "" && cfg.Type != "prometheus" {
+		return nil, fmt.Errorf("provider type %q is not supported (only prometheus)", cfg.Type)
+	}
+	u, err := url.Parse(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("parse address: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("address %q is not an http or https URL", cfg.Address)
+	}
+	opts = opts.withDefaults()
+	httpClient, closeIdle := newHTTPClient(cfg, opts)
+	c, err := api.NewClient(api.Config{Address: cfg.Address, Client: httpClient})
+	if err != nil {
+		return nil, fmt.Errorf("new client for %s: %w", cfg.Address, err)
+	}
+	client := NewWithAPI(v1.NewAPI(c), cfg.Address, opts)
+	client.closeIdle = closeIdle
+	return client, nil
+}
+
+// NewWithAPI returns a client that queries through a given v1.API; address only names the
+// server in errors.
+func NewWithAPI(a v1.API, address string, opts Options) *Client {
+	opts = opts.withDefaults()
+	return &Client{api: a, address: address, timeout: opts.QueryTimeout, now: opts.Now}
+}
+
+// Query runs an instant query at the evaluation time of ctx (metrics.WithEvaluationTime), else
+// at the client's clock, and returns its single value. An empty vector or NaN is
+// metrics.ErrNoData; a range vector, a string or several series is metrics.ErrResultShape.
+func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error) {
+	at, ok := metrics.EvaluationTime(ctx)
+	if !ok {
+		at = c.now()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	v, warnings, _, err := c.api.Query(ctx, query, at, v1.WithTimeout(c.timeout))
+	if err != nil {
+		return metrics.Sample{}, fmt.Errorf("query %s: %w", c.address, err)
+	}
+	s, err := sampleOf(v)
+	if err != nil {
+		return metrics.Sample{}, err
+	}
+	if s.Time.IsZero() {
+		s.Time = at
+	}
+	s.Warnings = warnings
+	return s, nil
+}
+
+// Healthy runs the query vector(1) and expects 1, so that any PromQL-compatible server counts
+// (Thanos, Mimir and others lack some of Prometheus' status endpoints).
+func (c *Client) Healthy(ctx context.Context) error {
+	s, err := c.Query(ctx, "vector(1)")
+	if err != nil {
+		return err
+	}
+	if s.Value != 1 {
+		return fmt.Errorf("query %s: vector(1) returned %v", c.address, s.Value)
+	}
+	return nil
+}
+
+// sampleOf returns the single value of an instant query result.
+func sampleOf(v model.Value) (metrics.Sample, error) {
+	switch v := v.(type) {
+	case *model.Scalar:
+		return valueOf(float64(v.Value), v.Timestamp)
+	case model.Vector:
+		switch len(v) {
+		case 0:
+			return metrics.Sample{}, fmt.Errorf("%w: empty vector", metrics.ErrNoData)
+		case 1:
+			if v[0].Histogram != nil {
+				return metrics.Sample{}, fmt.Errorf("%w: a native histogram, want a number", metrics.ErrResultShape)
+			}
+			return valueOf(float64(v[0].Value), v[0].Timestamp)
+		default:
+			return metrics.Sample{}, fmt.Errorf("%w: %d series, want 1 (aggregate them, for example with sum): %s",
+				metrics.ErrResultShape, len(v), describe(v))
+		}
+	case model.Matrix:
+		return metrics.Sample{}, fmt.Errorf("%w: a range vector of %d series, want an instant vector or a scalar",
+			metrics.ErrResultShape, len(v))
+	case *model.String:
+		return metrics.Sample{}, fmt.Errorf("%w: a string, want a number", metrics.ErrResultShape)
+	case nil:
+		return metrics.Sample{}, fmt.Errorf("%w: no result", metrics.ErrResultShape)
+	}
+	return metrics.Sample{}, fmt.Errorf("%w: result type %s", metrics.ErrResultShape, v.Type())
+}
+
+func valueOf(f float64, ts model.Time) (metrics.Sample, error) {
+	if math.IsNaN(f) {
+		return metrics.Sample{}, fmt.Errorf("%w: NaN", metrics.ErrNoData)
+	}
+	return metrics.Sample{Value: f, Time: ts.Time()}, nil
+}
+
+// describe lists the label sets of the first few series of v.
+func describe(v model.Vector) string {
+	const shown = 3
+	var parts []string
+	for i, s := range v {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(v)-shown))
+			break
+		}
+		parts = append(parts, s.Metric.String())
+	}
+	return strings.Join(parts, ", ")
+}

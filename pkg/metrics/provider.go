@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ErrNoData is returned by Provider.Query when the query answered, but with no value: an empty
+// vector or NaN (for example 0/0 when the canary received no requests).
+var ErrNoData = errors.New("no data")
+
+// ErrResultShape is returned by Provider.Query when the answer is not one number: a range
+// vector, a string, or several series.
+var ErrResultShape = errors.New("query result is not a single value")
+
+// Provider runs queries against a metrics backend.
+type Provider interface {
+	// Query runs an instant query at the evaluation time of ctx (see WithEvaluationTime) and
+	// returns its single value. It returns an error wrapping ErrNoData when there is no
+	// value, and one wrapping ErrResultShape when the result is not a single value.
+	Query(ctx context.Context, query string) (Sample, error)
+	// Healthy returns nil when the backend answers queries.
+	Healthy(ctx context.Context) error
+}
+
+// Sample is the value of an instant query.
+type Sample struct {
+	// Value is never NaN: NaN is ErrNoData.
+	Value float64
+	// Time is the evaluation time of the value.
+	Time time.Time
+	// Warnings the backend returned with the value.
+	Warnings []string
+}
+
+// ProviderConfig is everything that makes one provider client differ from another: two equal
+// configurations may share a client.
+type ProviderConfig struct {
+	// Type of the backend; only prometheus (or empty, meaning prometheus) is supported.
+	Type string
+	// Address is the base URL, for example http://prometheus.monitoring:9090.
+	Address string
+	// Headers are sent with every query.
+	Headers http.Header
+	// BearerToken, when set, is sent as "Authorization: Bearer <token>".
+	BearerToken string
+	// Username and Password, when set and BearerToken is not, are sent as basic auth.
+	Username string
+	Password string
+	// InsecureSkipVerify skips verification of the server's certificate.
+	InsecureSkipVerify bool
+}
+
+// String describes the configuration without its credentials.
+func (c ProviderConfig) String() string {
+	auth := "none"
+	switch {
+	case c.BearerToken != "":
+		auth = "bearer"
+	case c.Username != "" || c.Password != "":
+		auth = "basic"
+	}
+	typ := c.Type
+	if typ == "" {
+		typ = "prometheus"
+	}
+	return fmt.Sprintf("%s %s (auth %s, %d headers, insecureSkipVerify %t)", typ, c.Address, auth, len(c.Headers), c.InsecureSkipVerify)
+}
+
+// GoString is String, so that %#v does not print credentials either.
+func (c ProviderConfig) GoString() string { return c.String() }
+
+// Providers hands out the Provider for a configuration. prometheus.Pool implements it and
+// reuses one client per distinct configuration across checks and canaries.
+type Providers interface {
+	Provider(cfg ProviderConfig) (Provider, error)
+}
+
+type evaluationTimeKey struct{}
+
+// WithEvaluationTime returns a context whose queries are evaluated at t, so that every check of
+// a step reads the same instant and a recorded value can be reproduced later. The Analyzer sets
+// it to the step's time.
+func WithEvaluationTime(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, evaluationTimeKey{}, t)
+}
+
+// EvaluationTime returns the evaluation time set by WithEvaluationTime.
+func EvaluationTime(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(evaluationTimeKey{}).(time.Time)
+	return t, ok
+}

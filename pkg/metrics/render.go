@@ -1,0 +1,139 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+)
+
+// ErrMissingVariable is returned by Render when the query uses {{ variables.NAME }} and the
+// metric has no templateVariable NAME.
+var ErrMissingVariable = errors.New("query uses template variables that are not set")
+
+// DefaultInterval is the query window of a metric that names none.
+const DefaultInterval = time.Minute
+
+// Vars are the values a query template can use.
+type Vars struct {
+	// Name is the canary's name: {{ name }}.
+	Name string
+	// Namespace is the canary's namespace: {{ namespace }}.
+	Namespace string
+	// Target is spec.targetRef.name: {{ target }}.
+	Target string
+	// Service is spec.service.name, or the target's name: {{ service }}.
+	Service string
+	// Interval is the metric's window as a PromQL duration: {{ interval }}.
+	Interval string
+	// Variables are the metric's templateVariables: {{ variables.NAME }}.
+	Variables map[string]string
+}
+
+// Render executes query as a Go text/template over vars and collapses its whitespace to single
+// spaces. Templates use functions, as users of the Flagger model write them: {{ namespace }},
+// {{ variables.NAME }}; a missing variable is an error that names it.
+func Render(query string, vars Vars) (string, error) {
+	variables := vars.Variables
+	if variables == nil {
+		variables = map[string]string{}
+	}
+	funcs := template.FuncMap{
+		"name":      func() string { return vars.Name },
+		"namespace": func() string { return vars.Namespace },
+		"target":    func() string { return vars.Target },
+		"service":   func() string { return vars.Service },
+		"interval":  func() string { return vars.Interval },
+		"variables": func() map[string]string { return variables },
+	}
+	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
+	if err != nil {
+		return "", fmt.Errorf("parse query template: %w", err)
+	}
+	if missing := missingVariables(t.Root, variables); len(missing) > 0 {
+		return "", fmt.Errorf("%w: %s (set them in the metric's templateVariables)", ErrMissingVariable, strings.Join(missing, ", "))
+	}
+	var b strings.Builder
+	// missingkey=error still guards what the walk above cannot see, such as variables in a
+	// nested template.
+	if err := t.Execute(&b, nil); err != nil {
+		return "", fmt.Errorf("render query template: %w", err)
+	}
+	return strings.Join(strings.Fields(b.String()), " "), nil
+}
+
+// missingVariables returns the quoted names of each {{ variables.NAME }} in the tree that
+// vars lacks, sorted.
+func missingVariables(root parse.Node, vars map[string]string) []string {
+	var missing []string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			if id, ok := n.Node.(*parse.IdentifierNode); ok && id.Ident == "variables" && len(n.Field) > 0 {
+				if _, ok := vars[n.Field[0]]; !ok {
+					missing = append(missing, strconv.Quote(n.Field[0]))
+				}
+			}
+			walk(n.Node)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		}
+	}
+	walk(root)
+	slices.Sort(missing)
+	return slices.Compact(missing)
+}
+
+// PromDuration formats d as a PromQL duration in its largest whole unit (1m, 90s, 1500ms), so
+// that interval values such as 1.5m, valid for Kubernetes, still make valid PromQL.
+func PromDuration(d time.Duration) (string, error) {
+	if d < time.Millisecond || d%time.Millisecond != 0 {
+		return "", fmt.Errorf("interval %s is not a positive whole number of milliseconds", d)
+	}
+	for _, u := range []struct {
+		d      time.Duration
+		suffix string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if d%u.d == 0 {
+			return fmt.Sprintf("%d%s", d/u.d, u.suffix), nil
+		}
+	}
+	panic("unreachable: every whole number of milliseconds divides by 1ms")
+}
