@@ -42,6 +42,8 @@ type options struct {
 	qps              float64
 	burst            int
 	concurrent       int
+	selectorLabels   string
+	signingKeyFile   string
 	logLevel         string
 	logEncoding      string
 	showVersion      bool
@@ -59,6 +61,8 @@ func main() {
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	flag.IntVar(&o.concurrent, "concurrent", 4, "Canaries reconciled at once.")
+	flag.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Label keys, in order, that select a target's pods; the first found in the target's selector is used.")
+	flag.StringVar(&o.signingKeyFile, "webhook-signing-key-file", "", "File with a key that signs every webhook call (X-Siskin-Signature: sha256=HMAC of the body).")
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
@@ -124,12 +128,17 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
-	if err := (&controller.CanaryReconciler{
-		Client:                  mgr.GetClient(),
-		Recorder:                mgr.GetEventRecorder("siskin"),
-		DefaultProvider:         o.provider,
-		MaxConcurrentReconciles: o.concurrent,
-	}).SetupWithManager(mgr); err != nil {
+	rec, err := controller.New(mgr, controller.Options{
+		DefaultProvider:       o.provider,
+		MetricsServer:         o.metricsServer,
+		Concurrency:           o.concurrent,
+		SelectorLabels:        splitList(o.selectorLabels),
+		WebhookSigningKeyFile: o.signingKeyFile,
+	})
+	if err != nil {
+		return err
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up canary controller: %w", err)
 	}
 

@@ -7,25 +7,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/observability"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/target"
+	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
 // CanaryReconciler reconciles Canary objects.
 type CanaryReconciler struct {
+	// Client writes; its reads come from the informer cache.
 	client.Client
 
 	// Recorder emits Kubernetes events about Canaries.
@@ -36,59 +43,147 @@ type CanaryReconciler struct {
 
 	// MaxConcurrentReconciles bounds the number of Canaries reconciled at once.
 	MaxConcurrentReconciles int
+
+	// Target adapts Deployment targets.
+	Target *target.Deployment
+	// Services manages the apex, -primary and -canary Services.
+	Services *kubernetes.Router
+	// Routers are the mesh and gateway routers by provider; a provider without one (kubernetes)
+	// routes with Services alone.
+	Routers map[string]router.Router
+	// Webhooks calls the Canaries' webhooks.
+	Webhooks *webhooks.Client
+	// Analyzer runs the metric checks of analysis steps.
+	Analyzer *metrics.Analyzer
+	// Metrics records Siskin's own Prometheus metrics.
+	Metrics *observability.Recorder
+	// Notifier announces events to the Canaries' alert providers; nil sends nothing.
+	Notifier Notifier
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Notifier sends a Canary's announcements to its alert providers without blocking.
+type Notifier interface {
+	Notify(ctx context.Context, c *siskinv1.Canary, e canary.Event)
 }
 
 // +kubebuilder:rbac:groups=siskin.dev,resources=canaries,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=siskin.dev,resources=canaries/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=siskin.dev,resources=canaries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=siskin.dev,resources=metrictemplates;alertproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=siskin.dev,resources=alertproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;update
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile moves one Canary a step forward and writes its status once.
-func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	log := ctrl.LoggerFrom(ctx)
-
+func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &siskinv1.Canary{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.Forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		// Nothing is owned yet that deletion would have to restore.
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, obj)
+	}
+	if !controllerutil.ContainsFinalizer(obj, siskinv1.CanaryFinalizer) {
+		// The finalizer guards the hand-back of traffic on deletion (with or without
+		// revertOnDeletion), so it is in place before anything is created.
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.AddFinalizer(obj, siskinv1.CanaryFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to canary %s: %w", req.NamespacedName, err)
+		}
 	}
 
 	before := obj.Status.DeepCopy()
-	defer func() {
-		if err := r.patchStatus(ctx, obj, before); err != nil {
-			retErr = errors.Join(retErr, err)
-		}
-	}()
+	result, announce, err := r.reconcile(ctx, obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	if perr := r.patchStatus(ctx, obj, before); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	r.announce(ctx, obj, announce)
+	r.Metrics.RecordStatus(obj)
+	r.recordRollout(obj, before.Phase)
+	return result, err
+}
+
+// reconcile computes the next status of a Canary that is not being deleted, and the events to
+// announce once that status is written.
+func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) (ctrl.Result, []canary.Event, error) {
+	log := ctrl.LoggerFrom(ctx)
 
 	if obj.Spec.Suspend {
 		canary.SetReadiness(&obj.Status, obj.Generation, siskinv1.ReasonSuspended, "reconciliation is suspended (spec.suspend)")
-		obj.Status.ObservedGeneration = obj.Generation
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, nil, nil
 	}
 
 	if err := canary.Validate(&obj.Spec, r.DefaultProvider); err != nil {
 		canary.SetStalled(&obj.Status, obj.Generation, siskinv1.ReasonInvalidSpec, err.Error())
-		obj.Status.ObservedGeneration = obj.Generation
-		r.event(obj, corev1.EventTypeWarning, siskinv1.ReasonInvalidSpec, "Validate", err.Error())
 		log.Info("canary spec is invalid", "reason", siskinv1.ReasonInvalidSpec, "error", err.Error())
-		return ctrl.Result{}, reconcile.TerminalError(err)
+		return ctrl.Result{}, []canary.Event{{Warning: true, Reason: siskinv1.ReasonInvalidSpec, Message: err.Error(), Severity: siskinv1.SeverityError}},
+			reconcile.TerminalError(err)
 	}
 
-	if obj.Status.Phase == "" {
-		obj.Status.Phase = siskinv1.PhaseInitializing
-		r.event(obj, corev1.EventTypeNormal, siskinv1.ReasonInitializing, "Initialize",
-			fmt.Sprintf("initializing canary for %s/%s", obj.Spec.TargetRef.Kind, obj.Spec.TargetRef.Name))
-		log.Info("canary initializing", "phase", obj.Status.Phase)
+	obs, configs, err := r.observe(ctx, obj)
+	if err != nil {
+		return r.failRound(obj, err)
 	}
-	canary.SetReadiness(&obj.Status, obj.Generation, siskinv1.ReasonInitializing,
-		fmt.Sprintf("waiting for %s/%s to be initialized", obj.Spec.TargetRef.Kind, obj.Spec.TargetRef.Name))
-	obj.Status.ObservedGeneration = obj.Generation
-	return ctrl.Result{}, nil
+	needs := canary.NeedsFor(obj, obs)
+	r.gather(ctx, obj, &obs, needs)
+
+	if obs.Checks != nil {
+		r.Metrics.RecordChecks(obj, obs.Checks)
+	}
+	d := canary.Plan(obj, obs)
+	if err := r.act(ctx, obj, obs, d.Actions); err != nil {
+		return r.failRound(obj, err)
+	}
+	obj.Status = d.Status
+	obj.Status.TrackedConfigs = configs
+	if d.RequeueAfter > 0 {
+		log.V(1).Info("next round scheduled", "phase", obj.Status.Phase, "weight", obj.Status.CanaryWeight, "requeueAfter", d.RequeueAfter.String())
+	}
+	return ctrl.Result{RequeueAfter: d.RequeueAfter}, d.Events, nil
+}
+
+// recordRollout counts a rollout that ended this round, with its whole duration.
+func (r *CanaryReconciler) recordRollout(obj *siskinv1.Canary, before siskinv1.CanaryPhase) {
+	after := obj.Status.Phase
+	if before == after || (after != siskinv1.PhaseSucceeded && after != siskinv1.PhaseFailed) {
+		return
+	}
+	if d, ok := observability.RolloutDuration(obj, r.now()); ok {
+		r.Metrics.RecordRollout(obj, after == siskinv1.PhaseSucceeded, d)
+	}
+}
+
+// failRound records an error that a later round may not hit (the API server, a missing target,
+// a route owned by someone else) without touching the rollout's own state.
+func (r *CanaryReconciler) failRound(obj *siskinv1.Canary, err error) (ctrl.Result, []canary.Event, error) {
+	reason := siskinv1.ReasonReconcileError
+	switch {
+	case errors.Is(err, errTargetNotFound):
+		reason = siskinv1.ReasonTargetNotFound
+	case errors.Is(err, router.ErrNotOwned), errors.Is(err, target.ErrNotOwned):
+		reason = siskinv1.ReasonNotOwned
+	}
+	msg := err.Error()
+	cond := findCondition(obj.Status.Conditions, siskinv1.ConditionReady)
+	setRoundError(&obj.Status, obj.Generation, reason, msg)
+	var evs []canary.Event
+	if cond == nil || cond.Reason != reason || cond.Message != msg {
+		evs = append(evs, canary.Event{Warning: true, Reason: reason, Message: msg, Severity: siskinv1.SeverityWarn})
+	}
+	return ctrl.Result{}, evs, err
 }
 
 // patchStatus writes the status once, if it changed.
@@ -96,8 +191,9 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	if equality.Semantic.DeepEqual(before, &obj.Status) {
 		return nil
 	}
-	if before.Phase != obj.Status.Phase || obj.Status.LastTransitionTime == nil {
-		now := metav1.Now()
+	if obj.Status.LastTransitionTime == nil {
+		// The planner stamps phase and weight changes; this covers a first write outside it.
+		now := metav1.NewTime(r.now())
 		obj.Status.LastTransitionTime = &now
 	}
 	base := obj.DeepCopy()
@@ -111,20 +207,66 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	return nil
 }
 
-func (r *CanaryReconciler) event(obj *siskinv1.Canary, eventType, reason, action, note string) {
-	if r.Recorder == nil {
-		return
+// announce emits Kubernetes events, notifications and event webhooks. It never blocks on a
+// receiver: notifications are queued, event webhooks are bounded by their timeouts.
+func (r *CanaryReconciler) announce(ctx context.Context, obj *siskinv1.Canary, evs []canary.Event) {
+	for _, e := range evs {
+		typ := corev1.EventTypeNormal
+		if e.Warning {
+			typ = corev1.EventTypeWarning
+		}
+		if r.Recorder != nil {
+			// events.k8s.io requires an action: the phase the Canary was in, as Flagger users
+			// read it.
+			action := string(obj.Status.Phase)
+			if action == "" {
+				action = "Validate"
+			}
+			r.Recorder.Eventf(obj, nil, typ, e.Reason, action, "%s", e.Message)
+		}
+		if e.Mute {
+			// A muted gate (webhook muteAlert) still records its event, but tells no one.
+			continue
+		}
+		if r.Notifier != nil {
+			r.Notifier.Notify(ctx, obj, e)
+		}
+		if r.Webhooks != nil && obj.Spec.Analysis != nil {
+			hooks := webhooks.OfType(obj.Spec.Analysis.Webhooks, siskinv1.EventHook)
+			if len(hooks) > 0 {
+				p := webhooks.NewPayload(obj, obj.Status.LastAppliedSpec)
+				p.Metadata = map[string]string{webhooks.MetadataEventMessage: e.Message, webhooks.MetadataEventType: typ}
+				// Event webhooks are told, not asked: they never hold up the reconcile.
+				go r.Webhooks.Notify(context.WithoutCancel(ctx), hooks, p)
+			}
+		}
 	}
-	r.Recorder.Eventf(obj, nil, eventType, reason, action, "%s", note)
 }
 
-// SetupWithManager registers the controller, its watches and its indexes.
-func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&siskinv1.Canary{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{},
-			predicate.AnnotationChangedPredicate{},
-		))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Complete(r)
+func (r *CanaryReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// setRoundError marks the Canary not ready because this round failed, keeping the rollout's
+// phase and counters as they were.
+func setRoundError(status *siskinv1.CanaryStatus, generation int64, reason, message string) {
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: siskinv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: generation,
+	})
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: siskinv1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: reason, Message: message, ObservedGeneration: generation,
+	})
+	meta.RemoveStatusCondition(&status.Conditions, siskinv1.ConditionStalled)
+}
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
 }

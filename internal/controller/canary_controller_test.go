@@ -23,7 +23,12 @@ func keyOf(o client.Object) types.NamespacedName {
 // waitFor polls the Canary until cond holds, and on timeout reports its last status.
 func waitFor(t *testing.T, key types.NamespacedName, what string, cond func(*siskinv1.Canary) bool) *siskinv1.Canary {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return waitForWithin(t, key, what, 30*time.Second, cond)
+}
+
+func waitForWithin(t *testing.T, key types.NamespacedName, what string, d time.Duration, cond func(*siskinv1.Canary) bool) *siskinv1.Canary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	got := &siskinv1.Canary{}
 	for {
@@ -33,10 +38,19 @@ func waitFor(t *testing.T, key types.NamespacedName, what string, cond func(*sis
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("canary %s never reached %s; last status: %+v (get error: %v)", key, what, got.Status, err)
+			t.Fatalf("canary %s never reached %s within %s; last status: phase=%s weight=%d iterations=%d failedChecks=%d conditions=%s (get error: %v)",
+				key, what, d, got.Status.Phase, got.Status.CanaryWeight, got.Status.Iterations, got.Status.FailedChecks, conditions(got), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func conditions(c *siskinv1.Canary) string {
+	var parts []string
+	for _, cond := range c.Status.Conditions {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s(%q)", cond.Type, cond.Status, cond.Reason, cond.Message))
+	}
+	return strings.Join(parts, " ")
 }
 
 func condition(c *siskinv1.Canary, typ string) string {
@@ -44,23 +58,36 @@ func condition(c *siskinv1.Canary, typ string) string {
 	if cond == nil {
 		return "<none>"
 	}
-	return fmt.Sprintf("%s/%s/gen%d", cond.Status, cond.Reason, cond.ObservedGeneration)
+	return fmt.Sprintf("%s/gen%d", cond.Status, cond.ObservedGeneration)
 }
 
-func TestValidCanaryReachesInitializing(t *testing.T) {
+func TestValidCanaryWaitsInInitializingForItsPrimary(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
+	runKubelet(t, ns, "podinfo-primary")
 	ctx := context.Background()
-	c := podinfo(t)
+	if err := k8sClient.Create(ctx, podinfoDeployment(ns, "podinfo:6.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	c := podinfo(t, ns)
+	set(t, c, "kubernetes", "spec", "provider")
+	del(c, "spec", "analysis", "stepWeight")
+	del(c, "spec", "analysis", "maxWeight")
+	set(t, c, int64(3), "spec", "analysis", "iterations")
+	set(t, c, "podinfo", "spec", "targetRef", "name")
+	del(c, "spec", "autoscalerRef")
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	got := waitFor(t, keyOf(c), "Initializing", func(c *siskinv1.Canary) bool {
-		return c.Status.Phase == siskinv1.PhaseInitializing
+		return c.Status.Phase == siskinv1.PhaseInitializing && c.Status.ObservedGeneration == c.Generation
 	})
 	gen := got.Generation
 	want := map[string]string{
-		siskinv1.ConditionReady:       fmt.Sprintf("False/Initializing/gen%d", gen),
-		siskinv1.ConditionReconciling: fmt.Sprintf("True/Initializing/gen%d", gen),
-		siskinv1.ConditionPromoted:    fmt.Sprintf("Unknown/Initializing/gen%d", gen),
+		siskinv1.ConditionReady:       fmt.Sprintf("False/gen%d", gen),
+		siskinv1.ConditionReconciling: fmt.Sprintf("True/gen%d", gen),
+		siskinv1.ConditionPromoted:    fmt.Sprintf("Unknown/gen%d", gen),
 		siskinv1.ConditionStalled:     "<none>",
 	}
 	for typ, w := range want {
@@ -68,18 +95,26 @@ func TestValidCanaryReachesInitializing(t *testing.T) {
 			t.Errorf("condition %s = %s, want %s", typ, g, w)
 		}
 	}
-	if got.Status.ObservedGeneration != gen {
-		t.Errorf("observedGeneration = %d, want %d", got.Status.ObservedGeneration, gen)
-	}
 	if got.Status.LastTransitionTime == nil {
 		t.Error("lastTransitionTime is not set")
 	}
-	waitForEvent(t, got, siskinv1.ReasonInitializing, "initializing canary for Deployment/podinfo")
+	// The primary never becomes ready here, so the target must keep serving: not scaled down.
+	time.Sleep(time.Second)
+	dep := podinfoDeployment(ns, "")
+	if err := k8sClient.Get(ctx, keyOf(dep), dep); err != nil {
+		t.Fatal(err)
+	}
+	if *dep.Spec.Replicas != 2 {
+		t.Errorf("target scaled to %d while the primary is not ready", *dep.Spec.Replicas)
+	}
 }
 
 func TestSpecThatCannotProgressIsStalled(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
 	ctx := context.Background()
-	c := podinfo(t)
+	c := podinfo(t, ns)
 	// Valid for the schema, but with neither stepWeight, stepWeights nor iterations the
 	// analysis could never move traffic.
 	del(c, "spec", "analysis", "stepWeight")
@@ -102,22 +137,28 @@ func TestSpecThatCannotProgressIsStalled(t *testing.T) {
 	}
 	waitForEvent(t, got, siskinv1.ReasonInvalidSpec, "analysis needs stepWeight")
 
-	// Fixing the spec clears Stalled: the new generation is observed and initialized.
+	// Fixing the spec clears Stalled: the new generation is observed.
 	got.Spec.Analysis.Iterations = 5
 	if err := k8sClient.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, keyOf(c), "Initializing after the fix", func(c *siskinv1.Canary) bool {
-		return c.Status.Phase == siskinv1.PhaseInitializing &&
-			c.Status.ObservedGeneration == c.Generation &&
+	waitFor(t, keyOf(c), "not stalled after the fix", func(c *siskinv1.Canary) bool {
+		return c.Status.ObservedGeneration == c.Generation &&
 			meta.FindStatusCondition(c.Status.Conditions, siskinv1.ConditionStalled) == nil
 	})
 }
 
-func TestSuspendedCanaryIsNotInitialized(t *testing.T) {
+func TestSuspendedCanaryIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{})
+	runKubelet(t, ns)
 	ctx := context.Background()
-	c := podinfo(t)
-	set(t, c, true, "spec", "suspend")
+	if err := k8sClient.Create(ctx, podinfoDeployment(ns, "podinfo:6.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	c := blueGreen(ns, 2)
+	c.Spec.Suspend = true
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +173,8 @@ func TestSuspendedCanaryIsNotInitialized(t *testing.T) {
 	if err := k8sClient.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, keyOf(c), "Initializing after resume", func(c *siskinv1.Canary) bool {
-		return c.Status.Phase == siskinv1.PhaseInitializing
+	waitFor(t, keyOf(c), "Initialized after resume", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseInitialized
 	})
 }
 

@@ -15,9 +15,9 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
-// podinfo returns the reference Canary as a user would write it, in a fresh namespace-free
-// object with a unique name.
-func podinfo(t *testing.T) *unstructured.Unstructured {
+// podinfo returns the reference Canary as a user would write it, with a unique name, in
+// namespace ns.
+func podinfo(t *testing.T, ns string) *unstructured.Unstructured {
 	t.Helper()
 	data, err := os.ReadFile("testdata/podinfo-canary.yaml")
 	if err != nil {
@@ -28,7 +28,7 @@ func podinfo(t *testing.T) *unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	obj.SetName("podinfo-" + rand.String(6))
-	obj.SetNamespace("default")
+	obj.SetNamespace(ns)
 	return obj
 }
 
@@ -154,7 +154,7 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 	defer cancel()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := podinfo(t)
+			c := podinfo(t, "default")
 			tc.mutate(t, c)
 			err := k8sClient.Create(ctx, c)
 			if err == nil {
@@ -170,7 +170,7 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 func TestAPIServerAcceptsReferenceCanaryAndFillsDefaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := podinfo(t)
+	c := podinfo(t, "default")
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatalf("create reference canary: %v", err)
 	}

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/webhooks"
+)
+
+// errTargetNotFound means the Canary's target does not exist (yet).
+var errTargetNotFound = errors.New("target not found")
+
+// manualAnnotations are the manual-control annotations passed to the planner.
+var manualAnnotations = []string{
+	siskinv1.AnnotationPromote, siskinv1.AnnotationAbort, siskinv1.AnnotationRetry,
+	siskinv1.AnnotationPause, siskinv1.AnnotationResume,
+}
+
+// observe reads everything a round needs from the informer caches: the target, the primary,
+// the route and the manual-control annotations. It also returns the checksums of the target's
+// tracked configs, which index the Canary for config watches.
+func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (canary.Observation, map[string]string, error) {
+	obs := canary.Observation{
+		Now:      r.now(),
+		Provider: canary.Provider(&c.Spec, r.DefaultProvider),
+	}
+	for _, a := range manualAnnotations {
+		if v, ok := c.Annotations[a]; ok {
+			if obs.Manual == nil {
+				obs.Manual = map[string]string{}
+			}
+			obs.Manual[a] = v
+		}
+	}
+
+	tgt, primary, err := r.Target.Observe(ctx, c)
+	if err != nil {
+		return obs, nil, fmt.Errorf("observe target: %w", err)
+	}
+	if !tgt.Exists {
+		return obs, nil, fmt.Errorf("%w: %s", errTargetNotFound, tgt.Message)
+	}
+	obs.Target, obs.Primary = tgt, primary
+
+	dep := &appsv1.Deployment{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, dep); err != nil {
+		return obs, nil, fmt.Errorf("get target: %w", err)
+	}
+	configs, err := r.Target.TrackedConfigs(ctx, c.Namespace, &dep.Spec.Template)
+	if err != nil {
+		return obs, nil, fmt.Errorf("track configs: %w", err)
+	}
+
+	route, err := r.routerFor(obs.Provider).Observe(ctx, c)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return obs, nil, fmt.Errorf("observe route: %w", err)
+	}
+	obs.Route = route
+	return obs, configs, nil
+}
+
+// routerFor returns the router of a provider: the mesh or gateway router, or the Services
+// router for provider kubernetes.
+func (r *CanaryReconciler) routerFor(provider string) router.Router {
+	if rt, ok := r.Routers[provider]; ok {
+		return rt
+	}
+	return r.Services
+}
+
+// gather calls the gates and runs the analysis step that the planner needs this round. Gates
+// and checks of one round run concurrently; each is bounded by its own timeout.
+func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *canary.Observation, needs canary.Needs) {
+	if len(needs.Gates) == 0 && !needs.Step {
+		return
+	}
+	var hooks []siskinv1.CanaryWebhook
+	if c.Spec.Analysis != nil {
+		hooks = c.Spec.Analysis.Webhooks
+	}
+	payload := webhooks.NewPayload(c, obs.Target.Fingerprint)
+	if len(needs.Gates) > 0 {
+		obs.Gates = make(map[siskinv1.WebhookType]canary.Gate, len(needs.Gates))
+		for _, typ := range needs.Gates {
+			obs.Gates[typ] = r.Webhooks.Gate(ctx, hooks, typ, payload)
+		}
+	}
+	if !needs.Step {
+		return
+	}
+	types := []siskinv1.WebhookType{siskinv1.RolloutHook}
+	if needs.PreRollout {
+		types = []siskinv1.WebhookType{siskinv1.PreRolloutHook, siskinv1.RolloutHook}
+	}
+	checks := make(chan []siskinv1.CheckResult, 1)
+	go func() {
+		checks <- r.Analyzer.Run(ctx, metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now})
+	}()
+	hookChecks := r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)
+	obs.Checks = append(hookChecks, <-checks...)
+	if obs.Checks == nil {
+		obs.Checks = []siskinv1.CheckResult{}
+	}
+}
+
+// describe joins the messages of failed checks, for conditions and events.
+func describe(results []siskinv1.CheckResult) string {
+	var parts []string
+	for _, r := range results {
+		if r.Verdict != siskinv1.VerdictPass {
+			parts = append(parts, r.Message)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

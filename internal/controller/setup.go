@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"context"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// Field indexes on Canaries, so that a change to a Deployment, autoscaler or config finds its
+// Canaries in the cache without a list of every Canary.
+const (
+	indexTarget     = "siskin.dev/target"
+	indexAutoscaler = "siskin.dev/autoscaler"
+	indexConfig     = "siskin.dev/config"
+)
+
+// SetupWithManager registers the controller, its watches and its indexes. Istio and Gateway
+// API objects are watched only when their CRDs are installed.
+func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexTarget, func(o client.Object) []string {
+		return []string{o.(*siskinv1.Canary).Spec.TargetRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexAutoscaler, func(o client.Object) []string {
+		if ref := o.(*siskinv1.Canary).Spec.AutoscalerRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexConfig, func(o client.Object) []string {
+		var keys []string
+		for k := range o.(*siskinv1.Canary).Status.TrackedConfigs {
+			keys = append(keys, k)
+		}
+		return keys
+	}); err != nil {
+		return err
+	}
+
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&siskinv1.Canary{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{},
+		))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Watches(&appsv1.Deployment{}, r.enqueueBy(indexTarget, nil)).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.enqueueBy(indexAutoscaler, nil)).
+		Watches(&corev1.ConfigMap{}, r.enqueueBy(indexConfig, func(name string) string { return "configmap/" + name })).
+		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	if served(mgr.GetRESTMapper(), networkingv1.SchemeGroupVersion.WithKind("VirtualService")) {
+		b = b.Owns(&networkingv1.VirtualService{}).Owns(&networkingv1.DestinationRule{})
+	}
+	if served(mgr.GetRESTMapper(), gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")) {
+		b = b.Owns(&gatewayv1.HTTPRoute{})
+	}
+	return b.Complete(r)
+}
+
+// enqueueBy maps an object to the Canaries of its namespace whose index holds its (keyed) name.
+func (r *CanaryReconciler) enqueueBy(index string, key func(string) string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		value := o.GetName()
+		if key != nil {
+			value = key(value)
+		}
+		list := &siskinv1.CanaryList{}
+		if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: value}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list canaries by index", "reason", index)
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, c := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+		}
+		return reqs
+	})
+}
+
+// served reports whether the API server serves a kind (its CRD is installed).
+func served(m meta.RESTMapper, gvk schema.GroupVersionKind) bool {
+	_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
+}

@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
+	"github.com/siskin-dev/siskin/pkg/observability"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/target"
+	"github.com/siskin-dev/siskin/pkg/webhooks"
+)
+
+// Options configure a CanaryReconciler built by New.
+type Options struct {
+	// DefaultProvider is the router provider of Canaries that name none.
+	DefaultProvider string
+	// MetricsServer is the Prometheus of Canaries and MetricTemplates that name none.
+	MetricsServer string
+	// Concurrency bounds the Canaries reconciled at once.
+	Concurrency int
+	// SelectorLabels are the label keys that tell a target's pods from the primary's; empty
+	// means target.DefaultSelectorLabels.
+	SelectorLabels []string
+	// WebhookSigningKeyFile holds a key that signs every webhook call (X-Siskin-Signature).
+	WebhookSigningKeyFile string
+	// Notifier announces events to alert providers; nil sends nothing.
+	Notifier Notifier
+	// Registry receives Siskin's own metrics; nil means controller-runtime's registry, which
+	// the manager serves on its metrics endpoint.
+	Registry prom.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New builds a CanaryReconciler on the manager's cache and client.
+func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
+	c := mgr.GetClient()
+	reader := mgr.GetCache()
+	var hookOpts []webhooks.Option
+	hookOpts = append(hookOpts, webhooks.WithHeaderSource(metrics.CacheReader{Reader: c}))
+	if o.WebhookSigningKeyFile != "" {
+		key, err := os.ReadFile(o.WebhookSigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read webhook signing key: %w", err)
+		}
+		hookOpts = append(hookOpts, webhooks.WithSigningKey([]byte(strings.TrimSpace(string(key)))))
+	}
+	recorder, err := observability.NewRecorder(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	pool := prometheus.NewPool(prometheus.Options{})
+	return &CanaryReconciler{
+		Client:                  c,
+		Recorder:                mgr.GetEventRecorder("siskin"),
+		DefaultProvider:         o.DefaultProvider,
+		MaxConcurrentReconciles: o.Concurrency,
+		Target:                  target.NewDeployment(reader, c, o.SelectorLabels),
+		Services:                kubernetes.New(reader, c, o.SelectorLabels),
+		Routers:                 meshRouters(reader, c),
+		Webhooks:                webhooks.New(hookOpts...),
+		Analyzer: metrics.NewAnalyzer(metrics.AnalyzerOptions{
+			Providers: pool,
+			Templates: metrics.CacheReader{Reader: c},
+			Secrets:   metrics.CacheReader{Reader: c},
+			Default:   metrics.ProviderConfig{Address: o.MetricsServer},
+		}),
+		Metrics:  recorder,
+		Notifier: o.Notifier,
+		Now:      o.Now,
+	}, nil
+}
+
+// meshRouters returns the routers of the providers that shift traffic by weight.
+func meshRouters(reader client.Reader, c client.Client) map[string]router.Router {
+	return map[string]router.Router{}
+}
