@@ -276,10 +276,11 @@ func finalisingStatus(c *siskinv1.Canary) {
 }
 
 var promotionCases = []planCase{{
-	name:    "promoting waits for the primary to run the promoted revision",
+	name:    "promoting waits for the primary to run the promoted revision and asks again for a copy that has not landed",
 	canary:  promotingStatus(30),
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
+	actions: "Promote",
 	requeue: 9 * time.Minute,
 }, {
 	name:    "promoting moves all traffic to the primary once it runs the revision",
@@ -514,6 +515,7 @@ var manualCases = []planCase{{
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
 	events:  "ManualRequestIgnored!warn",
+	actions: "Promote",
 	requeue: 9 * time.Minute,
 	check:   wantEventText(ReasonManualRequestIgnored, "the promotion of revision rev-2 has already started"),
 }, {

@@ -48,6 +48,12 @@ func (p *planner) promoting() {
 		p.convergeRoute()
 		if p.waitFor(p.promotionWait()) {
 			p.promotionFailed()
+			return
+		}
+		if obs.Primary.Fingerprint != st.LastAppliedSpec && obs.Target.Fingerprint == st.LastAppliedSpec {
+			// Promote is idempotent: asking again heals a copy that did not land (a write
+			// lost to a conflict, a primary edited by hand) instead of waiting for the deadline.
+			p.act(Promote)
 		}
 		return
 	}

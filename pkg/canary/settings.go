@@ -78,16 +78,6 @@ func (s *settings) hasHooks(t siskinv1.WebhookType) bool {
 	return false
 }
 
-// isHook reports whether name is a webhook of type t.
-func (s *settings) isHook(name string, t siskinv1.WebhookType) bool {
-	for i := range s.webhooks {
-		if s.webhooks[i].Name == name {
-			return hookType(&s.webhooks[i]) == t
-		}
-	}
-	return false
-}
-
 // gateTimeout is the shortest gateTimeout among the webhooks of type t; 0 waits without limit.
 func (s *settings) gateTimeout(t siskinv1.WebhookType) time.Duration {
 	var shortest time.Duration

@@ -26,7 +26,7 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 	if a.Interval != "" {
 		d, err := time.ParseDuration(a.Interval)
 		if err != nil {
-			return fmt.Errorf("%w: analysis.interval %q: %v", ErrInvalidSpec, a.Interval, err)
+			return fmt.Errorf("%w: analysis.interval %q: %w", ErrInvalidSpec, a.Interval, err)
 		}
 		if d < MinInterval {
 			return fmt.Errorf("%w: analysis.interval %s is below the minimum of %s", ErrInvalidSpec, a.Interval, MinInterval)

@@ -271,7 +271,7 @@ func (w *world) verify(obs Observation, d Decision) {
 		(!obs.Primary.Ready || obs.Primary.Fingerprint != d.Status.LastPromotedSpec) {
 		t.Errorf("%s: succeeded before the primary ran revision %s", w.offset(), d.Status.LastPromotedSpec)
 	}
-	if n := len(w.steps); n > 1 && w.steps[n-1] == w.now && w.now.Sub(w.steps[n-2]) < time.Minute {
+	if n := len(w.steps); n > 1 && w.steps[n-1].Equal(w.now) && w.now.Sub(w.steps[n-2]) < time.Minute {
 		t.Errorf("%s: two analysis steps %s apart, less than the interval", w.offset(), w.now.Sub(w.steps[n-2]))
 	}
 	if d.RequeueAfter < 0 {

@@ -42,7 +42,7 @@ func Fingerprint(tmpl corev1.PodTemplateSpec, configs map[string]string) (string
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(h, "\n%s=%s", k, configs[k])
+		_, _ = fmt.Fprintf(h, "\n%s=%s", k, configs[k]) // a hash never fails to write
 	}
 	return hex.EncodeToString(h.Sum(nil))[:fingerprintLen], nil
 }

@@ -270,7 +270,8 @@ func timeoutOf(hook siskinv1.CanaryWebhook) time.Duration {
 
 // stripURL drops the *url.Error wrapper, whose message repeats the full URL.
 func stripURL(err error) error {
-	if ue, ok := err.(*url.Error); ok {
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return ue.Err
 	}
 	return err

@@ -28,7 +28,7 @@ func TestVerify(t *testing.T) {
 		"other body":     Sign(key, []byte(`{"name":"other"}`)),
 		"other key":      Sign([]byte("k2"), body),
 		"truncated":      good[:len(good)-2],
-		"other algoritm": "sha1=" + good[len("sha256="):],
+		"other algorithm": "sha1=" + good[len("sha256="):],
 	} {
 		if err := Verify(key, body, sig); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s: err = %v, want ErrBadSignature", name, err)
