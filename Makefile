@@ -12,6 +12,8 @@ IMG        ?= ghcr.io/siskin-dev/siskin:$(VERSION)
 
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
+HELM           := $(BIN)/helm
+LOADTESTER_IMG ?= ghcr.io/siskin-dev/siskin-loadtester:$(VERSION)
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # Packages whose tests need a real API server; everything else is a unit test.
@@ -27,11 +29,15 @@ help: ## Show this help.
 ##@ Tools
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, controller-gen and golangci-lint into bin/ (skips what is built).
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, controller-gen, golangci-lint and helm into bin/ (skips what is built).
+	@hack/tools/build.sh $(BIN)
+	@hack/tools/build-helm.sh $(BIN)
+
+$(CONTROLLER_GEN) $(GOLANGCI_LINT) $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl:
 	@hack/tools/build.sh $(BIN)
 
-$(CONTROLLER_GEN) $(GOLANGCI_LINT) $(BIN)/kube-apiserver $(BIN)/etcd:
-	@hack/tools/build.sh $(BIN)
+$(HELM):
+	@hack/tools/build-helm.sh $(BIN)
 
 ##@ Development
 
@@ -43,6 +49,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true,maxDescLen=400 paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=siskin paths=./internal/... output:rbac:artifacts:config=config/rbac
+	@hack/chart-sync.sh
+
+.PHONY: chart-sync
+chart-sync: ## Copy generated CRDs and RBAC rules into charts/siskin and config/default/generated.
+	hack/chart-sync.sh
 
 .PHONY: fmt
 fmt: ## Format the Go code.
@@ -57,15 +68,15 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd ## Run unit and integration tests (integration tests start a real API server from bin/).
+test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(HELM) ## Run unit and integration tests (integration tests start a real API server from bin/).
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
 .PHONY: verify
 verify: manifests generate ## Regenerate, then fail if the tree differs from what is committed.
 	$(GO) mod tidy
-	@if [ -n "$$(git status --porcelain -- api config go.mod go.sum)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts go.mod go.sum)" ]; then \
 		echo "generated files are stale; run 'make manifests generate' and 'go mod tidy' and commit:"; \
-		git status --porcelain -- api config go.mod go.sum; git --no-pager diff --stat -- api config go.mod go.sum; exit 1; \
+		git status --porcelain -- api config charts go.mod go.sum; git --no-pager diff --stat -- api config charts go.mod go.sum; exit 1; \
 	fi
 	@echo "verify: generated files are up to date"
 
@@ -83,6 +94,15 @@ run: manifests generate ## Run the controller against the cluster of the current
 .PHONY: install
 install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
 	$(BIN)/kubectl apply --server-side -f config/crd/bases
+
+.PHONY: test-install
+test-install: manifests $(HELM) $(BIN)/kubectl $(BIN)/kube-apiserver $(BIN)/etcd ## Lint and render the chart, build the kustomize installs, dry-run apply them, check kstatus.
+	$(GO) test $(GO_TEST_FLAGS) ./test/install/...
+
+.PHONY: docker-build
+docker-build: ## Build the controller and load tester images (needs Docker with BuildKit; not available on the dev machine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --target loadtester -t $(LOADTESTER_IMG) .
 
 .PHONY: demo
 demo: ## Bring up the local environment and walk a canary through a promotion and a rollback (not built yet: see README).
