@@ -104,8 +104,31 @@ docker-build: ## Build the controller and load tester images (needs Docker with 
 	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 	docker build --build-arg VERSION=$(VERSION) --target loadtester -t $(LOADTESTER_IMG) .
 
+##@ Local environment
+
+.PHONY: localenv
+localenv: ## Build bin/localenv, the local environment's supervisor.
+	$(GO) build -o $(BIN)/localenv ./e2e/localenv
+
+.PHONY: localenv-up
+localenv-up: tools localenv build ## Bring up the local environment (Kubernetes from bin/, kwok, data plane, Prometheus, Slack sink, load tester).
+	@hack/prometheus.sh
+	$(BIN)/localenv up --loadtester $(BIN)/siskin-loadtester $(ARGS)
+
+.PHONY: localenv-down
+localenv-down: localenv ## Stop what localenv-up started.
+	$(BIN)/localenv down
+
+.PHONY: localenv-status
+localenv-status: localenv ## Show the health of each local component.
+	$(BIN)/localenv status
+
+.PHONY: e2e
+e2e: tools build ## Run the end-to-end scenarios on the local environment.
+	@hack/prometheus.sh
+	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/...
+
 .PHONY: demo
-demo: ## Bring up the local environment and walk a canary through a promotion and a rollback (not built yet: see README).
-	@echo "make demo arrives with the local environment (issue: local environment and e2e scenarios)."
-	@echo "Until then: make tools && make test, and README 'Run against a cluster'."
-	@exit 1
+demo: tools build localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
+	@hack/prometheus.sh
+	$(GO) run ./e2e/demo

@@ -1,0 +1,361 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultControllerName is the GatewayClass controllerName the data plane implements.
+const DefaultControllerName = "siskin.dev/localenv-dataplane"
+
+const (
+	// maxMirrorBody is the largest request body copied to mirrors; larger ones are not mirrored.
+	maxMirrorBody = 1 << 20
+	// maxMirrorsInFlight bounds concurrent mirrored requests; more are dropped, as a proxy would.
+	maxMirrorsInFlight = 256
+	mirrorTimeout      = 10 * time.Second
+)
+
+// Options configure a Server.
+type Options struct {
+	// ControllerName is the GatewayClass controllerName to implement; DefaultControllerName
+	// when empty.
+	ControllerName string
+	// Address is the IP reported in the status of the Gateways the data plane serves.
+	Address string
+	// Log receives the data plane's logs.
+	Log logr.Logger
+	// DialAddr maps an endpoint address (podIP:port) to the address to connect to; the
+	// default connects to the endpoint address itself. localenv maps pod IPs to the loopback
+	// addresses the test app listens on.
+	DialAddr func(hostport string) string
+}
+
+// Server is the data plane: an http.Handler that proxies requests by its current Table and
+// serves /metrics, /routes and /healthz to requests addressed to an IP or localhost.
+type Server struct {
+	opts      Options
+	table     atomic.Pointer[Table]
+	synced    atomic.Bool
+	metrics   *metrics
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+	admin     *http.ServeMux
+	mirrors   chan struct{}
+	random    func() float64
+}
+
+// New returns a Server with an empty table; Run fills it from the API server, tests call
+// SetTable.
+func New(opts Options) *Server {
+	if opts.ControllerName == "" {
+		opts.ControllerName = DefaultControllerName
+	}
+	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if opts.DialAddr != nil {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, opts.DialAddr(addr))
+		}
+	}
+	s := &Server{
+		opts:    opts,
+		metrics: newMetrics(),
+		mirrors: make(chan struct{}, maxMirrorsInFlight),
+		random:  rand.Float64,
+		transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         dial,
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		},
+	}
+	s.table.Store(Build(Snapshot{}))
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:        s.rewrite,
+		Transport:      s.transport,
+		ModifyResponse: s.modifyResponse,
+		ErrorHandler:   s.proxyError,
+		ErrorLog:       nil,
+	}
+	s.admin = http.NewServeMux()
+	s.admin.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	s.admin.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s.table.Load().Routes())
+	})
+	s.admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	s.admin.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.synced.Load() {
+			http.Error(w, "routing table not built yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	return s
+}
+
+// SetTable replaces the routing table.
+func (s *Server) SetTable(t *Table) { s.table.Store(t) }
+
+// Table returns the current routing table.
+func (s *Server) Table() *Table { return s.table.Load() }
+
+// Ready reports whether the table has been built from synced caches.
+func (s *Server) Ready() bool { return s.synced.Load() }
+
+// isAdmin reports whether a request is addressed to the data plane itself (an IP or
+// localhost) rather than to a service host.
+func isAdmin(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return host == "localhost" || net.ParseIP(host) != nil
+}
+
+type decisionKey struct{}
+
+// ServeHTTP routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isAdmin(r) {
+		s.admin.ServeHTTP(w, r)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		http.Error(w, "CONNECT is not supported: the data plane speaks plain HTTP", http.StatusMethodNotAllowed)
+		return
+	}
+	d := s.table.Load().Route(r, s.random)
+	if d.Status != 0 {
+		s.opts.Log.V(1).Info("Request not routed", "host", r.Host, "path", r.URL.Path, "status", d.Status, "reason", d.Reason)
+		http.Error(w, d.Reason, d.Status)
+		return
+	}
+	start := time.Now()
+	if len(d.Mirrors) > 0 {
+		s.mirror(r, &d)
+	}
+	ctx := context.WithValue(r.Context(), decisionKey{}, &d)
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	s.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	s.metrics.observe(d.Service, d.Endpoint.Workload, rec.status(), time.Since(start))
+}
+
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	d := pr.In.Context().Value(decisionKey{}).(*Decision)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = d.Endpoint.Addr
+	pr.Out.URL.Path = d.Path
+	pr.Out.URL.RawPath = ""
+	pr.Out.Host = d.Host
+	pr.SetXForwarded()
+	for _, h := range d.reqHeaders {
+		h.apply(pr.Out.Header)
+	}
+}
+
+func (s *Server) modifyResponse(resp *http.Response) error {
+	d, _ := resp.Request.Context().Value(decisionKey{}).(*Decision)
+	if d == nil {
+		return nil
+	}
+	for _, h := range d.respHeaders {
+		h.apply(resp.Header)
+	}
+	return nil
+}
+
+// proxyError answers as Envoy does: 504 on a route timeout, 503 when the backend cannot be
+// reached, 502 otherwise; a client that went away gets nothing and is counted as code 0.
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.Canceled):
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.code = -1
+		}
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
+	case errors.As(err, &op) && op.Op == "dial":
+		http.Error(w, "upstream connect error: "+err.Error(), http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "upstream error: "+err.Error(), http.StatusBadGateway)
+	}
+	s.opts.Log.V(1).Info("Upstream request failed", "host", r.Host, "upstream", r.URL.Host, "error", err.Error())
+}
+
+// mirror sends copies of r to the decision's mirrors in the background; their answers are
+// dropped, and they are counted in the metrics as the destination would count them.
+func (s *Server) mirror(r *http.Request, d *Decision) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		buf, err := io.ReadAll(io.LimitReader(r.Body, maxMirrorBody+1))
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		if err != nil || len(buf) > maxMirrorBody {
+			return
+		}
+		body = buf
+	}
+	host := r.Host
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		host = net.JoinHostPort(h+"-shadow", p)
+	} else {
+		host += "-shadow"
+	}
+	for _, m := range d.Mirrors {
+		select {
+		case s.mirrors <- struct{}{}:
+		default:
+			continue
+		}
+		header := r.Header.Clone()
+		path := d.Path
+		if r.URL.RawQuery != "" {
+			path += "?" + r.URL.RawQuery
+		}
+		go func() {
+			defer func() { <-s.mirrors }()
+			ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+m.Endpoint.Addr+path, bytes.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header = header
+			req.Host = host
+			start := time.Now()
+			code := 0
+			resp, err := s.transport.RoundTrip(req)
+			if err == nil {
+				code = resp.StatusCode
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+				_ = resp.Body.Close()
+			} else {
+				code = http.StatusServiceUnavailable
+			}
+			s.metrics.observe(m.Service, m.Endpoint.Workload, code, time.Since(start))
+		}()
+	}
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed responses through.
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap serves http.ResponseController.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusRecorder) status() int {
+	switch w.code {
+	case -1:
+		return 0
+	case 0:
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// metrics are Istio's standard request metrics as the destination proxy reports them.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	// builds counts routing table builds, to spot event storms.
+	builds prometheus.Counter
+}
+
+var istioLabels = []string{
+	"reporter", "source_workload", "source_workload_namespace",
+	"destination_workload", "destination_workload_namespace",
+	"destination_service", "destination_service_name", "destination_service_namespace",
+	"request_protocol", "response_code",
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "istio_requests_total",
+			Help: "Requests served, as Istio's destination proxy counts them.",
+		}, istioLabels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "istio_request_duration_milliseconds",
+			Help: "Request duration in milliseconds, as Istio's destination proxy measures it.",
+			// Istio's default buckets.
+			Buckets: []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000},
+		}, istioLabels),
+	}
+	m.builds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dataplane_table_builds_total",
+		Help: "Routing tables built from the API server's objects.",
+	})
+	m.registry.MustRegister(m.requests, m.duration, m.builds)
+	return m
+}
+
+func (m *metrics) observe(svc svcKey, workload string, code int, d time.Duration) {
+	labels := prometheus.Labels{
+		"reporter":                       "destination",
+		"source_workload":                "unknown",
+		"source_workload_namespace":      "unknown",
+		"destination_workload":           workload,
+		"destination_workload_namespace": svc.Namespace,
+		"destination_service":            svc.host(),
+		"destination_service_name":       svc.Name,
+		"destination_service_namespace":  svc.Namespace,
+		"request_protocol":               "http",
+		"response_code":                  strconv.Itoa(code),
+	}
+	m.requests.With(labels).Inc()
+	m.duration.With(labels).Observe(float64(d) / float64(time.Millisecond))
+}

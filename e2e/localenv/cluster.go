@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/siskin-dev/siskin/e2e/dataplane"
+)
+
+const (
+	nodeName        = "kwok-node-0"
+	kwokAnnotation  = "kwok.x-k8s.io/node"
+	gatewayNS       = "gateway-system"
+	gatewayName     = "gateway"
+	gatewayClass    = "siskin-localenv"
+	fieldOwner      = "siskin-localenv"
+	crdApplyWorkers = 4
+)
+
+func clusterScheme() (*k8sruntime.Scheme, error) {
+	s := k8sruntime.NewScheme()
+	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, gatewayv1.Install} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// crdFiles lists Siskin's CRDs and the Istio and Gateway API (standard channel) CRDs from
+// their Go modules.
+func crdFiles(ctx context.Context, repo string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(repo, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no CRDs in %s", filepath.Join(repo, "config", "crd", "bases"))
+	}
+	istio, err := moduleDir(ctx, repo, "istio.io/api")
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"))
+	gw, err := moduleDir(ctx, repo, "sigs.k8s.io/gateway-api")
+	if err != nil {
+		return nil, err
+	}
+	std, err := filepath.Glob(filepath.Join(gw, "config", "crd", "standard", "*.yaml"))
+	if err != nil || len(std) == 0 {
+		return nil, fmt.Errorf("no Gateway API CRDs in %s", gw)
+	}
+	return append(files, std...), nil
+}
+
+func moduleDir(ctx context.Context, repo, module string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = repo
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("find module %s: %w", module, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("module %s is not downloaded: run go mod download", module)
+	}
+	return dir, nil
+}
+
+// readCRDs decodes the CustomResourceDefinitions in files; other kinds are skipped.
+func readCRDs(files []string) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("read CRDs: %w", err)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReader(fh), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			err := dec.Decode(&u.Object)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = fh.Close()
+				return nil, fmt.Errorf("decode %s: %w", f, err)
+			}
+			if u.GetKind() == "CustomResourceDefinition" {
+				out = append(out, u)
+			}
+		}
+		_ = fh.Close()
+	}
+	return out, nil
+}
+
+// applyCRDs applies CRDs with server-side apply and waits until they are established; it
+// returns how long the apply took.
+func applyCRDs(ctx context.Context, c client.Client, crds []*unstructured.Unstructured) (time.Duration, error) {
+	start := time.Now()
+	work := make(chan *unstructured.Unstructured)
+	errs := make(chan error, len(crds))
+	var wg sync.WaitGroup
+	for range crdApplyWorkers {
+		wg.Go(func() {
+			for u := range work {
+				if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+					errs <- fmt.Errorf("apply CRD %s: %w", u.GetName(), err)
+				}
+			}
+		})
+	}
+	for _, u := range crds {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := errors.Join(collect(errs)...); err != nil {
+		return 0, err
+	}
+	applied := time.Since(start)
+	want := map[string]bool{}
+	for _, u := range crds {
+		want[u.GetName()] = true
+	}
+	return applied, poll(ctx, time.Minute, func() (bool, error) {
+		var list apiextensionsv1.CustomResourceDefinitionList
+		if err := c.List(ctx, &list); err != nil {
+			return false, nil //nolint:nilerr // retried until the deadline
+		}
+		n := 0
+		for _, crd := range list.Items {
+			if !want[crd.Name] {
+				continue
+			}
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					n++
+				}
+			}
+		}
+		return n == len(want), nil
+	})
+}
+
+func collect(errs <-chan error) []error {
+	var out []error
+	for err := range errs {
+		out = append(out, err)
+	}
+	return out
+}
+
+// createNode creates the one kwok node: annotated for kwok, without the not-ready taint,
+// with room for many thousands of pods.
+func createNode(ctx context.Context, c client.Client) error {
+	big := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("10k"),
+		corev1.ResourceMemory: resource.MustParse("10Ti"),
+		corev1.ResourcePods:   resource.MustParse("100k"),
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        nodeName,
+			Annotations: map[string]string{kwokAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels: map[string]string{
+				"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+				"type": "kwok",
+			},
+		},
+		Status: corev1.NodeStatus{Allocatable: big, Capacity: big},
+	}
+	if err := c.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create node: %w", err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+		return fmt.Errorf("get node: %w", err)
+	}
+	if len(node.Spec.Taints) > 0 {
+		node.Spec.Taints = nil
+		if err := c.Update(ctx, node); err != nil {
+			return fmt.Errorf("remove node taints: %w", err)
+		}
+	}
+	if node.Status.Allocatable.Pods().IsZero() {
+		node.Status.Allocatable, node.Status.Capacity = big, big
+		if err := c.Status().Update(ctx, node); err != nil {
+			return fmt.Errorf("set node capacity: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitNodeReady waits until kwok has marked the node Ready.
+func waitNodeReady(ctx context.Context, c client.Client, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, error) {
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: nodeName}, &node); err != nil {
+			return false, nil //nolint:nilerr // retried until the deadline
+		}
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				return len(node.Spec.Taints) == 0, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// createGateway creates the default GatewayClass (served by the data plane) and a Gateway
+// of it that accepts HTTPRoutes from every namespace.
+func createGateway(ctx context.Context, c client.Client) error {
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gatewayNS}},
+		&gatewayv1.GatewayClass{
+			ObjectMeta: metav1.ObjectMeta{Name: gatewayClass},
+			Spec:       gatewayv1.GatewayClassSpec{ControllerName: dataplane.DefaultControllerName},
+		},
+		&gatewayv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: gatewayNS, Name: gatewayName},
+			Spec: gatewayv1.GatewaySpec{
+				GatewayClassName: gatewayClass,
+				Listeners: []gatewayv1.Listener{{
+					Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType,
+					AllowedRoutes: &gatewayv1.AllowedRoutes{Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(gatewayv1.NamespacesFromAll)}},
+				}},
+			},
+		},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// poll calls cond every 100ms until it is true, fails, or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %s: %w", timeout, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
