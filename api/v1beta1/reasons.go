@@ -1,0 +1,78 @@
+package v1beta1
+
+// Reasons of the rollout's conditions and events. They are CamelCase and name what happened
+// or what the Canary waits for; the Ready and Reconciling conditions carry the reason of the
+// current wait, which is how the planner knows, after a restart, which wait is running.
+const (
+	// ReasonInitialized: the first revision became the primary without analysis.
+	ReasonInitialized = "Initialized"
+	// ReasonQueued: a new revision waits for a rollout slot (--max-concurrent-canaries).
+	ReasonQueued = "Queued"
+	// ReasonNewRevision: the target's fingerprint changed to a revision not seen before.
+	ReasonNewRevision = "NewRevision"
+	// ReasonWaitingForApproval: the confirm-rollout gate is closed (phase Waiting).
+	ReasonWaitingForApproval = "WaitingForApproval"
+	// ReasonRolloutApproved: the confirm-rollout gate opened for a waiting revision.
+	ReasonRolloutApproved = "RolloutApproved"
+	// ReasonWaitingForTrafficIncrease: the confirm-traffic-increase gate holds the weight.
+	ReasonWaitingForTrafficIncrease = "WaitingForTrafficIncrease"
+	// ReasonWaitingForPromotion: the analysis passed and the confirm-promotion gate is closed.
+	ReasonWaitingForPromotion = "WaitingForPromotion"
+	// ReasonWaitingForData: a metric answered NoData, so the step neither advanced nor failed.
+	ReasonWaitingForData = "WaitingForData"
+	// ReasonCanaryNotReady: the target (canary) is not ready.
+	ReasonCanaryNotReady = "CanaryNotReady"
+	// ReasonPrimaryNotReady: the primary is not ready, or does not run the expected revision yet.
+	ReasonPrimaryNotReady = "PrimaryNotReady"
+	// ReasonRouteNotConfirmed: the router has not confirmed the desired weights yet.
+	ReasonRouteNotConfirmed = "RouteNotConfirmed"
+	// ReasonProgressDeadlineExceeded: a wait lasted longer than spec.progressDeadlineSeconds.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonGateTimeout: a gate stayed closed for longer than its webhooks' gateTimeout.
+	ReasonGateTimeout = "GateTimeout"
+	// ReasonStepWeightIncreased: a weighted canary received more traffic.
+	ReasonStepWeightIncreased = "StepWeightIncreased"
+	// ReasonMirrorStarted: primary traffic is now mirrored to the canary.
+	ReasonMirrorStarted = "MirrorStarted"
+	// ReasonIterationCompleted: a blue/green or A/B iteration passed.
+	ReasonIterationCompleted = "IterationCompleted"
+	// ReasonTrafficSwitched: a blue/green canary receives all traffic for its last step.
+	ReasonTrafficSwitched = "TrafficSwitched"
+	// ReasonAnalysisCheckFailed: a metric or webhook check failed.
+	ReasonAnalysisCheckFailed = "AnalysisCheckFailed"
+	// ReasonRollbackRequested: a rollback webhook asked for a rollback.
+	ReasonRollbackRequested = "RollbackRequested"
+	// ReasonRollingBack: traffic is moving back to the primary; the canary is scaled down once
+	// the router confirms it (Reconciling stays True in phase Failed until then).
+	ReasonRollingBack = "RollingBack"
+	// ReasonRolledBack: the revision was rolled back.
+	ReasonRolledBack = "RolledBack"
+	// ReasonPromotionStarted: the target's template is being copied to the primary.
+	ReasonPromotionStarted = "PromotionStarted"
+	// ReasonPromoting: waiting for the primary rollout, or shifting traffic back to it.
+	ReasonPromoting = "Promoting"
+	// ReasonTrafficShiftedToPrimary: a stepWeightPromotion step moved traffic to the primary.
+	ReasonTrafficShiftedToPrimary = "TrafficShiftedToPrimary"
+	// ReasonFinalising: waiting for the router to confirm all traffic on the primary.
+	ReasonFinalising = "Finalising"
+	// ReasonPromotionCompleted: the revision is promoted and the canary scaled down.
+	ReasonPromotionCompleted = "PromotionCompleted"
+	// ReasonPromotionFailed: the primary did not become ready with the promoted revision.
+	ReasonPromotionFailed = "PromotionFailed"
+	// ReasonRolloutCancelled: the target went back to the promoted revision during a rollout.
+	ReasonRolloutCancelled = "RolloutCancelled"
+	// ReasonPaused: the analysis is paused by the siskin.dev/pause annotation.
+	ReasonPaused = "Paused"
+	// ReasonManualPromote: a siskin.dev/promote request was carried out.
+	ReasonManualPromote = "ManualPromote"
+	// ReasonManualAbort: a siskin.dev/abort request was carried out.
+	ReasonManualAbort = "ManualAbort"
+	// ReasonManualRetry: a siskin.dev/retry request was carried out.
+	ReasonManualRetry = "ManualRetry"
+	// ReasonManualPause: a siskin.dev/pause request was carried out.
+	ReasonManualPause = "ManualPause"
+	// ReasonManualResume: a siskin.dev/resume request was carried out.
+	ReasonManualResume = "ManualResume"
+	// ReasonManualRequestIgnored: a manual request did not apply in the current phase.
+	ReasonManualRequestIgnored = "ManualRequestIgnored"
+)

@@ -1,0 +1,23 @@
+// Package gatewayapi is the router for providers gatewayapi, gatewayapi:v1 and
+// gatewayapi:v1beta1: one HTTPRoute (gateway.networking.k8s.io/v1, which API servers serve for
+// both versions) in front of the -primary and -canary Services.
+//
+// For a Canary whose apex Service is <svc> it keeps HTTPRoute <svc>, attached to
+// spec.service.gatewayRefs with spec.service.hosts as hostnames. Its rules are: the
+// session-affinity rules (requests carrying this rollout's canary or primary cookie, and the
+// previous rollout's cookie, which is expired), the A/B rule (analysis.match merged with
+// service.match) and the default rule, which carries the weights, the request mirror and the
+// Set-Cookie headers. Every rule gets service.match, the header modifiers, the URL rewrite, the
+// static service.mirror filters and the timeouts. Gateway API ranks rules by how specific their
+// matches are, and a cookie or A/B rule always has one more header or query match than the
+// default rule, so it wins.
+//
+// The route is written with the defaults the Gateway API CRDs would apply (group, kind, weight,
+// path match), so the stored object equals the generated one and Observe can compare them. It
+// counts as converged only when every parent Gateway has accepted its current generation.
+//
+// The router owns what it creates (controller reference to the Canary plus the
+// siskin.dev/canary annotation). An HTTPRoute of the same name that Siskin did not create is
+// never overwritten: Observe and Apply fail with router.ErrNotOwned until it is deleted, or
+// annotated siskin.dev/canary=<canary name> to hand it over.
+package gatewayapi

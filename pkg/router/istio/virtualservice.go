@@ -1,0 +1,253 @@
+package istio
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	istioapi "istio.io/api/networking/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
+)
+
+const (
+	defaultGateway = "mesh"
+	fullWeight     = 100
+)
+
+// hosts are the FQDNs of a Canary's apex, -primary and -canary Services.
+type hosts struct {
+	apex, primary, canary string
+	port                  uint32
+}
+
+func (r *Router) hostsOf(c *siskinv1.Canary) hosts {
+	apex, primary, canaryName := router.ServiceNames(c)
+	fqdn := func(name string) string {
+		return name + "." + c.Namespace + ".svc." + r.ClusterDomain
+	}
+	return hosts{apex: fqdn(apex), primary: fqdn(primary), canary: fqdn(canaryName), port: uint32(max(c.Spec.Service.Port, 0))}
+}
+
+func isTCP(c *siskinv1.Canary) bool {
+	return strings.EqualFold(c.Spec.Service.AppProtocol, "tcp")
+}
+
+// virtualService is the VirtualService spec that routes c as d asks.
+func (r *Router) virtualService(c *siskinv1.Canary, d canary.DesiredRoute) (*istioapi.VirtualService, error) {
+	h := r.hostsOf(c)
+	vs := frame(c)
+	if isTCP(c) {
+		// A TCP route can neither match requests nor mirror them: A/B testing would send every
+		// connection to the canary, so refuse rather than route what was not asked for.
+		if router.IsABTest(c) {
+			return nil, errors.New("analysis.match (A/B testing) needs HTTP routes, and spec.service.appProtocol is tcp")
+		}
+		if d.Mirror {
+			return nil, errors.New("analysis.mirror needs HTTP routes, and spec.service.appProtocol is tcp")
+		}
+		vs.Tcp = []*istioapi.TCPRoute{{Route: []*istioapi.RouteDestination{
+			{Destination: destination(h.primary, h.port), Weight: d.PrimaryWeight},
+			{Destination: destination(h.canary, h.port), Weight: d.CanaryWeight},
+		}}}
+		return vs, nil
+	}
+	opts, err := routeOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	rules := router.HTTPRules(c, d)
+	vs.Http = make([]*istioapi.HTTPRoute, len(rules))
+	for i, rule := range rules {
+		rt := httpRoute(rule.Name, rule.Match, h.destinations(rule.Backends))
+		if rule.MirrorPercent > 0 {
+			rt.Mirror = destination(h.canary, h.port)
+			rt.MirrorPercentage = &istioapi.Percent{Value: float64(rule.MirrorPercent)}
+		}
+		opts.applyTo(rt)
+		vs.Http[i] = rt
+	}
+	return vs, nil
+}
+
+// handBack is the VirtualService spec that sends all traffic to the apex Service, with the
+// user's hosts, gateways, matches and route options but nothing of the rollout.
+func (r *Router) handBack(c *siskinv1.Canary) (*istioapi.VirtualService, error) {
+	h := r.hostsOf(c)
+	vs := frame(c)
+	apex := []*istioapi.HTTPRouteDestination{{Destination: destination(h.apex, h.port), Weight: fullWeight}}
+	if isTCP(c) {
+		vs.Tcp = []*istioapi.TCPRoute{{Route: []*istioapi.RouteDestination{{Destination: apex[0].Destination, Weight: fullWeight}}}}
+		return vs, nil
+	}
+	opts, err := routeOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	main := httpRoute(router.RuleDefault, c.Spec.Service.Match, apex)
+	opts.applyTo(main)
+	vs.Http = []*istioapi.HTTPRoute{main}
+	return vs, nil
+}
+
+// frame is a VirtualService with hosts and gateways and no routes. A delegate has neither.
+func frame(c *siskinv1.Canary) *istioapi.VirtualService {
+	vs := &istioapi.VirtualService{}
+	s := c.Spec.Service
+	if s.Delegation {
+		return vs
+	}
+	apex, _, _ := router.ServiceNames(c)
+	vs.Hosts = slices.Clone(s.Hosts)
+	if !slices.Contains(vs.Hosts, apex) {
+		vs.Hosts = append(vs.Hosts, apex)
+	}
+	vs.Gateways = slices.Clone(s.Gateways)
+	if len(vs.Gateways) == 0 {
+		vs.Gateways = []string{defaultGateway}
+	}
+	return vs
+}
+
+func destination(host string, port uint32) *istioapi.Destination {
+	d := &istioapi.Destination{Host: host}
+	if port > 0 {
+		d.Port = &istioapi.PortSelector{Number: port}
+	}
+	return d
+}
+
+// destinations are the Services of bs with their weights and Set-Cookie headers.
+func (h hosts) destinations(bs []router.Backend) []*istioapi.HTTPRouteDestination {
+	out := make([]*istioapi.HTTPRouteDestination, len(bs))
+	for i, b := range bs {
+		host := h.primary
+		if b.Canary {
+			host = h.canary
+		}
+		out[i] = &istioapi.HTTPRouteDestination{Destination: destination(host, h.port), Weight: b.Weight}
+		if b.SetCookie != "" {
+			out[i].Headers = addResponseHeader(router.SetCookieHeader, b.SetCookie)
+		}
+	}
+	return out
+}
+
+func httpRoute(name string, match []siskinv1.HTTPMatchRequest, dst []*istioapi.HTTPRouteDestination) *istioapi.HTTPRoute {
+	return &istioapi.HTTPRoute{Name: name, Match: httpMatches(match), Route: dst}
+}
+
+func addResponseHeader(name, value string) *istioapi.Headers {
+	return &istioapi.Headers{Response: &istioapi.Headers_HeaderOperations{Add: map[string]string{name: value}}}
+}
+
+// options are the parts of every HTTP route that come from spec.service.
+type options struct {
+	rewrite *istioapi.HTTPRewrite
+	retries *istioapi.HTTPRetry
+	headers *istioapi.Headers
+	cors    *istioapi.CorsPolicy
+	timeout *durationpb.Duration
+}
+
+func (o *options) applyTo(rt *istioapi.HTTPRoute) {
+	rt.Rewrite = clone(o.rewrite)
+	rt.Retries = clone(o.retries)
+	rt.Headers = clone(o.headers)
+	rt.CorsPolicy = clone(o.cors)
+	rt.Timeout = clone(o.timeout)
+}
+
+func clone[M proto.Message](m M) M {
+	return proto.Clone(m).(M)
+}
+
+func routeOptions(c *siskinv1.Canary) (*options, error) {
+	s := c.Spec.Service
+	o := &options{}
+	var err error
+	if o.timeout, err = duration("spec.service.timeout", s.Timeout); err != nil {
+		return nil, err
+	}
+	if rw := s.Rewrite; rw != nil && (rw.URI != "" || rw.Authority != "") {
+		o.rewrite = &istioapi.HTTPRewrite{Uri: rw.URI, Authority: rw.Authority}
+	}
+	if rt := s.Retries; rt != nil {
+		o.retries = &istioapi.HTTPRetry{Attempts: rt.Attempts, RetryOn: rt.RetryOn}
+		if o.retries.PerTryTimeout, err = duration("spec.service.retries.perTryTimeout", rt.PerTryTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if hd := s.Headers; hd != nil && (hd.Request != nil || hd.Response != nil) {
+		o.headers = &istioapi.Headers{Request: headerOps(hd.Request), Response: headerOps(hd.Response)}
+	}
+	if cp := s.CorsPolicy; cp != nil {
+		o.cors = &istioapi.CorsPolicy{
+			AllowMethods:  cp.AllowMethods,
+			AllowHeaders:  cp.AllowHeaders,
+			ExposeHeaders: cp.ExposeHeaders,
+		}
+		for i := range cp.AllowOrigins {
+			o.cors.AllowOrigins = append(o.cors.AllowOrigins, stringMatch(&cp.AllowOrigins[i]))
+		}
+		if cp.AllowCredentials != nil {
+			o.cors.AllowCredentials = wrapperspb.Bool(*cp.AllowCredentials)
+		}
+		if o.cors.MaxAge, err = duration("spec.service.corsPolicy.maxAge", cp.MaxAge); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func headerOps(h *siskinv1.HeaderOperations) *istioapi.Headers_HeaderOperations {
+	if h == nil {
+		return nil
+	}
+	return &istioapi.Headers_HeaderOperations{Set: h.Set, Add: h.Add, Remove: h.Remove}
+}
+
+// duration parses the duration at field, or returns nil when it is empty.
+func duration(field, s string) (*durationpb.Duration, error) {
+	if s == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", field, err)
+	}
+	return durationpb.New(d), nil
+}
+
+// destinationRule is the DestinationRule spec for the Service at host.
+func destinationRule(c *siskinv1.Canary, host string) (*istioapi.DestinationRule, error) {
+	dr := &istioapi.DestinationRule{Host: host}
+	tp := c.Spec.Service.TrafficPolicy
+	if tp == nil {
+		return dr, nil
+	}
+	raw := tp.Raw
+	if len(raw) == 0 && tp.Object != nil {
+		var err error
+		if raw, err = json.Marshal(tp.Object); err != nil {
+			return nil, fmt.Errorf("encode spec.service.trafficPolicy: %w", err)
+		}
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return dr, nil
+	}
+	dr.TrafficPolicy = &istioapi.TrafficPolicy{}
+	if err := protojson.Unmarshal(raw, dr.TrafficPolicy); err != nil {
+		return nil, fmt.Errorf("decode spec.service.trafficPolicy as an Istio TrafficPolicy: %w", err)
+	}
+	return dr, nil
+}
