@@ -110,7 +110,7 @@ func reconcilingReason(status *siskinv1.CanaryStatus) string {
 // rollbackPending reports whether a rolled-back canary still waits for the router's
 // confirmation before it is scaled down.
 func rollbackPending(status *siskinv1.CanaryStatus) bool {
-	return status.Phase == siskinv1.PhaseFailed && reconcilingReason(status) == ReasonRollingBack
+	return status.Phase == siskinv1.PhaseFailed && reconcilingReason(status) == siskinv1.ReasonRollingBack
 }
 
 // stamp is t as stored in status: whole seconds (the API keeps no more), rounded up so that a

@@ -130,24 +130,24 @@ func (p *planner) manual() (transitioned bool) {
 		st.ManualRequests[ann] = value
 		request := fmt.Sprintf("%s=%s", ann, value)
 		if !ok {
-			p.warn(ReasonManualRequestIgnored, fmt.Sprintf("%s ignored: %s", request, why))
+			p.warn(siskinv1.ReasonManualRequestIgnored, fmt.Sprintf("%s ignored: %s", request, why))
 			continue
 		}
 		switch ann {
 		case siskinv1.AnnotationAbort:
-			p.rollback(ReasonManualAbort, "aborted by "+request)
+			p.rollback(siskinv1.ReasonManualAbort, "aborted by "+request)
 			transitioned = true
 		case siskinv1.AnnotationRetry:
-			p.info(ReasonManualRetry, fmt.Sprintf("%s: retrying revision %s", request, short(p.obs.Target.Fingerprint)))
+			p.info(siskinv1.ReasonManualRetry, fmt.Sprintf("%s: retrying revision %s", request, short(p.obs.Target.Fingerprint)))
 			st.PreRolloutSpec = ""
 			p.requestRollout(p.obs.Target.Fingerprint)
 			transitioned = true
 		case siskinv1.AnnotationPromote:
-			p.startPromotion(ReasonManualPromote, fmt.Sprintf("%s: promoting revision %s without further analysis", request, p.rev()))
+			p.startPromotion(siskinv1.ReasonManualPromote, fmt.Sprintf("%s: promoting revision %s without further analysis", request, p.rev()))
 			transitioned = true
 		case siskinv1.AnnotationPause:
 			st.Paused = true
-			p.info(ReasonManualPause, fmt.Sprintf("%s: paused at %s", request, p.where()))
+			p.info(siskinv1.ReasonManualPause, fmt.Sprintf("%s: paused at %s", request, p.where()))
 		case siskinv1.AnnotationResume:
 			p.resume(request)
 		}
@@ -160,22 +160,22 @@ func (p *planner) manual() (transitioned bool) {
 func (p *planner) resume(request string) {
 	st := &p.st
 	st.Paused, st.WaitingSince = false, nil
-	p.info(ReasonManualResume, fmt.Sprintf("%s: resumed at %s", request, p.where()))
+	p.info(siskinv1.ReasonManualResume, fmt.Sprintf("%s: resumed at %s", request, p.where()))
 	reason := siskinv1.ReasonProgressing
 	switch st.Phase {
 	case siskinv1.PhaseWaiting:
-		reason = ReasonWaitingForApproval
+		reason = siskinv1.ReasonWaitingForApproval
 	case siskinv1.PhaseWaitingPromotion:
-		reason = ReasonWaitingForPromotion
+		reason = siskinv1.ReasonWaitingForPromotion
 	case siskinv1.PhasePromoting:
-		reason = ReasonPromoting
+		reason = siskinv1.ReasonPromoting
 	}
 	p.readiness(condProgressing, reason, fmt.Sprintf("revision %s: %s", p.rev(), p.where()))
 }
 
 // pausedRound keeps a paused rollout where it is: no steps, no deadlines, weights kept.
 func (p *planner) pausedRound() {
-	p.readiness(condProgressing, ReasonPaused, fmt.Sprintf("revision %s: paused by %s at %s", p.rev(), siskinv1.AnnotationPause, p.where()))
+	p.readiness(condProgressing, siskinv1.ReasonPaused, fmt.Sprintf("revision %s: paused by %s at %s", p.rev(), siskinv1.AnnotationPause, p.where()))
 }
 
 // where says where a rollout in progress stands, for messages.

@@ -36,7 +36,7 @@ func needsFor(c *siskinv1.Canary, obs *Observation, s *settings) Needs {
 	fp := obs.Target.Fingerprint
 	switch st.Phase {
 	case siskinv1.PhaseInitialized, siskinv1.PhaseSucceeded, siskinv1.PhaseFailed:
-		if isNewRevision(st, fp) {
+		if isNewRevision(st, fp) && !obs.RolloutQueued {
 			return gateNeeds(s, siskinv1.ConfirmRolloutHook)
 		}
 	case siskinv1.PhaseWaiting:
@@ -108,11 +108,11 @@ func clockDue(last *metav1.Time, interval time.Duration, now time.Time) bool {
 func blockedBy(s *settings, st *siskinv1.CanaryStatus, obs *Observation) string {
 	switch {
 	case !routeConfirmed(obs.Route, s.strategy.route(st)):
-		return ReasonRouteNotConfirmed
+		return siskinv1.ReasonRouteNotConfirmed
 	case !obs.Primary.Ready:
-		return ReasonPrimaryNotReady
+		return siskinv1.ReasonPrimaryNotReady
 	case !obs.Target.Ready:
-		return ReasonCanaryNotReady
+		return siskinv1.ReasonCanaryNotReady
 	}
 	return ""
 }

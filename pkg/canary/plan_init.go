@@ -39,9 +39,9 @@ func (p *planner) initializing() {
 		st.Phase = siskinv1.PhaseInitialized
 		st.LastAppliedSpec, st.LastPromotedSpec = fp, fp
 		st.WaitingSince = nil
-		p.info(ReasonInitialized, fmt.Sprintf("%s runs revision %s and receives all traffic; %s is scaled to zero until its next revision",
+		p.info(siskinv1.ReasonInitialized, fmt.Sprintf("%s runs revision %s and receives all traffic; %s is scaled to zero until its next revision",
 			p.primary(), short(fp), p.target()))
-		p.promoted(metav1.ConditionTrue, ReasonInitialized, fmt.Sprintf("revision %s was promoted at initialization, without analysis", short(fp)))
+		p.promoted(metav1.ConditionTrue, siskinv1.ReasonInitialized, fmt.Sprintf("revision %s was promoted at initialization, without analysis", short(fp)))
 		p.restReadiness()
 	}
 }
@@ -51,14 +51,14 @@ func (p *planner) initializing() {
 // target revision starts the wait again. Nothing is scaled down, so the target keeps serving.
 func (p *planner) initWait(message string) {
 	stalled := meta.FindStatusCondition(p.c.Status.Conditions, siskinv1.ConditionStalled)
-	if stalled != nil && stalled.Reason == ReasonProgressDeadlineExceeded {
-		p.readiness(condStalled, ReasonProgressDeadlineExceeded, stalled.Message)
+	if stalled != nil && stalled.Reason == siskinv1.ReasonProgressDeadlineExceeded {
+		p.readiness(condStalled, siskinv1.ReasonProgressDeadlineExceeded, stalled.Message)
 		return
 	}
 	if p.waitFor(wait{reason: siskinv1.ReasonInitializing, message: message, limit: p.set.deadline}) {
 		msg := fmt.Sprintf("initialization did not finish within %s: %s", p.set.deadline, message)
-		p.warn(ReasonProgressDeadlineExceeded, msg)
-		p.readiness(condStalled, ReasonProgressDeadlineExceeded, msg)
+		p.warn(siskinv1.ReasonProgressDeadlineExceeded, msg)
+		p.readiness(condStalled, siskinv1.ReasonProgressDeadlineExceeded, msg)
 	}
 }
 
@@ -87,7 +87,7 @@ func (p *planner) restReadiness() {
 	st := &p.st
 	switch st.Phase {
 	case siskinv1.PhaseInitialized:
-		p.readiness(condReady, ReasonInitialized, fmt.Sprintf("revision %s is the primary", short(st.LastPromotedSpec)))
+		p.readiness(condReady, siskinv1.ReasonInitialized, fmt.Sprintf("revision %s is the primary", short(st.LastPromotedSpec)))
 	case siskinv1.PhaseSucceeded:
 		p.readiness(condReady, siskinv1.ReasonSucceeded, fmt.Sprintf("revision %s is promoted", short(st.LastPromotedSpec)))
 	case siskinv1.PhaseFailed:

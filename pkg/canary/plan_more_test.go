@@ -57,7 +57,7 @@ func promotionGated(phase siskinv1.CanaryPhase) func(*siskinv1.Canary) {
 		analysingAt(phase, 30, 3)(c)
 		hook(c, siskinv1.ConfirmPromotionHook, func(w *siskinv1.CanaryWebhook) { w.GateTimeout = "30m" })
 		if phase == siskinv1.PhaseWaitingPromotion {
-			withWait(c, ReasonWaitingForPromotion, t0.Add(-10*time.Minute))
+			withWait(c, siskinv1.ReasonWaitingForPromotion, t0.Add(-10*time.Minute))
 		}
 	}
 }
@@ -110,14 +110,14 @@ var strategyCases = []planCase{{
 	name: "waiting for promotion fails when the gate stays closed past its gateTimeout",
 	canary: func(c *siskinv1.Canary) {
 		promotionGated(siskinv1.PhaseWaitingPromotion)(c)
-		withWait(c, ReasonWaitingForPromotion, t0.Add(-29*time.Minute))
+		withWait(c, siskinv1.ReasonWaitingForPromotion, t0.Add(-29*time.Minute))
 	},
 	obs:     closed(siskinv1.ConfirmPromotionHook),
 	phase:   siskinv1.PhaseFailed,
 	actions: "SetRoute(100/0)",
 	events:  "GateTimeout!warn RolledBack!error",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonGateTimeout, "the confirm-promotion gate stayed closed for longer than 30m0s: confirm-promotion-hook answered 403"),
+	check:   wantEventText(siskinv1.ReasonGateTimeout, "the confirm-promotion gate stayed closed for longer than 30m0s: confirm-promotion-hook answered 403"),
 }, {
 	name:    "a closed confirm-traffic-increase gate holds the weight",
 	canary:  trafficGated,
@@ -174,7 +174,7 @@ var strategyCases = []planCase{{
 	actions: "SetRoute(0/100)",
 	events:  "IterationCompleted",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonIterationCompleted, "iteration 1/3 passed; requests matching analysis.match now go to the canary"),
+	check:   wantEventText(siskinv1.ReasonIterationCompleted, "iteration 1/3 passed; requests matching analysis.match now go to the canary"),
 }, {
 	name:    "A/B testing counts its iterations",
 	canary:  abAt(100, 1),
@@ -222,7 +222,7 @@ var strategyCases = []planCase{{
 	actions: "SetRoute(100/0 mirror 50%)",
 	events:  "IterationCompleted",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonIterationCompleted, "iteration 1/3 passed; mirroring 50% of primary traffic to the canary"),
+	check:   wantEventText(siskinv1.ReasonIterationCompleted, "iteration 1/3 passed; mirroring 50% of primary traffic to the canary"),
 }, {
 	name:    "blue/green on provider kubernetes promotes right after its last iteration",
 	canary:  func(c *siskinv1.Canary) { kubernetesAt(3)(c); c.Spec.Analysis.Iterations = 3 },
@@ -247,7 +247,7 @@ var strategyCases = []planCase{{
 	phase:   siskinv1.PhaseProgressing,
 	events:  "IterationCompleted",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonIterationCompleted, "iteration 10/10 passed"),
+	check:   wantEventText(siskinv1.ReasonIterationCompleted, "iteration 10/10 passed"),
 }}
 
 // promotingStatus is revNew being promoted at weight w, since t0.
@@ -255,7 +255,7 @@ func promotingStatus(w int32) func(*siskinv1.Canary) {
 	return func(c *siskinv1.Canary) {
 		progressingStatus(c, w)
 		c.Status.Phase = siskinv1.PhasePromoting
-		withWait(c, ReasonPromoting, t0)
+		withWait(c, siskinv1.ReasonPromoting, t0)
 	}
 }
 
@@ -413,7 +413,7 @@ var manualCases = []planCase{{
 	actions: "SetRoute(100/0)",
 	events:  "ManualAbort RolledBack!error",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonRolledBack, "revision rev-2 rolled back: aborted by siskin.dev/abort=t1"),
+	check:   wantEventText(siskinv1.ReasonRolledBack, "revision rev-2 rolled back: aborted by siskin.dev/abort=t1"),
 }, {
 	name:    "siskin.dev/retry analyses a failed revision again",
 	canary:  failedWithPreRollout,
@@ -442,8 +442,11 @@ var manualCases = []planCase{{
 	check: all(wantCondition(siskinv1.ConditionReconciling, "True/Paused"),
 		wantStatus("paused, no step", func(st *siskinv1.CanaryStatus) bool { return st.Paused && st.LastStepTime.Time.Equal(t0) })),
 }, {
-	name:   "a paused analysis neither steps nor fails at its deadline",
-	canary: func(c *siskinv1.Canary) { pausedStatus(c); withWait(c, ReasonCanaryNotReady, t0.Add(-20*time.Minute)) },
+	name: "a paused analysis neither steps nor fails at its deadline",
+	canary: func(c *siskinv1.Canary) {
+		pausedStatus(c)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(-20*time.Minute))
+	},
 	obs:    func(_ *siskinv1.Canary, o *Observation) { o.Target.Ready = false },
 	at:     5 * time.Minute,
 	phase:  siskinv1.PhaseProgressing,
@@ -476,7 +479,7 @@ var manualCases = []planCase{{
 	obs:    manual(siskinv1.AnnotationPromote, "t1"),
 	phase:  siskinv1.PhaseSucceeded,
 	events: "ManualRequestIgnored!warn",
-	check: all(wantEventText(ReasonManualRequestIgnored, "siskin.dev/promote=t1 ignored: no rollout is in progress (phase Succeeded)"),
+	check: all(wantEventText(siskinv1.ReasonManualRequestIgnored, "siskin.dev/promote=t1 ignored: no rollout is in progress (phase Succeeded)"),
 		wantStatus("acknowledged", func(st *siskinv1.CanaryStatus) bool { return st.ManualRequests[siskinv1.AnnotationPromote] == "t1" })),
 }, {
 	name:    "siskin.dev/retry outside Failed is acknowledged with a warning and the analysis goes on",
@@ -517,7 +520,7 @@ var manualCases = []planCase{{
 	events:  "ManualRequestIgnored!warn",
 	actions: "Promote",
 	requeue: 9 * time.Minute,
-	check:   wantEventText(ReasonManualRequestIgnored, "the promotion of revision rev-2 has already started"),
+	check:   wantEventText(siskinv1.ReasonManualRequestIgnored, "the promotion of revision rev-2 has already started"),
 }, {
 	name:    "abort and promote seen together abort, and the promote is ignored",
 	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 10) },

@@ -19,11 +19,11 @@ func (p *planner) analysing() {
 		p.cancel()
 		return
 	case fp != st.LastAppliedSpec:
-		p.info(ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s during the analysis; restarting the analysis", short(fp), p.rev()))
+		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s during the analysis; restarting the analysis", short(fp), p.rev()))
 		p.startRollout(fp)
 		return
 	case p.set.skipAnalysis:
-		p.startPromotion(ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without further analysis", p.rev()))
+		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without further analysis", p.rev()))
 		return
 	case st.Paused:
 		p.pausedRound()
@@ -35,7 +35,7 @@ func (p *planner) analysing() {
 		// conditions only; the deadline, if reached, is announced.
 		msg := p.blockMessage(reason)
 		if p.waitFor(wait{reason: reason, message: fmt.Sprintf("revision %s: %s", p.rev(), msg), limit: p.set.deadline}) {
-			p.rollback(ReasonProgressDeadlineExceeded, fmt.Sprintf("%s for longer than %s", msg, p.set.deadline))
+			p.rollback(siskinv1.ReasonProgressDeadlineExceeded, fmt.Sprintf("%s for longer than %s", msg, p.set.deadline))
 			return
 		}
 		p.wakeAt(p.nextStep())
@@ -55,22 +55,22 @@ func (p *planner) analysing() {
 // isReadinessWait reports whether reason is a wait that ends as soon as the workloads and the
 // route are ready again.
 func isReadinessWait(reason string) bool {
-	return reason == ReasonRouteNotConfirmed || reason == ReasonPrimaryNotReady || reason == ReasonCanaryNotReady
+	return reason == siskinv1.ReasonRouteNotConfirmed || reason == siskinv1.ReasonPrimaryNotReady || reason == siskinv1.ReasonCanaryNotReady
 }
 
 // analysisReason is the condition reason of an analysis that is not waiting.
 func (p *planner) analysisReason() string {
 	if p.st.Phase == siskinv1.PhaseWaitingPromotion {
-		return ReasonWaitingForPromotion
+		return siskinv1.ReasonWaitingForPromotion
 	}
 	return siskinv1.ReasonProgressing
 }
 
 func (p *planner) blockMessage(reason string) string {
 	switch reason {
-	case ReasonRouteNotConfirmed:
+	case siskinv1.ReasonRouteNotConfirmed:
 		return fmt.Sprintf("the router has not confirmed canary weight %d%s", p.route().CanaryWeight, suffix(p.obs.Route.Message))
-	case ReasonPrimaryNotReady:
+	case siskinv1.ReasonPrimaryNotReady:
 		return fmt.Sprintf("%s is not ready%s", p.primary(), suffix(p.obs.Primary.Message))
 	}
 	return fmt.Sprintf("the canary %s is not ready%s", p.target(), suffix(p.obs.Target.Message))
@@ -85,7 +85,7 @@ func (p *planner) step() {
 	st.LastChecks = append([]siskinv1.CheckResult(nil), p.obs.Checks...)
 	p.wakeAt(p.nextStep())
 	if g := p.gate(siskinv1.RollbackHook); g.Open {
-		p.rollback(ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
+		p.rollback(siskinv1.ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
 		return
 	}
 	v := p.summarise()
@@ -165,10 +165,10 @@ func (p *planner) failedStep(v verdicts) {
 	}
 	detail := fmt.Sprintf("%s; failed checks %d/%d", cause, st.FailedChecks, p.set.threshold)
 	if st.FailedChecks >= p.set.threshold {
-		p.rollback(ReasonAnalysisCheckFailed, detail)
+		p.rollback(siskinv1.ReasonAnalysisCheckFailed, detail)
 		return
 	}
-	p.warn(ReasonAnalysisCheckFailed, fmt.Sprintf("revision %s: %s", p.rev(), detail))
+	p.warn(siskinv1.ReasonAnalysisCheckFailed, fmt.Sprintf("revision %s: %s", p.rev(), detail))
 	if st.Phase == siskinv1.PhaseProgressing {
 		// A verdict ends any wait for data. In WaitingPromotion the gate's wait goes on.
 		st.WaitingSince = nil
@@ -210,8 +210,8 @@ func (p *planner) noData(c *siskinv1.CheckResult) {
 	if p.st.Phase == siskinv1.PhaseWaitingPromotion {
 		return
 	}
-	if p.waitFor(wait{reason: ReasonWaitingForData, message: fmt.Sprintf("revision %s: %s", p.rev(), msg), limit: p.set.deadline, mode: waitAnnounced}) {
-		p.rollback(ReasonProgressDeadlineExceeded, fmt.Sprintf("%s for longer than %s", msg, p.set.deadline))
+	if p.waitFor(wait{reason: siskinv1.ReasonWaitingForData, message: fmt.Sprintf("revision %s: %s", p.rev(), msg), limit: p.set.deadline, mode: waitAnnounced}) {
+		p.rollback(siskinv1.ReasonProgressDeadlineExceeded, fmt.Sprintf("%s for longer than %s", msg, p.set.deadline))
 	}
 }
 
@@ -224,15 +224,15 @@ func (p *planner) advance() {
 	case movePromote:
 		if g := p.gate(siskinv1.ConfirmPromotionHook); !g.Open {
 			st.Phase = siskinv1.PhaseWaitingPromotion
-			p.awaitGate(siskinv1.ConfirmPromotionHook, g, wait{reason: ReasonWaitingForPromotion,
+			p.awaitGate(siskinv1.ConfirmPromotionHook, g, wait{reason: siskinv1.ReasonWaitingForPromotion,
 				message: fmt.Sprintf("revision %s passed the analysis and waits for approval to be promoted%s", p.rev(), suffix(g.Message))})
 			return
 		}
-		p.startPromotion(ReasonPromotionStarted, fmt.Sprintf("revision %s passed the analysis (%s); promoting it", p.rev(), s.describe(st)))
+		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("revision %s passed the analysis (%s); promoting it", p.rev(), s.describe(st)))
 		return
 	case moveWeight:
 		if g := p.gate(siskinv1.ConfirmTrafficIncreaseHook); !g.Open {
-			p.awaitGate(siskinv1.ConfirmTrafficIncreaseHook, g, wait{reason: ReasonWaitingForTrafficIncrease,
+			p.awaitGate(siskinv1.ConfirmTrafficIncreaseHook, g, wait{reason: siskinv1.ReasonWaitingForTrafficIncrease,
 				message: fmt.Sprintf("revision %s waits for approval to receive %d%% of traffic%s", p.rev(), mv.weight, suffix(g.Message))})
 			return
 		}
@@ -253,6 +253,6 @@ func (p *planner) awaitGate(hook siskinv1.WebhookType, g Gate, w wait) {
 		w.mode = waitMuted
 	}
 	if p.waitFor(w) {
-		p.rollback(ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", hook, w.limit, suffix(g.Message)))
+		p.rollback(siskinv1.ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", hook, w.limit, suffix(g.Message)))
 	}
 }

@@ -25,7 +25,7 @@ func (p *planner) startPromotion(reason, message string) {
 
 func (p *planner) promotionWait() wait {
 	return wait{
-		reason:  ReasonPromoting,
+		reason:  siskinv1.ReasonPromoting,
 		message: fmt.Sprintf("promoting revision %s: waiting for %s to run it%s", p.rev(), p.primary(), suffix(p.obs.Primary.Message)),
 		limit:   p.set.deadline,
 	}
@@ -42,7 +42,7 @@ func (p *planner) promoting() {
 	if fp := obs.Target.Fingerprint; fp != st.LastAppliedSpec && st.CanaryWeight > 0 {
 		// The canary now runs a revision nobody analysed: it loses its traffic at once.
 		st.CanaryWeight = 0
-		p.info(ReasonNewRevision, fmt.Sprintf("revision %s arrived during the promotion of revision %s; all traffic goes to the primary, and the new revision is analysed after the promotion", short(fp), p.rev()))
+		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s arrived during the promotion of revision %s; all traffic goes to the primary, and the new revision is analysed after the promotion", short(fp), p.rev()))
 	}
 	if !obs.Primary.Ready || obs.Primary.Fingerprint != st.LastAppliedSpec {
 		p.convergeRoute()
@@ -70,10 +70,10 @@ func (p *planner) promoting() {
 			p.finalise()
 			return
 		}
-		p.info(ReasonTrafficShiftedToPrimary, fmt.Sprintf("revision %s: canary weight decreased to %d%%", p.rev(), st.CanaryWeight))
+		p.info(siskinv1.ReasonTrafficShiftedToPrimary, fmt.Sprintf("revision %s: canary weight decreased to %d%%", p.rev(), st.CanaryWeight))
 	}
 	p.convergeRoute()
-	p.readiness(condProgressing, ReasonPromoting, fmt.Sprintf("promoting revision %s: canary weight %d, moving %d%% of traffic to the primary per step",
+	p.readiness(condProgressing, siskinv1.ReasonPromoting, fmt.Sprintf("promoting revision %s: canary weight %d, moving %d%% of traffic to the primary per step",
 		p.rev(), st.CanaryWeight, s.promotionStep))
 	p.wakeAt(p.nextStep())
 }
@@ -84,7 +84,7 @@ func (p *planner) promoting() {
 func (p *planner) promotionFailed() {
 	st := &p.st
 	detail := fmt.Sprintf("%s did not run revision %s within %s%s", p.primary(), p.rev(), p.set.deadline, suffix(p.obs.Primary.Message))
-	p.warn(ReasonProgressDeadlineExceeded, detail)
+	p.warn(siskinv1.ReasonProgressDeadlineExceeded, detail)
 	st.Phase = siskinv1.PhaseFailed
 	st.WaitingSince = nil
 	outcome := "the canary keeps running; provider kubernetes cannot route traffic to it"
@@ -93,10 +93,10 @@ func (p *planner) promotionFailed() {
 		outcome = "all traffic goes to the canary, which keeps running"
 	}
 	msg := fmt.Sprintf("promotion of revision %s failed: %s; %s", p.rev(), detail, outcome)
-	p.fail(ReasonPromotionFailed, msg)
-	p.promoted(metav1.ConditionFalse, ReasonPromotionFailed, msg)
+	p.fail(siskinv1.ReasonPromotionFailed, msg)
+	p.promoted(metav1.ConditionFalse, siskinv1.ReasonPromotionFailed, msg)
 	p.convergeRoute()
-	p.readiness(condStalled, ReasonPromotionFailed, msg)
+	p.readiness(condStalled, siskinv1.ReasonPromotionFailed, msg)
 }
 
 // finalise moves all traffic to the primary and, once the router confirms it, scales the
@@ -108,7 +108,7 @@ func (p *planner) finalise() {
 	st.WaitingSince = nil
 	if !routeConfirmed(p.obs.Route, p.route()) {
 		p.convergeRoute()
-		p.readiness(condProgressing, ReasonFinalising, fmt.Sprintf("revision %s: waiting for the router to confirm all traffic on the primary%s",
+		p.readiness(condProgressing, siskinv1.ReasonFinalising, fmt.Sprintf("revision %s: waiting for the router to confirm all traffic on the primary%s",
 			p.rev(), suffix(p.obs.Route.Message)))
 		p.wakeAt(p.now.Add(p.set.interval))
 		return
@@ -116,7 +116,7 @@ func (p *planner) finalise() {
 	p.act(ScaleTargetDown)
 	p.callHooks(siskinv1.PostRolloutHook)
 	if st.LastAppliedSpec != st.LastPromotedSpec {
-		p.info(ReasonPromotionCompleted, fmt.Sprintf("revision %s promoted; %s is scaled to zero", p.rev(), p.target()))
+		p.info(siskinv1.ReasonPromotionCompleted, fmt.Sprintf("revision %s promoted; %s is scaled to zero", p.rev(), p.target()))
 		p.promoted(metav1.ConditionTrue, siskinv1.ReasonSucceeded, fmt.Sprintf("revision %s promoted", p.rev()))
 	}
 	st.LastPromotedSpec = st.LastAppliedSpec
@@ -130,14 +130,14 @@ func (p *planner) finalise() {
 // not rolled out again on its own (siskin.dev/retry does that).
 func (p *planner) rollback(cause, detail string) {
 	st := &p.st
-	if cause == ReasonManualAbort {
+	if cause == siskinv1.ReasonManualAbort {
 		p.info(cause, fmt.Sprintf("revision %s: %s", p.rev(), detail))
 	} else {
 		p.warn(cause, fmt.Sprintf("revision %s: %s", p.rev(), detail))
 	}
 	msg := fmt.Sprintf("revision %s rolled back: %s", p.rev(), detail)
-	p.fail(ReasonRolledBack, msg)
-	p.promoted(metav1.ConditionFalse, ReasonRolledBack, msg)
+	p.fail(siskinv1.ReasonRolledBack, msg)
+	p.promoted(metav1.ConditionFalse, siskinv1.ReasonRolledBack, msg)
 	st.Phase = siskinv1.PhaseFailed
 	st.CanaryWeight = 0
 	st.WaitingSince = nil
@@ -151,7 +151,7 @@ func (p *planner) rollback(cause, detail string) {
 func (p *planner) finishRollback() {
 	if !routeConfirmed(p.obs.Route, p.route()) {
 		p.convergeRoute()
-		p.readiness(condProgressing, ReasonRollingBack, fmt.Sprintf("rolling back revision %s: waiting for the router to confirm all traffic on the primary before scaling the canary down%s",
+		p.readiness(condProgressing, siskinv1.ReasonRollingBack, fmt.Sprintf("rolling back revision %s: waiting for the router to confirm all traffic on the primary before scaling the canary down%s",
 			p.rev(), suffix(p.obs.Route.Message)))
 		p.wakeAt(p.now.Add(p.set.interval))
 		return

@@ -2,7 +2,9 @@ package canary
 
 import (
 	"fmt"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -14,7 +16,11 @@ func (p *planner) atRest() {
 	st := &p.st
 	fp := p.obs.Target.Fingerprint
 	if isNewRevision(st, fp) {
-		p.info(ReasonNewRevision, fmt.Sprintf("new revision %s of %s detected", short(fp), p.target()))
+		if p.obs.RolloutQueued {
+			p.queued(fp)
+			return
+		}
+		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("new revision %s of %s detected", short(fp), p.target()))
 		p.requestRollout(fp)
 		return
 	}
@@ -24,6 +30,20 @@ func (p *planner) atRest() {
 	}
 	p.convergeRoute()
 	p.restReadiness()
+}
+
+// QueuePoll is how often a revision that waits for a rollout slot looks again.
+const QueuePoll = 5 * time.Second
+
+// queued keeps a new revision at rest until the controller has a rollout slot; the phase, the
+// weights and the status of the last rollout stay as they are. The wait is announced once.
+func (p *planner) queued(fp string) {
+	msg := fmt.Sprintf("new revision %s of %s waits for a rollout slot: the controller's limit of concurrent rollouts is reached", short(fp), p.target())
+	if cond := meta.FindStatusCondition(p.c.Status.Conditions, siskinv1.ConditionReconciling); cond == nil || cond.Reason != siskinv1.ReasonQueued {
+		p.info(siskinv1.ReasonQueued, msg)
+	}
+	p.readiness(condProgressing, siskinv1.ReasonQueued, msg)
+	p.wakeAt(p.now.Add(QueuePoll))
 }
 
 // requestRollout starts the rollout of revision fp behind the confirm-rollout gate: at once when
@@ -48,7 +68,7 @@ func (p *planner) approvalWait(g Gate) wait {
 		mode = waitMuted
 	}
 	return wait{
-		reason:  ReasonWaitingForApproval,
+		reason:  siskinv1.ReasonWaitingForApproval,
 		message: fmt.Sprintf("revision %s waits for approval to start the analysis%s", p.rev(), suffix(g.Message)),
 		limit:   p.set.gateTimeout(siskinv1.ConfirmRolloutHook),
 		mode:    mode,
@@ -77,7 +97,7 @@ func (p *planner) startRollout(fp string) {
 	st.Phase = siskinv1.PhaseProgressing
 	p.convergeRoute()
 	if p.set.skipAnalysis {
-		p.startPromotion(ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without analysis", p.rev()))
+		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without analysis", p.rev()))
 		return
 	}
 	p.act(ScaleTargetUp)
@@ -105,24 +125,24 @@ func (p *planner) waiting() {
 		return
 	}
 	if g := p.gate(siskinv1.RollbackHook); g.Open {
-		p.rollback(ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
+		p.rollback(siskinv1.ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
 		return
 	}
 	if fp != st.LastAppliedSpec {
-		p.info(ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s while waiting for approval", short(fp), p.rev()))
+		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s while waiting for approval", short(fp), p.rev()))
 		p.requestRollout(fp)
 		return
 	}
 	g := p.gate(siskinv1.ConfirmRolloutHook)
 	if g.Open {
-		p.info(ReasonRolloutApproved, fmt.Sprintf("the %s gate opened; starting the analysis of revision %s", siskinv1.ConfirmRolloutHook, p.rev()))
+		p.info(siskinv1.ReasonRolloutApproved, fmt.Sprintf("the %s gate opened; starting the analysis of revision %s", siskinv1.ConfirmRolloutHook, p.rev()))
 		p.startRollout(fp)
 		return
 	}
 	st.LastStepTime = stampPtr(p.now)
 	w := p.approvalWait(g)
 	if p.waitFor(w) {
-		p.rollback(ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", siskinv1.ConfirmRolloutHook, w.limit, suffix(g.Message)))
+		p.rollback(siskinv1.ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", siskinv1.ConfirmRolloutHook, w.limit, suffix(g.Message)))
 		return
 	}
 	p.wakeAt(p.nextStep())
@@ -134,8 +154,8 @@ func (p *planner) cancel() {
 	st := &p.st
 	fp := p.obs.Target.Fingerprint
 	msg := fmt.Sprintf("the target went back to the promoted revision %s; the rollout of revision %s is cancelled", short(fp), p.rev())
-	p.info(ReasonRolloutCancelled, msg)
-	p.promoted(metav1.ConditionTrue, ReasonRolloutCancelled, msg)
+	p.info(siskinv1.ReasonRolloutCancelled, msg)
+	p.promoted(metav1.ConditionTrue, siskinv1.ReasonRolloutCancelled, msg)
 	st.LastAppliedSpec = fp
 	st.Paused = false
 	p.finalise()

@@ -285,7 +285,7 @@ var initCases = []planCase{{
 	name: "a stalled initialization stays stalled without announcing it again",
 	canary: func(c *siskinv1.Canary) {
 		initializingStatus(c)
-		applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condStalled, reason: ReasonProgressDeadlineExceeded, message: "too slow"})
+		applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condStalled, reason: siskinv1.ReasonProgressDeadlineExceeded, message: "too slow"})
 	},
 	obs:   primaryNotReadyYet,
 	at:    20 * time.Minute,
@@ -341,8 +341,8 @@ func failedStatus(c *siskinv1.Canary) {
 	restingStatus(c, siskinv1.PhaseFailed)
 	c.Status.LastAppliedSpec = revNew
 	c.Status.FailedChecks = 2
-	set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", ReasonRolledBack, "revision rev-2 rolled back: metric failed")
-	applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condStalled, reason: ReasonRolledBack, message: "revision rev-2 rolled back: metric failed"})
+	set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", siskinv1.ReasonRolledBack, "revision rev-2 rolled back: metric failed")
+	applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condStalled, reason: siskinv1.ReasonRolledBack, message: "revision rev-2 rolled back: metric failed"})
 }
 
 var restCases = []planCase{{
@@ -371,6 +371,24 @@ var restCases = []planCase{{
 			return st.LastAppliedSpec == revNew && st.LastPromotedSpec == revOld &&
 				st.RolloutStartTime.Equal(&now) && st.LastStepTime.Equal(&now)
 		})),
+}, {
+	name:    "a new revision without a free rollout slot waits at rest and says so once",
+	canary:  succeededStatus,
+	obs:     both(target(revNew), func(_ *siskinv1.Canary, o *Observation) { o.RolloutQueued = true }),
+	phase:   siskinv1.PhaseSucceeded,
+	events:  "Queued",
+	requeue: QueuePoll,
+	check: all(wantCondition(siskinv1.ConditionReconciling, "True/Queued"),
+		wantStatus("the last rollout's revision is kept", func(st *siskinv1.CanaryStatus) bool { return st.LastAppliedSpec == revOld })),
+}, {
+	name: "a queued revision does not announce its wait again",
+	canary: func(c *siskinv1.Canary) {
+		succeededStatus(c)
+		applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condProgressing, reason: siskinv1.ReasonQueued, message: "queued"})
+	},
+	obs:     both(target(revNew), func(_ *siskinv1.Canary, o *Observation) { o.RolloutQueued = true }),
+	phase:   siskinv1.PhaseSucceeded,
+	requeue: QueuePoll,
 }, {
 	name:    "the first new revision after initialization starts the analysis",
 	canary:  func(c *siskinv1.Canary) { restingStatus(c, siskinv1.PhaseInitialized) },
@@ -447,7 +465,7 @@ func waitingStatus(c *siskinv1.Canary) {
 	restingStatus(c, siskinv1.PhaseWaiting)
 	c.Status.LastAppliedSpec = revNew
 	c.Status.LastStepTime = ptr(stamp(t0))
-	withWait(c, ReasonWaitingForApproval, t0)
+	withWait(c, siskinv1.ReasonWaitingForApproval, t0)
 }
 
 func waitingTarget(_ *siskinv1.Canary, o *Observation) {
@@ -492,7 +510,7 @@ var waitingCases = []planCase{{
 	canary: func(c *siskinv1.Canary) {
 		waitingStatus(c)
 		c.Spec.Analysis.Webhooks[0].GateTimeout = "5m"
-		withWait(c, ReasonWaitingForApproval, t0.Add(-4*time.Minute))
+		withWait(c, siskinv1.ReasonWaitingForApproval, t0.Add(-4*time.Minute))
 	},
 	obs:     both(waitingTarget, closed(siskinv1.ConfirmRolloutHook)),
 	phase:   siskinv1.PhaseFailed,
@@ -526,8 +544,8 @@ func progressingAt(w int32) func(*siskinv1.Canary) {
 func rollingBackStatus(c *siskinv1.Canary) {
 	restingStatus(c, siskinv1.PhaseFailed)
 	c.Status.LastAppliedSpec = revNew
-	set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", ReasonRolledBack, "revision rev-2 rolled back: metric failed")
-	applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condProgressing, reason: ReasonRollingBack, message: "rolling back"})
+	set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", siskinv1.ReasonRolledBack, "revision rev-2 rolled back: metric failed")
+	applyReadiness(&c.Status, c.Generation, stamp(t0), readiness{kind: condProgressing, reason: siskinv1.ReasonRollingBack, message: "rolling back"})
 	hook(c, siskinv1.PostRolloutHook)
 }
 
@@ -543,7 +561,7 @@ var analysisCases = []planCase{{
 	actions: "SetRoute(80/20)",
 	events:  "StepWeightIncreased",
 	requeue: time.Minute,
-	check: all(wantEventText(ReasonStepWeightIncreased, "canary weight increased to 20% (promotion at 30%)"),
+	check: all(wantEventText(siskinv1.ReasonStepWeightIncreased, "canary weight increased to 20% (promotion at 30%)"),
 		wantStatus("the step recorded", func(st *siskinv1.CanaryStatus) bool {
 			return st.LastStepTime.Time.Equal(t0.Add(time.Minute)) && len(st.LastChecks) == 1 && st.Iterations == 2
 		})),
@@ -573,7 +591,7 @@ var analysisCases = []planCase{{
 	phase:   siskinv1.PhaseProgressing,
 	events:  "AnalysisCheckFailed!warn",
 	requeue: time.Minute,
-	check: all(wantEventText(ReasonAnalysisCheckFailed, "webhook pre-rollout-hook failed: status 500: load test failed; failed checks 1/2"),
+	check: all(wantEventText(siskinv1.ReasonAnalysisCheckFailed, "webhook pre-rollout-hook failed: status 500: load test failed; failed checks 1/2"),
 		wantStatus("pre-rollout not recorded", func(st *siskinv1.CanaryStatus) bool { return st.PreRolloutSpec == "" && st.FailedChecks == 1 })),
 }, {
 	name:    "a failed check below the threshold is counted and the weight kept",
@@ -583,7 +601,7 @@ var analysisCases = []planCase{{
 	weight:  10,
 	events:  "AnalysisCheckFailed!warn",
 	requeue: time.Minute,
-	check: all(wantEventText(ReasonAnalysisCheckFailed, "metric request-success-rate value 95.5 below min 99; failed checks 1/2"),
+	check: all(wantEventText(siskinv1.ReasonAnalysisCheckFailed, "metric request-success-rate value 95.5 below min 99; failed checks 1/2"),
 		wantStatus("one failed check", func(st *siskinv1.CanaryStatus) bool { return st.FailedChecks == 1 })),
 }, {
 	name:    "failed checks reaching the threshold roll back, and the canary waits for the router",
@@ -595,7 +613,7 @@ var analysisCases = []planCase{{
 	requeue: time.Minute,
 	check: all(wantCondition(siskinv1.ConditionReconciling, "True/RollingBack"),
 		wantCondition(siskinv1.ConditionPromoted, "False/RolledBack"),
-		wantEventText(ReasonRolledBack, "revision rev-2 rolled back: metric request-success-rate value 95.5 below min 99; failed checks 2/2"),
+		wantEventText(siskinv1.ReasonRolledBack, "revision rev-2 rolled back: metric request-success-rate value 95.5 below min 99; failed checks 2/2"),
 		wantStatus("the failed revision kept", func(st *siskinv1.CanaryStatus) bool { return st.LastAppliedSpec == revNew && st.FailedChecks == 2 })),
 }, {
 	name:    "a rolled-back canary is scaled down once the router confirms all traffic on the primary",
@@ -624,13 +642,13 @@ var analysisCases = []planCase{{
 	events:  "WaitingForData",
 	requeue: time.Minute,
 	check: all(waitingFrom(t0.Add(time.Minute)), wantCondition(siskinv1.ConditionReconciling, "True/WaitingForData"),
-		wantEventText(ReasonWaitingForData, "metric request-success-rate has no data: 3 requests in 1m, 10 needed"),
+		wantEventText(siskinv1.ReasonWaitingForData, "metric request-success-rate has no data: 3 requests in 1m, 10 needed"),
 		wantStatus("no failed check", func(st *siskinv1.CanaryStatus) bool { return st.FailedChecks == 0 })),
 }, {
 	name: "a metric still without data at the progress deadline rolls back",
 	canary: func(c *siskinv1.Canary) {
 		progressingStatus(c, 10)
-		withWait(c, ReasonWaitingForData, t0.Add(-9*time.Minute))
+		withWait(c, siskinv1.ReasonWaitingForData, t0.Add(-9*time.Minute))
 	},
 	obs:     verdict(siskinv1.VerdictNoData),
 	phase:   siskinv1.PhaseFailed,
@@ -665,19 +683,19 @@ var analysisCases = []planCase{{
 	name: "a canary not ready past the progress deadline rolls back",
 	canary: func(c *siskinv1.Canary) {
 		progressingStatus(c, 10)
-		withWait(c, ReasonCanaryNotReady, t0.Add(-9*time.Minute))
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(-9*time.Minute))
 	},
 	obs:     canaryNotReady,
 	phase:   siskinv1.PhaseFailed,
 	actions: "SetRoute(100/0)",
 	events:  "ProgressDeadlineExceeded!warn RolledBack!error",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonRolledBack, "the canary Deployment/podinfo is not ready: 1/2 replicas available for longer than 10m0s"),
+	check:   wantEventText(siskinv1.ReasonRolledBack, "the canary Deployment/podinfo is not ready: 1/2 replicas available for longer than 10m0s"),
 }, {
 	name: "a primary not ready past the progress deadline rolls back",
 	canary: func(c *siskinv1.Canary) {
 		progressingStatus(c, 10)
-		withWait(c, ReasonPrimaryNotReady, t0.Add(-9*time.Minute))
+		withWait(c, siskinv1.ReasonPrimaryNotReady, t0.Add(-9*time.Minute))
 	},
 	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Primary.Ready = false },
 	phase:   siskinv1.PhaseFailed,
@@ -686,7 +704,7 @@ var analysisCases = []planCase{{
 	requeue: time.Minute,
 }, {
 	name:    "a canary that is ready again ends its wait",
-	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 10); withWait(c, ReasonCanaryNotReady, t0) },
+	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 10); withWait(c, siskinv1.ReasonCanaryNotReady, t0) },
 	at:      30 * time.Second,
 	phase:   siskinv1.PhaseProgressing,
 	weight:  10,
@@ -709,7 +727,7 @@ var analysisCases = []planCase{{
 	actions: "SetRoute(100/0)",
 	events:  "RollbackRequested!warn RolledBack!error",
 	requeue: time.Minute,
-	check:   wantEventText(ReasonRolledBack, "a rollback webhook asked for it: rollback-hook answered 403"),
+	check:   wantEventText(siskinv1.ReasonRolledBack, "a rollback webhook asked for it: rollback-hook answered 403"),
 }, {
 	name:    "a new revision during the analysis restarts it from weight zero",
 	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 20); c.Status.FailedChecks = 1 },

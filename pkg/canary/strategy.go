@@ -196,11 +196,11 @@ func (s *strategy) describe(st *siskinv1.CanaryStatus) string {
 func (s *strategy) announce(mv move) (reason, message string) {
 	switch mv.kind {
 	case moveWeight:
-		return ReasonStepWeightIncreased, fmt.Sprintf("canary weight increased to %d%% (promotion at %d%%)", mv.weight, s.maxWeight)
+		return siskinv1.ReasonStepWeightIncreased, fmt.Sprintf("canary weight increased to %d%% (promotion at %d%%)", mv.weight, s.maxWeight)
 	case moveMirror:
-		return ReasonMirrorStarted, fmt.Sprintf("mirroring %d%% of primary traffic to the canary for one step before shifting weight", s.mirrorWeight)
+		return siskinv1.ReasonMirrorStarted, fmt.Sprintf("mirroring %d%% of primary traffic to the canary for one step before shifting weight", s.mirrorWeight)
 	case moveSwitch:
-		return ReasonTrafficSwitched, fmt.Sprintf("all %d iterations passed; routing all traffic to the canary for one step before promotion", s.iterations)
+		return siskinv1.ReasonTrafficSwitched, fmt.Sprintf("all %d iterations passed; routing all traffic to the canary for one step before promotion", s.iterations)
 	}
 	msg := fmt.Sprintf("iteration %d/%d passed", mv.iterations, s.iterations)
 	switch {
@@ -209,7 +209,7 @@ func (s *strategy) announce(mv move) (reason, message string) {
 	case mv.iterations == 1 && s.mirror && s.kind == blueGreen:
 		msg += fmt.Sprintf("; mirroring %d%% of primary traffic to the canary", s.mirrorWeight)
 	}
-	return ReasonIterationCompleted, msg
+	return siskinv1.ReasonIterationCompleted, msg
 }
 
 // analysing reports whether phase runs analysis steps.

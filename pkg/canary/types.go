@@ -34,6 +34,11 @@ type Observation struct {
 	// Error, never a missing entry. Plan ignores Checks when Needs did not ask for a step.
 	Checks []siskinv1.CheckResult
 
+	// RolloutQueued is true when a new rollout may not start now because the controller's
+	// limit of concurrent rollouts is reached; the revision waits at rest and is looked at again
+	// after QueuePoll.
+	RolloutQueued bool
+
 	// Manual holds the manual-control annotations of the Canary (annotation -> value), see
 	// siskinv1.AnnotationPromote and its siblings.
 	Manual map[string]string

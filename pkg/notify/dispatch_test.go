@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 func TestSeverityFilter(t *testing.T) {
@@ -90,13 +89,13 @@ func TestMutedEventIsNotAnnounced(t *testing.T) {
 	rv := newReceiver(t, nil)
 	d := start(t, Options{Reader: fakeReader(t, provider("p", TypeGeneric, rv.url("/p")))})
 	c := testCanary(alert("a", siskinv1.SeverityInfo, "p"))
-	muted := event(canary.ReasonWaitingForApproval, siskinv1.SeverityInfo, "muted")
+	muted := event(siskinv1.ReasonWaitingForApproval, siskinv1.SeverityInfo, "muted")
 	muted.Mute = true
 	d.Notify(t.Context(), c, muted)
-	d.Notify(t.Context(), c, event(canary.ReasonRolloutApproved, siskinv1.SeverityInfo, "approved"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonRolloutApproved, siskinv1.SeverityInfo, "approved"))
 	var got genericMessage
 	_ = json.Unmarshal(rv.next(t).Body, &got)
-	if got.Reason != canary.ReasonRolloutApproved {
+	if got.Reason != siskinv1.ReasonRolloutApproved {
 		t.Errorf("first delivery is %q, want the unmuted RolloutApproved", got.Reason)
 	}
 }
@@ -113,7 +112,7 @@ func TestMessagesArriveInOrder(t *testing.T) {
 	const n = 30
 	for i := range n {
 		c.Status.CanaryWeight = int32(i)
-		d.Notify(t.Context(), c, event(canary.ReasonStepWeightIncreased, siskinv1.SeverityInfo, fmt.Sprint(i)))
+		d.Notify(t.Context(), c, event(siskinv1.ReasonStepWeightIncreased, siskinv1.SeverityInfo, fmt.Sprint(i)))
 	}
 	for i := range n {
 		var got genericMessage

@@ -176,7 +176,7 @@ func testCanary(alerts ...siskinv1.CanaryAlert) *siskinv1.Canary {
 // checkFailed is the event of a failed metric check, as the engine words it.
 var checkFailed = canary.Event{
 	Warning:  true,
-	Reason:   canary.ReasonAnalysisCheckFailed,
+	Reason:   siskinv1.ReasonAnalysisCheckFailed,
 	Message:  "revision 7f9c2ba4e88f: metric request-duration value 612 above max 500; failed checks 1/2",
 	Severity: siskinv1.SeverityWarn,
 }

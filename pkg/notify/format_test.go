@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 // Each provider type receives the failed-check event in its own format, byte for byte as in
@@ -99,7 +98,7 @@ func TestCanaryWithoutAlertsGoesToTheGlobalSenders(t *testing.T) {
 		},
 	})
 
-	promoted := event(canary.ReasonPromotionCompleted, siskinv1.SeverityInfo, "revision 7f9c2ba4e88f promoted; podinfo is scaled to zero")
+	promoted := event(siskinv1.ReasonPromotionCompleted, siskinv1.SeverityInfo, "revision 7f9c2ba4e88f promoted; podinfo is scaled to zero")
 	c := testCanary()
 	c.Status.Phase, c.Status.CanaryWeight, c.Status.FailedChecks = siskinv1.PhaseSucceeded, 0, 0
 	d.Notify(t.Context(), c, promoted)

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 // threadTTL is how long a rollout's thread is remembered after its last message. Memory holds
@@ -104,7 +103,7 @@ func (s *slackBot) send(ctx context.Context, m message) error {
 	key := m.canaryKey()
 	t, inThread := s.threads[key]
 	// A retry rolls the same revision out again: a new rollout, a new thread.
-	inThread = inThread && t.revision == m.Revision && m.Reason != canary.ReasonManualRetry
+	inThread = inThread && t.revision == m.Revision && m.Reason != siskinv1.ReasonManualRetry
 	opts := []slack.MsgOption{
 		slack.MsgOptionText(m.fallback(), false),
 		slack.MsgOptionBlocks(slackBlocks(m)...),

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 // With a bot token, one rollout is one thread: the first message of a revision is posted to the
@@ -19,11 +18,11 @@ func TestSlackBotTokenThreadsOneRollout(t *testing.T) {
 	c := testCanary(alert("slack", siskinv1.SeverityInfo, "slack-bot"))
 
 	c.Status.Phase, c.Status.CanaryWeight, c.Status.FailedChecks = siskinv1.PhaseProgressing, 0, 0
-	d.Notify(t.Context(), c, event(canary.ReasonNewRevision, siskinv1.SeverityInfo, "new revision 7f9c2ba4e88f of podinfo detected"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonNewRevision, siskinv1.SeverityInfo, "new revision 7f9c2ba4e88f of podinfo detected"))
 	c.Status.CanaryWeight, c.Status.FailedChecks = 20, 1
 	d.Notify(t.Context(), c, checkFailed)
 	c.Status.Phase, c.Status.FailedChecks, c.Status.CanaryWeight = siskinv1.PhaseFailed, 2, 0
-	d.Notify(t.Context(), c, event(canary.ReasonRolledBack, siskinv1.SeverityError, "revision 7f9c2ba4e88f rolled back: metric request-duration value 640 above max 500; failed checks 2/2"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonRolledBack, siskinv1.SeverityError, "revision 7f9c2ba4e88f rolled back: metric request-duration value 640 above max 500; failed checks 2/2"))
 
 	first, second, third := api.next(t), api.next(t), api.next(t)
 	if first.Path != "/api/chat.postMessage" {
@@ -45,8 +44,8 @@ func TestSlackBotTokenThreadsOneRollout(t *testing.T) {
 
 	// A retry of the same revision is a new rollout: a new thread.
 	c.Status.Phase = siskinv1.PhaseProgressing
-	d.Notify(t.Context(), c, event(canary.ReasonManualRetry, siskinv1.SeverityInfo, "siskin.dev/retry=1: retrying revision 7f9c2ba4e88f"))
-	d.Notify(t.Context(), c, event(canary.ReasonStepWeightIncreased, siskinv1.SeverityInfo, "weight 10"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonManualRetry, siskinv1.SeverityInfo, "siskin.dev/retry=1: retrying revision 7f9c2ba4e88f"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonStepWeightIncreased, siskinv1.SeverityInfo, "weight 10"))
 	if got := form(t, api.next(t)).Get("thread_ts"); got != "" {
 		t.Errorf("retry has thread_ts %q; it must start a new thread", got)
 	}
@@ -57,8 +56,8 @@ func TestSlackBotTokenThreadsOneRollout(t *testing.T) {
 	// The next revision is the next rollout: a new thread.
 	c.Status.LastAppliedSpec = "0b1c2d3e4f5a6b7c8d9e"
 	c.Status.Phase, c.Status.FailedChecks = siskinv1.PhaseProgressing, 0
-	d.Notify(t.Context(), c, event(canary.ReasonNewRevision, siskinv1.SeverityInfo, "new revision 0b1c2d3e4f5a of podinfo detected"))
-	d.Notify(t.Context(), c, event(canary.ReasonStepWeightIncreased, siskinv1.SeverityInfo, "weight 10"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonNewRevision, siskinv1.SeverityInfo, "new revision 0b1c2d3e4f5a of podinfo detected"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonStepWeightIncreased, siskinv1.SeverityInfo, "weight 10"))
 	if got := form(t, api.next(t)).Get("thread_ts"); got != "" {
 		t.Errorf("first message of a new revision has thread_ts %q; it must start a new thread", got)
 	}
@@ -103,8 +102,8 @@ func TestSlackNewRevisionDuringPromotionStaysInThread(t *testing.T) {
 	d := start(t, Options{Reader: fakeReader(t, p, s), SlackAPIURL: api.url("/api/")})
 	c := testCanary(alert("slack", siskinv1.SeverityInfo, "slack-bot"))
 	c.Status.Phase = siskinv1.PhasePromoting
-	d.Notify(t.Context(), c, event(canary.ReasonPromotionStarted, siskinv1.SeverityInfo, "promoting revision 7f9c2ba4e88f"))
-	d.Notify(t.Context(), c, event(canary.ReasonNewRevision, siskinv1.SeverityInfo,
+	d.Notify(t.Context(), c, event(siskinv1.ReasonPromotionStarted, siskinv1.SeverityInfo, "promoting revision 7f9c2ba4e88f"))
+	d.Notify(t.Context(), c, event(siskinv1.ReasonNewRevision, siskinv1.SeverityInfo,
 		"revision 0b1c2d3e4f5a arrived during the promotion of revision 7f9c2ba4e88f; all traffic goes to the primary, and the new revision is analysed after the promotion"))
 	api.next(t)
 	if got := form(t, api.next(t)).Get("thread_ts"); got != "1700000000.000001" {

@@ -53,9 +53,9 @@ var (
 	readyTrue            = cond{siskinv1.ConditionReady, metav1.ConditionTrue, siskinv1.ReasonSucceeded}
 	readyFalse           = cond{siskinv1.ConditionReady, metav1.ConditionFalse, siskinv1.ReasonProgressing}
 	reconciling          = cond{siskinv1.ConditionReconciling, metav1.ConditionTrue, siskinv1.ReasonProgressing}
-	stalled              = cond{siskinv1.ConditionStalled, metav1.ConditionTrue, canary.ReasonRolledBack}
+	stalled              = cond{siskinv1.ConditionStalled, metav1.ConditionTrue, siskinv1.ReasonRolledBack}
 	promotedTrue         = cond{siskinv1.ConditionPromoted, metav1.ConditionTrue, siskinv1.ReasonSucceeded}
-	promotedFalse        = cond{siskinv1.ConditionPromoted, metav1.ConditionFalse, canary.ReasonRolledBack}
+	promotedFalse        = cond{siskinv1.ConditionPromoted, metav1.ConditionFalse, siskinv1.ReasonRolledBack}
 	promotedUnknown      = cond{siskinv1.ConditionPromoted, metav1.ConditionUnknown, siskinv1.ReasonInitializing}
 	reconcileError       = cond{siskinv1.ConditionReconciling, metav1.ConditionTrue, siskinv1.ReasonReconcileError}
 	readyFalseRoundError = cond{siskinv1.ConditionReady, metav1.ConditionFalse, siskinv1.ReasonReconcileError}
@@ -91,10 +91,10 @@ func TestKstatusReadsEveryPhase(t *testing.T) {
 			canaryObject(2, 2, siskinv1.PhaseFailed, readyFalse, stalled, promotedFalse), status.FailedStatus},
 		{"a failed canary still waiting for the router to confirm the rollback is in progress",
 			canaryObject(2, 2, siskinv1.PhaseFailed, readyFalse,
-				cond{siskinv1.ConditionReconciling, metav1.ConditionTrue, canary.ReasonRollingBack}, promotedFalse), status.InProgressStatus},
+				cond{siskinv1.ConditionReconciling, metav1.ConditionTrue, siskinv1.ReasonRollingBack}, promotedFalse), status.InProgressStatus},
 		{"an initialization past its progress deadline is failed",
 			canaryObject(1, 1, siskinv1.PhaseInitializing, readyFalse,
-				cond{siskinv1.ConditionStalled, metav1.ConditionTrue, canary.ReasonProgressDeadlineExceeded}, promotedUnknown), status.FailedStatus},
+				cond{siskinv1.ConditionStalled, metav1.ConditionTrue, siskinv1.ReasonProgressDeadlineExceeded}, promotedUnknown), status.FailedStatus},
 		{"a canary with a spec that cannot work is failed",
 			canaryObject(1, 1, "", cond{siskinv1.ConditionReady, metav1.ConditionFalse, siskinv1.ReasonInvalidSpec},
 				cond{siskinv1.ConditionStalled, metav1.ConditionTrue, siskinv1.ReasonInvalidSpec}), status.FailedStatus},
@@ -147,7 +147,7 @@ func TestKstatusReadsControllerConditions(t *testing.T) {
 		want  status.Status
 	}{
 		{"initialized", siskinv1.PhaseInitialized, func(s *siskinv1.CanaryStatus, g int64) {
-			canary.SetReadiness(s, g, canary.ReasonInitialized, "revision abc is the primary")
+			canary.SetReadiness(s, g, siskinv1.ReasonInitialized, "revision abc is the primary")
 		}, status.CurrentStatus},
 		{"progressing", siskinv1.PhaseProgressing, func(s *siskinv1.CanaryStatus, g int64) {
 			canary.SetReadiness(s, g, siskinv1.ReasonProgressing, "canary weight 10")
