@@ -26,6 +26,8 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/controller"
+	"github.com/siskin-dev/siskin/pkg/notify"
+	"github.com/siskin-dev/siskin/pkg/observability"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,11 +44,13 @@ type options struct {
 	qps              float64
 	burst            int
 	concurrent       int
+	maxCanaries      int
 	selectorLabels   string
 	signingKeyFile   string
 	logLevel         string
 	logEncoding      string
 	showVersion      bool
+	notify           notify.GlobalOptions
 }
 
 func main() {
@@ -61,11 +65,13 @@ func main() {
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	flag.IntVar(&o.concurrent, "concurrent", 4, "Canaries reconciled at once.")
+	flag.IntVar(&o.maxCanaries, "max-concurrent-canaries", 0, "Rollouts in flight at once; a new revision beyond the limit waits for a slot. 0 means no limit.")
 	flag.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Label keys, in order, that select a target's pods; the first found in the target's selector is used.")
 	flag.StringVar(&o.signingKeyFile, "webhook-signing-key-file", "", "File with a key that signs every webhook call (X-Siskin-Signature: sha256=HMAC of the body).")
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	o.notify.AddFlags(flag.CommandLine)
 	flag.Parse()
 
 	if o.showVersion {
@@ -128,10 +134,30 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
+	recorder, err := observability.NewRecorder(nil)
+	if err != nil {
+		return err
+	}
+	healthChanges, onHealthChange := controller.HealthChanges()
+	notifier, err := notify.New(notify.Options{
+		Reader:         mgr.GetCache(),
+		Global:         o.notify,
+		OnFailure:      recorder.RecordNotificationFailure,
+		OnHealthChange: onHealthChange,
+	})
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if err := mgr.Add(notifier); err != nil {
+		return fmt.Errorf("add notifier: %w", err)
+	}
 	rec, err := controller.New(mgr, controller.Options{
+		Metrics:               recorder,
+		Notifier:              notifier,
 		DefaultProvider:       o.provider,
 		MetricsServer:         o.metricsServer,
 		Concurrency:           o.concurrent,
+		MaxConcurrentCanaries: o.maxCanaries,
 		SelectorLabels:        splitList(o.selectorLabels),
 		WebhookSigningKeyFile: o.signingKeyFile,
 	})
@@ -140,6 +166,12 @@ func run(o options) error {
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up canary controller: %w", err)
+	}
+
+	if err := (&controller.AlertProviderReconciler{
+		Client: mgr.GetClient(), Health: notifier, Changes: healthChanges,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up alertprovider controller: %w", err)
 	}
 
 	synced := cacheSynced(mgr)

@@ -16,6 +16,14 @@ import (
 func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, actions []canary.Action) error {
 	log := ctrl.LoggerFrom(ctx)
 	for _, a := range actions {
+		if a.Type == canary.EnsureRouting && hasAction(actions, canary.SetRoute) {
+			// SetRoute converges the same objects; a router's Ensure before it would write
+			// from a cache that has not seen the other's write yet.
+			if err := r.Services.EnsureServices(ctx, c, obs.Primary.Ready); err != nil {
+				return fmt.Errorf("%s: %w", a.Type, err)
+			}
+			continue
+		}
 		if err := r.do(ctx, c, obs, a); err != nil {
 			return fmt.Errorf("%s: %w", a.Type, err)
 		}
@@ -28,23 +36,31 @@ func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs cana
 	return nil
 }
 
+func hasAction(actions []canary.Action, t canary.ActionType) bool {
+	for _, a := range actions {
+		if a.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// ensurer is a router that can create its objects while keeping the live weights.
+type ensurer interface {
+	Ensure(ctx context.Context, c *siskinv1.Canary) error
+}
+
 func (r *CanaryReconciler) do(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, a canary.Action) error {
 	switch a.Type {
 	case canary.EnsureRouting:
+		// Services first: the mesh routes point at them.
 		if err := r.Services.EnsureServices(ctx, c, obs.Primary.Ready); err != nil {
 			return err
 		}
-		rt, ok := r.Routers[obs.Provider]
-		if !ok || obs.Route.Converged {
-			return nil
+		if rt, ok := r.Routers[obs.Provider].(ensurer); ok {
+			return rt.Ensure(ctx, c)
 		}
-		desired := a.Route
-		if desired.PrimaryWeight+desired.CanaryWeight == 0 {
-			// Keep the weights the rollout has reached; a new route sends everything to the
-			// primary.
-			desired = canary.DesiredRoute{PrimaryWeight: 100 - c.Status.CanaryWeight, CanaryWeight: c.Status.CanaryWeight}
-		}
-		return rt.Apply(ctx, c, desired)
+		return nil
 	case canary.EnsurePrimary:
 		return r.Target.EnsurePrimary(ctx, c)
 	case canary.ScaleTargetUp:

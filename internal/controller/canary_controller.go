@@ -44,6 +44,10 @@ type CanaryReconciler struct {
 	// MaxConcurrentReconciles bounds the number of Canaries reconciled at once.
 	MaxConcurrentReconciles int
 
+	// MaxConcurrentCanaries bounds the rollouts in flight at once; a new revision beyond it
+	// waits at rest for a slot. 0 means no limit.
+	MaxConcurrentCanaries int
+
 	// Target adapts Deployment targets.
 	Target *target.Deployment
 	// Services manages the apex, -primary and -canary Services.
@@ -62,6 +66,9 @@ type CanaryReconciler struct {
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// slots admits rollouts under MaxConcurrentCanaries.
+	slots rolloutSlots
 }
 
 // Notifier sends a Canary's announcements to its alert providers without blocking.
@@ -144,15 +151,34 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 		r.Metrics.RecordChecks(obj, obs.Checks)
 	}
 	d := canary.Plan(obj, obs)
-	if err := r.act(ctx, obj, obs, d.Actions); err != nil {
-		return r.failRound(obj, err)
-	}
+	// The actions see the next status (routers derive session cookies from its revision); if
+	// one fails, the round's status is dropped and the next round plans again.
+	previous := obj.Status
 	obj.Status = d.Status
 	obj.Status.TrackedConfigs = configs
+	recordCookies(obj, &previous)
+	if err := r.act(ctx, obj, obs, d.Actions); err != nil {
+		obj.Status = previous
+		return r.failRound(obj, err)
+	}
 	if d.RequeueAfter > 0 {
 		log.V(1).Info("next round scheduled", "phase", obj.Status.Phase, "weight", obj.Status.CanaryWeight, "requeueAfter", d.RequeueAfter.String())
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, d.Events, nil
+}
+
+// recordCookies keeps the session-affinity cookies of the current rollout in status, and the
+// cookie of a replaced rollout as the previous one, so routers can pin and expire them.
+func recordCookies(c *siskinv1.Canary, previous *siskinv1.CanaryStatus) {
+	canaryCookie, primaryCookie := router.SessionCookies(c)
+	if canaryCookie == "" {
+		return
+	}
+	if previous.SessionAffinityCookie != "" && previous.SessionAffinityCookie != canaryCookie {
+		c.Status.PreviousSessionAffinityCookie = previous.SessionAffinityCookie
+	}
+	c.Status.SessionAffinityCookie = canaryCookie
+	c.Status.PrimarySessionAffinityCookie = primaryCookie
 }
 
 // recordRollout counts a rollout that ended this round, with its whole duration.
@@ -198,13 +224,40 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	}
 	base := obj.DeepCopy()
 	base.Status = *before
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+	// The optimistic lock refuses a status planned from a Canary that changed since it was read.
+	if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("patch status of canary %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
+	r.waitForCache(ctx, obj)
 	return nil
+}
+
+// cacheWait bounds how long a reconcile waits for the cache to see its own status write.
+const cacheWait = 2 * time.Second
+
+// waitForCache returns once the informer cache holds the status this round wrote (only this
+// controller writes status). Without it, the event that follows a write could be handled
+// against an older status: an analysis step would run twice, or a release would meet a phase
+// that is already over.
+func (r *CanaryReconciler) waitForCache(ctx context.Context, obj *siskinv1.Canary) {
+	ctx, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
+	cached := &siskinv1.Canary{}
+	for {
+		err := r.Get(ctx, client.ObjectKeyFromObject(obj), cached)
+		if err != nil || cached.ResourceVersion == obj.ResourceVersion || equality.Semantic.DeepEqual(cached.Status, obj.Status) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			ctrl.LoggerFrom(ctx).Info("cache did not catch up with the status write", "canary", obj.Name)
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // announce emits Kubernetes events, notifications and event webhooks. It never blocks on a

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,12 +63,70 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 		return obs, nil, fmt.Errorf("track configs: %w", err)
 	}
 
+	if obs.RolloutQueued, err = r.rolloutQueued(ctx, c, tgt.Fingerprint); err != nil {
+		return obs, nil, err
+	}
+
 	route, err := r.routerFor(obs.Provider).Observe(ctx, c)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return obs, nil, fmt.Errorf("observe route: %w", err)
 	}
 	obs.Route = route
 	return obs, configs, nil
+}
+
+// rolloutQueued reports whether a new revision of c must wait because MaxConcurrentCanaries
+// rollouts are in flight. It looks only when c is at rest with a new revision.
+func (r *CanaryReconciler) rolloutQueued(ctx context.Context, c *siskinv1.Canary, fingerprint string) (bool, error) {
+	st := &c.Status
+	if r.MaxConcurrentCanaries <= 0 || activePhases[st.Phase] ||
+		fingerprint == st.LastAppliedSpec || fingerprint == st.LastPromotedSpec {
+		return false, nil
+	}
+	active := &siskinv1.CanaryList{}
+	if err := r.List(ctx, active, client.MatchingFields{indexActive: "true"}); err != nil {
+		return false, fmt.Errorf("count active rollouts: %w", err)
+	}
+	return !r.slots.admit(client.ObjectKeyFromObject(c), active.Items, r.MaxConcurrentCanaries, r.now()), nil
+}
+
+// slotReservation is how long an admitted rollout holds its slot before the cache shows it in
+// flight (normally milliseconds).
+const slotReservation = time.Minute
+
+// rolloutSlots admits new rollouts under the concurrency limit. Workers decide in parallel and
+// the cache lags their writes, so an admission is reserved here until the cache shows the
+// Canary in flight. Nothing in it must survive a restart: the cache is the truth then.
+type rolloutSlots struct {
+	mu       sync.Mutex
+	reserved map[client.ObjectKey]time.Time
+}
+
+// admit reserves a slot for key if fewer than limit rollouts are in flight or reserved.
+func (s *rolloutSlots) admit(key client.ObjectKey, active []siskinv1.Canary, limit int, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inFlight := make(map[client.ObjectKey]bool, len(active))
+	for i := range active {
+		inFlight[client.ObjectKeyFromObject(&active[i])] = true
+	}
+	used := len(inFlight)
+	for k, at := range s.reserved {
+		switch {
+		case inFlight[k] || now.Sub(at) > slotReservation:
+			delete(s.reserved, k)
+		case k != key:
+			used++
+		}
+	}
+	if used >= limit {
+		return false
+	}
+	if s.reserved == nil {
+		s.reserved = map[client.ObjectKey]time.Time{}
+	}
+	s.reserved[key] = now
+	return true
 }
 
 // routerFor returns the router of a provider: the mesh or gateway router, or the Services

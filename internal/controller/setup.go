@@ -27,7 +27,15 @@ const (
 	indexTarget     = "siskin.dev/target"
 	indexAutoscaler = "siskin.dev/autoscaler"
 	indexConfig     = "siskin.dev/config"
+	indexActive     = "siskin.dev/active"
 )
+
+// activePhases are the phases of a rollout in flight: they hold a slot of
+// --max-concurrent-canaries.
+var activePhases = map[siskinv1.CanaryPhase]bool{
+	siskinv1.PhaseWaiting: true, siskinv1.PhaseProgressing: true, siskinv1.PhaseWaitingPromotion: true,
+	siskinv1.PhasePromoting: true, siskinv1.PhaseFinalising: true,
+}
 
 // SetupWithManager registers the controller, its watches and its indexes. Istio and Gateway
 // API objects are watched only when their CRDs are installed.
@@ -53,6 +61,15 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			keys = append(keys, k)
 		}
 		return keys
+	}); err != nil {
+		return err
+	}
+
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexActive, func(o client.Object) []string {
+		if activePhases[o.(*siskinv1.Canary).Status.Phase] {
+			return []string{"true"}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.WarnLevel)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(testLogLevel())))
 	var err error
 	env, err = testenv.Start()
 	if err != nil {
@@ -69,6 +69,8 @@ func newNamespace(t *testing.T) string {
 type controllerOptions struct {
 	provider      string
 	metricsServer string
+	// maxCanaries is --max-concurrent-canaries.
+	maxCanaries int
 	// wrapConfig lets a test count the controller's API requests.
 	wrapConfig func(*rest.Config)
 }
@@ -97,7 +99,8 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 	}
 	r, err := New(mgr, Options{
 		DefaultProvider: o.provider, MetricsServer: o.metricsServer, Concurrency: 2,
-		Registry: prometheus.NewRegistry(),
+		MaxConcurrentCanaries: o.maxCanaries,
+		Registry:              prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,4 +131,12 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// testLogLevel is warn, or debug with SISKIN_TEST_DEBUG=1.
+func testLogLevel() zapcore.Level {
+	if os.Getenv("SISKIN_TEST_DEBUG") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.WarnLevel
 }

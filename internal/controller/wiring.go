@@ -10,10 +10,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
+	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
 	"github.com/siskin-dev/siskin/pkg/target"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
@@ -27,6 +30,8 @@ type Options struct {
 	MetricsServer string
 	// Concurrency bounds the Canaries reconciled at once.
 	Concurrency int
+	// MaxConcurrentCanaries bounds the rollouts in flight at once; 0 means no limit.
+	MaxConcurrentCanaries int
 	// SelectorLabels are the label keys that tell a target's pods from the primary's; empty
 	// means target.DefaultSelectorLabels.
 	SelectorLabels []string
@@ -34,9 +39,11 @@ type Options struct {
 	WebhookSigningKeyFile string
 	// Notifier announces events to alert providers; nil sends nothing.
 	Notifier Notifier
-	// Registry receives Siskin's own metrics; nil means controller-runtime's registry, which
-	// the manager serves on its metrics endpoint.
+	// Registry receives Siskin's own metrics when Metrics is nil; nil means controller-runtime's
+	// registry, which the manager serves on its metrics endpoint.
 	Registry prom.Registerer
+	// Metrics records Siskin's own metrics; nil creates a Recorder on Registry.
+	Metrics *observability.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -54,9 +61,12 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		}
 		hookOpts = append(hookOpts, webhooks.WithSigningKey([]byte(strings.TrimSpace(string(key)))))
 	}
-	recorder, err := observability.NewRecorder(o.Registry)
-	if err != nil {
-		return nil, err
+	recorder := o.Metrics
+	if recorder == nil {
+		var err error
+		if recorder, err = observability.NewRecorder(o.Registry); err != nil {
+			return nil, err
+		}
 	}
 	pool := prometheus.NewPool(prometheus.Options{})
 	return &CanaryReconciler{
@@ -64,6 +74,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		Recorder:                mgr.GetEventRecorder("siskin"),
 		DefaultProvider:         o.DefaultProvider,
 		MaxConcurrentReconciles: o.Concurrency,
+		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
 		Target:                  target.NewDeployment(reader, c, o.SelectorLabels),
 		Services:                kubernetes.New(reader, c, o.SelectorLabels),
 		Routers:                 meshRouters(reader, c),
@@ -82,5 +93,8 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 
 // meshRouters returns the routers of the providers that shift traffic by weight.
 func meshRouters(reader client.Reader, c client.Client) map[string]router.Router {
-	return map[string]router.Router{}
+	return map[string]router.Router{
+		siskinv1.ProviderIstio:      istio.New(reader, c),
+		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
+	}
 }

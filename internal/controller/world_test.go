@@ -14,9 +14,14 @@ import (
 
 // podinfoDeployment is the target of the reference Canary.
 func podinfoDeployment(ns, image string) *appsv1.Deployment {
-	labels := map[string]string{"app": "podinfo"}
+	return appDeployment(ns, "podinfo", image)
+}
+
+// appDeployment is a two-replica Deployment whose pods carry app=<name>.
+func appDeployment(ns, name, image string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](2),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},

@@ -33,8 +33,9 @@ func newHTTPRequester(t HTTPTarget, concurrency int, timeout time.Duration) *htt
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	tr := &http.Transport{
-		// No proxy from the environment: load is meant for the in-cluster target itself.
-		Proxy:               nil,
+		// Honour HTTP_PROXY/HTTPS_PROXY/NO_PROXY: where the mesh is reached through a proxy
+		// (the local environment's data plane), load must go through it too.
+		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify},
 		TLSHandshakeTimeout: 10 * time.Second,

@@ -1,0 +1,95 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/notify"
+)
+
+// AlertProvider condition reasons.
+const (
+	reasonDelivered      = "Delivered"
+	reasonDeliveryFailed = "DeliveryFailed"
+	reasonNoDeliveries   = "NoDeliveries"
+)
+
+// ProviderHealth tells how deliveries to an AlertProvider went.
+type ProviderHealth interface {
+	Health(provider types.NamespacedName) (notify.Health, bool)
+}
+
+// AlertProviderReconciler shows in each AlertProvider's Ready condition whether notifications
+// reach it, so a broken webhook URL or token is visible where it is configured.
+type AlertProviderReconciler struct {
+	client.Client
+	// Health reports deliveries; normally the notify.Dispatcher.
+	Health ProviderHealth
+	// Changes carries the AlertProviders whose health changed (notify.Options.OnHealthChange).
+	Changes <-chan event.GenericEvent
+}
+
+// Reconcile writes the AlertProvider's Ready condition from its delivery health.
+func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ap := &siskinv1.AlertProvider{}
+	if err := r.Get(ctx, req.NamespacedName, ap); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := ap.Status.DeepCopy()
+	cond := metav1.Condition{Type: siskinv1.ConditionReady, ObservedGeneration: ap.Generation}
+	h, seen := r.Health.Health(req.NamespacedName)
+	switch {
+	case !seen:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, reasonNoDeliveries, "no notification has been sent to this provider since the controller started"
+	case h.Failing():
+		cond.Status, cond.Reason = metav1.ConditionFalse, reasonDeliveryFailed
+		cond.Message = fmt.Sprintf("%d notification(s) not delivered in a row: %s", h.ConsecutiveFailures, h.LastError)
+	default:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, reasonDelivered, "the last notification was delivered"
+	}
+	meta.SetStatusCondition(&ap.Status.Conditions, cond)
+	ap.Status.ObservedGeneration = ap.Generation
+	if equality.Semantic.DeepEqual(before, &ap.Status) {
+		return ctrl.Result{}, nil
+	}
+	base := ap.DeepCopy()
+	base.Status = *before
+	if err := r.Status().Patch(ctx, ap, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patch status of alertprovider %s: %w", req.NamespacedName, err))
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager registers the reconciler: it runs when an AlertProvider changes and when
+// its delivery health does.
+func (r *AlertProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).For(&siskinv1.AlertProvider{})
+	if r.Changes != nil {
+		b = b.WatchesRawSource(source.Channel(r.Changes, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
+}
+
+// HealthChanges returns a channel for AlertProviderReconciler.Changes and the function to pass
+// as notify.Options.OnHealthChange. The function never blocks: with the channel full, the
+// change is seen at the provider's next event.
+func HealthChanges() (<-chan event.GenericEvent, func(types.NamespacedName)) {
+	ch := make(chan event.GenericEvent, 128)
+	return ch, func(p types.NamespacedName) {
+		select {
+		case ch <- event.GenericEvent{Object: &siskinv1.AlertProvider{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}}:
+		default:
+		}
+	}
+}
