@@ -22,12 +22,12 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("good signature: %v", err)
 	}
 	for name, sig := range map[string]string{
-		"empty":          "",
-		"no prefix":      good[len("sha256="):],
-		"not hex":        "sha256=zz",
-		"other body":     Sign(key, []byte(`{"name":"other"}`)),
-		"other key":      Sign([]byte("k2"), body),
-		"truncated":      good[:len(good)-2],
+		"empty":           "",
+		"no prefix":       good[len("sha256="):],
+		"not hex":         "sha256=zz",
+		"other body":      Sign(key, []byte(`{"name":"other"}`)),
+		"other key":       Sign([]byte("k2"), body),
+		"truncated":       good[:len(good)-2],
 		"other algorithm": "sha1=" + good[len("sha256="):],
 	} {
 		if err := Verify(key, body, sig); !errors.Is(err, ErrBadSignature) {
