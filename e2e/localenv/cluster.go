@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/siskin-dev/siskin/e2e/dataplane"
+	"github.com/siskin-dev/siskin/internal/testenv"
 )
 
 const (
@@ -56,12 +55,12 @@ func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("no CRDs in %s", filepath.Join(repo, "config", "crd", "bases"))
 	}
-	istio, err := moduleDir(ctx, repo, "istio.io/api")
+	istio, err := testenv.ModuleDir(ctx, repo, "istio.io/api")
 	if err != nil {
 		return nil, err
 	}
 	files = append(files, filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"))
-	gw, err := moduleDir(ctx, repo, "sigs.k8s.io/gateway-api")
+	gw, err := testenv.ModuleDir(ctx, repo, "sigs.k8s.io/gateway-api")
 	if err != nil {
 		return nil, err
 	}
@@ -70,20 +69,6 @@ func crdFiles(ctx context.Context, repo string) ([]string, error) {
 		return nil, fmt.Errorf("no Gateway API CRDs in %s", gw)
 	}
 	return append(files, std...), nil
-}
-
-func moduleDir(ctx context.Context, repo, module string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
-	cmd.Dir = repo
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("find module %s: %w", module, err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		return "", fmt.Errorf("module %s is not downloaded: run go mod download", module)
-	}
-	return dir, nil
 }
 
 // readCRDs decodes the CustomResourceDefinitions in files; other kinds are skipped.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -171,15 +170,4 @@ func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *
 	if obs.Checks == nil {
 		obs.Checks = []siskinv1.CheckResult{}
 	}
-}
-
-// describe joins the messages of failed checks, for conditions and events.
-func describe(results []siskinv1.CheckResult) string {
-	var parts []string
-	for _, r := range results {
-		if r.Verdict != siskinv1.VerdictPass {
-			parts = append(parts, r.Message)
-		}
-	}
-	return strings.Join(parts, "; ")
 }

@@ -90,7 +90,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if served(mgr.GetRESTMapper(), networkingv1.SchemeGroupVersion.WithKind("VirtualService")) {
 		b = b.Owns(&networkingv1.VirtualService{}).Owns(&networkingv1.DestinationRule{})
 	}
-	if served(mgr.GetRESTMapper(), gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")) {
+	if served(mgr.GetRESTMapper(), schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: gatewayv1.GroupVersion.Version, Kind: "HTTPRoute"}) {
 		b = b.Owns(&gatewayv1.HTTPRoute{})
 	}
 	return b.Complete(r)

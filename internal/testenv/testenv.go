@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -54,11 +55,11 @@ func Scheme() (*k8sruntime.Scheme, error) {
 // CRDPaths lists Siskin's CRDs and the Istio and Gateway API CRDs from their Go modules.
 func CRDPaths() ([]string, error) {
 	root := RepoRoot()
-	istio, err := moduleDir(root, "istio.io/api")
+	istio, err := ModuleDir(context.Background(), root, "istio.io/api")
 	if err != nil {
 		return nil, err
 	}
-	gw, err := moduleDir(root, "sigs.k8s.io/gateway-api")
+	gw, err := ModuleDir(context.Background(), root, "sigs.k8s.io/gateway-api")
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +107,9 @@ func (e *Env) Stop() error {
 	return e.env.Stop()
 }
 
-func moduleDir(root, module string) (string, error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+// ModuleDir returns the directory of a module of the repository at root, from the module cache.
+func ModuleDir(ctx context.Context, root, module string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {

@@ -313,9 +313,9 @@ scrape_configs:
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		exit := <-exited
 		if t.Failed() {
-			t.Logf("prometheus output:\n%s", out.String())
+			t.Logf("prometheus (%v) output:\n%s", exit, out.String())
 		}
 	})
 
