@@ -65,7 +65,7 @@ func annotate(t *testing.T, key client.ObjectKey, annotation, value string) {
 	}
 }
 
-func TestManualPromoteAbortAndRetryActOnce(t *testing.T) {
+func TestManualPromoteAbortRetryPauseAndResumeActOnce(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
 	startController(t, ns, controllerOptions{})
@@ -105,6 +105,19 @@ func TestManualPromoteAbortAndRetryActOnce(t *testing.T) {
 	if got.Status.FailedChecks != 0 || got.Status.Iterations != 0 {
 		t.Errorf("retry starts at failedChecks=%d iterations=%d, want 0/0", got.Status.FailedChecks, got.Status.Iterations)
 	}
+
+	// pause: no step runs while paused; resume: the analysis goes on.
+	annotate(t, key, siskinv1.AnnotationPause, "1")
+	paused := waitFor(t, key, "paused", func(c *siskinv1.Canary) bool { return c.Status.Paused })
+	time.Sleep(analysisInterval + 2*time.Second)
+	if got := getCanary(t, key); got.Status.Iterations != paused.Status.Iterations || got.Status.Phase != siskinv1.PhaseProgressing {
+		t.Errorf("a paused analysis moved: iterations %d -> %d, phase %s", paused.Status.Iterations, got.Status.Iterations, got.Status.Phase)
+	}
+	annotate(t, key, siskinv1.AnnotationResume, "1")
+	waitForWithin(t, key, "a step after resume", 2*analysisInterval, func(c *siskinv1.Canary) bool {
+		return !c.Status.Paused && c.Status.Iterations > paused.Status.Iterations
+	})
+
 	annotate(t, key, siskinv1.AnnotationPromote, "2")
 	waitFor(t, key, "Succeeded after retry and promote", func(c *siskinv1.Canary) bool { return c.Status.Phase == siskinv1.PhaseSucceeded })
 	if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.2.0" {
