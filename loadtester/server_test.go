@@ -1,6 +1,8 @@
 package loadtester
 
 import (
+	"github.com/siskin-dev/siskin/pkg/webhooks"
+
 	"bytes"
 	"encoding/json"
 	"io"
@@ -168,10 +170,10 @@ func withMeta(p Payload, kv ...string) Payload {
 func TestSignatures(t *testing.T) {
 	secret := []byte("s3cret")
 	body := payload(t, podinfo)
-	signed := http.Header{SignatureHeader: {Sign(secret, body)}}
-	wrongKey := http.Header{SignatureHeader: {Sign([]byte("other"), body)}}
+	signed := http.Header{SignatureHeader: {webhooks.Sign(secret, body)}}
+	wrongKey := http.Header{SignatureHeader: {webhooks.Sign([]byte("other"), body)}}
 	garbage := http.Header{SignatureHeader: {"sha256=zz"}}
-	noPrefix := http.Header{SignatureHeader: {strings.TrimPrefix(Sign(secret, body), "sha256=")}}
+	noPrefix := http.Header{SignatureHeader: {strings.TrimPrefix(webhooks.Sign(secret, body), "sha256=")}}
 
 	required := newServer(t, Options{Secret: secret, RequireSignature: true})
 	optional := newServer(t, Options{Secret: secret})
