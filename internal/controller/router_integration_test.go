@@ -302,12 +302,16 @@ type routeRecorder struct {
 	mu     sync.Mutex
 	snaps  []snapshot
 	err    error
+	// final takes the last snapshot after the polling stopped, so a state reached between two
+	// polls of a loaded machine is not missed at the end.
+	final func() (snapshot, bool, error)
 }
 
 func recordRoute(t *testing.T, ns string, rc routerCase) *routeRecorder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &routeRecorder{cancel: cancel, done: make(chan struct{})}
+	r.final = func() (snapshot, bool, error) { return pollWorld(context.Background(), ns, rc) }
 	t.Cleanup(func() {
 		if !r.stopped() && t.Failed() {
 			t.Logf("observed until the failure: %s", describeSnapshots(r.stop(t)))
@@ -368,6 +372,9 @@ func (r *routeRecorder) stop(t *testing.T) []snapshot {
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s, ok, err := r.final(); err == nil && ok && (len(r.snaps) == 0 || r.snaps[len(r.snaps)-1] != s) {
+		r.snaps = append(r.snaps, s)
+	}
 	if r.err != nil {
 		t.Errorf("recording the route: %v", r.err)
 	}
