@@ -145,6 +145,16 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a canary without analysis is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			del(c, "spec", "analysis")
 		}, "spec.analysis: Required value"},
+		{"a template metric's minSample without a query is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, metric("errors", map[string]any{
+				"templateRef":    map[string]any{"name": "errors"},
+				"thresholdRange": map[string]any{"max": int64(1)},
+				"minSample":      map[string]any{"min": int64(50)},
+			}), analysis("metrics")...)
+		}, "minSample.query is required unless the metric is a built-in metric"},
+		{"a gate timeout that is not a duration is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"name": "approval", "type": "confirm-promotion", "url": "http://gate/", "gateTimeout": "one hour"}}, analysis("webhooks")...)
+		}, `spec.analysis.webhooks[0].gateTimeout: Invalid value: "one hour"`},
 		{"a string match with two kinds is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"uri": map[string]any{"exact": "/a", "prefix": "/"}}}, "spec", "service", "match")
 		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 item"},
