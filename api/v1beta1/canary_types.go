@@ -180,6 +180,10 @@ type ScalerReplicas struct {
 
 // CanaryService describes the generated Services (<name>, <name>-primary, <name>-canary) and the
 // route in front of them.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.additionalPorts) || self.additionalPorts.all(p, p.port != self.port)",message="service.additionalPorts must not repeat service.port: that port is already routed"
+// +kubebuilder:validation:XValidation:rule="!has(self.additionalPorts) || self.additionalPorts.all(p, p.name != (has(self.portName) ? self.portName : 'http'))",message="service.additionalPorts must not reuse the name of service.portName (default http): Service port names must be unique"
+// +kubebuilder:validation:XValidation:rule="!has(self.additionalPorts) || self.additionalPorts.all(p, self.additionalPorts.exists_one(q, q.name == p.name))",message="service.additionalPorts names must be unique"
 type CanaryService struct {
 	// Name of the apex Service; defaults to targetRef.name.
 	// +kubebuilder:validation:MaxLength=55
@@ -203,6 +207,13 @@ type CanaryService struct {
 	// AppProtocol of the generated port; tcp makes the Istio route a TCP route.
 	// +optional
 	AppProtocol string `json:"appProtocol,omitempty"`
+
+	// AdditionalPorts are more ports of the generated Services, routed like port.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=port
+	// +optional
+	AdditionalPorts []ServicePort `json:"additionalPorts,omitempty"`
 
 	// TrafficDistribution is copied to the generated Services.
 	// +kubebuilder:validation:Enum=PreferClose;PreferSameZone;PreferSameNode
@@ -293,6 +304,28 @@ type CanaryService struct {
 	// owns, so other controllers may set them.
 	// +optional
 	UnmanagedMetadata *UnmanagedMetadata `json:"unmanagedMetadata,omitempty"`
+}
+
+// ServicePort is a port of the generated Services besides spec.service.port.
+type ServicePort struct {
+	// Name of the port, unique among the Services' ports.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Port of the generated Services.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// TargetPort is the container port, by number or name; defaults to port.
+	// +optional
+	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
+
+	// AppProtocol of the port; tcp routes it as TCP (Istio) and is refused by Gateway API.
+	// +optional
+	AppProtocol string `json:"appProtocol,omitempty"`
 }
 
 // ParentReference names a Gateway (or other parent) an HTTPRoute attaches to.

@@ -155,6 +155,12 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a gate timeout that is not a duration is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "approval", "type": "confirm-promotion", "url": "http://gate/", "gateTimeout": "one hour"}}, analysis("webhooks")...)
 		}, `spec.analysis.webhooks[0].gateTimeout: Invalid value: "one hour"`},
+		{"an additional port equal to service.port is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"name": "metrics", "port": int64(9898)}}, "spec", "service", "additionalPorts")
+		}, "must not repeat service.port"},
+		{"an additional port named like service.portName is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"name": "http", "port": int64(9797)}}, "spec", "service", "additionalPorts")
+		}, "must not reuse the name of service.portName"},
 		{"a string match with two kinds is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"uri": map[string]any{"exact": "/a", "prefix": "/"}}}, "spec", "service", "match")
 		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 item"},

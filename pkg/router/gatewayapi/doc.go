@@ -12,6 +12,10 @@
 // matches are, and a cookie or A/B rule always has one more header or query match than the
 // default rule, so it wins.
 //
+// Each of spec.service.additionalPorts gets an HTTPRoute <svc>-<port name> of its own, with the
+// same rules on that port, attached to the same parents with port set to it: an HTTPRoute cannot
+// match on the port. A TCP additional port is refused (TCPRoute is not in the standard channel).
+//
 // The route is written with the defaults the Gateway API CRDs would apply (group, kind, weight,
 // path match), so the stored object equals the generated one and Observe can compare them. It
 // counts as converged only when every parent Gateway has accepted its current generation.

@@ -6,11 +6,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -62,6 +65,16 @@ func TestGoldenRoutes(t *testing.T) {
 			desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20},
 		},
 		{
+			name: "several-ports",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.Service.Hosts = []string{"podinfo.example.com"}
+				c.Spec.Service.GatewayRefs = append(c.Spec.Service.GatewayRefs, siskinv1.ParentReference{Name: "internal", SectionName: ptr.To("http")})
+				c.Spec.Service.Match = []siskinv1.HTTPMatchRequest{{URI: &siskinv1.StringMatch{Prefix: "/api"}}}
+				c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "admin", Port: 8080, AppProtocol: "http"}}
+			},
+			desired: canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 40},
+		},
+		{
 			name:     "hand-back",
 			canary:   fullService,
 			desired:  canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50},
@@ -85,7 +98,7 @@ func TestGoldenRoutes(t *testing.T) {
 			}
 			compareGolden(t, tt.name, render(t, cl))
 
-			accept(t, cl, getHTTPRoute(t, cl).Generation, metav1.ConditionTrue)
+			acceptEvery(t, cl)
 			route, err := r.Observe(ctx, c)
 			if err != nil {
 				t.Fatal(err)
@@ -117,17 +130,54 @@ func fullService(c *siskinv1.Canary) {
 	s.BackendTimeout = "1.5s"
 }
 
-// render is the YAML of the HTTPRoute podinfo, as stored.
+// render is the YAML of the HTTPRoutes, as stored, in name order.
 func render(t *testing.T, cl client.Client) []byte {
 	t.Helper()
-	rt := getHTTPRoute(t, cl)
-	rt.SetResourceVersion("")
-	rt.APIVersion, rt.Kind = "gateway.networking.k8s.io/v1", kindHTTPRoute
-	b, err := yaml.Marshal(rt)
-	if err != nil {
+	var out bytes.Buffer
+	for i, rt := range listHTTPRoutes(t, cl) {
+		rt.SetResourceVersion("")
+		rt.APIVersion, rt.Kind = "gateway.networking.k8s.io/v1", kindHTTPRoute
+		b, err := yaml.Marshal(&rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(b)
+	}
+	return out.Bytes()
+}
+
+func listHTTPRoutes(t *testing.T, cl client.Client) []gatewayv1.HTTPRoute {
+	t.Helper()
+	list := &gatewayv1.HTTPRouteList{}
+	if err := cl.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	slices.SortFunc(list.Items, func(a, b gatewayv1.HTTPRoute) int { return strings.Compare(a.Name, b.Name) })
+	return list.Items
+}
+
+// acceptEvery records that every parent of every HTTPRoute accepted its current generation.
+func acceptEvery(t *testing.T, cl client.Client) {
+	t.Helper()
+	for _, rt := range listHTTPRoutes(t, cl) {
+		rt.Status.Parents = nil
+		for _, p := range rt.Spec.ParentRefs {
+			rt.Status.Parents = append(rt.Status.Parents, gatewayv1.RouteParentStatus{
+				ParentRef:      p,
+				ControllerName: "example.com/gateway-controller",
+				Conditions: []metav1.Condition{{
+					Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue, ObservedGeneration: rt.Generation,
+					Reason: "Accepted", Message: "accepted", LastTransitionTime: metav1.Unix(0, 0),
+				}},
+			})
+		}
+		if err := cl.Status().Update(context.Background(), &rt); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func compareGolden(t *testing.T, name string, got []byte) {

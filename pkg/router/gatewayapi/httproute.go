@@ -26,15 +26,17 @@ type services struct {
 	port                  int32
 }
 
-func servicesOf(c *siskinv1.Canary) services {
+// servicesOf is c's Services on port p.
+func servicesOf(c *siskinv1.Canary, p router.Port) services {
 	apex, primary, canaryName := router.ServiceNames(c)
-	return services{apex: apex, primary: primary, canary: canaryName, port: c.Spec.Service.Port}
+	return services{apex: apex, primary: primary, canary: canaryName, port: p.Number}
 }
 
-// httpRouteSpec is the HTTPRoute spec that routes c as d asks, with the CRD defaults applied.
-func httpRouteSpec(c *siskinv1.Canary, d canary.DesiredRoute) (*gatewayv1.HTTPRouteSpec, error) {
-	svc := servicesOf(c)
-	spec, opts, err := frame(c)
+// httpRouteSpec is the HTTPRoute spec that routes port p of c as d asks, with the CRD defaults
+// applied.
+func httpRouteSpec(c *siskinv1.Canary, p router.Port, d canary.DesiredRoute) (*gatewayv1.HTTPRouteSpec, error) {
+	svc := servicesOf(c, p)
+	spec, opts, err := frame(c, p)
 	if err != nil {
 		return nil, err
 	}
@@ -52,11 +54,11 @@ func httpRouteSpec(c *siskinv1.Canary, d canary.DesiredRoute) (*gatewayv1.HTTPRo
 	return spec, nil
 }
 
-// handBack is the HTTPRoute spec that sends all traffic to the apex Service, with the user's
-// parents, hostnames, matches, filters and timeouts but nothing of the rollout.
-func handBack(c *siskinv1.Canary) (*gatewayv1.HTTPRouteSpec, error) {
-	svc := servicesOf(c)
-	spec, opts, err := frame(c)
+// handBack is the HTTPRoute spec that sends all traffic of port p to the apex Service, with
+// the user's parents, hostnames, matches, filters and timeouts but nothing of the rollout.
+func handBack(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, error) {
+	svc := servicesOf(c, p)
+	spec, opts, err := frame(c, p)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +70,11 @@ func handBack(c *siskinv1.Canary) (*gatewayv1.HTTPRouteSpec, error) {
 	return spec, nil
 }
 
-// frame is an HTTPRoute spec with parents and hostnames and no rules, and the rule options.
-func frame(c *siskinv1.Canary) (*gatewayv1.HTTPRouteSpec, *options, error) {
+// frame is the HTTPRoute spec of port p with parents and hostnames and no rules, and the rule
+// options. The route of an additional port attaches to the listeners of the same parents on
+// that port: an HTTPRoute cannot match on the port, so each port needs a route of its own,
+// bound by parentRef port (the Service port itself for a Service parent, GAMMA).
+func frame(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, *options, error) {
 	s := c.Spec.Service
 	if err := checkMatches("spec.service.match", s.Match); err != nil {
 		return nil, nil, err
@@ -84,15 +89,19 @@ func frame(c *siskinv1.Canary) (*gatewayv1.HTTPRouteSpec, *options, error) {
 		return nil, nil, err
 	}
 	spec := &gatewayv1.HTTPRouteSpec{}
-	for _, p := range s.GatewayRefs {
-		spec.ParentRefs = append(spec.ParentRefs, gatewayv1.ParentReference{
-			Group:       (*gatewayv1.Group)(p.Group),
-			Kind:        (*gatewayv1.Kind)(p.Kind),
-			Namespace:   (*gatewayv1.Namespace)(p.Namespace),
-			Name:        gatewayv1.ObjectName(p.Name),
-			SectionName: (*gatewayv1.SectionName)(p.SectionName),
-			Port:        p.Port,
-		})
+	for _, g := range s.GatewayRefs {
+		ref := gatewayv1.ParentReference{
+			Group:       (*gatewayv1.Group)(g.Group),
+			Kind:        (*gatewayv1.Kind)(g.Kind),
+			Namespace:   (*gatewayv1.Namespace)(g.Namespace),
+			Name:        gatewayv1.ObjectName(g.Name),
+			SectionName: (*gatewayv1.SectionName)(g.SectionName),
+			Port:        g.Port,
+		}
+		if !p.Main {
+			ref.SectionName, ref.Port = nil, ptr.To(p.Number)
+		}
+		spec.ParentRefs = append(spec.ParentRefs, ref)
 	}
 	for _, h := range s.Hosts {
 		spec.Hostnames = append(spec.Hostnames, gatewayv1.Hostname(h))

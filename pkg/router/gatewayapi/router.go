@@ -3,8 +3,11 @@ package gatewayapi
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -30,19 +33,68 @@ func New(reader client.Reader, c client.Client) *Router {
 	return &Router{reader: reader, client: c}
 }
 
-func routeKey(c *siskinv1.Canary) client.ObjectKey {
-	apex, _, _ := router.ServiceNames(c)
-	return client.ObjectKey{Namespace: c.Namespace, Name: apex}
+// routeRef is an HTTPRoute of a Canary and the port it routes.
+type routeRef struct {
+	key  client.ObjectKey
+	port router.Port
 }
 
-// Observe reports the route as converged when the HTTPRoute exists, is Siskin's, equals what
+// routes are the HTTPRoutes of c: <apex> for spec.service.port, then <apex>-<port name> for
+// each additional port. An additional TCP port is an error: TCPRoute is not in Gateway API's
+// standard channel.
+func routes(c *siskinv1.Canary) ([]routeRef, error) {
+	apex, _, _ := router.ServiceNames(c)
+	var out []routeRef
+	for _, p := range router.Ports(c) {
+		name := apex
+		if !p.Main {
+			if p.TCP {
+				return nil, fmt.Errorf("spec.service.additionalPorts %s (%d) has appProtocol tcp, which provider gatewayapi cannot route: TCPRoute is not in Gateway API's standard channel", p.Name, p.Number)
+			}
+			name = apex + "-" + p.Name
+		}
+		out = append(out, routeRef{key: client.ObjectKey{Namespace: c.Namespace, Name: name}, port: p})
+	}
+	return out, nil
+}
+
+// Observe reports the route as converged when every HTTPRoute exists, is Siskin's, equals what
 // Apply generates from the current spec for the weights read from it, and every parent Gateway
 // has accepted its current generation. The weights are those of the default rule, or of the A/B
-// rule with analysis.match. An HTTPRoute of the same name that Siskin does not own is an error
+// rule with analysis.match, of the route of spec.service.port; the route of every additional
+// port must carry the same. An HTTPRoute of the same name that Siskin does not own is an error
 // wrapping router.ErrNotOwned.
 func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route, error) {
+	refs, err := routes(c)
+	if err != nil {
+		return canary.Route{}, err
+	}
+	route, err := r.observeRoute(ctx, c, refs[0])
+	if err != nil || !route.Converged {
+		return route, err
+	}
+	for _, ref := range refs[1:] {
+		got, err := r.observeRoute(ctx, c, ref)
+		if err != nil {
+			return route, err
+		}
+		if got.PrimaryWeight != route.PrimaryWeight || got.CanaryWeight != route.CanaryWeight {
+			got.Converged = false
+			got.Message = fmt.Sprintf("%s %s carries weights %d/%d, but %s %s carries %d/%d", kindHTTPRoute, ref.key,
+				got.PrimaryWeight, got.CanaryWeight, kindHTTPRoute, refs[0].key, route.PrimaryWeight, route.CanaryWeight)
+		}
+		if !got.Converged {
+			route.Converged, route.Message = false, got.Message
+			return route, nil
+		}
+	}
+	return route, nil
+}
+
+// observeRoute reports one HTTPRoute of c as Observe does.
+func (r *Router) observeRoute(ctx context.Context, c *siskinv1.Canary, ref routeRef) (canary.Route, error) {
 	var route canary.Route
-	key := routeKey(c)
+	key := ref.key
 	rt := &gatewayv1.HTTPRoute{}
 	if err := r.reader.Get(ctx, key, rt); apierrors.IsNotFound(err) {
 		route.Message = fmt.Sprintf("%s %s not found", kindHTTPRoute, key)
@@ -59,7 +111,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		route.Message = fmt.Sprintf("%s %s is not controlled by Canary %s yet", kindHTTPRoute, key, c.Name)
 		return route, nil
 	}
-	want, err := httpRouteSpec(c, canary.DesiredRoute{
+	want, err := httpRouteSpec(c, ref.port, canary.DesiredRoute{
 		PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror,
 	})
 	if err != nil {
@@ -81,7 +133,8 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 // readWeights reads the weights of the rule that carries them (the last rule, or the one before
 // it with A/B testing) and whether the last rule mirrors to the canary.
 func readWeights(c *siskinv1.Canary, rt *gatewayv1.HTTPRoute, route *canary.Route) {
-	svc := servicesOf(c)
+	apex, primary, canaryName := router.ServiceNames(c)
+	svc := services{apex: apex, primary: primary, canary: canaryName}
 	rules := rt.Spec.Rules
 	i := len(rules) - 1
 	if router.IsABTest(c) {
@@ -106,16 +159,32 @@ func readWeights(c *siskinv1.Canary, rt *gatewayv1.HTTPRoute, route *canary.Rout
 	}
 }
 
-// Apply converges the HTTPRoute to the route d. A route that already matches is not written,
-// so a Canary at rest costs no API calls.
+// Apply converges the HTTPRoutes to the route d and deletes the routes of additional ports
+// removed from the spec. A route that already matches is not written, so a Canary at rest
+// costs no API calls.
 func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.DesiredRoute) error {
-	spec, err := httpRouteSpec(c, d)
+	refs, err := routes(c)
 	if err != nil {
 		return err
 	}
-	key := routeKey(c)
+	specs := make([]*gatewayv1.HTTPRouteSpec, len(refs))
+	for i, ref := range refs {
+		if specs[i], err = httpRouteSpec(c, ref.port, d); err != nil {
+			return err
+		}
+	}
+	for i, ref := range refs {
+		if err := r.ensureRoute(ctx, c, ref.key, specs[i]); err != nil {
+			return err
+		}
+	}
+	return r.prune(ctx, c, refs)
+}
+
+// ensureRoute creates or updates the HTTPRoute at key to spec.
+func (r *Router) ensureRoute(ctx context.Context, c *siskinv1.Canary, key client.ObjectKey, spec *gatewayv1.HTTPRouteSpec) error {
 	live := &gatewayv1.HTTPRoute{}
-	err = r.reader.Get(ctx, key, live)
+	err := r.reader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
 		obj := &gatewayv1.HTTPRoute{ObjectMeta: router.NewMeta(c, key), Spec: *spec}
 		if err := r.client.Create(ctx, obj); err != nil {
@@ -140,6 +209,28 @@ func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.Desired
 	return nil
 }
 
+// prune deletes the HTTPRoutes that c controls, named <apex>-<port name>, that are not in
+// refs: those of additional ports removed from the spec, which would keep routing otherwise.
+func (r *Router) prune(ctx context.Context, c *siskinv1.Canary, refs []routeRef) error {
+	apex, _, _ := router.ServiceNames(c)
+	list := &gatewayv1.HTTPRouteList{}
+	if err := r.reader.List(ctx, list, client.InNamespace(c.Namespace)); err != nil {
+		return fmt.Errorf("list %s in %s: %w", kindHTTPRoute, c.Namespace, err)
+	}
+	for i := range list.Items {
+		rt := &list.Items[i]
+		ref := metav1.GetControllerOf(rt)
+		if ref == nil || ref.UID != c.UID || !strings.HasPrefix(rt.Name, apex+"-") ||
+			slices.ContainsFunc(refs, func(x routeRef) bool { return x.key.Name == rt.Name }) {
+			continue
+		}
+		if err := r.client.Delete(ctx, rt); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete %s %s/%s of a removed port: %w", kindHTTPRoute, rt.Namespace, rt.Name, err)
+		}
+	}
+	return nil
+}
+
 // Ensure creates or updates the HTTPRoute and keeps the weights it carries, or routes all
 // traffic to the primary when there is none yet. It implements the EnsureRouting action.
 func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
@@ -154,14 +245,28 @@ func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
 	return r.Apply(ctx, c, d)
 }
 
-// Finalize hands the HTTPRoute over to the user before the Canary goes away: it routes all
-// traffic to the apex Service (keeping parents, hostnames, matches, filters and timeouts) and
+// Finalize hands the HTTPRoutes over to the user before the Canary goes away: each routes all
+// traffic of its port to the apex Service (keeping parents, hostnames, matches, filters and timeouts) and
 // drops the Canary's controller reference, so the garbage collector keeps it. Deleting it
 // instead would cut every request that enters through the Gateway. The siskin.dev/canary
 // annotation stays, so a Canary of the same name adopts it again. Call it after the apex
 // Service selects the target's pods.
 func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
-	key := routeKey(c)
+	refs, err := routes(c)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if err := r.handBackRoute(ctx, c, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handBackRoute hands one HTTPRoute of c over, as Finalize does.
+func (r *Router) handBackRoute(ctx context.Context, c *siskinv1.Canary, ref routeRef) error {
+	key := ref.key
 	live := &gatewayv1.HTTPRoute{}
 	if err := r.reader.Get(ctx, key, live); apierrors.IsNotFound(err) {
 		return nil
@@ -171,7 +276,7 @@ func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
 	if _, err := router.Ownership(kindHTTPRoute, live, c); err != nil {
 		return nil // not Siskin's: nothing to hand back
 	}
-	spec, err := handBack(c)
+	spec, err := handBack(c, ref.port)
 	if err != nil {
 		return err
 	}

@@ -276,3 +276,38 @@ func TestGatewayDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestAdditionalTCPPortsAreRefused(t *testing.T) {
+	c := newCanary(func(c *siskinv1.Canary) {
+		c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "redis", Port: 6379, AppProtocol: "tcp"}}
+	})
+	r, _, w := newRouter(t)
+	want := "spec.service.additionalPorts redis (6379) has appProtocol tcp"
+	if _, err := r.Observe(context.Background(), c); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Observe error = %v, want %q", err, want)
+	}
+	if err := r.Apply(context.Background(), c, canary.DesiredRoute{PrimaryWeight: 100}); err == nil || !strings.Contains(err.Error(), want) || w.n != 0 {
+		t.Fatalf("Apply = %v with %d writes, want %q", err, w.n, want)
+	}
+}
+
+func TestTheRouteOfARemovedPortIsDeleted(t *testing.T) {
+	ctx := context.Background()
+	c := newCanary(func(c *siskinv1.Canary) {
+		c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "admin", Port: 8080}}
+	})
+	r, cl, _ := newRouter(t)
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(listHTTPRoutes(t, cl)); n != 2 {
+		t.Fatalf("%d HTTPRoutes, want 2", n)
+	}
+	c.Spec.Service.AdditionalPorts = nil
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if routes := listHTTPRoutes(t, cl); len(routes) != 1 || routes[0].Name != "podinfo" {
+		t.Fatalf("HTTPRoutes after the port was removed: %d", len(routes))
+	}
+}

@@ -13,7 +13,10 @@
 // canary or primary cookie, and the previous rollout's cookie, which is expired), the A/B route
 // (analysis.match merged with service.match) and the default route, which carries the weights,
 // the mirror and the Set-Cookie headers. Every route gets service.match, rewrite, retries,
-// headers, corsPolicy and timeout.
+// headers, corsPolicy and timeout. With spec.service.additionalPorts, the routes are repeated
+// for every HTTP port with the port in every match (named <route>-<port name> beyond the main
+// port), and every TCP port gets a TCP route matching it; with the main port alone, routes
+// match no port.
 //
 // The router owns what it creates (controller reference to the Canary plus the
 // siskin.dev/canary annotation). An object of the same name that Siskin did not create is never

@@ -87,6 +87,17 @@ func TestGoldenRoutes(t *testing.T) {
 			desired: canary.DesiredRoute{PrimaryWeight: 70, CanaryWeight: 30},
 		},
 		{
+			name: "several-ports",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.Service.Match = []siskinv1.HTTPMatchRequest{{URI: &siskinv1.StringMatch{Prefix: "/api"}}, {Method: &siskinv1.StringMatch{Exact: "POST"}}}
+				c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{
+					{Name: "grpc", Port: 9999, AppProtocol: "grpc"},
+					{Name: "redis", Port: 6379, AppProtocol: "tcp"},
+				}
+			},
+			desired: canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 40},
+		},
+		{
 			name: "delegation",
 			canary: func(c *siskinv1.Canary) {
 				c.Spec.Service.Delegation = true

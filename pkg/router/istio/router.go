@@ -43,8 +43,8 @@ func New(reader client.Reader, c client.Client) *Router {
 // Observe reports the route as converged when both DestinationRules and the VirtualService exist,
 // are Siskin's and equal what Apply generates from the current spec for the weights read from
 // the live VirtualService. The weights are those of the default route, or of the A/B route with
-// analysis.match. An object of the same name that Siskin does not own is an error wrapping
-// router.ErrNotOwned.
+// analysis.match, on spec.service.port; every additional port must carry the same. An object
+// of the same name that Siskin does not own is an error wrapping router.ErrNotOwned.
 func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route, error) {
 	var route canary.Route
 	apex, _, _ := router.ServiceNames(c)
@@ -79,6 +79,10 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 	if err != nil {
 		return route, err
 	}
+	if msg := r.portsMessage(c, vs); msg != "" {
+		route.Message = msg
+		return route, nil
+	}
 	if !proto.Equal(&vs.Spec, want) {
 		route.Message = fmt.Sprintf("%s %s differs from the route Siskin applies for weights %d/%d",
 			kindVirtualService, key, route.PrimaryWeight, route.CanaryWeight)
@@ -88,31 +92,51 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 	return route, nil
 }
 
-// readWeights reads the weights and the mirror of the route that carries them.
+// readWeights reads the weights and the mirror of the route that carries them on
+// spec.service.port.
 func (r *Router) readWeights(c *siskinv1.Canary, vs *networkingv1.VirtualService, route *canary.Route) {
+	ports := router.Ports(c)
+	w := r.portWeights(c, vs, ports[0], len(ports) > 1)
+	route.PrimaryWeight, route.CanaryWeight, route.Mirror = w.primary, w.canary, w.mirror
+}
+
+// weights are what the routes of one port carry.
+type weights struct {
+	primary, canary int32
+	mirror          bool
+}
+
+// portWeights reads the weights of the route that carries them on port p: its TCP route, or
+// its default route (its A/B route with analysis.match), and whether its default route
+// mirrors to the canary.
+func (r *Router) portWeights(c *siskinv1.Canary, vs *networkingv1.VirtualService, p router.Port, multi bool) weights {
 	h := r.hostsOf(c)
+	var out weights
 	weight := func(host string, w int32) {
 		switch host {
 		case h.primary:
-			route.PrimaryWeight = w
+			out.primary = w
 		case h.canary:
-			route.CanaryWeight = w
+			out.canary = w
 		}
 	}
-	if isTCP(c) {
-		if n := len(vs.Spec.Tcp); n > 0 {
-			for _, d := range vs.Spec.Tcp[n-1].Route {
-				weight(d.GetDestination().GetHost(), d.Weight)
+	if p.TCP {
+		for _, t := range vs.Spec.Tcp {
+			if !multi || (len(t.Match) > 0 && t.Match[0].GetPort() == portNumber(p)) {
+				for _, d := range t.Route {
+					weight(d.GetDestination().GetHost(), d.Weight)
+				}
+				break
 			}
 		}
-		return
+		return out
 	}
 	want := router.RuleDefault
 	if router.IsABTest(c) {
 		want = router.RuleABTest
 	}
 	for _, rt := range vs.Spec.Http {
-		if rt.Name != want {
+		if rt.Name != p.RouteName(want) {
 			continue
 		}
 		for _, d := range rt.Route {
@@ -120,10 +144,28 @@ func (r *Router) readWeights(c *siskinv1.Canary, vs *networkingv1.VirtualService
 		}
 	}
 	for _, rt := range vs.Spec.Http {
-		if rt.Name == router.RuleDefault && rt.GetMirror().GetHost() == h.canary {
-			route.Mirror = true
+		if rt.Name == p.RouteName(router.RuleDefault) && rt.GetMirror().GetHost() == h.canary {
+			out.mirror = true
 		}
 	}
+	return out
+}
+
+// portsMessage returns why the ports of vs do not all carry the weights of spec.service.port,
+// or "" when they do.
+func (r *Router) portsMessage(c *siskinv1.Canary, vs *networkingv1.VirtualService) string {
+	ports := router.Ports(c)
+	if len(ports) == 1 {
+		return ""
+	}
+	main := r.portWeights(c, vs, ports[0], true)
+	for _, p := range ports[1:] {
+		if w := r.portWeights(c, vs, p, true); w != main {
+			return fmt.Sprintf("%s %s/%s routes port %s at weights %d/%d, but port %s at %d/%d",
+				kindVirtualService, vs.Namespace, vs.Name, p.Name, w.primary, w.canary, ports[0].Name, main.primary, main.canary)
+		}
+	}
+	return ""
 }
 
 // observeDestinationRule returns why the DestinationRule of host is not as Apply leaves it, or

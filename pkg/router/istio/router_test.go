@@ -3,6 +3,8 @@ package istio
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -357,5 +359,69 @@ func TestTCPRoutesRefuseWhatTheyCannotDo(t *testing.T) {
 				t.Fatalf("Apply = %v with %d writes", err, w.n)
 			}
 		})
+	}
+}
+
+// severalPorts gives the canary an HTTP (grpc) and a TCP (redis) additional port.
+func severalPorts(c *siskinv1.Canary) {
+	c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{
+		{Name: "grpc", Port: 9999, AppProtocol: "grpc"},
+		{Name: "redis", Port: 6379, AppProtocol: "tcp"},
+	}
+}
+
+func TestObserveChecksEveryPortCarriesTheWeights(t *testing.T) {
+	ctx := context.Background()
+	c := newCanary(severalPorts)
+	r, cl, _ := newRouter(t)
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 70, CanaryWeight: 30}); err != nil {
+		t.Fatal(err)
+	}
+	editVirtualService(t, cl, func(vs *networkingv1.VirtualService) {
+		vs.Spec.Tcp[0].Route[0].Weight, vs.Spec.Tcp[0].Route[1].Weight = 100, 0
+	})
+	route, err := r.Observe(ctx, c)
+	want := "VirtualService test/podinfo routes port redis at weights 100/0, but port http at 70/30"
+	if err != nil || route.Converged || route.Message != want || route.PrimaryWeight != 70 {
+		t.Fatalf("Observe = %+v, %v; want not converged: %s", route, err, want)
+	}
+}
+
+func TestSeveralPortsRefuseABTestingOnATCPPort(t *testing.T) {
+	c := newCanary(severalPorts, func(c *siskinv1.Canary) {
+		c.Spec.Analysis = &siskinv1.CanaryAnalysis{Iterations: 2, Match: []siskinv1.HTTPMatchRequest{{SourceLabels: map[string]string{"a": "b"}}}}
+	})
+	r, _, w := newRouter(t)
+	err := r.Apply(context.Background(), c, canary.DesiredRoute{CanaryWeight: 100})
+	if err == nil || !strings.Contains(err.Error(), "additionalPorts redis (6379) has appProtocol tcp") || w.n != 0 {
+		t.Fatalf("Apply = %v with %d writes", err, w.n)
+	}
+}
+
+func TestFinalizeHandsEveryPortBack(t *testing.T) {
+	ctx := context.Background()
+	c := newCanary(severalPorts)
+	r, cl, _ := newRouter(t)
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	vs := getVirtualService(t, cl, "podinfo")
+	var got []string
+	for _, rt := range vs.Spec.Http {
+		got = append(got, fmt.Sprintf("%s %d->%s:%d", rt.Name, rt.Match[0].Port, rt.Route[0].Destination.Host, rt.Route[0].Destination.Port.Number))
+	}
+	for _, rt := range vs.Spec.Tcp {
+		got = append(got, fmt.Sprintf("tcp %d->%s:%d", rt.Match[0].Port, rt.Route[0].Destination.Host, rt.Route[0].Destination.Port.Number))
+	}
+	want := []string{
+		"default 9898->podinfo.test.svc.cluster.local:9898",
+		"default-grpc 9999->podinfo.test.svc.cluster.local:9999",
+		"tcp 6379->podinfo.test.svc.cluster.local:6379",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes after Finalize %v, want %v", got, want)
 	}
 }

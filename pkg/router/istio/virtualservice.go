@@ -2,10 +2,8 @@ package istio
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,7 +25,6 @@ const (
 // hosts are the FQDNs of a Canary's apex, -primary and -canary Services.
 type hosts struct {
 	apex, primary, canary string
-	port                  uint32
 }
 
 func (r *Router) hostsOf(c *siskinv1.Canary) hosts {
@@ -35,30 +32,37 @@ func (r *Router) hostsOf(c *siskinv1.Canary) hosts {
 	fqdn := func(name string) string {
 		return name + "." + c.Namespace + ".svc." + r.ClusterDomain
 	}
-	return hosts{apex: fqdn(apex), primary: fqdn(primary), canary: fqdn(canaryName), port: uint32(max(c.Spec.Service.Port, 0))}
+	return hosts{apex: fqdn(apex), primary: fqdn(primary), canary: fqdn(canaryName)}
 }
 
-func isTCP(c *siskinv1.Canary) bool {
-	return strings.EqualFold(c.Spec.Service.AppProtocol, "tcp")
-}
-
-// virtualService is the VirtualService spec that routes c as d asks.
+// virtualService is the VirtualService spec that routes c as d asks: the TCP routes of the TCP
+// ports, then the HTTP routes of every other port. With several ports, every route matches its
+// port; with spec.service.port alone, routes match any port, as they always have.
 func (r *Router) virtualService(c *siskinv1.Canary, d canary.DesiredRoute) (*istioapi.VirtualService, error) {
 	h := r.hostsOf(c)
 	vs := frame(c)
-	if isTCP(c) {
+	ports := router.Ports(c)
+	multi := len(ports) > 1
+	var httpPorts []router.Port
+	for _, p := range ports {
+		if !p.TCP {
+			httpPorts = append(httpPorts, p)
+			continue
+		}
 		// A TCP route can neither match requests nor mirror them: A/B testing would send every
 		// connection to the canary, so refuse rather than route what was not asked for.
 		if router.IsABTest(c) {
-			return nil, errors.New("analysis.match (A/B testing) needs HTTP routes, and spec.service.appProtocol is tcp")
+			return nil, fmt.Errorf("analysis.match (A/B testing) needs HTTP routes, and %s", tcpField(p))
 		}
 		if d.Mirror {
-			return nil, errors.New("analysis.mirror needs HTTP routes, and spec.service.appProtocol is tcp")
+			return nil, fmt.Errorf("analysis.mirror needs HTTP routes, and %s", tcpField(p))
 		}
-		vs.Tcp = []*istioapi.TCPRoute{{Route: []*istioapi.RouteDestination{
-			{Destination: destination(h.primary, h.port), Weight: d.PrimaryWeight},
-			{Destination: destination(h.canary, h.port), Weight: d.CanaryWeight},
-		}}}
+		vs.Tcp = append(vs.Tcp, &istioapi.TCPRoute{Match: l4Match(p, multi), Route: []*istioapi.RouteDestination{
+			{Destination: destination(h.primary, portNumber(p)), Weight: d.PrimaryWeight},
+			{Destination: destination(h.canary, portNumber(p)), Weight: d.CanaryWeight},
+		}})
+	}
+	if len(httpPorts) == 0 {
 		return vs, nil
 	}
 	opts, err := routeOptions(c)
@@ -66,36 +70,82 @@ func (r *Router) virtualService(c *siskinv1.Canary, d canary.DesiredRoute) (*ist
 		return nil, err
 	}
 	rules := router.HTTPRules(c, d)
-	vs.Http = make([]*istioapi.HTTPRoute, len(rules))
-	for i, rule := range rules {
-		rt := httpRoute(rule.Name, rule.Match, h.destinations(rule.Backends))
-		if rule.MirrorPercent > 0 {
-			rt.Mirror = destination(h.canary, h.port)
-			rt.MirrorPercentage = &istioapi.Percent{Value: float64(rule.MirrorPercent)}
+	for _, p := range httpPorts {
+		for _, rule := range rules {
+			rt := httpRoute(p.RouteName(rule.Name), portMatches(rule.Match, p, multi), h.destinations(rule.Backends, portNumber(p)))
+			if rule.MirrorPercent > 0 {
+				rt.Mirror = destination(h.canary, portNumber(p))
+				rt.MirrorPercentage = &istioapi.Percent{Value: float64(rule.MirrorPercent)}
+			}
+			opts.applyTo(rt)
+			vs.Http = append(vs.Http, rt)
 		}
-		opts.applyTo(rt)
-		vs.Http[i] = rt
 	}
 	return vs, nil
 }
 
+// tcpField names the spec field that makes port p a TCP port, for errors.
+func tcpField(p router.Port) string {
+	if p.Main {
+		return "spec.service.appProtocol is tcp"
+	}
+	return fmt.Sprintf("spec.service.additionalPorts %s (%d) has appProtocol tcp", p.Name, p.Number)
+}
+
+func portNumber(p router.Port) uint32 {
+	return uint32(max(p.Number, 0))
+}
+
+// l4Match is the match of a TCP route on port p, or none when p is the only port.
+func l4Match(p router.Port, multi bool) []*istioapi.L4MatchAttributes {
+	if !multi {
+		return nil
+	}
+	return []*istioapi.L4MatchAttributes{{Port: portNumber(p)}}
+}
+
+// portMatches is match restricted to port p when c has several ports: each condition gets the
+// port, and no condition becomes one on the port alone.
+func portMatches(match []siskinv1.HTTPMatchRequest, p router.Port, multi bool) []siskinv1.HTTPMatchRequest {
+	if !multi {
+		return match
+	}
+	if len(match) == 0 {
+		return []siskinv1.HTTPMatchRequest{{Port: p.Number}}
+	}
+	out := slices.Clone(match)
+	for i := range out {
+		out[i].Port = p.Number
+	}
+	return out
+}
+
 // handBack is the VirtualService spec that sends all traffic to the apex Service, with the
-// user's hosts, gateways, matches and route options but nothing of the rollout.
+// user's hosts, gateways, matches and route options but nothing of the rollout. Every port
+// keeps its own route, so no port's traffic lands on another.
 func (r *Router) handBack(c *siskinv1.Canary) (*istioapi.VirtualService, error) {
 	h := r.hostsOf(c)
 	vs := frame(c)
-	apex := []*istioapi.HTTPRouteDestination{{Destination: destination(h.apex, h.port), Weight: fullWeight}}
-	if isTCP(c) {
-		vs.Tcp = []*istioapi.TCPRoute{{Route: []*istioapi.RouteDestination{{Destination: apex[0].Destination, Weight: fullWeight}}}}
-		return vs, nil
+	ports := router.Ports(c)
+	multi := len(ports) > 1
+	var opts *options
+	for _, p := range ports {
+		apex := destination(h.apex, portNumber(p))
+		if p.TCP {
+			vs.Tcp = append(vs.Tcp, &istioapi.TCPRoute{Match: l4Match(p, multi), Route: []*istioapi.RouteDestination{{Destination: apex, Weight: fullWeight}}})
+			continue
+		}
+		if opts == nil {
+			var err error
+			if opts, err = routeOptions(c); err != nil {
+				return nil, err
+			}
+		}
+		main := httpRoute(p.RouteName(router.RuleDefault), portMatches(c.Spec.Service.Match, p, multi),
+			[]*istioapi.HTTPRouteDestination{{Destination: apex, Weight: fullWeight}})
+		opts.applyTo(main)
+		vs.Http = append(vs.Http, main)
 	}
-	opts, err := routeOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	main := httpRoute(router.RuleDefault, c.Spec.Service.Match, apex)
-	opts.applyTo(main)
-	vs.Http = []*istioapi.HTTPRoute{main}
 	return vs, nil
 }
 
@@ -126,15 +176,15 @@ func destination(host string, port uint32) *istioapi.Destination {
 	return d
 }
 
-// destinations are the Services of bs with their weights and Set-Cookie headers.
-func (h hosts) destinations(bs []router.Backend) []*istioapi.HTTPRouteDestination {
+// destinations are the Services of bs on port with their weights and Set-Cookie headers.
+func (h hosts) destinations(bs []router.Backend, port uint32) []*istioapi.HTTPRouteDestination {
 	out := make([]*istioapi.HTTPRouteDestination, len(bs))
 	for i, b := range bs {
 		host := h.primary
 		if b.Canary {
 			host = h.canary
 		}
-		out[i] = &istioapi.HTTPRouteDestination{Destination: destination(host, h.port), Weight: b.Weight}
+		out[i] = &istioapi.HTTPRouteDestination{Destination: destination(host, port), Weight: b.Weight}
 		if b.SetCookie != "" {
 			out[i].Headers = addResponseHeader(router.SetCookieHeader, b.SetCookie)
 		}

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -182,6 +183,14 @@ func TestDesiredPorts(t *testing.T) {
 				s.TargetPort = intstr.FromInt32(9898)
 			},
 			want: []string{"http-metrics", "tcp-9797", "udp-9999"},
+		},
+		{
+			name: "additional ports follow the service port, and discovery skips the container ports they target",
+			svc: func(s *siskinv1.CanaryService) {
+				s.PortDiscovery = true
+				s.AdditionalPorts = []siskinv1.ServicePort{{Name: "metrics", Port: 8080, TargetPort: intstr.FromString("http-metrics")}}
+			},
+			want: []string{"http", "metrics", "udp-9999"},
 		},
 		{
 			name: "the port name defaults to http and the target port to the port",
@@ -423,4 +432,52 @@ func TestApplyIsANoOpAndObserveReportsWhatIsMissing(t *testing.T) {
 	if err != nil || route.Converged || route.PrimaryWeight != 100 || !strings.Contains(route.Message, "podinfo-primary not found") {
 		t.Fatalf("Observe = %+v, %v", route, err)
 	}
+}
+
+func TestEnsureServicesCarriesAdditionalPorts(t *testing.T) {
+	ctx := context.Background()
+	c := newCanary(func(s *siskinv1.CanaryService) {
+		s.AdditionalPorts = []siskinv1.ServicePort{
+			{Name: "grpc", Port: 9999, AppProtocol: "grpc"},
+			{Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis"), AppProtocol: "tcp"},
+		}
+	})
+	want := []corev1.ServicePort{
+		{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http")},
+		{Name: "grpc", Protocol: corev1.ProtocolTCP, Port: 9999, TargetPort: intstr.FromInt32(9999), AppProtocol: ptr.To("grpc")},
+		{Name: "redis", Protocol: corev1.ProtocolTCP, Port: 6379, TargetPort: intstr.FromString("redis"), AppProtocol: ptr.To("tcp")},
+	}
+
+	t.Run("the three Services Siskin creates carry every port", func(t *testing.T) {
+		r, cl := newRouter(t)
+		if err := r.EnsureServices(ctx, c, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
+			if got := getService(t, cl, name).Spec.Ports; !equality.Semantic.DeepEqual(got, want) {
+				t.Fatalf("service %s ports %+v, want %+v", name, got, want)
+			}
+		}
+	})
+
+	t.Run("an adopted apex gets the additional ports that clash with none of its own, until Finalize", func(t *testing.T) {
+		r, cl := newRouter(t, userApex())
+		if err := r.EnsureServices(ctx, c, true); err != nil {
+			t.Fatal(err)
+		}
+		apex := getService(t, cl, "podinfo")
+		// http (80) clashes with web and grpc (9999) with the user's grpc: only redis is added.
+		if got := strings.Join(portNames(apex), ","); got != "web,grpc,redis" {
+			t.Fatalf("apex ports %s", got)
+		}
+		if apex.Annotations[AnnotationAddedPorts] != "redis" {
+			t.Fatalf("added ports annotation %q", apex.Annotations[AnnotationAddedPorts])
+		}
+		if err := r.Finalize(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(portNames(getService(t, cl, "podinfo")), ","); got != "web,grpc" {
+			t.Fatalf("apex ports after Finalize %s", got)
+		}
+	})
 }

@@ -24,26 +24,19 @@ import (
 // sidecars are containers whose ports port discovery leaves out: they belong to the mesh.
 var sidecars = map[string]bool{"istio-proxy": true, "envoy": true}
 
-// desiredPorts is the service port of the spec, then, with portDiscovery, every other
-// container port of the target sorted by number and protocol.
+// desiredPorts is the service port of the spec and its additional ports, then, with
+// portDiscovery, every other container port of the target sorted by number and protocol.
 func desiredPorts(c *siskinv1.Canary, dep *appsv1.Deployment) []corev1.ServicePort {
 	s := c.Spec.Service
-	main := corev1.ServicePort{
-		Name:       s.PortName,
-		Protocol:   corev1.ProtocolTCP,
-		Port:       s.Port,
-		TargetPort: s.TargetPort,
+	ports := []corev1.ServicePort{servicePort(s.PortName, s.Port, s.TargetPort, s.AppProtocol)}
+	for _, p := range s.AdditionalPorts {
+		// The API refuses clashes; skip one that slipped through rather than write an
+		// invalid Service.
+		if portNamed(ports, p.Name) || portNumbered(ports, p.Port, corev1.ProtocolTCP) {
+			continue
+		}
+		ports = append(ports, servicePort(p.Name, p.Port, p.TargetPort, p.AppProtocol))
 	}
-	if main.Name == "" {
-		main.Name = "http"
-	}
-	if main.TargetPort == (intstr.IntOrString{}) {
-		main.TargetPort = intstr.FromInt32(s.Port)
-	}
-	if s.AppProtocol != "" {
-		main.AppProtocol = ptr.To(s.AppProtocol)
-	}
-	ports := []corev1.ServicePort{main}
 	if !s.PortDiscovery {
 		return ports
 	}
@@ -70,12 +63,39 @@ func desiredPorts(c *siskinv1.Canary, dep *appsv1.Deployment) []corev1.ServicePo
 		if p.Name == "" || portNamed(ports, p.Name) {
 			p.Name = fmt.Sprintf("%s-%d", strings.ToLower(string(p.Protocol)), p.Port)
 		}
-		if portNamed(ports, p.Name) || portNumbered(ports, p.Port, p.Protocol) || targetsPort(main, cp) {
+		if portNamed(ports, p.Name) || portNumbered(ports, p.Port, p.Protocol) || targetsAny(ports, cp) {
 			continue
 		}
 		ports = append(ports, p)
 	}
 	return ports
+}
+
+// servicePort is a TCP service port; the target port defaults to port and the name to
+// router.DefaultPortName.
+func servicePort(name string, port int32, targetPort intstr.IntOrString, appProtocol string) corev1.ServicePort {
+	p := corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: targetPort}
+	if p.Name == "" {
+		p.Name = router.DefaultPortName
+	}
+	if p.TargetPort == (intstr.IntOrString{}) {
+		p.TargetPort = intstr.FromInt32(port)
+	}
+	if appProtocol != "" {
+		p.AppProtocol = ptr.To(appProtocol)
+	}
+	return p
+}
+
+// targetsAny tells whether one of the ports given in the spec already forwards to the
+// container port.
+func targetsAny(ports []corev1.ServicePort, cp corev1.ContainerPort) bool {
+	for _, p := range ports {
+		if targetsPort(p, cp) {
+			return true
+		}
+	}
+	return false
 }
 
 func protocol(p corev1.Protocol) corev1.Protocol {
@@ -103,7 +123,7 @@ func portNumbered(ports []corev1.ServicePort, port int32, proto corev1.Protocol)
 	return false
 }
 
-// targetsPort tells whether the main service port already forwards to the container port.
+// targetsPort tells whether the service port main already forwards to the container port.
 func targetsPort(main corev1.ServicePort, cp corev1.ContainerPort) bool {
 	if protocol(cp.Protocol) != main.Protocol {
 		return false
