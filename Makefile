@@ -128,6 +128,12 @@ e2e: tools build ## Run the end-to-end scenarios on the local environment.
 	@hack/prometheus.sh
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/...
 
+.PHONY: bench
+bench: tools build localenv ## Go benchmarks of the hot paths, then the scale bench on the local environment (N=100 and 1000; under 15 minutes per N).
+	@hack/prometheus.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/canary/ ./pkg/target/ ./pkg/metrics/
+	$(GO) run ./e2e/bench -n 100,1000 -out bench.json
+
 .PHONY: demo
 demo: tools build localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
 	@hack/prometheus.sh

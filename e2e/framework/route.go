@@ -1,0 +1,179 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// Router is how a scenario wires a Canary to one router provider and how clients reach the
+// app through the data plane.
+type Router struct {
+	// Provider is the Canary's spec.provider.
+	Provider string
+}
+
+// The routers the scenarios run on.
+var (
+	Istio      = Router{Provider: siskinv1.ProviderIstio}
+	GatewayAPI = Router{Provider: siskinv1.ProviderGatewayAPI}
+)
+
+// Service returns the Canary's spec.service for an app named name in ns: Istio routes mesh
+// traffic for the apex Service; Gateway API attaches an HTTPRoute to the local environment's
+// Gateway with the hostname Host returns.
+func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
+	s := siskinv1.CanaryService{Port: port}
+	if r.Provider == siskinv1.ProviderIstio {
+		return s
+	}
+	gwNS := e.Info.Gateway.Namespace
+	s.Hosts = []string{r.hostname(ns, name)}
+	s.GatewayRefs = []siskinv1.ParentReference{{Name: e.Info.Gateway.Name, Namespace: &gwNS}}
+	return s
+}
+
+// Host is the Host header (or proxied URL host) a client sends to reach the app through its
+// route.
+func (r Router) Host(ns, name string, port int32) string {
+	if r.Provider == siskinv1.ProviderIstio {
+		return fmt.Sprintf("%s.%s:%d", name, ns, port)
+	}
+	return r.hostname(ns, name)
+}
+
+func (r Router) hostname(ns, name string) string { return name + "." + ns + ".example.com" }
+
+// Route is what the live VirtualService or HTTPRoute of a Canary says, rule by rule.
+type Route struct {
+	Rules []RouteRule
+}
+
+// RouteRule is one HTTP rule of a route.
+type RouteRule struct {
+	Name     string
+	Backends []Backend
+	// Mirror is the Service requests are mirrored to, with MirrorPercent of them.
+	Mirror        string
+	MirrorPercent float64
+}
+
+// Backend is a weighted destination Service (short name).
+type Backend struct {
+	Service string
+	Weight  int32
+}
+
+// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service.
+func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, error) {
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	short := func(host string) string {
+		return strings.TrimSuffix(strings.TrimSuffix(host, ".svc.cluster.local"), "."+ns)
+	}
+	out := &Route{}
+	if provider == siskinv1.ProviderIstio {
+		var vs networkingv1.VirtualService
+		if err := e.Client.Get(ctx, key, &vs); err != nil {
+			return nil, fmt.Errorf("get VirtualService %s: %w", key, err)
+		}
+		for _, h := range vs.Spec.GetHttp() {
+			rule := RouteRule{Name: h.GetName()}
+			for _, d := range h.GetRoute() {
+				rule.Backends = append(rule.Backends, Backend{Service: short(d.GetDestination().GetHost()), Weight: d.GetWeight()})
+			}
+			if m := h.GetMirror(); m != nil {
+				rule.Mirror = short(m.GetHost())
+				rule.MirrorPercent = 100
+				if p := h.GetMirrorPercentage(); p != nil {
+					rule.MirrorPercent = p.GetValue()
+				}
+			}
+			out.Rules = append(out.Rules, rule)
+		}
+		return out, nil
+	}
+	var hr gatewayv1.HTTPRoute
+	if err := e.Client.Get(ctx, key, &hr); err != nil {
+		return nil, fmt.Errorf("get HTTPRoute %s: %w", key, err)
+	}
+	for i, r := range hr.Spec.Rules {
+		rule := RouteRule{Name: fmt.Sprintf("rule%d", i)}
+		if r.Name != nil {
+			rule.Name = string(*r.Name)
+		}
+		for _, b := range r.BackendRefs {
+			w := int32(1)
+			if b.Weight != nil {
+				w = *b.Weight
+			}
+			rule.Backends = append(rule.Backends, Backend{Service: string(b.Name), Weight: w})
+		}
+		for _, f := range r.Filters {
+			if f.RequestMirror != nil {
+				rule.Mirror = string(f.RequestMirror.BackendRef.Name)
+				rule.MirrorPercent = 100
+				if f.RequestMirror.Percent != nil {
+					rule.MirrorPercent = float64(*f.RequestMirror.Percent)
+				}
+			}
+		}
+		out.Rules = append(out.Rules, rule)
+	}
+	return out, nil
+}
+
+// Weight returns the weight of a Service in the last rule (the default route), or in the rule
+// named rule when rule is not empty.
+func (r *Route) Weight(rule, service string) int32 {
+	if len(r.Rules) == 0 {
+		return 0
+	}
+	rr := r.Rules[len(r.Rules)-1]
+	if rule != "" {
+		rr = RouteRule{}
+		for _, x := range r.Rules {
+			if x.Name == rule {
+				rr = x
+			}
+		}
+	}
+	for _, b := range rr.Backends {
+		if b.Service == service {
+			return b.Weight
+		}
+	}
+	return 0
+}
+
+// HasMirror reports whether any rule mirrors requests.
+func (r *Route) HasMirror() bool {
+	for _, x := range r.Rules {
+		if x.Mirror != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// String is a one-line summary: "default: podinfo-primary=80 podinfo-canary=20".
+func (r *Route) String() string {
+	var parts []string
+	for _, x := range r.Rules {
+		var b strings.Builder
+		b.WriteString(x.Name + ":")
+		for _, be := range x.Backends {
+			fmt.Fprintf(&b, " %s=%d", be.Service, be.Weight)
+		}
+		if x.Mirror != "" {
+			fmt.Fprintf(&b, " mirror→%s %.0f%%", x.Mirror, x.MirrorPercent)
+		}
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, " | ")
+}
