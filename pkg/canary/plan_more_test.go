@@ -213,13 +213,12 @@ var strategyCases = []planCase{{
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
-	name: "blue/green with mirror mirrors traffic from its first iteration",
+	name: "blue/green with mirror keeps mirroring after its first iteration (it mirrors from the start)",
 	canary: func(c *siskinv1.Canary) {
 		bgAt(0, 0)(c)
 		c.Spec.Analysis.Mirror, c.Spec.Analysis.MirrorWeight = true, ptr[int32](50)
 	},
 	phase:   siskinv1.PhaseProgressing,
-	actions: "SetRoute(100/0 mirror 50%)",
 	events:  "IterationCompleted",
 	requeue: time.Minute,
 	check:   wantEventText(siskinv1.ReasonIterationCompleted, "iteration 1/3 passed; mirroring 50% of primary traffic to the canary"),

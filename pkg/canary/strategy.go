@@ -147,10 +147,19 @@ func (s *strategy) nextWeight(w int32) int32 {
 // analysis of blue/green with mirror (after its first step), and during the mirror-only step of
 // a weighted canary.
 func (s *strategy) mirroring(st *siskinv1.CanaryStatus) bool {
-	if !s.mirror || !analysing(st.Phase) || st.CanaryWeight != 0 || st.Iterations < 1 {
+	if !s.mirror || !analysing(st.Phase) || st.CanaryWeight != 0 {
 		return false
 	}
-	return s.kind == weightedCanary || s.kind == blueGreen
+	switch s.kind {
+	case blueGreen:
+		// The mirror is the canary's only traffic: it runs from the start of the analysis, or
+		// the first step would have nothing to measure.
+		return true
+	case weightedCanary:
+		// The mirror-only step follows the first passing step at weight 0.
+		return st.Iterations >= 1
+	}
+	return false
 }
 
 // route is the routing that status st asks for. Routes are a function of the status alone, so
