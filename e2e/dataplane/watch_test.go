@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,9 +27,6 @@ import (
 // a VirtualService, follow a weight change, and mark an HTTPRoute on its Gateway Accepted.
 func TestRunFollowsTheAPIServer(t *testing.T) {
 	env, err := testenv.Start()
-	if errors.Is(err, testenv.ErrNoAssets) {
-		t.Skip(err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

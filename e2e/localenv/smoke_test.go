@@ -56,7 +56,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := checkBinaries(o); err != nil {
-		t.Skipf("local environment cannot start here: %v", err)
+		t.Fatalf("local environment cannot start here (run make tools): %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
