@@ -92,7 +92,7 @@ func parseFlags(args []string) (config, error) {
 	extra := fs.String("siskin-args", "", "extra space-separated flags for bin/siskin")
 	fs.BoolVar(&c.testapp, "testapp", false, "let the local environment's test app serve the pods (off: pods are labelled siskin.dev/testapp=false)")
 	fs.DurationVar(&c.timeout, "timeout", 12*time.Minute, "limit of each wait (deployments ready, canaries initialized, fleet change done)")
-	fs.DurationVar(&c.budget, "budget", 15*time.Minute, "time limit of each fleet size: a fleet-wide change still running at the limit is reported as incomplete")
+	fs.DurationVar(&c.budget, "budget", 14*time.Minute, "time limit of each fleet size: a fleet-wide change still running at the limit is reported as incomplete")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "write CPU and heap profiles of the controller here during the fleet-wide change, if it serves pprof (--pprof-bind-address)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -54,11 +54,9 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 		return nil, err
 	}
 	defer ctrl.stop()
+	// peak is the highest VmHWM seen of the controllers of this size.
 	var peak int64
-	observe := func(s sample) sample {
-		peak = max(peak, s.hwmKB)
-		return s
-	}
+	defer func() { res.PeakRSSMB = max(res.PeakRSSMB, mb(peak)) }()
 	s0, err := ctrl.sample(ctx)
 	if err != nil {
 		return nil, err
@@ -87,11 +85,11 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	res.Setup.CanariesInitializedSeconds = seconds(time.Since(t))
 	logf("  %d Canaries Initialized after %s", n, time.Since(t).Round(100*time.Millisecond))
 	if err := ctrl.waitIdle(ctx, time.Minute); err != nil {
-		return nil, err
+		return res, err
 	}
 	s1, err := ctrl.sample(ctx)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	res.Setup.RequestsPerCanary = perCanary(diffMethods(s0, s1), n)
 	errs1, lag1 := ctrl.logCounts()
@@ -111,7 +109,7 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	if err != nil {
 		return res, err
 	}
-	observe(s2)
+	peak = max(peak, s2.hwmKB)
 	res.Rest = restResult(s1, s2, n)
 	if err := ctrl.exited(); err != nil {
 		return res, err
@@ -136,7 +134,6 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	}
 	if f.Promoted < n {
 		res.Notes = append(res.Notes, fmt.Sprintf("the fleet-wide change did not finish within the budget (%d/%d promoted); the run stops there", f.Promoted, n))
-		res.PeakRSSMB = mb(peak)
 		return res, nil
 	}
 
@@ -171,7 +168,6 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 			return res, err
 		}
 	}
-	res.PeakRSSMB = mb(peak)
 	return res, nil
 }
 
@@ -461,6 +457,9 @@ func diffMethods(a, b sample) map[string]float64 {
 }
 
 func perCanary(counts map[string]float64, n int) map[string]float64 {
+	if n == 0 {
+		return nil
+	}
 	out := maps.Clone(counts)
 	for m := range out {
 		out[m] = round(out[m]/float64(n), 2)
