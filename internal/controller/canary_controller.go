@@ -159,6 +159,12 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 	recordCookies(obj, &previous)
 	if err := r.act(ctx, obj, obs, d.Actions); err != nil {
 		obj.Status = previous
+		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+			// The cache has not caught up with a write of ours (or someone else's): nothing
+			// is wrong, the next round plans again from what is really there.
+			log.V(1).Info("cache behind a write, planning again", "reason", err.Error())
+			return ctrl.Result{RequeueAfter: staleRetry}, nil, nil
+		}
 		return r.failRound(obj, err)
 	}
 	if d.RequeueAfter > 0 {
@@ -234,6 +240,9 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	r.waitForCache(ctx, obj)
 	return nil
 }
+
+// staleRetry is how soon a round that met a stale cache (AlreadyExists, Conflict) runs again.
+const staleRetry = 250 * time.Millisecond
 
 // cacheWait bounds how long a reconcile waits for the cache to see its own status write.
 const cacheWait = 2 * time.Second
