@@ -40,3 +40,18 @@ func ServiceNames(c *siskinv1.Canary) (apex, primary, canaryName string) {
 	}
 	return apex, apex + PrimarySuffix, apex + CanarySuffix
 }
+
+// Ensure creates or updates rt's routing objects and keeps the weights they carry, or routes
+// all traffic to the primary when there is none yet. Routers implement the EnsureRouting action
+// with it.
+func Ensure(ctx context.Context, rt Router, c *siskinv1.Canary) error {
+	route, err := rt.Observe(ctx, c)
+	if err != nil {
+		return err
+	}
+	d := canary.DesiredRoute{PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror}
+	if d.PrimaryWeight+d.CanaryWeight != 100 {
+		d = canary.DesiredRoute{PrimaryWeight: 100}
+	}
+	return rt.Apply(ctx, c, d)
+}

@@ -234,15 +234,7 @@ func (r *Router) prune(ctx context.Context, c *siskinv1.Canary, refs []routeRef)
 // Ensure creates or updates the HTTPRoute and keeps the weights it carries, or routes all
 // traffic to the primary when there is none yet. It implements the EnsureRouting action.
 func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
-	route, err := r.Observe(ctx, c)
-	if err != nil {
-		return err
-	}
-	d := canary.DesiredRoute{PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror}
-	if d.PrimaryWeight+d.CanaryWeight != fullWeight {
-		d = canary.DesiredRoute{PrimaryWeight: fullWeight}
-	}
-	return r.Apply(ctx, c, d)
+	return router.Ensure(ctx, r, c)
 }
 
 // Finalize hands the HTTPRoutes over to the user before the Canary goes away: each routes all
