@@ -194,6 +194,21 @@ func (p *planner) wakeAt(t time.Time) {
 	}
 }
 
+// stepStamp is the time a step that runs now records as its own. A step that runs less than
+// a second after it was due records the time it was due: the status keeps whole seconds, and
+// stamping the moment it ran (rounded up) would push every later step back by up to a second,
+// adding a second of drift per step over a rollout. A later step records when it ran, so a
+// step held up by the API server or a gate never makes the next one come early.
+func (p *planner) stepStamp() *metav1.Time {
+	if p.st.LastStepTime != nil {
+		due := p.nextStep()
+		if late := p.now.Sub(due); late >= 0 && late < time.Second {
+			return stampPtr(due)
+		}
+	}
+	return stampPtr(p.now)
+}
+
 // nextStep is when the next analysis step (or gate poll, or promotion step) is due.
 func (p *planner) nextStep() time.Time {
 	if p.st.LastStepTime == nil {

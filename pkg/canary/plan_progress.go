@@ -81,7 +81,7 @@ func (p *planner) blockMessage(reason string) string {
 // strategy's move.
 func (p *planner) step() {
 	st := &p.st
-	st.LastStepTime = stampPtr(p.now)
+	st.LastStepTime = p.stepStamp()
 	st.LastChecks = append([]siskinv1.CheckResult(nil), p.obs.Checks...)
 	p.wakeAt(p.nextStep())
 	if g := p.gate(siskinv1.RollbackHook); g.Open {

@@ -64,8 +64,8 @@ func (p *planner) promoting() {
 	}
 	st.WaitingSince = nil
 	if clockDue(st.LastStepTime, p.set.interval, p.now) {
+		st.LastStepTime = p.stepStamp()
 		st.CanaryWeight = max(0, st.CanaryWeight-s.promotionStep)
-		st.LastStepTime = stampPtr(p.now)
 		if st.CanaryWeight == 0 {
 			p.finalise()
 			return

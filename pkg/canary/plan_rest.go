@@ -139,7 +139,7 @@ func (p *planner) waiting() {
 		p.startRollout(fp)
 		return
 	}
-	st.LastStepTime = stampPtr(p.now)
+	st.LastStepTime = p.stepStamp()
 	w := p.approvalWait(g)
 	if p.waitFor(w) {
 		p.rollback(siskinv1.ReasonGateTimeout, fmt.Sprintf("the %s gate stayed closed for longer than %s%s", siskinv1.ConfirmRolloutHook, w.limit, suffix(g.Message)))
