@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -69,6 +70,10 @@ type CanaryReconciler struct {
 
 	// slots admits rollouts under MaxConcurrentCanaries.
 	slots rolloutSlots
+	// writes tracks status writes the cache has not shown yet.
+	writes statusWrites
+	// wake brings queued Canaries back when a rollout slot frees.
+	wake chan event.GenericEvent
 }
 
 // Notifier sends a Canary's announcements to its alert providers without blocking.
@@ -95,8 +100,18 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.Namespace, req.Name)
+			r.writes.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	switch left, expired := r.writes.behind(req.NamespacedName, obj.ResourceVersion, r.now(), cacheWait); {
+	case left > 0:
+		// The cache still holds the Canary from before this controller's last status write;
+		// that write's update event brings it back. The requeue is a safety net only.
+		ctrl.LoggerFrom(ctx).V(1).Info("cache behind the last status write, waiting for it")
+		return ctrl.Result{RequeueAfter: left}, nil
+	case expired:
+		ctrl.LoggerFrom(ctx).Info("cache did not catch up with the status write", "canary", req.Name, "after", cacheWait.String())
 	}
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, obj)
@@ -230,6 +245,7 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	}
 	base := obj.DeepCopy()
 	base.Status = *before
+	replaced := obj.ResourceVersion
 	// The optimistic lock refuses a status planned from a Canary that changed since it was read.
 	if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -237,37 +253,18 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 		}
 		return fmt.Errorf("patch status of canary %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
-	r.waitForCache(ctx, obj)
+	r.writes.wrote(client.ObjectKeyFromObject(obj), replaced, obj.ResourceVersion, r.now())
+	r.wakeQueued(ctx, freedSlots(before.Phase, obj.Status.Phase))
 	return nil
 }
 
 // staleRetry is how soon a round that met a stale cache (AlreadyExists, Conflict) runs again.
 const staleRetry = 250 * time.Millisecond
 
-// cacheWait bounds how long a reconcile waits for the cache to see its own status write.
+// cacheWait bounds how long rounds of a Canary wait for the cache to show its last status
+// write; after it the cache is taken as it is (and the optimistic lock of the next status
+// write still refuses a plan made from an outdated Canary).
 const cacheWait = 2 * time.Second
-
-// waitForCache returns once the informer cache holds the status this round wrote (only this
-// controller writes status). Without it, the event that follows a write could be handled
-// against an older status: an analysis step would run twice, or a release would meet a phase
-// that is already over.
-func (r *CanaryReconciler) waitForCache(ctx context.Context, obj *siskinv1.Canary) {
-	ctx, cancel := context.WithTimeout(ctx, cacheWait)
-	defer cancel()
-	cached := &siskinv1.Canary{}
-	for {
-		err := r.Get(ctx, client.ObjectKeyFromObject(obj), cached)
-		if err != nil || cached.ResourceVersion == obj.ResourceVersion || equality.Semantic.DeepEqual(cached.Status, obj.Status) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			ctrl.LoggerFrom(ctx).Info("cache did not catch up with the status write", "canary", obj.Name)
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
 
 // announce emits Kubernetes events, notifications and event webhooks. It never blocks on a
 // receiver: notifications are queued, event webhooks are bounded by their timeouts.

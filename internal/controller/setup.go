@@ -13,9 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -29,6 +31,9 @@ const (
 	indexConfig     = "siskin.dev/config"
 	indexActive     = "siskin.dev/active"
 )
+
+// wakeBuffer bounds the wake-ups of queued Canaries waiting to be enqueued.
+const wakeBuffer = 256
 
 // activePhases are the phases of a rollout in flight: they hold a slot of
 // --max-concurrent-canaries.
@@ -74,10 +79,21 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexQueued, func(o client.Object) []string {
+		if queuedSince(o.(*siskinv1.Canary)) != nil {
+			return []string{"true"}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	r.wake = make(chan event.GenericEvent, wakeBuffer)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&siskinv1.Canary{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{},
+			r.writes.Awaited(),
 		))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
@@ -86,6 +102,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.enqueueBy(indexAutoscaler, nil)).
 		Watches(&corev1.ConfigMap{}, r.enqueueBy(indexConfig, func(name string) string { return "configmap/" + name })).
 		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).
+		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	if served(mgr.GetRESTMapper(), networkingv1.SchemeGroupVersion.WithKind("VirtualService")) {
 		b = b.Owns(&networkingv1.VirtualService{}).Owns(&networkingv1.DestinationRule{})
