@@ -22,10 +22,16 @@ const (
 
 // untrackedSecretTypes are Secrets that belong to the cluster rather than to the application;
 // copying them would hand a token to an object nobody rotates.
+// Helm's release records are Secrets too, large ones, and no pod reads them.
 var untrackedSecretTypes = map[corev1.SecretType]bool{
 	corev1.SecretTypeServiceAccountToken: true,
 	corev1.SecretTypeBootstrapToken:      true,
+	"helm.sh/release.v1":                 true,
 }
+
+// Tracked reports whether Secrets of type t can be tracked configs: the controller needs
+// their data.
+func Tracked(t corev1.SecretType) bool { return !untrackedSecretTypes[t] }
 
 type configRef struct {
 	kind string
@@ -169,7 +175,7 @@ func (d *Deployment) trackConfig(ctx context.Context, namespace string, r config
 		if cm.Annotations[AnnotationConfigTracking] == ConfigTrackingDisabled {
 			return nil, nil
 		}
-		sum, err := configMapChecksum(cm)
+		sum, err := d.memo.checksum(configKey{kindConfigMap, namespace, r.name}, cm.UID, cm.ResourceVersion, func() (string, error) { return configMapChecksum(cm) })
 		if err != nil {
 			return nil, fmt.Errorf("checksum configmap %s: %w", key, err)
 		}
@@ -182,7 +188,7 @@ func (d *Deployment) trackConfig(ctx context.Context, namespace string, r config
 	if s.Annotations[AnnotationConfigTracking] == ConfigTrackingDisabled || untrackedSecretTypes[s.Type] {
 		return nil, nil
 	}
-	sum, err := secretChecksum(s)
+	sum, err := d.memo.checksum(configKey{kindSecret, namespace, r.name}, s.UID, s.ResourceVersion, func() (string, error) { return secretChecksum(s) })
 	if err != nil {
 		return nil, fmt.Errorf("checksum secret %s: %w", key, err)
 	}

@@ -50,6 +50,7 @@ type Deployment struct {
 	reader         client.Reader
 	client         client.Client
 	selectorLabels []string
+	memo           memo
 }
 
 // NewDeployment returns a Deployment adapter that reads through reader (the informer cache)

@@ -34,7 +34,7 @@ func (d *Deployment) Observe(ctx context.Context, c *siskinv1.Canary) (target, p
 		if err != nil {
 			return target, primary, fmt.Errorf("track configs of deployment %s: %w", targetKey(c), err)
 		}
-		fp, err := Fingerprint(dep.Spec.Template, configs)
+		fp, err := d.memo.fingerprint(dep, configs)
 		if err != nil {
 			return target, primary, fmt.Errorf("fingerprint deployment %s: %w", targetKey(c), err)
 		}
