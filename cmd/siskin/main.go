@@ -38,6 +38,8 @@ type options struct {
 	probeAddr        string
 	leaderElect      bool
 	leaderElectionNS string
+	leaderElectionID string
+	pprofAddr        string
 	namespaces       string
 	provider         string
 	metricsServer    string
@@ -59,6 +61,8 @@ func main() {
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader through a Lease so that only one replica reconciles.")
 	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
+	flag.StringVar(&o.leaderElectionID, "leader-election-id", "siskin-leader-election", "Name of the leader-election Lease; give each installation watching the same namespace its own.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler's /debug/pprof endpoints; empty disables it. Keep it on loopback or behind a network policy.")
 	flag.StringVar(&o.namespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&o.provider, "provider", siskinv1.ProviderIstio, "Router provider of Canaries that name none: istio, gatewayapi or kubernetes.")
 	flag.StringVar(&o.metricsServer, "metrics-server", "http://prometheus:9090", "Prometheus address of Canaries and MetricTemplates that name none.")
@@ -112,7 +116,9 @@ func run(o options) error {
 	cfg.Burst = o.burst
 	cfg.UserAgent = "siskin/" + version
 
-	cacheOpts := cache.Options{}
+	// The transform keeps out of memory what the controller never reads (managed fields,
+	// last-applied copies, the data of token and Helm release Secrets).
+	cacheOpts := cache.Options{DefaultTransform: controller.TrimForCache}
 	if ns := splitList(o.namespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
@@ -126,7 +132,8 @@ func run(o options) error {
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "siskin-leader-election",
+		LeaderElectionID:              o.leaderElectionID,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 	})

@@ -90,7 +90,7 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: TrimForCache},
 		// Every test runs a controller named "canary" in the same process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

@@ -65,7 +65,7 @@ func TestChartDefaultsRunTwoHardenedReplicasWithClusterRBAC(t *testing.T) {
 		t.Errorf("strategy = %s, want RollingUpdate", dep.Spec.Strategy.Type)
 	}
 	for _, want := range []string{
-		"--leader-elect", "--leader-election-namespace=" + releaseNamespace, "--provider=istio",
+		"--leader-elect", "--leader-election-namespace=" + releaseNamespace, "--leader-election-id=siskin", "--provider=istio",
 		"--metrics-server=http://prometheus:9090", "--metrics-bind-address=:8080",
 		"--health-probe-bind-address=:8081", "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=100",
 		"--selector-labels=app,name,app.kubernetes.io/name", "--log-level=info", "--log-encoding=json",
@@ -74,7 +74,7 @@ func TestChartDefaultsRunTwoHardenedReplicasWithClusterRBAC(t *testing.T) {
 			t.Errorf("args %q lack %q", c.Args, want)
 		}
 	}
-	for _, absent := range []string{"--watch-namespaces", "--slack-", "--cluster-name", "--webhook-signing-key-file"} {
+	for _, absent := range []string{"--watch-namespaces", "--slack-", "--cluster-name", "--webhook-signing-key-file", "--max-concurrent-canaries"} {
 		if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, absent) }) {
 			t.Errorf("args %q hold %s, which the defaults leave out", c.Args, absent)
 		}
@@ -160,6 +160,13 @@ func leaderElectionRole(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 	if !found {
 		t.Errorf("no leader-election Role in %s; objects: %v", releaseNamespace, kinds(objs))
+	}
+}
+
+func TestChartPassesTheRolloutLimit(t *testing.T) {
+	_, c := manager(t, render(t, map[string]any{"maxConcurrentCanaries": 25}))
+	if !slices.Contains(c.Args, "--max-concurrent-canaries=25") {
+		t.Errorf("args %q lack --max-concurrent-canaries=25", c.Args)
 	}
 }
 
@@ -308,6 +315,7 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 			map[string]any{"leaderElection": map[string]any{"enabled": false}}, "needs leaderElection.enabled=true"},
 		{"a misspelt key", map[string]any{"watchNamespace": []string{"a"}}, "watchNamespace"},
 		{"an unknown provider", map[string]any{"provider": "linkerd"}, "provider"},
+		{"a negative rollout limit", map[string]any{"maxConcurrentCanaries": -1}, "maxConcurrentCanaries"},
 		{"a namespace that is not a DNS label", map[string]any{"watchNamespaces": []string{"Team_A"}}, "watchNamespaces"},
 		{"a PDB that blocks every drain",
 			map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": 2}}, "minAvailable must be below replicaCount"},
