@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Report is what the bench writes as JSON (-out).
@@ -112,7 +113,10 @@ type Fleet struct {
 	IdealSeconds float64 `json:"idealSeconds"`
 	RatioToIdeal float64 `json:"ratioToIdeal"`
 	// RolloutSeconds runs, per canary, from its patch to its Succeeded.
-	RolloutSeconds             dist               `json:"rolloutSeconds"`
+	RolloutSeconds dist `json:"rolloutSeconds"`
+	// Segments split those rollouts into consecutive parts, the last one, "total", being
+	// RolloutSeconds again; each part is summarised on its own, so their p50s need not add up.
+	Segments                   []Segment          `json:"segments,omitempty"`
 	WindowSeconds              float64            `json:"windowSeconds"`
 	Requests                   map[string]float64 `json:"requests"`
 	FailedRequests             float64            `json:"failedRequests"`
@@ -145,6 +149,21 @@ type Fleet struct {
 	PeakRSSMB         float64 `json:"peakRSSMB"`
 
 	peakKB int64
+}
+
+// Segment is one part of the rollouts of a fleet-wide change (segmentNames), from the watch's
+// arrival times, over the Canaries that promoted the new revision.
+type Segment struct {
+	Name    string `json:"name"`
+	Seconds dist   `json:"seconds"`
+	// IdealSeconds is the part's share of the ideal schedule of one rollout. With
+	// --max-concurrent-canaries a Canary of wave w also waits w-1 ideal rollouts for its slot,
+	// in "patch → rollout start".
+	IdealSeconds float64 `json:"idealSeconds"`
+	// StepsSeen, of "weight steps", counts the analysis steps the watch delivered from the
+	// rollout starts to the steps that started the promotions, over all Canaries: steps per
+	// rollout times Seconds.N, unless the watch missed some.
+	StepsSeen int `json:"stepsSeen,omitempty"`
 }
 
 func hostInfo() Host {
@@ -250,6 +269,9 @@ func printTable(w io.Writer, rep *Report) {
 			row{"  rollout per canary p50 / p99 / max (s); patch spread (s)", "", fl(func(f *Fleet) string {
 				return fmt.Sprintf("%.1f / %.1f / %.1f; %.1f", f.RolloutSeconds.P50, f.RolloutSeconds.P99, f.RolloutSeconds.Max, f.PatchSpreadSeconds)
 			})},
+		)
+		rows = append(rows, segmentRows(s, i > 0, fl)...)
+		rows = append(rows,
 			row{"  API requests / canary / min (writes)", "", fl(func(f *Fleet) string {
 				return fmt.Sprintf("%.2f (%.2f); %s", f.RequestsPerCanaryPerMinute, f.WritesPerCanaryPerMinute, methods(f.Requests))
 			})},
@@ -310,6 +332,36 @@ func printTable(w io.Writer, rep *Report) {
 			_, _ = fmt.Fprintf(w, "N=%d: %s\n", rep.Results[i].N, n)
 		}
 	}
+}
+
+// segmentRows are the rows of the segments of the rollouts of a fleet-wide change, with their
+// ideal in the target column; waves says the change ran with --max-concurrent-canaries, where
+// later waves also wait for a slot.
+func segmentRows(s Settings, waves bool, fl func(func(f *Fleet) string) func(r *Result) string) []row {
+	ideal := idealSegments(time.Duration(s.IntervalSeconds*float64(time.Second)), s.StepsPerRollout)
+	names := append(segmentNames[:], "total")
+	rows := make([]row, len(names))
+	for k, name := range names {
+		target := fmt.Sprintf("ideal %.0f", s.IdealRolloutSeconds)
+		if k < len(ideal) {
+			target = fmt.Sprintf("ideal %.0f", ideal[k].Seconds())
+		}
+		if waves && (k == 0 || k == len(ideal)) {
+			target += fmt.Sprintf(", +%.0f per wave", s.IdealRolloutSeconds)
+		}
+		rows[k] = row{"    " + name + " p50 / p99 / max (s)", target, fl(func(f *Fleet) string {
+			if k >= len(f.Segments) {
+				return "-"
+			}
+			g := f.Segments[k]
+			v := fmt.Sprintf("%.1f / %.1f / %.1f", g.Seconds.P50, g.Seconds.P99, g.Seconds.Max)
+			if k == weightSteps {
+				v += fmt.Sprintf("; %d steps seen of %d", g.StepsSeen, g.Seconds.N*s.StepsPerRollout)
+			}
+			return v
+		})}
+	}
+	return rows
 }
 
 // methods formats request counts by method, largest first.

@@ -351,6 +351,7 @@ func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder, c
 	f.DurationSeconds = seconds(end.Sub(t0))
 	f.RatioToIdeal = round(end.Sub(t0).Seconds()/ideal.Seconds(), 2)
 	f.RolloutSeconds = roundDist(summarise(rollouts), 2)
+	f.Segments = segments(hist, sent, want, cfg.interval, cfg.stepsPerRollout())
 
 	window := s1.at.Sub(s0.at)
 	f.WindowSeconds = seconds(window)

@@ -181,14 +181,20 @@ func TestParseFlagsRejectsShortWindows(t *testing.T) {
 func TestPrintTable(t *testing.T) {
 	c := config{provider: "istio", stepWeight: 25, interval: 10 * time.Second, concurrent: 16, qps: 500, burst: 1000}
 	rep := &Report{Settings: settingsOf(&c, features{version: "v1"})}
+	segs := make([]Segment, len(segmentNames)+1)
+	for k := range segs {
+		segs[k].Seconds = dist{N: 100, P50: float64(k), P99: 10, Max: 20}
+	}
+	segs[weightSteps].StepsSeen = 498
 	rep.Results = []Result{
-		{N: 100, Rest: Rest{Requests: map[string]float64{}}, Fleet: []Fleet{{DurationSeconds: 55, IdealSeconds: 50, RatioToIdeal: 1.1, Canaries: 100, Promoted: 100}}},
+		{N: 100, Rest: Rest{Requests: map[string]float64{}}, Fleet: []Fleet{{DurationSeconds: 55, IdealSeconds: 50, RatioToIdeal: 1.1, Canaries: 100, Promoted: 100, Segments: segs}}},
 		{N: 1000, Fleet: []Fleet{{Canaries: 1000, Promoted: 900, DurationSeconds: 300}, {MaxConcurrentCanaries: 500}}, Notes: []string{"a note"}},
 	}
 	var b strings.Builder
 	printTable(&b, rep)
 	out := b.String()
-	for _, want := range []string{"N=100", "N=1000", "55.0 / 50 = 1.10×", "(K=500)", "N=1000: a note", "ideal rollout 50s", "stopped with 900/1000 promoted"} {
+	for _, want := range []string{"N=100", "N=1000", "55.0 / 50 = 1.10×", "(K=500)", "N=1000: a note", "ideal rollout 50s", "stopped with 900/1000 promoted",
+		"    weight steps p50 / p99 / max (s)", "ideal 40", "2.0 / 10.0 / 20.0; 498 steps seen of 500", "    total p50 / p99 / max (s)", "ideal 0, +50 per wave"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
