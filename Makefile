@@ -132,7 +132,7 @@ e2e: tools build ## Run the end-to-end scenarios on the local environment.
 bench: tools build localenv ## Go benchmarks of the hot paths, then the scale bench on the local environment (N=100 and 1000; under 15 minutes per N).
 	@hack/prometheus.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/canary/ ./pkg/target/ ./pkg/metrics/
-	$(GO) run ./e2e/bench -n 100,1000 -out bench.json
+	$(GO) run ./e2e/bench -n 100,1000 -out bench.json -profile-dir bench-profiles
 
 .PHONY: demo
 demo: tools build localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
