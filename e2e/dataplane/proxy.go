@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -28,6 +29,9 @@ const (
 	// maxMirrorsInFlight bounds concurrent mirrored requests; more are dropped, as a proxy would.
 	maxMirrorsInFlight = 256
 	mirrorTimeout      = 10 * time.Second
+	// maxRetryBody is the largest request body buffered so that the request can be retried;
+	// a request with a larger body is not retried, as Envoy's per-request buffer limit does.
+	maxRetryBody = 64 << 10
 )
 
 // Options configure a Server.
@@ -88,7 +92,7 @@ func New(opts Options) *Server {
 	s.table.Store(Build(Snapshot{}))
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      s.transport,
+		Transport:      retrying{s},
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.proxyError,
 		ErrorLog:       nil,
@@ -186,6 +190,86 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		h.apply(resp.Header)
 	}
 	return nil
+}
+
+// retrying is the proxy's transport. As Envoy does under Istio's default retry policy (a
+// connect failure is retried on another host: the previous_hosts predicate), it sends a request
+// once more, to another endpoint of the same destination, when the first endpoint could not be
+// connected to or closed or reset the connection before any response byte: the moments of a
+// rolling update when a pod has stopped serving but its EndpointSlice still lists it. Only
+// requests that can be replayed are retried: without a body, or with a body small enough to
+// buffer; and since no response byte had arrived, the client never sees two answers.
+type retrying struct{ s *Server }
+
+// RoundTrip sends req to the decision's endpoint, and after a connect failure to another one.
+func (rt retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	d, _ := req.Context().Value(decisionKey{}).(*Decision)
+	if d == nil {
+		return rt.s.transport.RoundTrip(req)
+	}
+	body, replayable := bufferBody(req)
+	resp, err := rt.s.transport.RoundTrip(req)
+	if err == nil || !replayable || req.Context().Err() != nil || !connectFailure(err) {
+		return resp, err
+	}
+	ep, ok := rt.s.table.Load().RetryEndpoint(d)
+	if !ok {
+		return resp, err
+	}
+	rt.s.opts.Log.V(1).Info("Retrying on another endpoint", "host", req.Host, "upstream", req.URL.Host, "retryUpstream", ep.Addr, "error", err.Error())
+	retry := req.Clone(req.Context())
+	retry.URL.Host = ep.Addr
+	if body != nil {
+		retry.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	d.Endpoint = ep
+	rt.s.metrics.retries.Inc()
+	return rt.s.transport.RoundTrip(retry)
+}
+
+// bufferBody reads a small request body into memory so that the request can be sent again,
+// and reports whether it can be: true without a body, false when the body is larger than
+// maxRetryBody (it is then streamed as it was) or could not be read.
+func bufferBody(req *http.Request) ([]byte, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, true
+	}
+	if req.ContentLength > maxRetryBody {
+		return nil, false
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, maxRetryBody+1))
+	if err != nil || len(buf) > maxRetryBody {
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+		return nil, false
+	}
+	_ = req.Body.Close()
+	if buf == nil {
+		buf = []byte{}
+	}
+	req.Body = io.NopCloser(bytes.NewReader(buf))
+	return buf, true
+}
+
+// connectFailure reports whether err says the upstream could not be reached or closed or
+// reset the connection before any response byte arrived: the errors Envoy's connect-failure
+// and reset retry conditions cover. An ended request context is not one.
+func connectFailure(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, io.EOF, io.ErrUnexpectedEOF} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // proxyError answers as Envoy does: 504 on a route timeout, 503 when the backend cannot be
@@ -312,6 +396,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	// builds counts routing table builds, to spot event storms.
 	builds prometheus.Counter
+	// retries counts requests sent again to another endpoint after a connect failure.
+	retries prometheus.Counter
 }
 
 var istioLabels = []string{
@@ -339,7 +425,11 @@ func newMetrics() *metrics {
 		Name: "dataplane_table_builds_total",
 		Help: "Routing tables built from the API server's objects.",
 	})
-	m.registry.MustRegister(m.requests, m.duration, m.builds)
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dataplane_upstream_retries_total",
+		Help: "Requests retried on another endpoint after a connect failure or a reset before any response.",
+	})
+	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries)
 	return m
 }
 

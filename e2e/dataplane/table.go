@@ -350,7 +350,9 @@ type Decision struct {
 	// Path and Host are what the backend is sent.
 	Path, Host string
 	// Timeout bounds the request when positive.
-	Timeout     time.Duration
+	Timeout time.Duration
+	// port is the Service port the endpoint was picked from, for a retry.
+	port        int32
 	reqHeaders  []*headerOps
 	respHeaders []*headerOps
 }
@@ -393,7 +395,7 @@ func (t *Table) Route(r *http.Request, random func() float64) Decision {
 
 // direct sends d to a Service's endpoints without a route.
 func (t *Table) direct(d Decision, svc *service, port int32) Decision {
-	d.Service = svc.key
+	d.Service, d.port = svc.key, port
 	ep, ok := pick(svc.port(port))
 	if !ok {
 		d.Status, d.Reason = http.StatusServiceUnavailable, "no healthy upstream for "+svc.key.host()
@@ -419,7 +421,8 @@ func (t *Table) apply(d Decision, e entry, port int32, random func() float64) De
 		d.Status, d.Reason = r.failStatus, "service "+b.svc.Namespace+"/"+b.svc.Name+" not found"
 		return d
 	}
-	ep, ok := pick(svc.port(cmp.Or(b.port, port)))
+	d.port = cmp.Or(b.port, port)
+	ep, ok := pick(svc.port(d.port))
 	if !ok {
 		d.Status, d.Reason = http.StatusServiceUnavailable, "no healthy upstream for "+b.svc.host()
 		return d
@@ -447,6 +450,28 @@ func (t *Table) apply(d Decision, e entry, port int32, random func() float64) De
 		d.Host = r.rewrite.host
 	}
 	return d
+}
+
+// RetryEndpoint returns an endpoint of d's destination (the same Service port) other than
+// d.Endpoint, as Envoy's retry with the previous_hosts predicate that Istio sets picks another
+// host. It reads t, the table current at the retry, which may already know that the first
+// endpoint is gone. False when the destination has no other ready endpoint.
+func (t *Table) RetryEndpoint(d *Decision) (Endpoint, bool) {
+	svc := t.services[d.Service]
+	if svc == nil {
+		return Endpoint{}, false
+	}
+	p := svc.port(d.port)
+	if p == nil {
+		return Endpoint{}, false
+	}
+	for range len(p.endpoints) {
+		ep, ok := pick(p)
+		if ok && ep.Addr != d.Endpoint.Addr {
+			return ep, true
+		}
+	}
+	return Endpoint{}, false
 }
 
 // replacePrefix replaces the prefix a match matched with repl; after any other match it

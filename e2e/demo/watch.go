@@ -309,7 +309,7 @@ func lossNote(s framework.TrafficStats) string {
 		return ""
 	case s.Refused:
 		return fmt.Sprintf("  Note: %d user requests were refused while podinfo-primary's pods were replaced; the local"+
-			" mesh stand-in neither retries like Envoy nor lets a deleted pod finish its requests (first: %s).", s.Failed, s.FirstFailure)
+			" mesh stand-in retries once, like Envoy, but does not let a deleted pod finish its requests (first: %s).", s.Failed, s.FirstFailure)
 	}
 	return fmt.Sprintf("  Note: %d user requests failed (codes %v; first: %s).", s.Failed, s.Codes, s.FirstFailure)
 }

@@ -114,13 +114,12 @@ func newEnv(repo, stateDir string) (*Env, error) {
 // Bin returns the path of a binary in the repository's bin/.
 func (e *Env) Bin(name string) string { return filepath.Join(e.Repo, "bin", name) }
 
-// localenvBinary returns bin/localenv, building it when it is missing (`make e2e` builds the
-// controller and the tools, not localenv).
+// localenvBinary builds bin/localenv from the repository and returns its path. It builds every
+// time (`make e2e` builds the controller and the tools, not localenv), so that an environment
+// never runs a data plane or test app older than the code under test; the Go build cache makes
+// an unchanged build take a moment.
 func (e *Env) localenvBinary(ctx context.Context, progress io.Writer) (string, error) {
 	bin := e.Bin("localenv")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
 	if progress != nil {
 		_, _ = fmt.Fprintf(progress, "building %s\n", bin)
 	}

@@ -71,10 +71,10 @@ type TrafficStats struct {
 	Total int
 	// Failed counts transport errors and answers other than 2xx.
 	Failed int
-	// Refused counts the failures where the data plane could not connect to the pod it picked
-	// (503 "upstream connect error"): in the local environment a deleted pod stops answering
-	// before the data plane learns it is gone, and the data plane does not retry as Envoy does,
-	// so a rolling update of a Deployment under traffic can lose a few requests this way.
+	// Refused counts the failures where the data plane could connect neither to the pod it
+	// picked nor, on its one retry, to another endpoint of the destination (503 "upstream connect
+	// error"): in the local environment a deleted pod stops answering at once, possibly before
+	// the data plane learns it is gone.
 	Refused int
 	// Codes counts answers by status code (0: transport error).
 	Codes map[int]int
