@@ -137,3 +137,18 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRebuildsAreSpacedByTheirCost(t *testing.T) {
+	for _, tc := range []struct {
+		build, want time.Duration
+	}{
+		{0, rebuildDelay},
+		{time.Millisecond, rebuildDelay},
+		{30 * time.Millisecond, 300 * time.Millisecond},
+		{time.Second, maxRebuildDelay},
+	} {
+		if got := nextRebuildDelay(tc.build); got != tc.want {
+			t.Errorf("after a build of %s: delay %s, want %s", tc.build, got, tc.want)
+		}
+	}
+}
