@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -88,7 +89,16 @@ func main() {
 	}
 }
 
+// defaultGCPercent is the garbage collector's target unless GOGC says otherwise: the heap may
+// grow by half of what is live before a collection instead of doubling. The controller spends
+// well under a tenth of a core at a thousand Canaries, so a little more collection is cheap,
+// while most of its resident memory is the informer caches' live objects and their garbage.
+const defaultGCPercent = 50
+
 func run(o options) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	if err := checkProvider(o.provider); err != nil {
 		return err
 	}
