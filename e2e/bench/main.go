@@ -48,11 +48,13 @@ type config struct {
 	// maxConcurrent is the --max-concurrent-canaries of the second fleet-wide change: 0 means
 	// half the fleet, -1 skips that run. It only runs when bin/siskin has the flag.
 	maxConcurrent int
-	siskinArgs    []string
-	testapp       bool
-	timeout       time.Duration
-	budget        time.Duration
-	profileDir    string
+	// unlimited runs the fleet-wide change without a concurrency limit first.
+	unlimited  bool
+	siskinArgs []string
+	testapp    bool
+	timeout    time.Duration
+	budget     time.Duration
+	profileDir string
 }
 
 func main() {
@@ -88,6 +90,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.concurrent, "concurrent", 16, "siskin --concurrent")
 	fs.IntVar(&c.qps, "qps", 500, "siskin --kube-api-qps")
 	fs.IntVar(&c.burst, "burst", 1000, "siskin --kube-api-burst")
+	fs.BoolVar(&c.unlimited, "unlimited", true, "run a fleet-wide change without a concurrency limit before the one with --max-concurrent-canaries (false: only the latter, for sizes where the former cannot finish within the budget)")
 	fs.IntVar(&c.maxConcurrent, "max-concurrent", 0, "--max-concurrent-canaries of the second fleet-wide change (0: N/2, -1: skip); only if bin/siskin has the flag")
 	extra := fs.String("siskin-args", "", "extra space-separated flags for bin/siskin")
 	fs.BoolVar(&c.testapp, "testapp", false, "let the local environment's test app serve the pods (off: pods are labelled siskin.dev/testapp=false)")

@@ -126,15 +126,19 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	logf("  reaction p50 %.0f ms, p99 %.0f ms", res.Reaction.Milliseconds.P50, res.Reaction.Milliseconds.P99)
 
 	// Fleet-wide change, as configured; it may take what is left of the budget.
-	f, err := fleetChange(ctx, cfg, cl, rec, ctrl, ns, names, "2", "all", 0, within(cfg.timeout+3*cfg.idealRollout()))
-	peak = max(peak, f.peakKB)
-	res.Fleet = append(res.Fleet, f)
-	if err != nil {
-		return res, err
-	}
-	if f.Promoted < n {
-		res.Notes = append(res.Notes, fmt.Sprintf("the fleet-wide change did not finish within the budget (%d/%d promoted); the run stops there", f.Promoted, n))
-		return res, nil
+	if cfg.unlimited {
+		f, err := fleetChange(ctx, cfg, cl, rec, ctrl, ns, names, "2", "all", 0, within(cfg.timeout+3*cfg.idealRollout()))
+		peak = max(peak, f.peakKB)
+		res.Fleet = append(res.Fleet, f)
+		if err != nil {
+			return res, err
+		}
+		if f.Promoted < n {
+			res.Notes = append(res.Notes, fmt.Sprintf("the fleet-wide change did not finish within the budget (%d/%d promoted); the run stops there", f.Promoted, n))
+			return res, nil
+		}
+	} else {
+		res.Notes = append(res.Notes, "the fleet-wide change without a concurrency limit was skipped (-unlimited=false)")
 	}
 
 	// The same with --max-concurrent-canaries, if the controller has it and the budget allows
