@@ -32,8 +32,11 @@ func (p *planner) atRest() {
 	p.restReadiness()
 }
 
-// QueuePoll is how often a revision that waits for a rollout slot looks again.
-const QueuePoll = 5 * time.Second
+// QueuePoll is how often a revision that waits for a rollout slot looks again. It is a safety
+// net: the controller wakes the longest-queued Canary as soon as a rollout ends. A short poll
+// would make every queued Canary of a long queue compete with the rollouts in flight for the
+// controller's workers and API client.
+const QueuePoll = 30 * time.Second
 
 // queued keeps a new revision at rest until the controller has a rollout slot; the phase, the
 // weights and the status of the last rollout stay as they are. The wait is announced once.
