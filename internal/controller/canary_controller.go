@@ -254,7 +254,10 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 		return fmt.Errorf("patch status of canary %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
 	r.writes.wrote(client.ObjectKeyFromObject(obj), replaced, obj.ResourceVersion, r.now())
-	r.wakeQueued(ctx, freedSlots(before.Phase, obj.Status.Phase))
+	if freed := freedSlots(before.Phase, obj.Status.Phase); freed > 0 {
+		r.slots.release(client.ObjectKeyFromObject(obj), r.now())
+		r.wakeQueued(ctx, freed)
+	}
 	return nil
 }
 

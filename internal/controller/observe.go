@@ -99,6 +99,20 @@ const slotReservation = time.Minute
 type rolloutSlots struct {
 	mu       sync.Mutex
 	reserved map[client.ObjectKey]time.Time
+	// released are rollouts that ended but may still look in flight in the cache; the slot
+	// they held is free from the moment their status was written.
+	released map[client.ObjectKey]time.Time
+}
+
+// release frees the slot of a rollout that ended, before the cache shows it.
+func (s *rolloutSlots) release(key client.ObjectKey, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.reserved, key)
+	if s.released == nil {
+		s.released = map[client.ObjectKey]time.Time{}
+	}
+	s.released[key] = now
 }
 
 // admit reserves a slot for key if fewer than limit rollouts are in flight or reserved.
@@ -108,6 +122,15 @@ func (s *rolloutSlots) admit(key client.ObjectKey, active []siskinv1.Canary, lim
 	inFlight := make(map[client.ObjectKey]bool, len(active))
 	for i := range active {
 		inFlight[client.ObjectKeyFromObject(&active[i])] = true
+	}
+	for k, at := range s.released {
+		switch {
+		case !inFlight[k] || now.Sub(at) > slotReservation:
+			// The cache shows it ended (or it is long enough ago to trust the cache again).
+			delete(s.released, k)
+		default:
+			delete(inFlight, k)
+		}
 	}
 	used := len(inFlight)
 	for k, at := range s.reserved {

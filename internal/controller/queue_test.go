@@ -72,3 +72,33 @@ func TestAFreedSlotWakesTheLongestQueuedCanary(t *testing.T) {
 		t.Fatalf("without a limit, %v were woken", got)
 	}
 }
+
+func TestAReleasedSlotIsFreeBeforeTheCacheShowsIt(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: "ns", Name: name} }
+	canaryNamed := func(name string) siskinv1.Canary {
+		return siskinv1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+	}
+	// The cache still shows alpha in flight although its rollout ended.
+	stale := []siskinv1.Canary{canaryNamed("alpha")}
+
+	var s rolloutSlots
+	if s.admit(key("beta"), stale, 1, t0) {
+		t.Fatal("beta was admitted while alpha held the only slot")
+	}
+	s.release(key("alpha"), t0)
+	if !s.admit(key("beta"), stale, 1, t0) {
+		t.Fatal("beta was refused the slot alpha released")
+	}
+	if s.admit(key("gamma"), stale, 1, t0) {
+		t.Fatal("gamma was admitted to the slot reserved for beta")
+	}
+	// Once the cache shows alpha at rest and beta in flight, the release is forgotten.
+	current := []siskinv1.Canary{canaryNamed("beta")}
+	if s.admit(key("gamma"), current, 1, t0.Add(time.Second)) {
+		t.Fatal("gamma was admitted while beta held the only slot")
+	}
+	if len(s.released) != 0 {
+		t.Fatalf("released = %v, want none once the cache caught up", s.released)
+	}
+}
