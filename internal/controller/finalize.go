@@ -18,11 +18,17 @@ import (
 // revertPoll is how often a deletion checks whether the target is ready to take traffic back.
 const revertPoll = 2 * time.Second
 
+// handBackDrain is how long the primary outlives the hand-back of traffic to the target on
+// deletion: long enough for the data plane to apply the routes and the Service's endpoints to
+// move, so that no request still on its way to a primary pod finds it gone. The status keeps
+// whole seconds, so the wait is between two and three seconds.
+const handBackDrain = 3 * time.Second
+
 // finalize hands traffic back before a Canary goes away, so that deleting it never drops a
 // request (the garbage collector would otherwise delete the primary while the target is
 // scaled to zero). The target is scaled back up and, once it is ready, the apex Service and
-// the routes point at it; only then is the finalizer removed and the generated objects
-// collected. With revertOnDeletion this is the documented restore; without it, it is what
+// the routes point at it; only after handBackDrain is the finalizer removed and the generated
+// objects collected. With revertOnDeletion this is the documented restore; without it, it is what
 // keeps the deletion safe.
 func (r *CanaryReconciler) finalize(ctx context.Context, c *siskinv1.Canary) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
@@ -58,12 +64,19 @@ func (r *CanaryReconciler) finalize(ctx context.Context, c *siskinv1.Canary) (ct
 		return ctrl.Result{}, fmt.Errorf("finalize services: %w", err)
 	}
 
-	c.Status.Phase = siskinv1.PhaseTerminated
-	now := metav1.NewTime(r.now())
-	c.Status.LastTransitionTime = &now
-	canary.SetReadiness(&c.Status, c.Generation, siskinv1.ReasonTerminating, "traffic handed back to the target")
+	if c.Status.Phase != siskinv1.PhaseTerminated {
+		c.Status.Phase = siskinv1.PhaseTerminated
+		now := metav1.NewTime(r.now())
+		c.Status.LastTransitionTime = &now
+		canary.SetReadiness(&c.Status, c.Generation, siskinv1.ReasonTerminating, "traffic handed back to the target")
+	}
 	if err := r.patchStatus(ctx, c, before); err != nil {
 		return ctrl.Result{}, err
+	}
+	// The mesh or gateway applies the handed-back routes, and the Service endpoints move, a
+	// moment after they are written; the primary's pods keep serving until then.
+	if left := handBackDrain - r.now().Sub(c.Status.LastTransitionTime.Time); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
 	}
 	patch := client.MergeFrom(c.DeepCopy())
 	controllerutil.RemoveFinalizer(c, siskinv1.CanaryFinalizer)

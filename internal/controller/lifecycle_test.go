@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
@@ -138,15 +139,28 @@ func TestDeletingACanaryHandsTrafficBackToTheTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
+	drained := false // seen Terminated, traffic handed back, primary still there
 	for {
-		err := k8sClient.Get(ctx, keyOf(c), &siskinv1.Canary{})
+		live := &siskinv1.Canary{}
+		err := k8sClient.Get(ctx, keyOf(c), live)
 		if client.IgnoreNotFound(err) == nil && err != nil {
 			break
+		}
+		if err == nil && live.Status.Phase == siskinv1.PhaseTerminated {
+			apex := &corev1.Service{}
+			primary := &appsv1.Deployment{}
+			if k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo"}, apex) == nil && apex.Spec.Selector["app"] == "podinfo" &&
+				k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo-primary"}, primary) == nil && primary.DeletionTimestamp.IsZero() {
+				drained = true
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("canary still exists 20s after deletion: %+v", getCanary(t, keyOf(c)).Status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if !drained {
+		t.Error("the canary went away without a moment where traffic was handed back and the primary still served (the hand-back drain)")
 	}
 	if n := *getDeployment(t, ns, "podinfo").Spec.Replicas; n != 2 {
 		t.Errorf("target has %d replicas after the canary was deleted, want 2", n)
