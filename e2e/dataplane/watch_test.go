@@ -144,6 +144,7 @@ func TestRebuildsAreSpacedByTheirCost(t *testing.T) {
 	}{
 		{0, rebuildDelay},
 		{time.Millisecond, rebuildDelay},
+		{19 * time.Millisecond, rebuildDelay},
 		{30 * time.Millisecond, 300 * time.Millisecond},
 		{time.Second, maxRebuildDelay},
 	} {

@@ -128,6 +128,25 @@ func (r *rig) create(c *siskinv1.Canary) {
 		r.t.Fatalf("create Canary: %v", err)
 	}
 	r.waitPhase(initTimeout, siskinv1.PhaseInitialized)
+	r.waitRouted()
+}
+
+// waitRouted waits until the data plane answers for the Canary's host. Like a real mesh or
+// gateway, it applies a route a moment after the route is written (and Initialized only says
+// the route is written); users start only once the host is served.
+func (r *rig) waitRouted() {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := r.in.Env.Get(r.ctx, r.host(), "/", nil)
+		if err == nil && resp.Code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.fatalf("the data plane did not serve %s within 10s of initialization: answered %d (error %v)", r.host(), resp.Code, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitPhase waits for one of the phases and fails the test with a diagnosis if it does not come.
