@@ -54,6 +54,7 @@ type options struct {
 	logEncoding      string
 	showVersion      bool
 	notify           notify.GlobalOptions
+	allowCrossNSRefs bool
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	flag.BoolVar(&o.allowCrossNSRefs, "allow-cross-namespace-refs", false, "Let a Canary's templateRef and alert providerRef name an object in another namespace, whose credentials it then uses. Off, such references are refused.")
 	o.notify.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -161,6 +163,9 @@ func run(o options) error {
 		Global:         o.notify,
 		OnFailure:      recorder.RecordNotificationFailure,
 		OnHealthChange: onHealthChange,
+		Events:         mgr.GetEventRecorder("siskin"),
+
+		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)

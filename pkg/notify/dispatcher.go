@@ -3,11 +3,11 @@ package notify
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -88,10 +88,12 @@ func (d *Dispatcher) Notify(ctx context.Context, c *siskinv1.Canary, e canary.Ev
 		return
 	}
 	it := item{msg: newMessage(c, e, d.o.Global.ClusterName)}
-	if c.Spec.Analysis != nil {
-		it.alerts = slices.Clone(c.Spec.Analysis.Alerts)
-	}
-	if len(it.alerts) == 0 && len(d.globals) == 0 {
+	if c.Spec.Analysis != nil && len(c.Spec.Analysis.Alerts) > 0 {
+		// A Canary with alerts is announced to those only, even when all are refused.
+		if it.alerts = d.admit(ctx, c, it.msg, c.Spec.Analysis.Alerts); len(it.alerts) == 0 {
+			return
+		}
+	} else if len(d.globals) == 0 {
 		return
 	}
 	d.mu.Lock()
@@ -110,6 +112,39 @@ func (d *Dispatcher) Notify(ctx context.Context, c *siskinv1.Canary, e canary.Ev
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// admit returns the alerts of c that receive m and may be sent to. An alert naming an
+// AlertProvider in another namespace is refused unless AllowCrossNamespaceRefs: the refusal is
+// logged, recorded as a Warning event on c and counted through OnFailure, once per provider.
+// The other namespace's AlertProvider is left alone: neither read nor marked failing, so a
+// Canary cannot change what another team's provider reports.
+func (d *Dispatcher) admit(ctx context.Context, c *siskinv1.Canary, m message, alerts []siskinv1.CanaryAlert) []siskinv1.CanaryAlert {
+	out := make([]siskinv1.CanaryAlert, 0, len(alerts))
+	refused := map[types.NamespacedName]bool{}
+	for _, a := range alerts {
+		if !receives(a.Severity, m.Severity) {
+			continue
+		}
+		key := providerKey(c.Namespace, a)
+		err := checkRef(c.Namespace, key, d.o.AllowCrossNamespaceRefs)
+		if err == nil {
+			out = append(out, a)
+			continue
+		}
+		if refused[key] {
+			continue
+		}
+		refused[key] = true
+		ctrl.LoggerFrom(ctx).Error(err, "alert refused; nothing sent",
+			"canary", m.canaryKey().String(), "provider", key.String(), "reason", m.Reason)
+		if d.o.Events != nil {
+			d.o.Events.Eventf(c, nil, corev1.EventTypeWarning, ReasonCrossNamespaceRefRefused, "Notify",
+				"alert %s not sent: %s", a.Name, err.Error())
+		}
+		d.failed(m, unknownType)
+	}
+	return out
 }
 
 // NeedLeaderElection is false: delivery runs on every replica, and only the leader has
@@ -170,10 +205,7 @@ func (d *Dispatcher) route(ctx context.Context, it item) {
 		if !receives(a.Severity, it.msg.Severity) {
 			continue
 		}
-		key := types.NamespacedName{Namespace: a.ProviderRef.Namespace, Name: a.ProviderRef.Name}
-		if key.Namespace == "" {
-			key.Namespace = it.msg.Namespace
-		}
+		key := providerKey(it.msg.Namespace, a)
 		if seen[key] {
 			continue
 		}

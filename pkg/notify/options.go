@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -77,6 +78,15 @@ type Options struct {
 	OnHealthChange func(provider types.NamespacedName)
 	// Logger logs dropped and undelivered messages; the zero Logger means ctrl.Log.
 	Logger logr.Logger
+	// Events records, on the Canary, the alerts that are refused (a cross-namespace
+	// providerRef); nil records none, and the refusal is only logged and counted.
+	Events EventRecorder
+
+	// AllowCrossNamespaceRefs lets a Canary's alert name an AlertProvider in another namespace
+	// (--allow-cross-namespace-refs). Off, such an alert is refused: the provider's Secret is
+	// not read and nothing is sent, since a Canary author must not post with another
+	// namespace's credentials. The global senders are not references and serve every Canary.
+	AllowCrossNamespaceRefs bool
 
 	// IntakeSize bounds the messages waiting to be resolved to providers.
 	IntakeSize int
@@ -95,6 +105,11 @@ type Options struct {
 	// SlackAPIURL is the Slack Web API base URL used with a bot token when the provider has
 	// no address of its own; empty means https://slack.com/api/.
 	SlackAPIURL string
+}
+
+// EventRecorder records Kubernetes events; the manager's events.EventRecorder is one.
+type EventRecorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }
 
 func (o *Options) defaults() {

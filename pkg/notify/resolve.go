@@ -69,6 +69,34 @@ func (d destination) where() string {
 // errInvalid marks a provider that no retry can fix.
 var errInvalid = errors.New("invalid alert provider")
 
+// ErrCrossNamespaceRef is the refusal of an alert whose providerRef names an AlertProvider
+// outside the Canary's namespace, while Options.AllowCrossNamespaceRefs is off.
+var ErrCrossNamespaceRef = errors.New("cross-namespace references are refused (--allow-cross-namespace-refs)")
+
+// ReasonCrossNamespaceRefRefused is the reason of the Warning event recorded on a Canary whose
+// alert is refused for naming an AlertProvider in another namespace.
+const ReasonCrossNamespaceRefRefused = "CrossNamespaceRefRefused"
+
+// providerKey is the AlertProvider an alert of a Canary in namespace names: its providerRef,
+// in the Canary's namespace unless the ref gives one.
+func providerKey(namespace string, a siskinv1.CanaryAlert) types.NamespacedName {
+	key := types.NamespacedName{Namespace: a.ProviderRef.Namespace, Name: a.ProviderRef.Name}
+	if key.Namespace == "" {
+		key.Namespace = namespace
+	}
+	return key
+}
+
+// checkRef refuses a provider outside the Canary's namespace unless allowed. It decides on
+// names alone, before anything is read, so a refused ref never reaches the other namespace's
+// Secret.
+func checkRef(namespace string, key types.NamespacedName, allowCrossNamespace bool) error {
+	if key.Namespace == namespace || allowCrossNamespace {
+		return nil
+	}
+	return fmt.Errorf("alert provider %s is in another namespace; %w", key, ErrCrossNamespaceRef)
+}
+
 // resolve reads the AlertProvider key and its Secret.
 func resolve(ctx context.Context, r client.Reader, key types.NamespacedName) (destination, error) {
 	p := &siskinv1.AlertProvider{}
