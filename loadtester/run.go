@@ -35,6 +35,7 @@ type Config struct {
 	GateStore              string
 	GateConfigMapName      string
 	GateConfigMapNamespace string // empty: POD_NAMESPACE, then the service account's namespace
+	GateTTL                time.Duration
 	NamespaceRegexp        string
 	RequireSignature       bool
 	SignatureSecretFile    string
@@ -136,7 +137,7 @@ func (cfg Config) gateStore(log logr.Logger) (GateStore, error) {
 	switch kind {
 	case GateStoreMemory:
 		log.Info("gates kept in memory: they do not survive a restart", "reason", "gate store memory")
-		return gate.NewMemory(), nil
+		return gate.NewMemory(cfg.GateTTL), nil
 	case GateStoreConfigMap:
 		ns := cfg.GateConfigMapNamespace
 		if ns == "" {
@@ -159,7 +160,7 @@ func (cfg Config) gateStore(log logr.Logger) (GateStore, error) {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
 		}
 		log.Info("gates kept in a ConfigMap", "configMap", ns+"/"+cfg.GateConfigMapName)
-		return gate.NewConfigMap(c, ns, cfg.GateConfigMapName), nil
+		return gate.NewConfigMap(c, ns, cfg.GateConfigMapName, cfg.GateTTL), nil
 	}
 	return nil, fmt.Errorf("unknown gate store %q: want auto, memory or configmap", cfg.GateStore)
 }

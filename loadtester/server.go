@@ -20,10 +20,15 @@ import (
 	"github.com/siskin-dev/siskin/loadtester/task"
 )
 
-// GateStore keeps the open or closed state of manual gates (see package gate).
+// GateStore keeps the open or closed state of manual gates per canary and revision (see
+// package gate).
 type GateStore interface {
-	IsOpen(ctx context.Context, key gate.Key) (bool, error)
-	SetOpen(ctx context.Context, key gate.Key, open bool) error
+	// Check reports whether the gate is open for key.Revision and remembers that revision as
+	// the one waiting, dropping approvals of other revisions.
+	Check(ctx context.Context, key gate.Key) (bool, error)
+	// SetOpen opens or closes the gate for key.Revision (empty: the revision waiting) and
+	// returns the revision it changed.
+	SetOpen(ctx context.Context, key gate.Key, open bool) (string, error)
 }
 
 // Defaults for Options fields left zero.
@@ -71,7 +76,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("signatures are required but no secret is set")
 	}
 	if opts.Gates == nil {
-		opts.Gates = gate.NewMemory()
+		opts.Gates = gate.NewMemory(0)
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
@@ -175,15 +180,19 @@ func (s *Server) gateCheck(kind gate.Kind) handlerFunc {
 		if !ok {
 			return
 		}
-		open, err := s.opts.Gates.IsOpen(ctx, key)
+		if key.Revision == "" {
+			reply(w, http.StatusBadRequest, "a gate check needs the payload's checksum: gates are kept per revision")
+			return
+		}
+		open, err := s.opts.Gates.Check(ctx, key)
 		switch {
 		case err != nil:
 			s.log.Error(err, "gate check failed", "canary", p.canary())
 			reply(w, http.StatusInternalServerError, err.Error())
 		case open:
-			reply(w, http.StatusOK, fmt.Sprintf("%s gate for %s is open", gateLabel[kind], p.canary()))
+			reply(w, http.StatusOK, fmt.Sprintf("%s gate for %s at revision %s is open", gateLabel[kind], p.canary(), key.Revision))
 		default:
-			reply(w, http.StatusForbidden, fmt.Sprintf("%s gate for %s is closed", gateLabel[kind], p.canary()))
+			reply(w, http.StatusForbidden, fmt.Sprintf("%s gate for %s at revision %s is closed", gateLabel[kind], p.canary(), key.Revision))
 		}
 	}
 }
@@ -195,18 +204,27 @@ func (s *Server) gateSet(kind gate.Kind, open bool) handlerFunc {
 		if !ok {
 			return
 		}
-		if err := s.opts.Gates.SetOpen(ctx, key, open); err != nil {
+		rev, err := s.opts.Gates.SetOpen(ctx, key, open)
+		switch {
+		case errors.Is(err, gate.ErrNoRevision):
+			reply(w, http.StatusConflict, err.Error())
+			return
+		case err != nil:
 			s.log.Error(err, "gate change failed", "canary", p.canary())
 			reply(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		s.log.Info("gate "+state, "canary", p.canary(), "gate", gateLabel[kind])
-		reply(w, http.StatusOK, fmt.Sprintf("%s gate for %s %s", gateLabel[kind], p.canary(), state))
+		s.log.Info("gate "+state, "canary", p.canary(), "revision", rev, "gate", gateLabel[kind])
+		if rev == "" {
+			reply(w, http.StatusOK, fmt.Sprintf("%s gate for %s %s", gateLabel[kind], p.canary(), state))
+			return
+		}
+		reply(w, http.StatusOK, fmt.Sprintf("%s gate for %s at revision %s %s", gateLabel[kind], p.canary(), rev, state))
 	}
 }
 
 func (s *Server) gateKey(w http.ResponseWriter, kind gate.Kind, p *Payload) (gate.Key, bool) {
-	key := gate.Key{Kind: kind, Namespace: p.Namespace, Name: p.Name}
+	key := gate.Key{Kind: kind, Namespace: p.Namespace, Name: p.Name, Revision: p.Checksum}
 	if err := key.Validate(); err != nil {
 		reply(w, http.StatusBadRequest, err.Error())
 		return key, false

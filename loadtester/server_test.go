@@ -102,14 +102,14 @@ func TestGatesOpenCloseAndCheckPerCanary(t *testing.T) {
 
 func TestGatesPersistAcrossRestartInConfigMap(t *testing.T) {
 	api := fake.NewClientBuilder().Build()
-	first := newServer(t, Options{Gates: gate.NewConfigMap(api, "siskin", "siskin-loadtester-gates")})
+	first := newServer(t, Options{Gates: gate.NewConfigMap(api, "siskin", "siskin-loadtester-gates", 0)})
 	if code, body := call(t, first, "/gate/open", payload(t, podinfo), nil); code != http.StatusOK {
 		t.Fatalf("open = %d %s", code, body)
 	}
 	call(t, first, "/rollback/open", payload(t, podinfo), nil)
 	first.Close()
 
-	restarted := newServer(t, Options{Gates: gate.NewConfigMap(api, "siskin", "siskin-loadtester-gates")})
+	restarted := newServer(t, Options{Gates: gate.NewConfigMap(api, "siskin", "siskin-loadtester-gates", 0)})
 	for _, path := range []string{"/gate/check", "/rollback/check"} {
 		if code, _ := call(t, restarted, path, payload(t, podinfo), nil); code != http.StatusOK {
 			t.Errorf("%s after restart = %d, want 200", path, code)

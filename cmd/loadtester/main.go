@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/siskin-dev/siskin/loadtester"
+	"github.com/siskin-dev/siskin/loadtester/gate"
 )
 
 // stringList is a repeatable string flag.
@@ -38,6 +39,8 @@ func main() {
 	flag.StringVar(&cfg.GateConfigMapName, "gate-configmap", "siskin-loadtester-gates", "name of the gate ConfigMap")
 	flag.StringVar(&cfg.GateConfigMapNamespace, "gate-configmap-namespace", "",
 		"namespace of the gate ConfigMap (default: $POD_NAMESPACE, then the service account's namespace)")
+	flag.DurationVar(&cfg.GateTTL, "gate-ttl", gate.DefaultTTL,
+		"how long a gate entry (the revision waiting and its approval) lives without being written")
 	flag.StringVar(&cfg.NamespaceRegexp, "namespace-regexp", "",
 		"only serve canaries whose namespace matches this regular expression as a whole (default: all)")
 	flag.BoolVar(&cfg.RequireSignature, "require-signature", false,
