@@ -63,6 +63,16 @@ type CanaryAnalysis struct {
 	// +optional
 	Threshold int32 `json:"threshold,omitempty"`
 
+	// ErrorLimit is the number of consecutive analysis steps whose checks could not be made
+	// (a query error, a webhook that could not be reached) after which the canary is rolled
+	// back. Such steps are not evidence either way: they neither fail a check nor advance the
+	// rollout. Siskin extension (Argo Rollouts calls it consecutiveErrorLimit); defaults to 5.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	ErrorLimit int32 `json:"errorLimit,omitempty"`
+
 	// MaxWeight is the canary weight at which promotion starts; defaults to 100, or to the last
 	// entry of stepWeights.
 	// +kubebuilder:validation:Minimum=1
@@ -297,10 +307,12 @@ type CanaryWebhook struct {
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 
-	// Timeout of one call.
+	// Timeout of one call, at most 5m: calls run on the controller's shared workers, and a
+	// longer wait is what gateTimeout (a gate polled at every interval) is for.
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || duration(self) <= duration('5m')",message="timeout must be at most 5m; use gateTimeout to wait longer for a gate"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 

@@ -40,6 +40,18 @@ const (
 	ReasonTrafficSwitched = "TrafficSwitched"
 	// ReasonAnalysisCheckFailed: a metric or webhook check failed.
 	ReasonAnalysisCheckFailed = "AnalysisCheckFailed"
+	// ReasonAnalysisError: the checks of a step could not be made (a query error, an
+	// unreachable webhook); the step neither failed nor advanced.
+	ReasonAnalysisError = "AnalysisError"
+	// ReasonAnalysisErrorLimit: analysis.errorLimit consecutive steps could not be checked.
+	ReasonAnalysisErrorLimit = "AnalysisErrorLimit"
+	// ReasonPrimaryDrift: the primary runs a revision that is neither the promoted one nor the
+	// one being promoted (it was edited by hand, or a write was lost).
+	ReasonPrimaryDrift = "PrimaryDrift"
+	// ReasonRouterUnavailable: the router's API (its CRDs) is not installed in the cluster.
+	ReasonRouterUnavailable = "RouterUnavailable"
+	// ReasonHandBackAbandoned: deletion stopped waiting for the target to take traffic back.
+	ReasonHandBackAbandoned = "HandBackAbandoned"
 	// ReasonRollbackRequested: a rollback webhook asked for a rollback.
 	ReasonRollbackRequested = "RollbackRequested"
 	// ReasonRollingBack: traffic is moving back to the primary; the canary is scaled down once

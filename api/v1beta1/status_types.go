@@ -63,6 +63,11 @@ type CanaryStatus struct {
 	// +optional
 	FailedChecks int32 `json:"failedChecks"`
 
+	// AnalysisErrors counts the consecutive analysis steps whose checks could not be made (a
+	// query error, an unreachable webhook); a step with a verdict resets it.
+	// +optional
+	AnalysisErrors int32 `json:"analysisErrors,omitempty"`
+
 	// CanaryWeight is the percent of traffic routed to the canary.
 	// +optional
 	CanaryWeight int32 `json:"canaryWeight"`

@@ -115,8 +115,8 @@ func obsFor(c *siskinv1.Canary, now time.Time) Observation {
 	return Observation{
 		Now:      now,
 		Provider: c.Spec.Provider,
-		Target:   Workload{Exists: true, Fingerprint: fp, Ready: true, Replicas: 2},
-		Primary:  Workload{Exists: true, Fingerprint: c.Status.LastPromotedSpec, Ready: true, Replicas: 2},
+		Target:   Workload{Exists: true, Fingerprint: fp, Ready: true, Replicas: 2, Available: 2},
+		Primary:  Workload{Exists: true, Fingerprint: c.Status.LastPromotedSpec, Ready: true, Replicas: 2, Available: 2},
 		Route:    Route{Converged: true, PrimaryWeight: r.PrimaryWeight, CanaryWeight: r.CanaryWeight, Mirror: r.Mirror},
 	}
 }
@@ -160,6 +160,8 @@ func formatActions(actions []Action) string {
 			parts = append(parts, s+")")
 		case CallWebhooks:
 			parts = append(parts, fmt.Sprintf("CallWebhooks(%s)", a.Hook))
+		case Promote:
+			parts = append(parts, fmt.Sprintf("Promote(%s)", a.Revision))
 		default:
 			parts = append(parts, string(a.Type))
 		}

@@ -38,6 +38,10 @@ func manualApplies(ann string, m manualState, st *siskinv1.CanaryStatus, obs *Ob
 	case siskinv1.AnnotationAbort, siskinv1.AnnotationPromote:
 		switch phase {
 		case siskinv1.PhaseWaiting, siskinv1.PhaseProgressing, siskinv1.PhaseWaitingPromotion:
+			if fp := obs.Target.Fingerprint; ann == siskinv1.AnnotationPromote && fp != st.LastAppliedSpec {
+				// A person promotes the revision they watched, not one that arrived since.
+				return false, fmt.Sprintf("the target changed to revision %s, which has not been analysed; revision %s can no longer be promoted", short(fp), short(st.LastAppliedSpec))
+			}
 			return true, ""
 		case siskinv1.PhasePromoting, siskinv1.PhaseFinalising:
 			return false, fmt.Sprintf("the promotion of revision %s has already started", short(st.LastAppliedSpec))

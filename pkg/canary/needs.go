@@ -57,6 +57,7 @@ func stepNeeds(s *settings, st *siskinv1.CanaryStatus) Needs {
 	n := Needs{
 		Step:       true,
 		PreRollout: st.PreRolloutSpec != st.LastAppliedSpec && s.hasHooks(siskinv1.PreRolloutHook),
+		Metrics:    s.strategy.judgedOnTraffic(st),
 	}
 	if s.hasHooks(siskinv1.RollbackHook) {
 		n.Gates = append(n.Gates, siskinv1.RollbackHook)
@@ -107,6 +108,8 @@ func clockDue(last *metav1.Time, interval time.Duration, now time.Time) bool {
 // confirm the weights the status asks for, and the primary and the canary must be ready.
 func blockedBy(s *settings, st *siskinv1.CanaryStatus, obs *Observation) string {
 	switch {
+	case obs.Route.Problem != "":
+		return obs.Route.Problem
 	case !routeConfirmed(obs.Route, s.strategy.route(st)):
 		return siskinv1.ReasonRouteNotConfirmed
 	case !obs.Primary.Ready:

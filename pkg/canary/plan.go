@@ -58,6 +58,9 @@ func (p *planner) run() {
 	if p.manual() {
 		return
 	}
+	if p.primaryDrifted() {
+		return
+	}
 	if st.Phase != siskinv1.PhaseInitializing && p.c.Generation != p.c.Status.ObservedGeneration {
 		// The service or route spec may have changed; routers converge idempotently.
 		p.act(EnsureRouting)
@@ -129,6 +132,17 @@ func (p *planner) setRoute(r DesiredRoute) {
 	p.actions = append(p.actions, Action{Type: SetRoute, Route: r})
 }
 
+// promote asks for revision fp to be copied to the primary (once per round).
+func (p *planner) promote(fp string) {
+	for i := range p.actions {
+		if p.actions[i].Type == Promote {
+			p.actions[i].Revision = fp
+			return
+		}
+	}
+	p.actions = append(p.actions, Action{Type: Promote, Revision: fp})
+}
+
 // callHooks calls the webhooks of type t, if the spec has any.
 func (p *planner) callHooks(t siskinv1.WebhookType) {
 	if p.set.hasHooks(t) {
@@ -144,7 +158,9 @@ func (p *planner) route() DesiredRoute {
 // convergeRoute asks the router for the route of the next status unless it already confirms it.
 func (p *planner) convergeRoute() {
 	want := p.route()
-	if routeConfirmed(p.obs.Route, want) {
+	if routeConfirmed(p.obs.Route, want) || p.obs.Route.Problem != "" {
+		// A route the router cannot change (not Siskin's, or its API is missing) is left
+		// alone: the waits that need it confirmed run into their deadlines instead.
 		return
 	}
 	if !p.obs.Route.Converged {

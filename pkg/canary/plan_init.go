@@ -24,11 +24,13 @@ func (p *planner) initializing() {
 	case obs.Primary.Fingerprint != fp:
 		// The target changed while initializing: the primary takes the newest revision, and the
 		// wait for it starts again.
-		p.act(Promote)
+		p.promote(fp)
 		st.WaitingSince = nil
 		p.waitFor(wait{reason: siskinv1.ReasonInitializing, message: fmt.Sprintf("updating %s to revision %s", p.primary(), short(fp)), limit: p.set.deadline})
 	case !obs.Primary.Ready && !p.set.skipAnalysis:
 		p.initWait(fmt.Sprintf("waiting for %s to be ready%s", p.primary(), suffix(obs.Primary.Message)))
+	case obs.Route.Problem != "":
+		p.routeProblem()
 	case !routeConfirmed(obs.Route, DesiredRoute{PrimaryWeight: fullWeight}):
 		p.act(EnsureRouting)
 		p.setRoute(DesiredRoute{PrimaryWeight: fullWeight})

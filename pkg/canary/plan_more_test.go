@@ -67,7 +67,7 @@ var strategyCases = []planCase{{
 	canary:  analysingAt(siskinv1.PhaseProgressing, 30, 3),
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 	check:   wantCondition(siskinv1.ConditionReconciling, "True/Promoting"),
@@ -103,7 +103,7 @@ var strategyCases = []planCase{{
 	obs:     opened(siskinv1.ConfirmPromotionHook),
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
@@ -148,7 +148,7 @@ var strategyCases = []planCase{{
 	canary:  stepWeightsAt(50),
 	phase:   siskinv1.PhasePromoting,
 	weight:  50,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
@@ -187,7 +187,7 @@ var strategyCases = []planCase{{
 	canary:  abAt(100, 3),
 	phase:   siskinv1.PhasePromoting,
 	weight:  100,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
@@ -209,7 +209,7 @@ var strategyCases = []planCase{{
 	canary:  bgAt(100, 3),
 	phase:   siskinv1.PhasePromoting,
 	weight:  100,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
@@ -226,7 +226,7 @@ var strategyCases = []planCase{{
 	name:    "blue/green on provider kubernetes promotes right after its last iteration",
 	canary:  func(c *siskinv1.Canary) { kubernetesAt(3)(c); c.Spec.Analysis.Iterations = 3 },
 	phase:   siskinv1.PhasePromoting,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }, {
@@ -279,7 +279,7 @@ var promotionCases = []planCase{{
 	canary:  promotingStatus(30),
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	requeue: 9 * time.Minute,
 }, {
 	name:    "promoting moves all traffic to the primary once it runs the revision",
@@ -327,9 +327,13 @@ var promotionCases = []planCase{{
 	check: all(wantCondition(siskinv1.ConditionStalled, "True/PromotionFailed"),
 		wantCondition(siskinv1.ConditionPromoted, "False/PromotionFailed")),
 }, {
-	name:    "a new revision during the promotion takes all traffic off the canary at once",
-	canary:  promotingStatus(30),
-	obs:     target(revNewer),
+	name:   "a new revision during the promotion takes all traffic off the canary at once",
+	canary: promotingStatus(30),
+	obs: func(c *siskinv1.Canary, o *Observation) {
+		promoted(c, o)
+		target(revNewer)(c, o)
+		o.Primary.Ready = false
+	},
 	phase:   siskinv1.PhasePromoting,
 	actions: "SetRoute(100/0)",
 	events:  "NewRevision",
@@ -362,13 +366,13 @@ var promotionCases = []planCase{{
 		wantCondition(siskinv1.ConditionReconciling, "-"),
 		wantStatus("revNew promoted", func(st *siskinv1.CanaryStatus) bool { return st.LastPromotedSpec == revNew })),
 }, {
-	name:    "a new revision with skipAnalysis is promoted without analysis or scaling the canary up",
+	name:    "a new revision with skipAnalysis scales the canary up to be promoted once it is ready",
 	canary:  func(c *siskinv1.Canary) { restingStatus(c, siskinv1.PhaseSucceeded); c.Spec.SkipAnalysis = true },
 	obs:     target(revNew),
-	phase:   siskinv1.PhasePromoting,
-	actions: "Promote",
-	events:  "NewRevision PromotionStarted",
-	requeue: 10 * time.Minute,
+	phase:   siskinv1.PhaseProgressing,
+	actions: "ScaleTargetUp",
+	events:  "NewRevision",
+	requeue: time.Minute,
 }}
 
 func failedWithPreRollout(c *siskinv1.Canary) {
@@ -388,7 +392,7 @@ var manualCases = []planCase{{
 	obs:     manual(siskinv1.AnnotationPromote, "t1"),
 	phase:   siskinv1.PhasePromoting,
 	weight:  10,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "ManualPromote",
 	requeue: 10 * time.Minute,
 	check: wantStatus("the request acknowledged", func(st *siskinv1.CanaryStatus) bool {
@@ -400,7 +404,7 @@ var manualCases = []planCase{{
 	obs:     both(waitingTarget, manual(siskinv1.AnnotationPromote, "t1")),
 	at:      10 * time.Second,
 	phase:   siskinv1.PhasePromoting,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "ManualPromote",
 	requeue: 10 * time.Minute,
 }, {
@@ -517,7 +521,7 @@ var manualCases = []planCase{{
 	phase:   siskinv1.PhasePromoting,
 	weight:  30,
 	events:  "ManualRequestIgnored!warn",
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	requeue: 9 * time.Minute,
 	check:   wantEventText(siskinv1.ReasonManualRequestIgnored, "the promotion of revision rev-2 has already started"),
 }, {

@@ -22,14 +22,14 @@ func (p *planner) analysing() {
 		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s during the analysis; restarting the analysis", short(fp), p.rev()))
 		p.startRollout(fp)
 		return
-	case p.set.skipAnalysis:
-		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without further analysis", p.rev()))
-		return
 	case st.Paused:
 		p.pausedRound()
 		return
 	}
 	p.convergeRoute()
+	if p.canaryEmpty() {
+		return
+	}
 	if reason := blockedBy(&p.set, st, p.obs); reason != "" {
 		// Workloads and routes take a while after every change, so these waits show in the
 		// conditions only; the deadline, if reached, is announced.
@@ -39,6 +39,12 @@ func (p *planner) analysing() {
 			return
 		}
 		p.wakeAt(p.nextStep())
+		return
+	}
+	if p.set.skipAnalysis {
+		// Skipping the analysis never skips the readiness of the canary: a release whose pods
+		// do not become ready is rolled back at the progress deadline, not promoted.
+		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: the canary is ready; promoting revision %s without analysis", p.rev()))
 		return
 	}
 	if isReadinessWait(reconcilingReason(&p.c.Status)) {
@@ -55,7 +61,12 @@ func (p *planner) analysing() {
 // isReadinessWait reports whether reason is a wait that ends as soon as the workloads and the
 // route are ready again.
 func isReadinessWait(reason string) bool {
-	return reason == siskinv1.ReasonRouteNotConfirmed || reason == siskinv1.ReasonPrimaryNotReady || reason == siskinv1.ReasonCanaryNotReady
+	switch reason {
+	case siskinv1.ReasonRouteNotConfirmed, siskinv1.ReasonPrimaryNotReady, siskinv1.ReasonCanaryNotReady,
+		siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable:
+		return true
+	}
+	return false
 }
 
 // analysisReason is the condition reason of an analysis that is not waiting.
@@ -72,6 +83,8 @@ func (p *planner) blockMessage(reason string) string {
 		return fmt.Sprintf("the router has not confirmed canary weight %d%s", p.route().CanaryWeight, suffix(p.obs.Route.Message))
 	case siskinv1.ReasonPrimaryNotReady:
 		return fmt.Sprintf("%s is not ready%s", p.primary(), suffix(p.obs.Primary.Message))
+	case siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable:
+		return fmt.Sprintf("the route cannot be changed: %s", p.obs.Route.Message)
 	}
 	return fmt.Sprintf("the canary %s is not ready%s", p.target(), suffix(p.obs.Target.Message))
 }
@@ -90,9 +103,15 @@ func (p *planner) step() {
 	}
 	v := p.summarise()
 	if v.failed > 0 {
+		st.AnalysisErrors = 0
 		p.failedStep(v)
 		return
 	}
+	if v.errors > 0 {
+		p.erroredStep(v)
+		return
+	}
+	st.AnalysisErrors = 0
 	if p.needs.PreRollout {
 		st.PreRolloutSpec = st.LastAppliedSpec
 	}
@@ -107,13 +126,16 @@ func (p *planner) step() {
 type verdicts struct {
 	failed      int
 	firstFailed int
+	// errors counts checks that could not be made (verdict Error): not evidence either way.
+	errors      int
+	firstError  int
 	firstNoData int
 	// missing names a pre-rollout webhook without a result, which counts as a failed check.
 	missing string
 }
 
 func (p *planner) summarise() verdicts {
-	v := verdicts{firstFailed: -1, firstNoData: -1}
+	v := verdicts{firstFailed: -1, firstError: -1, firstNoData: -1}
 	for i := range p.obs.Checks {
 		switch p.obs.Checks[i].Verdict {
 		case siskinv1.VerdictPass:
@@ -121,7 +143,12 @@ func (p *planner) summarise() verdicts {
 			if v.firstNoData < 0 {
 				v.firstNoData = i
 			}
-		default: // Fail, Error, and anything unknown
+		case siskinv1.VerdictError:
+			v.errors++
+			if v.firstError < 0 {
+				v.firstError = i
+			}
+		default: // Fail, and anything unknown
 			v.failed++
 			if v.firstFailed < 0 {
 				v.firstFailed = i
@@ -240,6 +267,9 @@ func (p *planner) advance() {
 	st.CanaryWeight, st.Iterations, st.WaitingSince = mv.weight, mv.iterations, nil
 	p.convergeRoute()
 	reason, msg := s.announce(mv)
+	if !p.needs.Metrics && p.c.Spec.Analysis != nil && len(p.c.Spec.Analysis.Metrics) > 0 {
+		msg += " (metrics skipped in this step: the route sent the canary no traffic)"
+	}
 	p.info(reason, fmt.Sprintf("revision %s: %s", p.rev(), msg))
 	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())
 }

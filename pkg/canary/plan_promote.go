@@ -18,7 +18,7 @@ func (p *planner) startPromotion(reason, message string) {
 	st.WaitingSince = nil
 	st.Paused = false
 	st.LastStepTime = stampPtr(p.now)
-	p.act(Promote)
+	p.promote(st.LastAppliedSpec)
 	p.wake = time.Time{} // the analysis schedule ends here
 	p.waitFor(p.promotionWait())
 }
@@ -39,6 +39,15 @@ func (p *planner) promoting() {
 		p.pausedRound()
 		return
 	}
+	if obs.Primary.Fingerprint != st.LastAppliedSpec && obs.Target.Fingerprint != st.LastAppliedSpec &&
+		clockDue(st.LastStepTime, p.set.interval, p.now) {
+		// The target moved on before the primary took the promoted revision, so that revision
+		// can no longer be copied; the primary still runs the promoted one. (A copy that landed
+		// shows in the cache within moments, so an interval is ample to tell the two apart.)
+		// The new revision is analysed like any other.
+		p.promotionOvertaken()
+		return
+	}
 	if fp := obs.Target.Fingerprint; fp != st.LastAppliedSpec && st.CanaryWeight > 0 {
 		// The canary now runs a revision nobody analysed: it loses its traffic at once.
 		st.CanaryWeight = 0
@@ -53,7 +62,7 @@ func (p *planner) promoting() {
 		if obs.Primary.Fingerprint != st.LastAppliedSpec && obs.Target.Fingerprint == st.LastAppliedSpec {
 			// Promote is idempotent: asking again heals a copy that did not land (a write
 			// lost to a conflict, a primary edited by hand) instead of waiting for the deadline.
-			p.act(Promote)
+			p.promote(st.LastAppliedSpec)
 		}
 		return
 	}
@@ -78,6 +87,25 @@ func (p *planner) promoting() {
 	p.wakeAt(p.nextStep())
 }
 
+// promotionOvertaken handles a promotion whose revision left the target before the primary
+// took it: the primary still runs the last promoted revision, so all traffic goes back to it,
+// and the target's new revision starts its own analysis.
+func (p *planner) promotionOvertaken() {
+	fp := p.obs.Target.Fingerprint
+	p.warn(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s replaced revision %s before %s took it; the promotion is abandoned and revision %s is analysed",
+		short(fp), p.rev(), p.primary(), short(fp)))
+	p.st.CanaryWeight = 0
+	if fp == p.st.LastPromotedSpec {
+		p.cancel()
+		return
+	}
+	if !p.obs.Target.Exists {
+		p.rollback(siskinv1.ReasonTargetNotFound, fmt.Sprintf("target %s not found during the promotion", p.target()))
+		return
+	}
+	p.startRollout(fp)
+}
+
 // promotionFailed ends a promotion whose primary did not become ready in time. The primary may
 // be half-updated, so the canary, which runs the analysed revision, keeps running and takes all
 // traffic (as in the Flagger model); provider kubernetes cannot route to it.
@@ -88,7 +116,13 @@ func (p *planner) promotionFailed() {
 	st.Phase = siskinv1.PhaseFailed
 	st.WaitingSince = nil
 	outcome := "the canary keeps running; provider kubernetes cannot route traffic to it"
-	if p.set.strategy.canRoute {
+	switch t := p.obs.Target; {
+	case !p.set.strategy.canRoute:
+	case t.Fingerprint != st.LastAppliedSpec || t.Available == 0:
+		// Traffic goes to the canary only if it runs the promoted revision and can serve it.
+		st.CanaryWeight = 0
+		outcome = "the canary cannot take the traffic (it does not run the revision or has no available replica), so all traffic stays on the primary"
+	default:
 		st.CanaryWeight = fullWeight
 		outcome = "all traffic goes to the canary, which keeps running"
 	}

@@ -28,6 +28,10 @@ func (p *planner) atRest() {
 		p.finishRollback()
 		return
 	}
+	if p.obs.Route.Problem != "" {
+		p.routeProblem()
+		return
+	}
 	p.convergeRoute()
 	p.restReadiness()
 }
@@ -91,7 +95,7 @@ func (p *planner) resetAnalysis(fp string) {
 
 // startRollout starts the analysis of revision fp: traffic back to the primary (a no-op from
 // rest), the target scaled up, and the first step one interval from now. With skipAnalysis the
-// revision is promoted instead.
+// revision is promoted as soon as the canary is ready, without analysis steps.
 func (p *planner) startRollout(fp string) {
 	st := &p.st
 	p.resetAnalysis(fp)
@@ -99,10 +103,6 @@ func (p *planner) startRollout(fp string) {
 	st.LastStepTime = stampPtr(p.now)
 	st.Phase = siskinv1.PhaseProgressing
 	p.convergeRoute()
-	if p.set.skipAnalysis {
-		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("skipAnalysis: promoting revision %s without analysis", p.rev()))
-		return
-	}
 	p.act(ScaleTargetUp)
 	p.promoted(metav1.ConditionUnknown, siskinv1.ReasonProgressing, fmt.Sprintf("revision %s is being analysed", p.rev()))
 	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())

@@ -39,6 +39,7 @@ func TestPlan(t *testing.T) {
 	cases = append(cases, strategyCases...)
 	cases = append(cases, promotionCases...)
 	cases = append(cases, manualCases...)
+	cases = append(cases, safetyCases...)
 	names := map[string]bool{}
 	for _, tc := range cases {
 		if names[tc.name] {
@@ -310,7 +311,7 @@ var initCases = []planCase{{
 	canary:  initializingStatus,
 	obs:     both(primaryNotReadyYet, target(revNew)),
 	phase:   siskinv1.PhaseInitializing,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	requeue: 10 * time.Minute,
 }, {
 	name:    "initializing scales the target down once the route points at the primary",
@@ -760,7 +761,7 @@ var analysisCases = []planCase{{
 	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 20); c.Spec.SkipAnalysis = true },
 	phase:   siskinv1.PhasePromoting,
 	weight:  20,
-	actions: "Promote",
+	actions: "Promote(rev-2)",
 	events:  "PromotionStarted",
 	requeue: 10 * time.Minute,
 }}

@@ -13,6 +13,8 @@ const (
 	defaultProgressDeadline     = 600 * time.Second
 	defaultKubernetesIterations = 10
 	fullWeight                  = 100
+	// defaultErrorLimit is analysis.errorLimit's default: consecutive steps without a verdict.
+	defaultErrorLimit = 5
 )
 
 // settings are the spec values the planner uses, with defaults applied. They are computed
@@ -21,6 +23,7 @@ type settings struct {
 	provider     string
 	interval     time.Duration
 	threshold    int32
+	errorLimit   int32
 	deadline     time.Duration
 	skipAnalysis bool
 	strategy     strategy
@@ -39,6 +42,7 @@ func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
 		provider:     provider,
 		interval:     defaultInterval,
 		threshold:    1,
+		errorLimit:   defaultErrorLimit,
 		deadline:     defaultProgressDeadline,
 		skipAnalysis: c.Spec.SkipAnalysis || c.Spec.Analysis == nil,
 	}
@@ -54,6 +58,9 @@ func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
 	}
 	if a.Threshold > 0 {
 		s.threshold = a.Threshold
+	}
+	if a.ErrorLimit > 0 {
+		s.errorLimit = a.ErrorLimit
 	}
 	s.webhooks = a.Webhooks
 	s.strategy = strategyFor(a, provider)

@@ -162,6 +162,22 @@ func (s *strategy) mirroring(st *siskinv1.CanaryStatus) bool {
 	return false
 }
 
+// judgedOnTraffic reports whether the metrics of a step at st can judge the canary: whether the
+// route sends it traffic. A weighted canary at weight 0 without mirroring, and A/B testing
+// before matching requests go to the canary, send it none: real users reach a canary through
+// the route (the apex Service, a gateway), so its metrics would show no data, or only a load
+// test's, and must not decide. Blue/green is judged on the traffic its load tests send to the
+// canary Service, as in the Flagger model; provider kubernetes (always blue/green) likewise.
+func (s *strategy) judgedOnTraffic(st *siskinv1.CanaryStatus) bool {
+	switch s.kind {
+	case weightedCanary:
+		return st.CanaryWeight > 0 || s.mirroring(st)
+	case abTesting:
+		return st.CanaryWeight > 0
+	}
+	return true
+}
+
 // route is the routing that status st asks for. Routes are a function of the status alone, so
 // a restart re-derives them instead of remembering them.
 func (s *strategy) route(st *siskinv1.CanaryStatus) DesiredRoute {

@@ -57,6 +57,8 @@ type Workload struct {
 	Message string
 	// Replicas is spec.replicas (0 when scaled down).
 	Replicas int32
+	// Available is status.availableReplicas: pods that serve traffic routed to the workload.
+	Available int32
 }
 
 // Route is the observed state of the routing objects.
@@ -72,6 +74,10 @@ type Route struct {
 	CanaryWeight  int32
 	// Mirror is true when primary traffic is mirrored to the canary.
 	Mirror bool
+	// Problem is a reason (siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable) why the
+	// router cannot change the route at all; Message says more. The planner then plans no
+	// routing action and lets the rollout's deadlines decide.
+	Problem string
 }
 
 // Gate is the aggregated answer of every webhook of one gate type.
@@ -94,15 +100,22 @@ type Needs struct {
 	Step bool
 	// PreRollout is true when the pre-rollout webhooks must run in this step.
 	PreRollout bool
+	// Metrics is true when the step's metrics must be queried. A step of a weighted canary at
+	// weight 0 without mirroring, or of A/B testing before matching requests reach the canary,
+	// sends the canary no traffic: its metrics would judge traffic it was never sent, so only
+	// its webhooks run.
+	Metrics bool
 }
 
 // Decision is what Plan decided: the ordered actions, the next status and when to look again.
 type Decision struct {
-	// Actions run in order; the controller stops at the first that fails and then writes
-	// neither Status nor Events, but returns the error so the round is retried with backoff.
-	// Plan converges from the old status, so a retried round repeats no step.
+	// Actions run in order, after Status is written: the status is the intent, the actions
+	// converge the world to it. If the status write fails nothing is done; if an action
+	// fails, the next round plans again from the new status and the world as it is, which
+	// asks for the same convergence. So every prefix of a round is safe: a lost write repeats
+	// the round, a lost action is repeated by the next one, and no step counts twice.
 	Actions []Action
-	// Status is the next status (the controller writes it once, after the actions). Plan sets
+	// Status is the next status (the controller writes it once, before the actions). Plan sets
 	// observedGeneration, conditions and lastTransitionTime itself.
 	Status siskinv1.CanaryStatus
 	// Events are announced after the status is written: Kubernetes events, notifications and
@@ -129,8 +142,8 @@ const (
 	// ScaleTargetDown scales the target to zero.
 	ScaleTargetDown ActionType = "ScaleTargetDown"
 	// Promote copies the target's pod template and tracked configs to the primary, and records
-	// the target's fingerprint on it. Copying the same revision again must not restart the
-	// primary's rollout.
+	// the target's fingerprint on it, only if the target still holds Action.Revision. Copying
+	// the same revision again must not restart the primary's rollout.
 	Promote ActionType = "Promote"
 	// SetRoute applies the weights (and mirroring) in Action.Route.
 	SetRoute ActionType = "SetRoute"
@@ -147,6 +160,10 @@ type Action struct {
 	Route DesiredRoute
 	// Hook is the webhook type of CallWebhooks.
 	Hook siskinv1.WebhookType
+	// Revision is the fingerprint Promote copies to the primary: the revision that passed the
+	// analysis (or that a person promoted), never whatever the target holds when the action
+	// runs. If the target has moved on, Promote must change nothing.
+	Revision string
 }
 
 // DesiredRoute is the routing a SetRoute action asks for. With analysis.match (A/B testing)

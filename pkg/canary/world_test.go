@@ -79,6 +79,9 @@ type fakeWorkload struct {
 func (f *fakeWorkload) observe(now time.Time) Workload {
 	o := Workload{Exists: f.exists, Fingerprint: f.fp, Replicas: f.replicas}
 	o.Ready = f.exists && f.replicas > 0 && !now.Before(f.readyAt)
+	if o.Ready {
+		o.Available = f.replicas
+	}
 	if f.exists && !o.Ready {
 		o.Message = "0/2 updated replicas available"
 	}

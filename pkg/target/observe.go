@@ -61,6 +61,7 @@ func workload(dep *appsv1.Deployment, fingerprint string, threshold int32) canar
 		Ready:       ready,
 		Message:     msg,
 		Replicas:    ptr.Deref(dep.Spec.Replicas, 1),
+		Available:   dep.Status.AvailableReplicas,
 	}
 }
 

@@ -1,0 +1,242 @@
+package canary
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// The cases below are the defects of the "never ship what was not analysed" issue, one
+// transition each: every one fails on the planner before the fix.
+
+func errorVerdict(_ *siskinv1.Canary, o *Observation) {
+	c := metricCheck(siskinv1.VerdictError, o.Now)
+	c.Message = "query http://prometheus:9090: context deadline exceeded"
+	o.Checks = []siskinv1.CheckResult{c}
+}
+
+func withErrors(n int32) func(*siskinv1.Canary) {
+	return func(c *siskinv1.Canary) {
+		progressingStatus(c, 10)
+		c.Status.AnalysisErrors = n
+	}
+}
+
+func wantAnalysisErrors(n int32) func(*testing.T, Decision) {
+	return wantStatus("analysisErrors "+string(rune('0'+n)), func(st *siskinv1.CanaryStatus) bool { return st.AnalysisErrors == n })
+}
+
+func noActionOf(typ ActionType) func(*testing.T, Decision) {
+	return func(t *testing.T, d Decision) {
+		t.Helper()
+		for _, a := range d.Actions {
+			if a.Type == typ {
+				t.Errorf("unexpected action %s in %s", typ, formatActions(d.Actions))
+			}
+		}
+	}
+}
+
+func primaryRuns(fp string) func(*siskinv1.Canary, *Observation) {
+	return func(_ *siskinv1.Canary, o *Observation) { o.Primary.Fingerprint = fp }
+}
+
+func noAvailableCanary(_ *siskinv1.Canary, o *Observation) {
+	o.Target.Ready, o.Target.Available, o.Target.Message = false, 0, "0/2 replicas available"
+}
+
+var safetyCases = []planCase{{
+	name:    "a manual promote in the round the target changes never promotes the new revision",
+	canary:  progressingAt(20),
+	obs:     both(manual(siskinv1.AnnotationPromote, "now"), target(revNewer)),
+	phase:   siskinv1.PhaseProgressing,
+	actions: "SetRoute(100/0) ScaleTargetUp",
+	events:  "ManualRequestIgnored!warn NewRevision",
+	requeue: time.Minute,
+	check: all(noActionOf(Promote), wantEventText(siskinv1.ReasonManualRequestIgnored, "revision rev-3, which has not been analysed"),
+		wantStatus("lastAppliedSpec rev-3", func(st *siskinv1.CanaryStatus) bool { return st.LastAppliedSpec == revNewer })),
+}, {
+	name:    "a promotion copies the revision that passed the analysis, named in the action",
+	canary:  progressingAt(30),
+	phase:   siskinv1.PhasePromoting,
+	weight:  30,
+	actions: "Promote(rev-2)",
+	events:  "PromotionStarted",
+	requeue: 10 * time.Minute,
+}, {
+	name:    "a query error is not a failed check and does not advance the rollout",
+	canary:  progressingAt(10),
+	obs:     errorVerdict,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  10,
+	events:  "AnalysisError!warn",
+	requeue: time.Minute,
+	check: all(wantAnalysisErrors(1), wantStatus("failedChecks 0", func(st *siskinv1.CanaryStatus) bool { return st.FailedChecks == 0 }),
+		wantCondition(siskinv1.ConditionReconciling, "True/AnalysisError")),
+}, {
+	name:    "errorLimit consecutive steps without a verdict roll back",
+	canary:  withErrors(4),
+	obs:     errorVerdict,
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "AnalysisErrorLimit!warn RolledBack!error",
+	requeue: time.Minute,
+	check:   wantEventText(siskinv1.ReasonRolledBack, "steps without a verdict 5/5"),
+}, {
+	name:    "a step with a verdict starts the error count again",
+	canary:  withErrors(3),
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	actions: "SetRoute(80/20)",
+	events:  "StepWeightIncreased",
+	requeue: time.Minute,
+	check:   wantAnalysisErrors(0),
+}, {
+	name:    "a query error at the promotion step never promotes",
+	canary:  progressingAt(30),
+	obs:     errorVerdict,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  30,
+	events:  "AnalysisError!warn",
+	requeue: time.Minute,
+	check:   noActionOf(Promote),
+}, {
+	name:    "the first step at weight 0 judges the canary by its webhooks, not by metrics it received no traffic for",
+	canary:  progressingAt(0),
+	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Checks = []siskinv1.CheckResult{} },
+	phase:   siskinv1.PhaseProgressing,
+	weight:  10,
+	actions: "SetRoute(90/10)",
+	events:  "StepWeightIncreased",
+	requeue: time.Minute,
+	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics skipped in this step: the route sent the canary no traffic"),
+}, {
+	name:    "a canary without an available replica keeps its traffic for one interval at most",
+	canary:  progressingAt(20),
+	obs:     noAvailableCanary,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	requeue: time.Minute,
+	check:   wantCondition(siskinv1.ConditionReconciling, "True/CanaryNotReady"),
+}, {
+	name: "a canary without an available replica for an interval is rolled back",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 20)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0)
+	},
+	obs:     noAvailableCanary,
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "CanaryNotReady!warn RolledBack!error",
+	requeue: time.Minute,
+}, {
+	name: "skipAnalysis still waits for the canary to be ready",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 0)
+		c.Spec.SkipAnalysis = true
+	},
+	obs:     canaryNotReady,
+	phase:   siskinv1.PhaseProgressing,
+	requeue: 10 * time.Minute,
+	check:   all(noActionOf(Promote), wantCondition(siskinv1.ConditionReconciling, "True/CanaryNotReady")),
+}, {
+	name: "skipAnalysis promotes once the canary is ready",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 0)
+		c.Spec.SkipAnalysis = true
+	},
+	phase:   siskinv1.PhasePromoting,
+	actions: "Promote(rev-2)",
+	events:  "PromotionStarted",
+	requeue: 10 * time.Minute,
+}, {
+	name: "skipAnalysis with a canary never ready rolls back at the progress deadline",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 0)
+		c.Spec.SkipAnalysis = true
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(-9*time.Minute))
+	},
+	obs:     canaryNotReady,
+	phase:   siskinv1.PhaseFailed,
+	actions: "ScaleTargetDown",
+	events:  "ProgressDeadlineExceeded!warn RolledBack!error",
+	check:   noActionOf(Promote),
+}, {
+	name:    "a primary at rest that runs an unpromoted revision is repaired from the target",
+	canary:  func(c *siskinv1.Canary) { restingStatus(c, siskinv1.PhaseSucceeded) },
+	obs:     primaryRuns(revNew),
+	phase:   siskinv1.PhaseSucceeded,
+	actions: "Promote(rev-1)",
+	events:  "PrimaryDrift!warn",
+	check:   wantCondition(siskinv1.ConditionReconciling, "True/PrimaryDrift"),
+}, {
+	name:    "an analysis whose primary runs an unpromoted revision is rolled back and reports the drift",
+	canary:  progressingAt(20),
+	obs:     primaryRuns(revNew),
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "PrimaryDrift!warn RolledBack!error",
+	requeue: time.Minute,
+	check:   wantEventText(siskinv1.ReasonRolledBack, "Deployment/podinfo-primary runs revision rev-2, but the promoted revision is rev-1"),
+}, {
+	name:   "a rolled-back canary whose primary does not run the promoted revision is not reported healthy",
+	canary: func(c *siskinv1.Canary) { restingStatus(c, siskinv1.PhaseFailed); c.Status.LastAppliedSpec = revNew },
+	obs:    both(primaryRuns(revNew), target(revNew)),
+	phase:  siskinv1.PhaseFailed,
+	events: "PrimaryDrift!warn",
+	check:  wantCondition(siskinv1.ConditionStalled, "True/PrimaryDrift"),
+}, {
+	name:   "a route that is not Siskin's is not written, and the analysis waits for it",
+	canary: progressingAt(20),
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Route = Route{Problem: siskinv1.ReasonNotOwned, Message: "VirtualService podinfo is not managed by Siskin"}
+	},
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	requeue: 10 * time.Minute,
+	check:   wantCondition(siskinv1.ConditionReconciling, "True/NotOwned"),
+}, {
+	name: "a route that is not Siskin's past the deadline rolls back without writing it",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 20)
+		withWait(c, siskinv1.ReasonNotOwned, t0.Add(-9*time.Minute))
+	},
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Route = Route{Problem: siskinv1.ReasonNotOwned, Message: "VirtualService podinfo is not managed by Siskin"}
+	},
+	phase:   siskinv1.PhaseFailed,
+	events:  "ProgressDeadlineExceeded!warn RolledBack!error",
+	requeue: time.Minute,
+}, {
+	name: "a promotion the target overtook before the primary took it analyses the new revision",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 30)
+		c.Status.Phase = siskinv1.PhasePromoting
+		withWait(c, siskinv1.ReasonPromoting, t0)
+	},
+	obs:     target(revNewer),
+	phase:   siskinv1.PhaseProgressing,
+	actions: "SetRoute(100/0) ScaleTargetUp",
+	events:  "NewRevision!warn",
+	requeue: time.Minute,
+	check:   noActionOf(Promote),
+}, {
+	name: "a failed promotion never routes traffic to a canary that runs another revision",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 30)
+		c.Status.Phase = siskinv1.PhasePromoting
+		withWait(c, siskinv1.ReasonPromoting, t0.Add(-9*time.Minute))
+	},
+	obs: both(target(revNewer), func(_ *siskinv1.Canary, o *Observation) {
+		o.Primary = Workload{Exists: true, Fingerprint: revNew, Message: "1/2 replicas available", Replicas: 2, Available: 1}
+	}),
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "NewRevision ProgressDeadlineExceeded!warn PromotionFailed!error",
+	check:   wantEventText(siskinv1.ReasonPromotionFailed, "so all traffic stays on the primary"),
+}}
+
+var _ = metav1.Now
