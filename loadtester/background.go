@@ -3,6 +3,8 @@ package loadtester
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 )
 
@@ -12,20 +14,34 @@ var (
 	errClosed = errors.New("the load tester is shutting down")
 )
 
+// workersBusyError says that a run's workers do not fit in what is left of the worker budget.
+type workersBusyError struct{ want, used, limit int }
+
+func (e *workersBusyError) Error() string {
+	return fmt.Sprintf("%d load workers wanted but %d of %d (--max-workers) are in use", e.want, e.used, e.limit)
+}
+
+func (e *workersBusyError) Is(target error) bool { return target == errBusy }
+
 // background owns the tasks that outlive the webhook call that started them. A canary's tasks
 // all belong to one revision: a call with a new checksum cancels the old revision's tasks,
 // and a call repeating a running task (same metadata, same checksum) leaves it alone.
-// It also counts blocking runs, so that one limit covers every generator.
+// It also counts blocking runs, so that one limit covers every generator, and the workers of
+// every load run, against a second limit. A task that panics is recovered and reported to
+// onPanic; the process goes on.
 type background struct {
-	mu      sync.Mutex
-	base    context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	limit   int
-	active  int
-	closed  bool
-	canary  map[string]*revisionTasks
-	onCount func(running int)
+	mu         sync.Mutex
+	base       context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	limit      int
+	active     int
+	maxWorkers int
+	workers    int
+	closed     bool
+	canary     map[string]*revisionTasks
+	onCount    func(running int)
+	onPanic    func(v any, stack []byte)
 }
 
 type revisionTasks struct {
@@ -37,9 +53,10 @@ type bgTask struct {
 	cancel context.CancelFunc
 }
 
-func newBackground(limit int, onCount func(int)) *background {
+func newBackground(limit, maxWorkers int, onCount func(int), onPanic func(any, []byte)) *background {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &background{base: ctx, cancel: cancel, limit: limit, canary: map[string]*revisionTasks{}, onCount: onCount}
+	return &background{base: ctx, cancel: cancel, limit: limit, maxWorkers: maxWorkers,
+		canary: map[string]*revisionTasks{}, onCount: onCount, onPanic: onPanic}
 }
 
 // startResult says what start did.
@@ -49,8 +66,9 @@ type startResult struct {
 }
 
 // start runs fn in the background for canary at revision checksum, identified by taskID,
-// unless the same task is already running for that revision.
-func (b *background) start(canary, checksum, taskID string, fn func(ctx context.Context)) (startResult, error) {
+// unless the same task is already running for that revision. workers is what the task takes
+// from the worker budget (zero for a command).
+func (b *background) start(canary, checksum, taskID string, workers int, fn func(ctx context.Context)) (startResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var res startResult
@@ -65,8 +83,8 @@ func (b *background) start(canary, checksum, taskID string, fn func(ctx context.
 	if b.closed {
 		return res, errClosed
 	}
-	if b.active >= b.limit {
-		return res, errBusy
+	if err := b.admitLocked(workers); err != nil {
+		return res, err
 	}
 	if rt == nil {
 		rt = &revisionTasks{checksum: checksum, tasks: map[string]*bgTask{}}
@@ -75,19 +93,24 @@ func (b *background) start(canary, checksum, taskID string, fn func(ctx context.
 	ctx, cancel := context.WithCancel(b.base)
 	t := &bgTask{cancel: cancel}
 	rt.tasks[taskID] = t
+	b.workers += workers
 	b.addLocked(1)
 	b.wg.Go(func() {
 		defer cancel()
-		fn(ctx)
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if cur := b.canary[canary]; cur != nil && cur.tasks[taskID] == t {
-			delete(cur.tasks, taskID)
-			if len(cur.tasks) == 0 {
-				delete(b.canary, canary)
+		defer func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if cur := b.canary[canary]; cur != nil && cur.tasks[taskID] == t {
+				delete(cur.tasks, taskID)
+				if len(cur.tasks) == 0 {
+					delete(b.canary, canary)
+				}
 			}
-		}
-		b.addLocked(-1)
+			b.workers -= workers
+			b.addLocked(-1)
+		}()
+		defer b.recoverTask()
+		fn(ctx)
 	})
 	res.Started = true
 	return res, nil
@@ -122,21 +145,41 @@ func (b *background) running(canary string) (checksum string, n int) {
 	return "", 0
 }
 
-// acquire reserves a slot for a blocking run; release gives it back.
-func (b *background) acquire() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// recoverTask is deferred by every background task: a panic is reported, not fatal.
+func (b *background) recoverTask() {
+	if v := recover(); v != nil && b.onPanic != nil {
+		b.onPanic(v, debug.Stack())
+	}
+}
+
+// admitLocked checks that one more task with workers fits in both limits.
+func (b *background) admitLocked(workers int) error {
 	if b.active >= b.limit {
 		return errBusy
 	}
-	b.active++
+	if b.workers+workers > b.maxWorkers {
+		return &workersBusyError{want: workers, used: b.workers, limit: b.maxWorkers}
+	}
 	return nil
 }
 
-func (b *background) release() {
+// acquire reserves a slot and workers for a blocking run; release gives them back.
+func (b *background) acquire(workers int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.admitLocked(workers); err != nil {
+		return err
+	}
+	b.active++
+	b.workers += workers
+	return nil
+}
+
+func (b *background) release(workers int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active--
+	b.workers -= workers
 }
 
 // addLocked counts background tasks (the gauge shows background tasks only).

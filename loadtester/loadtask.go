@@ -2,6 +2,7 @@ package loadtester
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -42,13 +43,19 @@ func (s *Server) loadTask(ctx context.Context, w http.ResponseWriter, p *Payload
 	if explicit != nil && !probe {
 		blocking = *explicit
 	}
+	// Limits first: they name the flag to change, which Normalize's own bounds do not.
+	if err := s.checkLimits(spec); err != nil {
+		log.Info("load refused", "reason", err.Error())
+		reply(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if spec, err = spec.Normalize(); err != nil {
 		reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if spec.Duration > s.opts.MaxLoadDuration {
-		reply(w, http.StatusBadRequest, fmt.Sprintf("duration %s is longer than the load tester allows (%s)",
-			spec.Duration, s.opts.MaxLoadDuration))
+	if err := s.checkTarget(spec, p.Namespace); err != nil {
+		log.Info("load refused", "reason", err.Error())
+		reply(w, http.StatusForbidden, err.Error())
 		return
 	}
 	if !probe && (p.Type == hookPostRollout || p.Type == hookRollback || endPhases[p.Phase]) {
@@ -65,11 +72,11 @@ func (s *Server) loadTask(ctx context.Context, w http.ResponseWriter, p *Payload
 		s.runBlockingLoad(ctx, w, p, spec, bounds)
 		return
 	}
-	res, err := s.bg.start(p.canary(), p.Checksum, taskID(p), func(ctx context.Context) {
+	res, err := s.bg.start(p.canary(), p.Checksum, taskID(p), spec.Concurrency, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, s.opts.MaxLoadDuration)
 		defer cancel()
 		log.Info("background load started")
-		r, err := load.Run(ctx, spec, s.metrics)
+		r, err := s.runLoad(ctx, spec)
 		if err != nil {
 			log.Error(err, "background load failed")
 			return
@@ -85,15 +92,19 @@ func (s *Server) loadTask(ctx context.Context, w http.ResponseWriter, p *Payload
 
 // runBlockingLoad runs spec to its end and answers 200 or 500 against bounds, with the numbers.
 func (s *Server) runBlockingLoad(ctx context.Context, w http.ResponseWriter, p *Payload, spec load.Spec, bounds load.Bounds) {
-	if err := s.bg.acquire(); err != nil {
+	if err := s.bg.acquire(spec.Concurrency); err != nil {
 		reply(w, http.StatusTooManyRequests, err.Error())
 		return
 	}
-	defer s.bg.release()
+	defer s.bg.release(spec.Concurrency)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.MaxLoadDuration)
 	defer cancel()
-	r, err := load.Run(ctx, spec, s.metrics)
-	if err != nil {
+	r, err := s.runLoad(ctx, spec)
+	switch {
+	case errors.Is(err, load.ErrPanic):
+		reply(w, http.StatusInternalServerError, err.Error())
+		return
+	case err != nil:
 		reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -110,6 +121,15 @@ func (s *Server) runBlockingLoad(ctx context.Context, w http.ResponseWriter, p *
 	s.log.Info("load run finished", "canary", p.canary(), "revision", p.Checksum, "target", r.Target,
 		"passed", v.Passed, "requests", r.Requests, "errorRatePercent", r.ErrorRate, "p99Ms", r.P99Ms)
 	replyJSON(w, code, v)
+}
+
+// runLoad runs spec, reporting a worker's panic like any other recovered panic.
+func (s *Server) runLoad(ctx context.Context, spec load.Spec) (load.Result, error) {
+	r, err := load.Run(ctx, spec, s.metrics)
+	if pe := (*load.PanicError)(nil); errors.As(err, &pe) {
+		s.panicked("load worker", pe.Value, pe.Stack)
+	}
+	return r, err
 }
 
 // parseBounds reads maxErrorRate, maxP50Ms, maxP90Ms, maxP99Ms and minRequests.

@@ -14,6 +14,7 @@ type metrics struct {
 	latency    *prometheus.HistogramVec
 	webhooks   *prometheus.CounterVec
 	background prometheus.Gauge
+	panics     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,8 +40,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "siskin_loadtester_background_tasks",
 			Help: "Background load and command tasks running now.",
 		}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siskin_loadtester_panics_total",
+			Help: "Panics recovered in handlers, background tasks and load workers, per place.",
+		}, []string{"where"}),
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency, m.webhooks, m.background,
+	reg.MustRegister(m.requests, m.errors, m.latency, m.webhooks, m.background, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

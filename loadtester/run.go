@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ type Config struct {
 	GateConfigMapNamespace string // empty: POD_NAMESPACE, then the service account's namespace
 	GateTTL                time.Duration
 	NamespaceRegexp        string
+	AllowTargetHost        string
 	RequireSignature       bool
 	SignatureSecretFile    string
 	EnableShell            bool
@@ -48,7 +50,10 @@ type Config struct {
 	TaskTimeout            time.Duration
 	MaxOutputBytes         int
 	MaxLoadDuration        time.Duration
+	MaxConcurrency         int
+	MaxRate                float64
 	MaxTasks               int
+	MaxWorkers             int
 	ShutdownTimeout        time.Duration
 }
 
@@ -73,7 +78,15 @@ func Run(ctx context.Context, cfg Config, log logr.Logger) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				srv.panicked("listener", v, debug.Stack())
+				errc <- fmt.Errorf("listener panicked: %v", v)
+			}
+		}()
+		errc <- hs.ListenAndServe()
+	}()
 	log.Info("load tester listening", "addr", cfg.Addr)
 	select {
 	case err := <-errc:
@@ -101,13 +114,24 @@ func (cfg Config) options(log logr.Logger) (Options, error) {
 			Programs: map[task.Kind]string{task.Kubectl: cfg.KubectlPath, task.Helm: cfg.HelmPath},
 		},
 		MaxLoadDuration:  cfg.MaxLoadDuration,
+		MaxConcurrency:   cfg.MaxConcurrency,
+		MaxRate:          cfg.MaxRate,
 		MaxTasks:         cfg.MaxTasks,
+		MaxWorkers:       cfg.MaxWorkers,
 		RequireSignature: cfg.RequireSignature,
 	}
 	if cfg.NamespaceRegexp != "" {
 		if opts.Namespaces, err = regexp.Compile(`^(?:` + cfg.NamespaceRegexp + `)$`); err != nil {
 			return Options{}, fmt.Errorf("compile --namespace-regexp: %w", err)
 		}
+	}
+	if cfg.AllowTargetHost != "" {
+		if opts.TargetHosts, err = regexp.Compile(`^(?:` + cfg.AllowTargetHost + `)$`); err != nil {
+			return Options{}, fmt.Errorf("compile --allow-target-host: %w", err)
+		}
+	}
+	if _, err := withLimits(opts); err != nil {
+		return Options{}, err
 	}
 	if cfg.SignatureSecretFile != "" {
 		b, err := os.ReadFile(cfg.SignatureSecretFile)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -31,13 +32,6 @@ type GateStore interface {
 	SetOpen(ctx context.Context, key gate.Key, open bool) (string, error)
 }
 
-// Defaults for Options fields left zero.
-const (
-	DefaultMaxLoadDuration = time.Hour
-	DefaultMaxTasks        = 32
-	DefaultMaxBodyBytes    = 1 << 20
-)
-
 // Options configure a Server.
 type Options struct {
 	Logger logr.Logger
@@ -47,18 +41,27 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Namespaces, when set, must match a payload's namespace (use an anchored pattern).
 	Namespaces *regexp.Regexp
+	// TargetHosts, when set, admits load targets outside the canary's namespace whose host
+	// (or host:port) it matches (use an anchored pattern); see checkTarget.
+	TargetHosts *regexp.Regexp
 	// Secret verifies X-Siskin-Signature headers. With RequireSignature, a request without a
 	// valid signature is refused; without it, only a present but wrong signature is.
 	Secret           []byte
 	RequireSignature bool
 	// Exec is the policy for bash, cmd (shell), kubectl and helm tasks.
 	Exec task.Policy
-	// MaxLoadDuration bounds every load run, blocking or background.
+	// MaxLoadDuration bounds every load run, blocking or background, and its request timeout.
 	MaxLoadDuration time.Duration
+	// MaxConcurrency bounds the workers of one load run and MaxRate its requests per second.
+	MaxConcurrency int
+	MaxRate        float64
 	// MaxTasks bounds the load and command tasks running at once; more are answered 429.
 	MaxTasks int
+	// MaxWorkers bounds the workers of all load runs together; more are answered 429.
+	MaxWorkers int
 	// MaxBodyBytes bounds a webhook body.
 	MaxBodyBytes int64
+	// The limits left zero take their Default value; a limit above its Ceiling is an error.
 }
 
 // Server serves the load tester's endpoints. Close it to stop its background tasks.
@@ -81,17 +84,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	if opts.MaxLoadDuration <= 0 {
-		opts.MaxLoadDuration = DefaultMaxLoadDuration
-	}
-	if opts.MaxTasks <= 0 {
-		opts.MaxTasks = DefaultMaxTasks
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	opts, err := withLimits(opts)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: newMetrics(opts.Registry)}
-	s.bg = newBackground(opts.MaxTasks, func(n int) { s.metrics.background.Set(float64(n)) })
+	s.bg = newBackground(opts.MaxTasks, opts.MaxWorkers, func(n int) { s.metrics.background.Set(float64(n)) },
+		func(v any, stack []byte) { s.panicked("background task", v, stack) })
 	s.routes()
 	return s, nil
 }
@@ -131,6 +130,14 @@ func (s *Server) handle(path string, needCanary bool, fn handlerFunc) {
 	s.mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() { s.metrics.webhooks.WithLabelValues(endpoint, strconv.Itoa(rec.code)).Inc() }()
+		defer func() {
+			if v := recover(); v != nil {
+				s.panicked("handler "+endpoint, v, debug.Stack())
+				if !rec.written {
+					reply(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+		}()
 		p, code, err := s.decode(rec, r, needCanary)
 		if err != nil {
 			s.log.Info("webhook refused", "endpoint", endpoint, "reason", err.Error())
@@ -251,10 +258,11 @@ func replyJSON(w http.ResponseWriter, code int, v any) {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code    int
+	written bool
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
+	r.code, r.written = code, true
 	r.ResponseWriter.WriteHeader(code)
 }

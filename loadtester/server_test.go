@@ -19,10 +19,15 @@ import (
 	"github.com/siskin-dev/siskin/loadtester/gate"
 )
 
+var loopback = regexp.MustCompile(`^(?:127\.0\.0\.1(?::\d+)?)$`)
+
 func newServer(t *testing.T, opts Options) *Server {
 	t.Helper()
 	if opts.Logger == (logr.Logger{}) {
 		opts.Logger = testr.New(t)
+	}
+	if opts.TargetHosts == nil {
+		opts.TargetHosts = loopback // the test targets are httptest servers
 	}
 	s, err := New(opts)
 	if err != nil {
@@ -140,7 +145,7 @@ func TestBadRequestsAreRefusedWithAMessage(t *testing.T) {
 		{"malformed hey", "/", payload(t, withMeta(podinfo, "cmd", "hey -z forever http://x/")), http.StatusBadRequest, "hey"},
 		{"load without url", "/", payload(t, withMeta(podinfo, "type", "load")), http.StatusBadRequest, "metadata.url"},
 		{"bad bound", "/", payload(t, withMeta(podinfo, "type", "load", "url", "http://x/", "maxP99Ms", "fast")), http.StatusBadRequest, "maxP99Ms"},
-		{"too long", "/", payload(t, withMeta(podinfo, "type", "load", "url", "http://x/", "duration", "2h")), http.StatusBadRequest, "longer than"},
+		{"too long", "/", payload(t, withMeta(podinfo, "type", "load", "url", "http://x/", "duration", "2h")), http.StatusBadRequest, "exceeds the limit 1h0m0s (--max-load-duration)"},
 		{"body too large", "/", bytes.Repeat([]byte(" "), DefaultMaxBodyBytes+1), http.StatusRequestEntityTooLarge, "larger than"},
 	}
 	for _, c := range cases {

@@ -100,13 +100,16 @@ func (s *Server) cmdTask(ctx context.Context, w http.ResponseWriter, p *Payload)
 func (s *Server) execTask(ctx context.Context, w http.ResponseWriter, p *Payload, kind task.Kind, blocking bool) {
 	log := s.log.WithValues("canary", p.canary(), "revision", p.Checksum, "task", string(kind))
 	cmd, err := s.opts.Exec.Prepare(kind, p.Metadata["cmd"])
+	if err == nil {
+		err = cmd.CheckNamespace(p.Namespace)
+	}
 	if err != nil {
 		log.Info("command refused", "reason", err.Error())
 		reply(w, http.StatusForbidden, err.Error())
 		return
 	}
 	if !blocking {
-		res, err := s.bg.start(p.canary(), p.Checksum, taskID(p), func(ctx context.Context) {
+		res, err := s.bg.start(p.canary(), p.Checksum, taskID(p), 0, func(ctx context.Context) {
 			out, err := cmd.Run(ctx)
 			if err != nil {
 				log.Error(err, "background command failed", "output", out.Text)
@@ -117,11 +120,11 @@ func (s *Server) execTask(ctx context.Context, w http.ResponseWriter, p *Payload
 		s.replyStarted(w, res, err)
 		return
 	}
-	if err := s.bg.acquire(); err != nil {
+	if err := s.bg.acquire(0); err != nil {
 		reply(w, http.StatusTooManyRequests, err.Error())
 		return
 	}
-	defer s.bg.release()
+	defer s.bg.release(0)
 	out, err := cmd.Run(ctx)
 	text := out.Text
 	if out.Truncated {

@@ -56,9 +56,17 @@ func main() {
 	flag.DurationVar(&cfg.TaskTimeout, "task-timeout", time.Hour, "deadline of each command task")
 	flag.IntVar(&cfg.MaxOutputBytes, "max-output-bytes", 64<<10, "command output kept per task")
 	flag.DurationVar(&cfg.MaxLoadDuration, "max-load-duration", loadtester.DefaultMaxLoadDuration,
-		"longest load run accepted; every run is cut off after it")
+		fmt.Sprintf("longest load run (and request timeout) accepted; every run is cut off after it (at most %s)", loadtester.CeilingLoadDuration))
 	flag.IntVar(&cfg.MaxTasks, "max-tasks", loadtester.DefaultMaxTasks,
-		"load and command tasks running at once; more are answered 429")
+		fmt.Sprintf("load and command tasks running at once; more are answered 429 (at most %d)", loadtester.CeilingTasks))
+	flag.IntVar(&cfg.MaxConcurrency, "max-concurrency", loadtester.DefaultMaxConcurrency,
+		fmt.Sprintf("most workers of one load run (hey -c); more is answered 400 (at most %d)", loadtester.CeilingConcurrency))
+	flag.Float64Var(&cfg.MaxRate, "max-rate", loadtester.DefaultMaxRate,
+		fmt.Sprintf("most requests per second of one load run (hey -q × -c); more is answered 400 (at most %g)", loadtester.CeilingRate))
+	flag.IntVar(&cfg.MaxWorkers, "max-workers", loadtester.DefaultMaxWorkers,
+		fmt.Sprintf("most workers of all load runs together; more are answered 429 (at most %d)", loadtester.CeilingWorkers))
+	flag.StringVar(&cfg.AllowTargetHost, "allow-target-host", "",
+		"regular expression of load target hosts (host or host:port, matched as a whole) allowed outside the canary's namespace (default: none)")
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period on SIGTERM")
 	flag.Parse()
 	cfg.AllowCommands = allow

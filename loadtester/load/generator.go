@@ -2,7 +2,9 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +35,20 @@ type Result struct {
 	// Stopped is true when the run was cancelled before its duration or count was reached.
 	Stopped bool `json:"stopped,omitempty"`
 }
+
+// ErrPanic is matched (errors.Is) by the *PanicError that Run returns when a worker panicked.
+var ErrPanic = errors.New("load worker panicked")
+
+// PanicError carries a worker's recovered panic and its stack, for the caller's log.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("%v: %v", ErrPanic, e.Value) }
+
+// Is reports whether target is ErrPanic.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
 
 // outcome is what one request produced.
 type outcome struct {
@@ -81,13 +97,23 @@ func Run(ctx context.Context, spec Spec, obs Observer) (Result, error) {
 		interval = float64(time.Second) / spec.Rate
 	}
 
+	// A worker that panics stops the run: its numbers would be wrong anyway.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var next atomic.Int64
+	var panicked atomic.Pointer[PanicError]
 	workers := make([]*worker, spec.Concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &worker{statuses: map[string]int64{}}
 		workers[i] = w
 		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					panicked.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+					stop()
+				}
+			}()
 			w.loop(ctx, req, &next, loopParams{
 				start: start, deadline: deadline, interval: interval,
 				limit: spec.Requests, timeout: spec.Timeout, target: target, obs: obs,
@@ -95,6 +121,9 @@ func Run(ctx context.Context, spec Spec, obs Observer) (Result, error) {
 		})
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		return Result{}, p
+	}
 	return summarize(spec, target, start, workers, ctx.Err() != nil), nil
 }
 

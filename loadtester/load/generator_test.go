@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -234,5 +235,32 @@ func TestRunGRPCGenericCallWithEmptyMessage(t *testing.T) {
 	}
 	if res.Errors != 2 || res.Statuses["Unimplemented"] != 2 {
 		t.Errorf("unknown method result %+v", res)
+	}
+}
+
+// panicky is an Observer that panics, as a bug in a worker's path would.
+type panicky struct{}
+
+func (panicky) Observe(string, time.Duration, bool) { panic("observer bug") }
+
+func TestRunRecoversAWorkerPanic(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	_, err := Run(t.Context(), Spec{HTTP: &HTTPTarget{URL: srv.URL}, Concurrency: 4, Requests: 8}, panicky{})
+	var pe *PanicError
+	if !errors.Is(err, ErrPanic) || !errors.As(err, &pe) || len(pe.Stack) == 0 {
+		t.Fatalf("err = %v, want a PanicError with a stack", err)
+	}
+}
+
+func TestNormalizeBoundsConcurrencyAndRate(t *testing.T) {
+	for _, s := range []Spec{
+		{HTTP: &HTTPTarget{URL: "http://x/"}, Concurrency: MaxConcurrency + 1, Requests: 1},
+		{HTTP: &HTTPTarget{URL: "http://x/"}, Rate: math.NaN(), Requests: 1},
+		{HTTP: &HTTPTarget{URL: "http://x/"}, Rate: math.Inf(1), Requests: 1},
+	} {
+		if _, err := s.Normalize(); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("Normalize(%+v) err = %v, want ErrInvalidSpec", s, err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package load
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +19,10 @@ const (
 	DefaultConcurrency = 1
 	DefaultTimeout     = 30 * time.Second
 )
+
+// MaxConcurrency is the most workers Normalize accepts whatever the caller's own limits: a
+// run allocates its workers up front.
+const MaxConcurrency = 10000
 
 // ErrInvalidSpec is wrapped by every error that Spec.Normalize returns.
 var ErrInvalidSpec = errors.New("invalid load spec")
@@ -104,6 +109,10 @@ func (s Spec) Normalize() (Spec, error) {
 	switch {
 	case s.Concurrency < 0:
 		return s, fmt.Errorf("%w: concurrency %d is negative", ErrInvalidSpec, s.Concurrency)
+	case s.Concurrency > MaxConcurrency:
+		return s, fmt.Errorf("%w: concurrency %d is above %d", ErrInvalidSpec, s.Concurrency, MaxConcurrency)
+	case math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0):
+		return s, fmt.Errorf("%w: rate %g is not a finite number", ErrInvalidSpec, s.Rate)
 	case s.Rate < 0:
 		return s, fmt.Errorf("%w: rate %g is negative", ErrInvalidSpec, s.Rate)
 	case s.Duration < 0 || s.Requests < 0 || s.Timeout < 0:

@@ -101,6 +101,10 @@ func (p Policy) Prepare(kind Kind, line string) (*Command, error) {
 		}
 		c.Line = strings.Join(quoted, " ")
 		c.argv = append([]string{p.program(kind, string(kind))}, args...)
+		if flag, bad := refusedFlag(kind, args); bad {
+			return nil, fmt.Errorf("%w: %w: %q chooses the API server, credentials or client configuration, or every namespace; it is refused whatever --allow-command says",
+				ErrRefused, ErrGlobalFlag, flag)
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown task kind %q", ErrRefused, kind)
 	}
