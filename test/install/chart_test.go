@@ -141,9 +141,25 @@ func TestChartDefaultsRunTwoHardenedReplicasWithClusterRBAC(t *testing.T) {
 }
 
 // leaderElectionRole checks the Role and RoleBinding that let the controller hold its Lease
-// in the release namespace.
+// in the release namespace, and that no other role grants Leases.
 func leaderElectionRole(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
+	grantsLeases := func(rules []rbacv1.PolicyRule) bool {
+		return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, "coordination.k8s.io")
+		})
+	}
+	for _, r := range find(objs, "ClusterRole", "*") {
+		if role := convert[rbacv1.ClusterRole](t, r); grantsLeases(role.Rules) {
+			t.Errorf("ClusterRole %s grants Leases in every namespace; only the release namespace's are needed", role.Name)
+		}
+	}
+	for _, r := range find(objs, "Role", "*") {
+		if role := convert[rbacv1.Role](t, r); grantsLeases(role.Rules) &&
+			(role.Namespace != releaseNamespace || !strings.HasSuffix(role.Name, "-leader-election")) {
+			t.Errorf("Role %s/%s grants Leases; only the leader-election Role in %s may", role.Namespace, role.Name, releaseNamespace)
+		}
+	}
 	var found bool
 	for _, r := range find(objs, "Role", releaseNamespace) {
 		role := convert[rbacv1.Role](t, r)
