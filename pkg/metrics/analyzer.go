@@ -42,6 +42,10 @@ type AnalyzerOptions struct {
 	Default ProviderConfig
 	// StepTimeout bounds one step's queries; zero means DefaultStepTimeout.
 	StepTimeout time.Duration
+	// AllowCrossNamespaceRefs lets a Canary's templateRef name a MetricTemplate in another
+	// namespace (--allow-cross-namespace-refs). Off, such a metric's check is an Error, so a
+	// tenant cannot run another namespace's template, with its provider settings, as its own.
+	AllowCrossNamespaceRefs bool
 }
 
 // Analyzer runs the metric checks of analysis steps. It holds no per-canary state and is safe

@@ -124,8 +124,6 @@ func TestThresholds(t *testing.T) {
 			siskinv1.VerdictFail, "request-success-rate 98.996 below min 99", "99", "", "99.00"},
 		{"a small value keeps its digits", siskinv1.CanaryMetric{Name: siskinv1.MetricRequestDuration, ThresholdRange: &siskinv1.CanaryThresholdRange{Max: f64(0.001)}}, 0.00123,
 			siskinv1.VerdictFail, "request-duration 0.00123 above max 0.001", "", "0.001", "0.00123"},
-		{"+Inf is a value above any max", siskinv1.CanaryMetric{Name: siskinv1.MetricRequestDuration, ThresholdRange: &siskinv1.CanaryThresholdRange{Max: f64(500)}}, math.Inf(1),
-			siskinv1.VerdictFail, "request-duration +Inf above max 500", "", "500", "+Inf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runOne(t, tc.metric, value(tc.value), nil)
@@ -149,6 +147,54 @@ func TestNoDataWithoutMinSampleFails(t *testing.T) {
 		if r.Verdict != siskinv1.VerdictFail || r.Value != "" ||
 			r.Message != "request-success-rate no data: the query returned no value (is the canary receiving traffic?)" {
 			t.Errorf("%v: got %s %q value %q", err, r.Verdict, r.Message, r.Value)
+		}
+	}
+}
+
+// NaN and ±Inf are no data: no threshold judges them, and +Inf would pass any min. Without a
+// declared min sample no data fails the check (the Flagger model); with one, the step waits.
+func TestNonFiniteValuesAreNoData(t *testing.T) {
+	bounded := func(r *siskinv1.CanaryThresholdRange) siskinv1.CanaryMetric {
+		return siskinv1.CanaryMetric{Name: siskinv1.MetricRequestDuration, ThresholdRange: r}
+	}
+	atLeast, atMost := &siskinv1.CanaryThresholdRange{Min: f64(99)}, &siskinv1.CanaryThresholdRange{Max: f64(500)}
+	min20 := map[string]MinSample{siskinv1.MetricRequestDuration: {Min: 20}}
+	for _, tc := range []struct {
+		name       string
+		metric     siskinv1.CanaryMetric
+		value      float64
+		minSamples map[string]MinSample
+		verdict    siskinv1.CheckVerdict
+		message    string
+	}{
+		{"+Inf does not pass a min", bounded(atLeast), math.Inf(1), nil,
+			siskinv1.VerdictFail, "request-duration no data: value is +Inf"},
+		{"+Inf without a threshold does not pass", bounded(nil), math.Inf(1), nil,
+			siskinv1.VerdictFail, "request-duration no data: value is +Inf"},
+		{"-Inf does not pass a max", bounded(atMost), math.Inf(-1), nil,
+			siskinv1.VerdictFail, "request-duration no data: value is -Inf"},
+		{"NaN does not pass a min", bounded(atLeast), math.NaN(), nil,
+			siskinv1.VerdictFail, "request-duration no data: the query returned no value (is the canary receiving traffic?)"},
+		{"+Inf after the min sample waits", bounded(atLeast), math.Inf(1), min20,
+			siskinv1.VerdictNoData, "request-duration no data: value is +Inf (sample 30.00)"},
+		{"NaN after the min sample waits", bounded(atMost), math.NaN(), min20,
+			siskinv1.VerdictNoData, "request-duration no data: value is NaN (sample 30.00)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runOne(t, tc.metric, answerBy(f64(30), f64(tc.value)), tc.minSamples)
+			if r.Verdict != tc.verdict || r.Message != tc.message || r.Value != "" {
+				t.Errorf("got %s %q value %q, want %s %q and no value", r.Verdict, r.Message, r.Value, tc.verdict, tc.message)
+			}
+		})
+	}
+}
+
+func TestANonFiniteMinSampleWaits(t *testing.T) {
+	m := siskinv1.CanaryMetric{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: f64(99)}}
+	for _, n := range []float64{math.NaN(), math.Inf(1)} {
+		r := runOne(t, m, answerBy(f64(n), f64(100)), map[string]MinSample{m.Name: {Min: 20}})
+		if r.Verdict != siskinv1.VerdictNoData {
+			t.Errorf("sample %v: got %s %q, want NoData", n, r.Verdict, r.Message)
 		}
 	}
 }
@@ -204,7 +250,7 @@ func TestMinSampleOfABuiltinDefaultsToTheRequestCountQuery(t *testing.T) {
 	a.Run(context.Background(), Step{Canary: testCanary(m), Router: siskinv1.ProviderIstio, Now: stepTime,
 		MinSamples: map[string]MinSample{m.Name: {Min: 1}}})
 	count, _ := BuiltinQuery(siskinv1.ProviderIstio, RequestCount)
-	want, _ := Render(count, Vars{Namespace: "test", Target: "podinfo", Interval: "2m"})
+	want, _ := Render(context.Background(), count, Vars{Namespace: "test", Target: "podinfo", Interval: "2m"})
 	if len(p.queries) != 2 || p.queries[0] != want {
 		t.Fatalf("queries = %q, want the request count first: %s", p.queries, want)
 	}
@@ -389,9 +435,11 @@ func TestTemplateMetrics(t *testing.T) {
 			SecretRef: &siskinv1.LocalObjectReference{Name: "prom-token"},
 		}}},
 		"test/basic": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{
+			Address:   "http://prometheus:9090/",
 			SecretRef: &siskinv1.LocalObjectReference{Name: "prom-basic"},
 		}}},
 		"test/empty-secret": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{
+			Address:   "https://secure.example",
 			SecretRef: &siskinv1.LocalObjectReference{Name: "prom-empty"},
 		}}},
 		"test/datadog": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{Type: "datadog"}}},
@@ -450,10 +498,9 @@ func TestTemplateMetrics(t *testing.T) {
 				InsecureSkipVerify: true, Headers: http.Header{"X-Scope-Orgid": {"team-a"}}},
 		},
 		{
-			name:          "basic auth from the template's Secret replaces the default's on the canary's server",
-			metric:        siskinv1.CanaryMetric{Name: "basic", TemplateRef: ref("", "basic"), ThresholdRange: anyValue},
-			metricsServer: "http://prometheus:9090/",
-			wantQuery:     `up`,
+			name:      "basic auth from the template's Secret replaces the default's on the default's address, which the template names",
+			metric:    siskinv1.CanaryMetric{Name: "basic", TemplateRef: ref("", "basic"), ThresholdRange: anyValue},
+			wantQuery: `up`,
 			wantCfg: ProviderConfig{Type: "prometheus", Address: "http://prometheus:9090", Username: "siskin", Password: "pw",
 				Headers: http.Header{"X-Default": {"1"}}},
 		},
@@ -485,7 +532,9 @@ func TestTemplateMetrics(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &fakeProvider{fn: value(1)}
 			providers := &fakeProviders{provider: p}
-			a := NewAnalyzer(AnalyzerOptions{Providers: providers, Templates: templates, Secrets: secrets, Default: def})
+			// Cross-namespace references have a test of their own.
+			a := NewAnalyzer(AnalyzerOptions{Providers: providers, Templates: templates, Secrets: secrets, Default: def,
+				AllowCrossNamespaceRefs: true})
 			c := testCanary(tc.metric)
 			c.Spec.MetricsServer = tc.metricsServer
 			r := a.Run(context.Background(), Step{Canary: c, Router: siskinv1.ProviderIstio, Now: stepTime})[0]
@@ -548,5 +597,64 @@ func TestProviderConfigStringHidesCredentials(t *testing.T) {
 		if strings.Contains(s, "tok") || strings.Contains(s, "pw") {
 			t.Errorf("%q shows credentials", s)
 		}
+	}
+}
+
+// A Canary in any namespace could otherwise point its metricsServer at its own server and
+// receive the bearer token of a template whose secretRef has no address beside it.
+func TestTemplateWithSecretRefButNoAddressIsRefused(t *testing.T) {
+	templates := fakeTemplates{"platform/latency": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{
+		SecretRef: &siskinv1.LocalObjectReference{Name: "prom-token"},
+	}}}}
+	secrets := fakeSecrets{"platform/prom-token": {"token": []byte("platform-secret")}}
+	for _, ns := range []string{"platform", "mallory"} {
+		providers := &fakeProviders{provider: &fakeProvider{fn: value(1)}}
+		a := NewAnalyzer(AnalyzerOptions{Providers: providers, Templates: templates, Secrets: secrets,
+			Default: ProviderConfig{Address: "http://prometheus:9090"}, AllowCrossNamespaceRefs: true})
+		c := testCanary(siskinv1.CanaryMetric{Name: "latency", ThresholdRange: &siskinv1.CanaryThresholdRange{Max: f64(2)},
+			TemplateRef: &siskinv1.CrossNamespaceObjectReference{Namespace: "platform", Name: "latency"}})
+		c.Namespace, c.Spec.MetricsServer = ns, "http://collector."+ns+":9090"
+		r := a.Run(context.Background(), Step{Canary: c, Router: siskinv1.ProviderIstio, Now: stepTime})[0]
+		want := "latency: MetricTemplate platform/latency has a secretRef but no provider.address: set provider.address beside secretRef; " +
+			"credentials are only sent to the address written in the same object"
+		if r.Verdict != siskinv1.VerdictError || r.Message != want {
+			t.Errorf("canary in %s: got %s %q, want Error %q", ns, r.Verdict, r.Message, want)
+		}
+		if len(providers.cfgs) != 0 {
+			t.Errorf("canary in %s: the check asked for providers %s", ns, dump(providers.cfgs...))
+		}
+	}
+}
+
+func TestCrossNamespaceTemplateRefsAreRefusedUnlessAllowed(t *testing.T) {
+	templates := fakeTemplates{
+		"shared/errors": {Spec: siskinv1.MetricTemplateSpec{Query: "errors", Provider: siskinv1.MetricTemplateProvider{Address: "http://thanos:9090"}}},
+		"test/errors":   {Spec: siskinv1.MetricTemplateSpec{Query: "errors"}},
+	}
+	metric := func(ns string) siskinv1.CanaryMetric {
+		return siskinv1.CanaryMetric{Name: "errors", ThresholdRange: &siskinv1.CanaryThresholdRange{Max: f64(2)},
+			TemplateRef: &siskinv1.CrossNamespaceObjectReference{Namespace: ns, Name: "errors"}}
+	}
+	for _, tc := range []struct {
+		name    string
+		ns      string
+		allow   bool
+		verdict siskinv1.CheckVerdict
+		message string
+	}{
+		{"another namespace is refused by default", "shared", false, siskinv1.VerdictError,
+			"errors: MetricTemplate shared/errors is in another namespace than the canary: cross-namespace references are refused unless the controller runs with --allow-cross-namespace-refs"},
+		{"another namespace is read when the controller allows it", "shared", true, siskinv1.VerdictPass, "errors 1.00 not above max 2"},
+		{"the canary's own namespace, named, is not cross-namespace", "test", false, siskinv1.VerdictPass, "errors 1.00 not above max 2"},
+		{"the canary's own namespace, unnamed", "", false, siskinv1.VerdictPass, "errors 1.00 not above max 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAnalyzer(AnalyzerOptions{Providers: &fakeProviders{provider: &fakeProvider{fn: value(1)}}, Templates: templates,
+				Default: ProviderConfig{Address: "http://prometheus:9090"}, AllowCrossNamespaceRefs: tc.allow})
+			r := a.Run(context.Background(), Step{Canary: testCanary(metric(tc.ns)), Router: siskinv1.ProviderIstio, Now: stepTime})[0]
+			if r.Verdict != tc.verdict || r.Message != tc.message {
+				t.Errorf("got %s %q, want %s %q", r.Verdict, r.Message, tc.verdict, tc.message)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ func BenchmarkRender(b *testing.B) {
 		Name: "podinfo", Namespace: "shop", Target: "podinfo", Service: "podinfo", Interval: "1m",
 		Variables: map[string]string{"route": "api", "cluster": "eu-west-1"},
 	}
-	got, err := Render(query, vars)
+	got, err := Render(context.Background(), query, vars)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func BenchmarkRender(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Render(query, vars); err != nil {
+		if _, err := Render(context.Background(), query, vars); err != nil {
 			b.Fatal(err)
 		}
 	}

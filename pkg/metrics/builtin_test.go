@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -19,7 +20,7 @@ func TestBuiltinQueriesExistForEveryRouterAndRender(t *testing.T) {
 			if err != nil {
 				t.Fatalf("BuiltinQuery(%s, %s): %v", router, metric, err)
 			}
-			q, err := Render(text, testVars)
+			q, err := Render(context.Background(), text, testVars)
 			if err != nil {
 				t.Fatalf("render %s/%s: %v", router, metric, err)
 			}
@@ -44,7 +45,7 @@ func TestBuiltinIstioQueriesRenderAsFlaggerUsersKnowThem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Render(text, testVars)
+		got, err := Render(context.Background(), text, testVars)
 		if err != nil {
 			t.Fatal(err)
 		}

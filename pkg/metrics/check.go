@@ -39,6 +39,9 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 	sample := ""
 	if p.minSample != nil {
 		n, err := p.provider.Query(ctx, p.sampleQuery)
+		if err == nil {
+			err = finite(n.Value) // whatever the provider: NaN is below no min sample
+		}
 		switch {
 		case errors.Is(err, ErrNoData):
 			n.Value = 0 // no requests at all
@@ -56,11 +59,24 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 	}
 
 	s, err := p.provider.Query(ctx, p.query)
+	if err == nil {
+		err = finite(s.Value) // whatever the provider: +Inf must not pass a min
+	}
+	var nonFinite *NonFiniteError
 	switch {
+	case errors.As(err, &nonFinite) && p.minSample != nil:
+		res.Verdict = siskinv1.VerdictNoData
+		res.Message = fmt.Sprintf("%s no data: value is %s%s", m.Name, formatValue(nonFinite.Value), sample)
+		return res
 	case errors.Is(err, ErrNoData) && p.minSample != nil:
 		res.Verdict = siskinv1.VerdictNoData
 		res.Message = fmt.Sprintf("%s no data%s although the sample reached min sample %s",
 			m.Name, sample, formatFloat(p.minSample.Min))
+		return res
+	case errors.As(err, &nonFinite) && !math.IsNaN(nonFinite.Value):
+		// No data, as below; but ±Inf says something other than "no traffic".
+		res.Verdict = siskinv1.VerdictFail
+		res.Message = fmt.Sprintf("%s no data: value is %s", m.Name, formatValue(nonFinite.Value))
 		return res
 	case errors.Is(err, ErrNoData):
 		// The Flagger model: without a declared minimum sample, no data fails the check.
@@ -121,7 +137,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 	}
 
 	p := plan{}
-	if p.query, err = Render(text, vars); err != nil {
+	if p.query, err = Render(ctx, text, vars); err != nil {
 		return plan{}, err
 	}
 	ms, ok := step.MinSamples[m.Name]
@@ -138,7 +154,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 				return plan{}, err
 			}
 		}
-		if p.sampleQuery, err = Render(sampleText, vars); err != nil {
+		if p.sampleQuery, err = Render(ctx, sampleText, vars); err != nil {
 			return plan{}, fmt.Errorf("min sample: %w", err)
 		}
 		p.minSample = &ms
@@ -179,11 +195,15 @@ func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric) (Vars, error) {
 	}, nil
 }
 
-// template reads the MetricTemplate ref names, in the canary's namespace unless ref names one.
+// template reads the MetricTemplate ref names, in the canary's namespace unless ref names one,
+// which only AnalyzerOptions.AllowCrossNamespaceRefs permits.
 func (a *Analyzer) template(ctx context.Context, c *siskinv1.Canary, ref *siskinv1.CrossNamespaceObjectReference) (*siskinv1.MetricTemplate, error) {
 	ns := ref.Namespace
 	if ns == "" {
 		ns = c.Namespace
+	}
+	if ns != c.Namespace && !a.opts.AllowCrossNamespaceRefs {
+		return nil, fmt.Errorf("MetricTemplate %s/%s is in another namespace than the canary: cross-namespace references are refused unless the controller runs with --allow-cross-namespace-refs", ns, ref.Name)
 	}
 	if a.opts.Templates == nil {
 		return nil, fmt.Errorf("MetricTemplate %s/%s: no template reader configured", ns, ref.Name)
@@ -215,12 +235,22 @@ func (a *Analyzer) configFor(address string) ProviderConfig {
 
 // templateConfig returns the provider configuration of a MetricTemplate: its address (else the
 // canary's metrics server, else the default), headers, TLS setting and Secret.
+//
+// Credentials are only ever sent to the address written in the same object as the secretRef:
+// a template with a secretRef and no provider.address is refused, because the address would
+// come from the referencing Canary, whose author could point it at a server of their own and
+// receive the template namespace's token. Likewise the controller's --metrics-server
+// credentials go to its own address only (see configFor).
 func (a *Analyzer) templateConfig(ctx context.Context, c *siskinv1.Canary, t *siskinv1.MetricTemplate) (ProviderConfig, error) {
 	p := t.Spec.Provider
 	if p.Type != "" && p.Type != "prometheus" {
 		return ProviderConfig{}, fmt.Errorf("MetricTemplate %s/%s: provider type %q is not supported (only prometheus)", t.Namespace, t.Name, p.Type)
 	}
 	address := p.Address
+	if address == "" && p.SecretRef != nil {
+		return ProviderConfig{}, fmt.Errorf("MetricTemplate %s/%s has a secretRef but no provider.address: set provider.address beside secretRef; credentials are only sent to the address written in the same object",
+			t.Namespace, t.Name)
+	}
 	if address == "" {
 		address = c.Spec.MetricsServer
 	}
@@ -296,6 +326,8 @@ func (b bounds) judge(name string, v float64) (siskinv1.CheckVerdict, string) {
 // is smaller than 0.01, so that small ratios do not read as zero.
 func formatValue(v float64) string {
 	switch {
+	case math.IsNaN(v):
+		return "NaN"
 	case math.IsInf(v, 1):
 		return "+Inf"
 	case math.IsInf(v, -1):

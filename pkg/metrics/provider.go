@@ -4,13 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 )
 
 // ErrNoData is returned by Provider.Query when the query answered, but with no value: an empty
-// vector or NaN (for example 0/0 when the canary received no requests).
+// vector, or a value that is no number (NonFiniteError).
 var ErrNoData = errors.New("no data")
+
+// NonFiniteError is the ErrNoData of a query whose value is NaN (for example 0/0 when the
+// canary received no requests), +Inf or -Inf (histogram_quantile beyond the last bucket, x/0).
+// No threshold can judge such a value: +Inf would pass any min.
+type NonFiniteError struct {
+	Value float64
+}
+
+func (e *NonFiniteError) Error() string {
+	return "no data: value is " + formatValue(e.Value)
+}
+
+// Unwrap returns ErrNoData.
+func (e *NonFiniteError) Unwrap() error { return ErrNoData }
+
+// finite returns a NonFiniteError when v is NaN or ±Inf.
+func finite(v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return &NonFiniteError{Value: v}
+	}
+	return nil
+}
 
 // ErrResultShape is returned by Provider.Query when the answer is not one number: a range
 // vector, a string, or several series.
@@ -20,7 +43,8 @@ var ErrResultShape = errors.New("query result is not a single value")
 type Provider interface {
 	// Query runs an instant query at the evaluation time of ctx (see WithEvaluationTime) and
 	// returns its single value. It returns an error wrapping ErrNoData when there is no
-	// value, and one wrapping ErrResultShape when the result is not a single value.
+	// value or the value is NaN or ±Inf (a NonFiniteError), and one wrapping ErrResultShape
+	// when the result is not a single value.
 	Query(ctx context.Context, query string) (Sample, error)
 	// Healthy returns nil when the backend answers queries.
 	Healthy(ctx context.Context) error
@@ -28,7 +52,7 @@ type Provider interface {
 
 // Sample is the value of an instant query.
 type Sample struct {
-	// Value is never NaN: NaN is ErrNoData.
+	// Value is a finite number: NaN and ±Inf are ErrNoData.
 	Value float64
 	// Time is the evaluation time of the value.
 	Time time.Time
@@ -54,7 +78,8 @@ type ProviderConfig struct {
 	InsecureSkipVerify bool
 }
 
-// String describes the configuration without its credentials.
+// String describes the configuration without its credentials, and with its address redacted
+// (RedactURL).
 func (c ProviderConfig) String() string {
 	auth := "none"
 	switch {
@@ -67,7 +92,7 @@ func (c ProviderConfig) String() string {
 	if typ == "" {
 		typ = "prometheus"
 	}
-	return fmt.Sprintf("%s %s (auth %s, %d headers, insecureSkipVerify %t)", typ, c.Address, auth, len(c.Headers), c.InsecureSkipVerify)
+	return fmt.Sprintf("%s %s (auth %s, %d headers, insecureSkipVerify %t)", typ, RedactURL(c.Address), auth, len(c.Headers), c.InsecureSkipVerify)
 }
 
 // GoString is String, so that %#v does not print credentials either.

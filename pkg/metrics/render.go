@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,33 +38,61 @@ type Vars struct {
 // Render executes query as a Go text/template over vars and collapses its whitespace to single
 // spaces. Templates use functions, as users of the Flagger model write them: {{ namespace }},
 // {{ variables.NAME }}; a missing variable is an error that names it.
-func Render(query string, vars Vars) (string, error) {
+//
+// A query is written by any Canary or MetricTemplate author and rendered inside the controller,
+// so rendering is bounded (see checkTemplate and boundedFuncs): no define, template, block,
+// range, break, continue or call; every string a function builds and the output stay within
+// MaxQueryBytes (else an error wrapping ErrQueryTooLarge); and Render returns when ctx is done,
+// its execution stopping at the next write or function call.
+func Render(ctx context.Context, query string, vars Vars) (string, error) {
+	if len(query) > MaxQueryBytes {
+		return "", fmt.Errorf("query template is %d bytes, more than %d KiB", len(query), MaxQueryBytes>>10)
+	}
 	variables := vars.Variables
 	if variables == nil {
 		variables = map[string]string{}
 	}
-	funcs := template.FuncMap{
-		"name":      func() string { return vars.Name },
-		"namespace": func() string { return vars.Namespace },
-		"target":    func() string { return vars.Target },
-		"service":   func() string { return vars.Service },
-		"interval":  func() string { return vars.Interval },
-		"variables": func() map[string]string { return variables },
-	}
+	funcs := boundedFuncs(ctx)
+	funcs["name"] = func() string { return vars.Name }
+	funcs["namespace"] = func() string { return vars.Namespace }
+	funcs["target"] = func() string { return vars.Target }
+	funcs["service"] = func() string { return vars.Service }
+	funcs["interval"] = func() string { return vars.Interval }
+	funcs["variables"] = func() map[string]string { return variables }
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("parse query template: %w", err)
 	}
+	if err := checkTemplate(t); err != nil {
+		return "", err
+	}
 	if missing := missingVariables(t.Root, variables); len(missing) > 0 {
 		return "", fmt.Errorf("%w: %s (set them in the metric's templateVariables)", ErrMissingVariable, strings.Join(missing, ", "))
 	}
-	var b strings.Builder
-	// missingkey=error still guards what the walk above cannot see, such as variables in a
-	// nested template.
-	if err := t.Execute(&b, nil); err != nil {
-		return "", fmt.Errorf("render query template: %w", err)
+
+	// Execution runs apart so that Render returns at once when ctx is done; the writer and every
+	// function check ctx, so the execution ends soon after.
+	out := &boundedWriter{ctx: ctx, limit: MaxQueryBytes}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		// missingkey=error still guards what the walk above cannot see, such as {{ .foo }}
+		// inside {{ with variables }}.
+		done <- t.Execute(out, nil)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return "", fmt.Errorf("render query template: %w", err)
+		}
+	case <-ctx.Done():
+		return "", fmt.Errorf("render query template: %w", context.Cause(ctx))
 	}
-	return strings.Join(strings.Fields(b.String()), " "), nil
+	return strings.Join(strings.Fields(out.b.String()), " "), nil
 }
 
 // missingVariables returns the quoted names of each {{ variables.NAME }} in the tree that
@@ -104,16 +133,10 @@ func missingVariables(root parse.Node, vars map[string]string) []string {
 			walk(n.Pipe)
 			walk(n.List)
 			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
 		case *parse.WithNode:
 			walk(n.Pipe)
 			walk(n.List)
 			walk(n.ElseList)
-		case *parse.TemplateNode:
-			walk(n.Pipe)
 		}
 	}
 	walk(root)

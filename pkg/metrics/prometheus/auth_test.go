@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,5 +88,35 @@ func TestTemplateCredentialsReachTheServer(t *testing.T) {
 	}
 	if pool.Len() != 2 {
 		t.Errorf("the pool holds %d clients for two provider configurations over six checks, want 2", pool.Len())
+	}
+}
+
+// Check messages reach status, events and chat: an address's user, password and ?token= stay
+// out of them.
+func TestCheckMessagesRedactTheMetricsServer(t *testing.T) {
+	refused := httptest.NewServer(http.NotFoundHandler())
+	refused.Close()
+	host := strings.TrimPrefix(refused.URL, "http://")
+	a := metrics.NewAnalyzer(metrics.AnalyzerOptions{Providers: prometheus.NewPool(prometheus.Options{})})
+	for _, address := range []string{
+		"http://admin:hunter2@" + host + "/?token=s3cret",    // answers nothing
+		"http://admin:hunter2@prometheus:port/?token=s3cret", // does not parse
+	} {
+		c := &siskinv1.Canary{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "podinfo"},
+			Spec: siskinv1.CanarySpec{TargetRef: siskinv1.TargetReference{Name: "podinfo"}, MetricsServer: address,
+				Analysis: &siskinv1.CanaryAnalysis{Metrics: []siskinv1.CanaryMetric{
+					{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr(99)}},
+				}}},
+		}
+		r := a.Run(context.Background(), metrics.Step{Canary: c, Router: siskinv1.ProviderIstio, Now: time.Now()})[0]
+		if r.Verdict != siskinv1.VerdictError {
+			t.Errorf("%s: verdict %s, want Error", address, r.Verdict)
+		}
+		for _, s := range []string{"admin", "hunter2", "s3cret"} {
+			if strings.Contains(r.Message, s) {
+				t.Errorf("the check message shows %q: %s", s, r.Message)
+			}
+		}
 	}
 }

@@ -76,33 +76,39 @@ func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	if cfg.Type != "" && cfg.Type != "prometheus" {
 		return nil, fmt.Errorf("provider type %q is not supported (only prometheus)", cfg.Type)
 	}
+	address := metrics.RedactURL(cfg.Address)
 	u, err := url.Parse(cfg.Address)
 	if err != nil {
-		return nil, fmt.Errorf("parse address: %w", err)
+		// url.Error would print the address in full, credentials and all.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("parse address %s: %w", address, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("address %q is not an http or https URL", cfg.Address)
+		return nil, fmt.Errorf("address %s is not an http or https URL", address)
 	}
 	opts = opts.withDefaults()
 	httpClient, closeIdle := newHTTPClient(cfg, opts)
 	c, err := api.NewClient(api.Config{Address: cfg.Address, Client: httpClient})
 	if err != nil {
-		return nil, fmt.Errorf("new client for %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("new client for %s: %w", address, redactError(err))
 	}
-	client := NewWithAPI(v1.NewAPI(c), cfg.Address, opts)
+	client := NewWithAPI(v1.NewAPI(c), cfg.Address, opts) // which redacts it
 	client.closeIdle = closeIdle
 	return client, nil
 }
 
 // NewWithAPI returns a client that queries through a given v1.API; address only names the
-// server in errors.
+// server in errors, redacted (metrics.RedactURL).
 func NewWithAPI(a v1.API, address string, opts Options) *Client {
 	opts = opts.withDefaults()
-	return &Client{api: a, address: address, timeout: opts.QueryTimeout, now: opts.Now}
+	return &Client{api: a, address: metrics.RedactURL(address), timeout: opts.QueryTimeout, now: opts.Now}
 }
 
 // Query runs an instant query at the evaluation time of ctx (metrics.WithEvaluationTime), else
-// at the client's clock, and returns its single value. An empty vector or NaN is
+// at the client's clock, and returns its single value. An empty vector, NaN or ±Inf is
 // metrics.ErrNoData; a range vector, a string or several series is metrics.ErrResultShape.
 func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error) {
 	at, ok := metrics.EvaluationTime(ctx)
@@ -113,7 +119,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	defer cancel()
 	v, warnings, _, err := c.api.Query(ctx, query, at, v1.WithTimeout(c.timeout))
 	if err != nil {
-		return metrics.Sample{}, fmt.Errorf("query %s: %w", c.address, err)
+		return metrics.Sample{}, fmt.Errorf("query %s: %w", c.address, redactError(err))
 	}
 	s, err := sampleOf(v)
 	if err != nil {
@@ -168,11 +174,22 @@ func sampleOf(v model.Value) (metrics.Sample, error) {
 	return metrics.Sample{}, fmt.Errorf("%w: result type %s", metrics.ErrResultShape, v.Type())
 }
 
+// valueOf returns the sample of a value: NaN and ±Inf are no data (metrics.NonFiniteError).
 func valueOf(f float64, ts model.Time) (metrics.Sample, error) {
-	if math.IsNaN(f) {
-		return metrics.Sample{}, fmt.Errorf("%w: NaN", metrics.ErrNoData)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return metrics.Sample{}, &metrics.NonFiniteError{Value: f}
 	}
 	return metrics.Sample{Value: f, Time: ts.Time()}, nil
+}
+
+// redactError redacts the URL that net/http puts in a transport error (it hides a password, but
+// not a user name or a ?token=), so that the error can reach a check message.
+func redactError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		uerr.URL = metrics.RedactURL(uerr.URL)
+	}
+	return err
 }
 
 // describe lists the label sets of the first few series of v.

@@ -51,7 +51,8 @@ func TestQueryResults(t *testing.T) {
 	}{
 		{name: "one series", value: model.Vector{sample(99.5)}, want: 99.5},
 		{name: "a scalar", value: &model.Scalar{Value: 42, Timestamp: model.TimeFromUnixNano(evalTime.UnixNano())}, want: 42},
-		{name: "+Inf is a value", value: model.Vector{sample(math.Inf(1))}, want: math.Inf(1)},
+		{name: "+Inf is no data", value: model.Vector{sample(math.Inf(1))}, wantErr: metrics.ErrNoData, errSubstr: "value is +Inf"},
+		{name: "-Inf is no data", value: &model.Scalar{Value: model.SampleValue(math.Inf(-1))}, wantErr: metrics.ErrNoData, errSubstr: "value is -Inf"},
 		{name: "zero is a value", value: model.Vector{sample(0)}, want: 0},
 		{name: "an empty vector is no data", value: model.Vector{}, wantErr: metrics.ErrNoData, errSubstr: "empty vector"},
 		{name: "NaN is no data", value: model.Vector{sample(math.NaN())}, wantErr: metrics.ErrNoData, errSubstr: "NaN"},

@@ -176,7 +176,7 @@ func TestAgainstARealPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := metrics.Render(text, metrics.Vars{Namespace: "test", Target: "podinfo", Interval: "1m"})
+		q, err := metrics.Render(ctx, text, metrics.Vars{Namespace: "test", Target: "podinfo", Interval: "1m"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +364,7 @@ func waitForRates(ctx context.Context, t *testing.T, c *prometheus.Client) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := metrics.Render(text, metrics.Vars{Namespace: "test", Target: "podinfo", Interval: "30s"})
+		q, err := metrics.Render(ctx, text, metrics.Vars{Namespace: "test", Target: "podinfo", Interval: "30s"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -39,7 +40,18 @@ func newHTTPClient(cfg metrics.ProviderConfig, opts Options) (*http.Client, func
 		password: cfg.Password,
 		maxBody:  opts.MaxResponseBytes,
 	}
-	return &http.Client{Transport: rt, Timeout: opts.QueryTimeout}, base.CloseIdleConnections
+	return &http.Client{Transport: rt, Timeout: opts.QueryTimeout, CheckRedirect: refuseRedirect}, base.CloseIdleConnections
+}
+
+// ErrRedirect is returned when the server answers a query with a redirect.
+var ErrRedirect = errors.New("redirect not followed")
+
+// refuseRedirect never follows a redirect: the transport adds the provider's credentials and
+// headers to every request it sends, so a redirect would hand them to whatever server it names.
+// Credentials only go to the address written beside them.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("%w: the server redirects to %s; set the provider address to the server that answers",
+		ErrRedirect, metrics.RedactURL(req.URL.String()))
 }
 
 // transport adds the configured headers and credentials to each request and bounds the

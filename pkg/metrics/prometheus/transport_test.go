@@ -173,3 +173,66 @@ func TestServerErrorsAreErrors(t *testing.T) {
 		t.Errorf("Query = %v, want the server's error", err)
 	}
 }
+
+// A server that redirects must not get the provider's credentials sent on to wherever it points.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere := &recorder{}
+	second := httptest.NewServer(elsewhere)
+	defer second.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, second.URL+r.URL.Path+"?token=s3cret", http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+
+	for _, cfg := range []metrics.ProviderConfig{
+		{Address: first.URL, BearerToken: "platform-token"},
+		{Address: first.URL, Username: "siskin", Password: "pw"},
+		{Address: first.URL, Headers: http.Header{"X-Scope-OrgID": {"platform"}}},
+		{Address: first.URL},
+	} {
+		_, err := query(t, cfg, Options{})
+		if !errors.Is(err, ErrRedirect) {
+			t.Errorf("%s: Query = %v, want ErrRedirect", cfg, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: the error shows the redirect's secret: %v", cfg, err)
+		}
+	}
+	elsewhere.mu.Lock()
+	defer elsewhere.mu.Unlock()
+	for _, r := range elsewhere.requests {
+		t.Errorf("the redirect was followed: %s %s with Authorization %q, X-Scope-OrgID %q",
+			r.Method, r.URL, r.Header.Get("Authorization"), r.Header.Get("X-Scope-OrgID"))
+	}
+}
+
+func TestErrorsRedactTheAddress(t *testing.T) {
+	refused := httptest.NewServer(http.NotFoundHandler())
+	refused.Close() // nothing listens on its address any more
+	host := strings.TrimPrefix(refused.URL, "http://")
+	secrets := []string{"admin", "hunter2", "s3cret"}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: the error shows %q: %v", what, s, err)
+			}
+		}
+	}
+
+	c, err := New(metrics.ProviderConfig{Address: "http://admin:hunter2@" + host + "/?token=s3cret"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Query(context.Background(), "up")
+	check("query", err)
+	check("healthy", c.Healthy(context.Background()))
+	_, err = New(metrics.ProviderConfig{Address: "http://admin:hunter2@prometheus:port"}, Options{})
+	check("an address that does not parse", err)
+	_, err = New(metrics.ProviderConfig{Address: "ftp://admin:hunter2@prometheus/?token=s3cret"}, Options{})
+	check("an address that is not http", err)
+}
