@@ -43,19 +43,10 @@ func (s *Server) loadTask(ctx context.Context, w http.ResponseWriter, p *Payload
 	if explicit != nil && !probe {
 		blocking = *explicit
 	}
-	// Limits first: they name the flag to change, which Normalize's own bounds do not.
-	if err := s.checkLimits(spec); err != nil {
+	spec, code, err := s.admitLoad(spec, p.Namespace)
+	if err != nil {
 		log.Info("load refused", "reason", err.Error())
-		reply(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if spec, err = spec.Normalize(); err != nil {
-		reply(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := s.checkTarget(spec, p.Namespace); err != nil {
-		log.Info("load refused", "reason", err.Error())
-		reply(w, http.StatusForbidden, err.Error())
+		reply(w, code, err.Error())
 		return
 	}
 	if !probe && (p.Type == hookPostRollout || p.Type == hookRollback || endPhases[p.Phase]) {
@@ -88,6 +79,23 @@ func (s *Server) loadTask(ctx context.Context, w http.ResponseWriter, p *Payload
 		log.Info("background tasks replaced", "reason", "new revision", "count", res.Replaced)
 	}
 	s.replyStarted(w, res, err)
+}
+
+// admitLoad normalises spec and checks it against the limits and the canary's namespace ns;
+// the int is the status to answer with when the error is not nil.
+func (s *Server) admitLoad(spec load.Spec, ns string) (load.Spec, int, error) {
+	// Limits first: they name the flag to change, which Normalize's own bounds do not.
+	if err := s.checkLimits(spec); err != nil {
+		return spec, http.StatusBadRequest, err
+	}
+	spec, err := spec.Normalize()
+	if err != nil {
+		return spec, http.StatusBadRequest, err
+	}
+	if err := s.checkTarget(spec, ns); err != nil {
+		return spec, http.StatusForbidden, err
+	}
+	return spec, 0, nil
 }
 
 // runBlockingLoad runs spec to its end and answers 200 or 500 against bounds, with the numbers.

@@ -16,15 +16,18 @@ var ErrGlobalFlag = errors.New("flag not allowed in load tester commands")
 var ErrNamespace = errors.New("command namespace is not the canary's")
 
 // refusedLong are the refused long flags, without dashes and with "_" spelled "-" (kubectl
-// accepts both spellings).
-var refusedLong = map[Kind]map[string]bool{
-	Kubectl: set("server", "as", "as-group", "as-uid", "token", "kubeconfig", "raw", "certificate-authority",
-		"client-certificate", "client-key", "username", "password", "cluster", "context", "user",
-		"insecure-skip-tls-verify", "tls-server-name", "all-namespaces"),
-	Helm: set("kube-apiserver", "kube-token", "kube-as-user", "kube-as-group", "kubeconfig", "kube-context",
-		"kube-ca-file", "kube-tls-server-name", "kube-insecure-skip-tls-verify", "registry-config",
-		"repository-config", "repository-cache", "all-namespaces"),
-}
+// accepts both spellings). Both programs refuse both lists: a name one program lacks is
+// harmless to refuse, and a plugin of the other might read it.
+var refusedLong = set(
+	// kubectl
+	"server", "as", "as-group", "as-uid", "token", "kubeconfig", "raw", "certificate-authority",
+	"client-certificate", "client-key", "username", "password", "cluster", "context", "user",
+	"insecure-skip-tls-verify", "tls-server-name", "all-namespaces",
+	// helm
+	"kube-apiserver", "kube-token", "kube-as-user", "kube-as-group", "kube-context", "kube-ca-file",
+	"kube-tls-server-name", "kube-insecure-skip-tls-verify", "registry-config", "repository-config",
+	"repository-cache",
+)
 
 // refusedShort are the refused one-letter flags: kubectl's -s (--server), and -A
 // (--all-namespaces) of both, which would reach beyond the canary's namespace.
@@ -52,7 +55,7 @@ func refusedFlag(kind Kind, args []string) (string, bool) {
 		if name, ok := strings.CutPrefix(a, "--"); ok {
 			name, _, _ = strings.Cut(name, "=")
 			name = strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-			if refusedLong[kind][name] {
+			if refusedLong[name] {
 				return a, true
 			}
 			continue

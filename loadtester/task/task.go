@@ -119,16 +119,9 @@ func (p Policy) Prepare(kind Kind, line string) (*Command, error) {
 	return nil, fmt.Errorf("%w: %q matches no --allow-command pattern", ErrRefused, c.Line)
 }
 
-var plainArg = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
 // quote renders an argument so that the matched line keeps argument boundaries: an allow-list
 // pattern cannot be satisfied by joining or splitting arguments with quotes.
-func quote(a string) string {
-	if plainArg.MatchString(a) {
-		return a
-	}
-	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-}
+func quote(a string) string { return cmdline.Quote(a) }
 
 func (p Policy) program(kind Kind, def string) string {
 	if prog := p.Programs[kind]; prog != "" {
