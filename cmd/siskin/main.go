@@ -27,6 +27,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/controller"
+	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/notify"
 	"github.com/siskin-dev/siskin/pkg/observability"
 )
@@ -182,6 +183,8 @@ func run(o options) error {
 		MaxConcurrentCanaries: o.maxCanaries,
 		SelectorLabels:        splitList(o.selectorLabels),
 		WebhookSigningKeyFile: o.signingKeyFile,
+
+		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
 	})
 	if err != nil {
 		return err
@@ -204,7 +207,7 @@ func run(o options) error {
 		return fmt.Errorf("add readyz check: %w", err)
 	}
 
-	log.Info("starting siskin", "version", version, "provider", o.provider, "metricsServer", o.metricsServer)
+	log.Info("starting siskin", "version", version, "provider", o.provider, "metricsServer", metrics.RedactURL(o.metricsServer))
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

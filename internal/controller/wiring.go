@@ -37,6 +37,9 @@ type Options struct {
 	SelectorLabels []string
 	// WebhookSigningKeyFile holds a key that signs every webhook call (X-Siskin-Signature).
 	WebhookSigningKeyFile string
+	// AllowCrossNamespaceRefs lets a metric's templateRef name a MetricTemplate in another
+	// namespace (--allow-cross-namespace-refs).
+	AllowCrossNamespaceRefs bool
 	// Notifier announces events to alert providers; nil sends nothing.
 	Notifier Notifier
 	// Registry receives Siskin's own metrics when Metrics is nil; nil means controller-runtime's
@@ -84,6 +87,8 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 			Templates: metrics.CacheReader{Reader: c},
 			Secrets:   metrics.CacheReader{Reader: c},
 			Default:   metrics.ProviderConfig{Address: o.MetricsServer},
+
+			AllowCrossNamespaceRefs: o.AllowCrossNamespaceRefs,
 		}),
 		Metrics:  recorder,
 		Notifier: o.Notifier,
