@@ -72,10 +72,19 @@ func (s *ConfigMap) Check(ctx context.Context, key Key) (bool, error) {
 // SetOpen opens or closes the gate for key.Revision, or for the revision waiting when it is
 // empty, and returns the revision it changed.
 func (s *ConfigMap) SetOpen(ctx context.Context, key Key, open bool) (string, error) {
+	var cm corev1.ConfigMap
+	err := s.client.Get(ctx, s.ref, &cm)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("get gate ConfigMap %s: %w", s.ref, err)
+	}
+	cur, ok := decodeEntry(cm.Data, key)
+	if next, changed, err := nextOnSet(cur, ok, key, open, s.now(), s.ttl); err != nil || !changed {
+		return next.Revision, err // nothing to write: a close with nothing open, or a refusal
+	}
 	var rev string
-	err := s.update(ctx, key, func(data map[string]string, now time.Time) error {
+	err = s.update(ctx, key, func(data map[string]string, now time.Time) error {
 		cur, ok := decodeEntry(data, key)
-		next, err := nextOnSet(cur, ok, key, open, now, s.ttl)
+		next, _, err := nextOnSet(cur, ok, key, open, now, s.ttl)
 		if err != nil {
 			return err
 		}

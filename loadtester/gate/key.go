@@ -108,23 +108,29 @@ func checked(cur entry, ok bool, key Key, now time.Time, ttl time.Duration) (ent
 	return entry{Revision: key.Revision, Since: now}, true
 }
 
-// set returns the entry after opening or closing key at now, or ErrNoRevision.
-func nextOnSet(cur entry, ok bool, key Key, open bool, now time.Time, ttl time.Duration) (entry, error) {
+// nextOnSet returns the entry after opening or closing key at now and whether it changed, or
+// ErrNoRevision. Closing drops whatever approval the canary has, of any revision, and
+// changes nothing when there is none.
+func nextOnSet(cur entry, ok bool, key Key, open bool, now time.Time, ttl time.Duration) (entry, bool, error) {
 	if ok && cur.expired(now, ttl) {
 		ok = false
+	}
+	if !open {
+		if !ok || !cur.Open {
+			return cur, false, nil
+		}
+		return entry{Revision: cur.Revision, Since: now}, true, nil
 	}
 	rev := key.Revision
 	if rev == "" {
 		if !ok || cur.Revision == "" {
-			if !open {
-				return entry{Since: now}, nil
-			}
-			return entry{}, fmt.Errorf("%w: no revision of %s/%s has been checked; open it once the canary waits, or give its checksum",
+			return entry{}, false, fmt.Errorf("%w: no revision of %s/%s has been checked; open it once the canary waits, or give its checksum",
 				ErrNoRevision, key.Namespace, key.Name)
 		}
 		rev = cur.Revision
 	}
-	return entry{Revision: rev, Open: open, Since: now}, nil
+	next := entry{Revision: rev, Open: true, Since: now}
+	return next, !ok || cur != next, nil
 }
 
 func ttlOr(ttl time.Duration) time.Duration {

@@ -51,9 +51,9 @@ func (m *Memory) SetOpen(_ context.Context, key Key, open bool) (string, error) 
 	defer m.mu.Unlock()
 	now := m.now()
 	cur, ok := m.entries[canaryKey(key)]
-	next, err := nextOnSet(cur, ok, key, open, now, m.ttl)
-	if err != nil {
-		return "", err
+	next, changed, err := nextOnSet(cur, ok, key, open, now, m.ttl)
+	if err != nil || !changed {
+		return next.Revision, err
 	}
 	m.sweepLocked(now)
 	m.entries[canaryKey(key)] = next
