@@ -40,7 +40,7 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 	if p.minSample != nil {
 		n, err := p.provider.Query(ctx, p.sampleQuery)
 		if err == nil {
-			err = finite(n.Value) // whatever the provider: NaN is below no min sample
+			err = finite(n.Value) // NaN would be below no min sample, and +Inf above any
 		}
 		switch {
 		case errors.Is(err, ErrNoData):
