@@ -19,6 +19,7 @@ import (
 
 	"github.com/siskin-dev/siskin/loadtester/gate"
 	"github.com/siskin-dev/siskin/loadtester/task"
+	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
 // Gate store choices for Config.GateStore.
@@ -41,6 +42,7 @@ type Config struct {
 	AllowTargetHost        string
 	RequireSignature       bool
 	SignatureSecretFile    string
+	AcceptLegacySignature  bool
 	EnableShell            bool
 	EnableKubectl          bool
 	EnableHelm             bool
@@ -120,6 +122,7 @@ func (cfg Config) options(log logr.Logger) (Options, error) {
 		MaxWorkers:       cfg.MaxWorkers,
 		RequireSignature: cfg.RequireSignature,
 	}
+	opts.AcceptLegacySignature = cfg.AcceptLegacySignature
 	if cfg.NamespaceRegexp != "" {
 		if opts.Namespaces, err = regexp.Compile(`^(?:` + cfg.NamespaceRegexp + `)$`); err != nil {
 			return Options{}, fmt.Errorf("compile --namespace-regexp: %w", err)
@@ -138,8 +141,8 @@ func (cfg Config) options(log logr.Logger) (Options, error) {
 		if err != nil {
 			return Options{}, fmt.Errorf("read signature secret: %w", err)
 		}
-		// Secrets written with echo end in a newline that is not part of the key.
-		opts.Secret = []byte(strings.TrimRight(string(b), "\r\n"))
+		// The controller normalises its key the same way, so that both sides agree.
+		opts.Secret = webhooks.NormalizeKey(b)
 		if len(opts.Secret) == 0 {
 			return Options{}, fmt.Errorf("signature secret file %s is empty", cfg.SignatureSecretFile)
 		}

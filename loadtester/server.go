@@ -44,10 +44,13 @@ type Options struct {
 	// TargetHosts, when set, admits load targets outside the canary's namespace whose host
 	// (or host:port) it matches (use an anchored pattern); see checkTarget.
 	TargetHosts *regexp.Regexp
-	// Secret verifies X-Siskin-Signature headers. With RequireSignature, a request without a
+	// Secret verifies X-Siskin-Signature-V2 headers. With RequireSignature, a request without a
 	// valid signature is refused; without it, only a present but wrong signature is.
 	Secret           []byte
 	RequireSignature bool
+	// AcceptLegacySignature also accepts the replayable body-only X-Siskin-Signature of older
+	// controllers; off, a request signed only that way is refused.
+	AcceptLegacySignature bool
 	// Exec is the policy for bash, cmd (shell), kubectl and helm tasks.
 	Exec task.Policy
 	// MaxLoadDuration bounds every load run, blocking or background, and its request timeout.
@@ -159,10 +162,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, needCanary bool)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
 	}
-	if sig := r.Header.Get(SignatureHeader); len(s.opts.Secret) > 0 && (sig != "" || s.opts.RequireSignature) {
-		if err := verifySignature(s.opts.Secret, body, sig); err != nil {
-			return nil, http.StatusUnauthorized, err
-		}
+	if err := s.verifySignature(r, body); err != nil {
+		return nil, http.StatusUnauthorized, err
 	}
 	p := &Payload{}
 	if len(bytes.TrimSpace(body)) > 0 || needCanary {

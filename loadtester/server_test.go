@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
@@ -175,13 +176,16 @@ func withMeta(p Payload, kv ...string) Payload {
 func TestSignatures(t *testing.T) {
 	secret := []byte("s3cret")
 	body := payload(t, podinfo)
-	signed := http.Header{SignatureHeader: {webhooks.Sign(secret, body)}}
-	wrongKey := http.Header{SignatureHeader: {webhooks.Sign([]byte("other"), body)}}
-	garbage := http.Header{SignatureHeader: {"sha256=zz"}}
-	noPrefix := http.Header{SignatureHeader: {strings.TrimPrefix(webhooks.Sign(secret, body), "sha256=")}}
+	sign := func(key []byte, path string) http.Header {
+		return http.Header{SignatureHeader: {webhooks.SignRequest(key, time.Now(), http.MethodPost, path, body)}}
+	}
+	garbage := http.Header{SignatureHeader: {"t=1,v1=zz"}}
+	legacy := http.Header{LegacySignatureHeader: {webhooks.Sign(secret, body)}}
+	legacyInNewHeader := http.Header{SignatureHeader: {webhooks.Sign(secret, body)}}
 
 	required := newServer(t, Options{Secret: secret, RequireSignature: true})
 	optional := newServer(t, Options{Secret: secret})
+	migrating := newServer(t, Options{Secret: secret, RequireSignature: true, AcceptLegacySignature: true})
 	cases := []struct {
 		name   string
 		s      *Server
@@ -189,15 +193,18 @@ func TestSignatures(t *testing.T) {
 		header http.Header
 		code   int
 	}{
-		{"required, signed", required, "/gate/open", signed, http.StatusOK},
+		{"required, signed", required, "/gate/open", sign(secret, "/gate/open"), http.StatusOK},
 		{"required, unsigned", required, "/gate/open", nil, http.StatusUnauthorized},
 		{"required, unsigned task", required, "/", nil, http.StatusUnauthorized},
 		{"required, unsigned approve", required, "/gate/approve", nil, http.StatusUnauthorized},
-		{"required, wrong key", required, "/gate/check", wrongKey, http.StatusUnauthorized},
+		{"required, wrong key", required, "/gate/check", sign([]byte("other"), "/gate/check"), http.StatusUnauthorized},
 		{"required, not hex", required, "/gate/check", garbage, http.StatusUnauthorized},
-		{"required, no prefix", required, "/gate/check", noPrefix, http.StatusUnauthorized},
+		{"required, legacy value", required, "/gate/check", legacyInNewHeader, http.StatusUnauthorized},
+		{"required, legacy header not accepted", required, "/gate/open", legacy, http.StatusUnauthorized},
+		{"optional, legacy header not accepted", optional, "/gate/open", legacy, http.StatusUnauthorized},
+		{"migrating, legacy header accepted", migrating, "/gate/open", legacy, http.StatusOK},
 		{"optional, unsigned", optional, "/gate/open", nil, http.StatusOK},
-		{"optional, wrong key", optional, "/gate/open", wrongKey, http.StatusUnauthorized},
+		{"optional, wrong key", optional, "/gate/open", sign([]byte("other"), "/gate/open"), http.StatusUnauthorized},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,7 +216,7 @@ func TestSignatures(t *testing.T) {
 	}
 	// The signature covers the body: a signed body that was altered is refused.
 	tampered := bytes.Replace(body, []byte("podinfo"), []byte("podinfx"), 1)
-	if code, _ := call(t, required, "/gate/open", tampered, signed); code != http.StatusUnauthorized {
+	if code, _ := call(t, required, "/gate/open", tampered, sign(secret, "/gate/open")); code != http.StatusUnauthorized {
 		t.Errorf("tampered body = %d, want 401", code)
 	}
 	if _, err := New(Options{RequireSignature: true}); err == nil {

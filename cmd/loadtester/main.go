@@ -44,7 +44,9 @@ func main() {
 	flag.StringVar(&cfg.NamespaceRegexp, "namespace-regexp", "",
 		"only serve canaries whose namespace matches this regular expression as a whole (default: all)")
 	flag.BoolVar(&cfg.RequireSignature, "require-signature", false,
-		"refuse webhook calls without a valid X-Siskin-Signature (401)")
+		"refuse webhook calls without a valid X-Siskin-Signature-V2 (401)")
+	flag.BoolVar(&cfg.AcceptLegacySignature, "accept-legacy-signature", false,
+		"also accept the replayable body-only X-Siskin-Signature of controllers older than v2 signatures")
 	flag.StringVar(&cfg.SignatureSecretFile, "signature-secret-file", "", "file holding the webhook HMAC secret")
 	flag.BoolVar(&cfg.EnableShell, "enable-shell", false, "allow cmd (sh -c) and bash tasks that match --allow-command")
 	flag.BoolVar(&cfg.EnableKubectl, "enable-kubectl", false, "allow kubectl tasks that match --allow-command")

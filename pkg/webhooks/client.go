@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -22,6 +24,10 @@ import (
 const (
 	// DefaultTimeout bounds a call to a webhook that sets no timeout, as in the Flagger model.
 	DefaultTimeout = 10 * time.Second
+	// MaxTimeout bounds every call, whatever timeout the webhook sets: gates and checks run on
+	// the reconcile workers shared by all Canaries, so one Canary's webhook must not hold a
+	// worker for longer.
+	MaxTimeout = 5 * time.Minute
 	// MaxBodyBytes is how much of a response body is read at most.
 	MaxBodyBytes = 64 << 10
 	// MaxExcerptBytes bounds the body excerpt kept in a Result and put in messages.
@@ -41,8 +47,18 @@ type Client struct {
 	unverified *http.Client
 	source     HeaderSource
 	signingKey []byte
+	legacySig  bool
+	policy     OutboundPolicy
 	backoff    time.Duration
 	now        func() time.Time
+
+	// The event webhook queue (NotifyAsync).
+	eventWorkers int
+	eventQueue   int
+	events       chan eventCall
+	startEvents  sync.Once
+	stopped      context.Context // done once Close is called
+	stopEvents   context.CancelFunc
 }
 
 // Option configures a Client.
@@ -54,9 +70,23 @@ func WithHeaderSource(s HeaderSource) Option {
 }
 
 // WithSigningKey sets the controller-wide signing key, used for every webhook whose Secret has
-// no signing-key of its own. An empty key signs nothing.
+// no signing-key of its own. The key is normalised with NormalizeKey; an empty key signs
+// nothing.
 func WithSigningKey(key []byte) Option {
-	return func(c *Client) { c.signingKey = bytes.Clone(key) }
+	return func(c *Client) { c.signingKey = NormalizeKey(key) }
+}
+
+// WithLegacySignature also sends the legacy body-only SignatureHeader with every signed call,
+// for receivers that do not verify SignatureV2Header yet. It can be replayed: use it only while
+// receivers migrate.
+func WithLegacySignature(on bool) Option {
+	return func(c *Client) { c.legacySig = on }
+}
+
+// WithOutboundPolicy sets which addresses webhooks may be called at; without it the default
+// OutboundPolicy applies.
+func WithOutboundPolicy(p OutboundPolicy) Option {
+	return func(c *Client) { c.policy = p }
 }
 
 // WithBackoff sets the wait before the first retry; it doubles with each retry, up to 2s.
@@ -64,7 +94,7 @@ func WithBackoff(d time.Duration) Option {
 	return func(c *Client) { c.backoff = d }
 }
 
-// WithClock sets the clock that stamps check results.
+// WithClock sets the clock that stamps check results and signatures.
 func WithClock(now func() time.Time) Option {
 	return func(c *Client) { c.now = now }
 }
@@ -72,19 +102,29 @@ func WithClock(now func() time.Time) Option {
 // New returns a Client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		verified:   newHTTPClient(false),
-		unverified: newHTTPClient(true),
-		backoff:    defaultBackoff,
-		now:        time.Now,
+		backoff:      defaultBackoff,
+		now:          time.Now,
+		eventWorkers: DefaultEventWorkers,
+		eventQueue:   DefaultEventQueue,
 	}
+	c.stopped, c.stopEvents = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(c)
 	}
+	c.verified = newHTTPClient(false, c.policy)
+	c.unverified = newHTTPClient(true, c.policy)
 	return c
 }
 
-func newHTTPClient(skipVerify bool) *http.Client {
+func newHTTPClient(skipVerify bool, policy OutboundPolicy) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	// The policy is checked on the address dialled, once DNS has answered.
+	t.DialContext = (&net.Dialer{
+		Timeout:        30 * time.Second,
+		KeepAlive:      30 * time.Second,
+		ControlContext: policy.control,
+	}).DialContext
+	t.Proxy = policy.proxy(http.ProxyFromEnvironment)
 	// Many canaries call the same load tester at the same moment; the default of 2 idle
 	// connections per host would make most calls dial anew.
 	t.MaxIdleConns = 256
@@ -158,9 +198,11 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("answered %d: %s", e.Code, e.Body)
 }
 
-// Call POSTs payload to hook and returns what it answered. The webhook's timeout (default 10s)
-// bounds the whole call, retries included; a retriable failure (no answer, 408, 429, 5xx
-// except 501) is retried up to the webhook's retries with a short, growing backoff.
+// Call POSTs payload to hook and returns what it answered. The webhook's timeout (default 10s,
+// at most MaxTimeout) bounds the whole call, retries included; a retriable failure (no answer,
+// 408, 429, 5xx except 501) is retried up to the webhook's retries with a short, growing
+// backoff. An address the outbound policy refuses is never dialled. The body excerpt is
+// scrubbed of the values sent from the webhook's Secret and of credential-looking tokens.
 func (c *Client) Call(ctx context.Context, hook siskinv1.CanaryWebhook, payload Payload) Result {
 	start := time.Now()
 	res := c.call(ctx, hook, payload)
@@ -179,13 +221,10 @@ func (c *Client) call(ctx context.Context, hook siskinv1.CanaryWebhook, payload 
 		res.Err = fmt.Errorf("encode payload: %w", err)
 		return res
 	}
-	header, key, err := c.headers(ctx, hook, payload.Namespace)
+	out, err := c.headers(ctx, hook, payload.Namespace)
 	if err != nil {
 		res.Err = err
 		return res
-	}
-	if key != nil {
-		header.Set(SignatureHeader, Sign(key, body))
 	}
 	hc := c.verified
 	if hook.DisableTLS {
@@ -195,7 +234,7 @@ func (c *Client) call(ctx context.Context, hook siskinv1.CanaryWebhook, payload 
 	retries := int(min(max(hook.Retries, 0), 10))
 	for attempt := 0; ; attempt++ {
 		res.Attempts++
-		res.StatusCode, res.Body, res.Err = post(ctx, hc, hook.URL, header, body)
+		res.StatusCode, res.Body, res.Err = c.post(ctx, hc, hook.URL, out, body)
 		if res.Err == nil || attempt >= retries || !retriable(res.Err) {
 			return res
 		}
@@ -209,22 +248,33 @@ func (c *Client) call(ctx context.Context, hook siskinv1.CanaryWebhook, payload 
 	}
 }
 
-// post sends one request. Errors never carry the URL's query or user info, which may hold
-// credentials.
-func post(ctx context.Context, hc *http.Client, target string, header http.Header, body []byte) (int, string, error) {
+// post sends one request, signed now. Errors never carry the URL's query or user info, which
+// may hold credentials.
+func (c *Client) post(ctx context.Context, hc *http.Client, target string, out outgoing, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, "", fmt.Errorf("build request to %s: %w", redact(target), stripURL(err))
 	}
-	req.Header = header.Clone()
+	req.Header = out.header.Clone()
+	if out.key != nil {
+		// Signed per attempt, so that a retry late in a long timeout is still fresh.
+		req.Header.Set(SignatureV2Header, SignRequest(out.key, c.now(), req.Method, req.URL.RequestURI(), body))
+		if c.legacySig {
+			req.Header.Set(SignatureHeader, Sign(out.key, body))
+		}
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if refused, ok := errors.AsType[*RefusedError](err); ok {
+			return 0, "", fmt.Errorf("post to %s: %w", redact(target), refused)
+		}
 		return 0, "", fmt.Errorf("post to %s: %w", redact(target), stripURL(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
-	// The status decides; a body cut short by the deadline still yields its excerpt.
+	// The status decides; a body cut short by the deadline still yields its excerpt. Secrets
+	// are scrubbed from the whole body read, before it is cut, so that no prefix of one stays.
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
-	excerpt := excerptOf(data)
+	excerpt := excerptOf([]byte(out.secrets.scrub(string(data))), out.secrets.scrub)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, excerpt, &StatusError{Code: resp.StatusCode, Body: excerpt}
 	}
@@ -239,6 +289,9 @@ func retriable(err error) bool {
 			(c >= 500 && c != http.StatusNotImplemented)
 	}
 	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return false
+	}
+	if errors.Is(err, ErrRefused) {
 		return false
 	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
@@ -261,9 +314,11 @@ func (c *Client) backoffFor(attempt int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
+// timeoutOf returns the webhook's timeout: DefaultTimeout when unset or invalid, never more
+// than MaxTimeout.
 func timeoutOf(hook siskinv1.CanaryWebhook) time.Duration {
 	if d, err := time.ParseDuration(hook.Timeout); err == nil && d > 0 {
-		return d
+		return min(d, MaxTimeout)
 	}
 	return DefaultTimeout
 }
@@ -287,8 +342,8 @@ func redact(target string) string {
 }
 
 // excerptOf returns the start of body as one line of valid UTF-8, at most MaxExcerptBytes
-// long, with "..." when cut.
-func excerptOf(body []byte) string {
+// long, with "..." when cut. scrub, when not nil, is applied to the line before it is cut.
+func excerptOf(body []byte, scrub func(string) string) string {
 	// Look at a prefix only: whitespace runs shrink, but never by more than this factor matters.
 	cutShort := len(body) > 4*MaxExcerptBytes
 	if cutShort {
@@ -298,6 +353,9 @@ func excerptOf(body []byte) string {
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
+	if scrub != nil {
+		s = scrub(s)
+	}
 	if len(s) <= MaxExcerptBytes && !cutShort {
 		return s
 	}

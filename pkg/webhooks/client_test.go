@@ -268,7 +268,7 @@ func TestExcerptOf(t *testing.T) {
 		{"cut on a rune boundary", long, strings.Repeat("é", MaxExcerptBytes/2) + "..."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := excerptOf([]byte(tc.in)); got != tc.want {
+			if got := excerptOf([]byte(tc.in), nil); got != tc.want {
 				t.Errorf("excerptOf = %q, want %q", got, tc.want)
 			}
 		})
@@ -277,9 +277,11 @@ func TestExcerptOf(t *testing.T) {
 
 func TestCallSendsSecretHeadersAndSignature(t *testing.T) {
 	var header http.Header
+	var req *http.Request
 	var body []byte
 	srv := newServer(t, func(_ http.ResponseWriter, r *http.Request) {
 		header = r.Header.Clone()
+		req = r.Clone(context.Background())
 		body, _ = io.ReadAll(r.Body)
 	})
 	var asked string
@@ -313,37 +315,48 @@ func TestCallSendsSecretHeadersAndSignature(t *testing.T) {
 	if got := header.Get(SigningKeyName); got != "" {
 		t.Errorf("the signing key was sent as a header")
 	}
-	sig := header.Get(SignatureHeader)
-	if err := Verify([]byte("per-hook-key"), body, sig); err != nil {
-		t.Errorf("signature %q does not verify with the webhook's key: %v", sig, err)
+	if err := (Verifier{Key: []byte("per-hook-key")}).Verify(req, body); err != nil {
+		t.Errorf("signature %q does not verify with the webhook's key: %v", header.Get(SignatureV2Header), err)
 	}
-	if err := Verify([]byte("controller-key"), body, sig); !errors.Is(err, ErrBadSignature) {
+	if err := (Verifier{Key: []byte("controller-key")}).Verify(req, body); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("signature verified with the controller key, want the webhook's key to win")
+	}
+	if got := header.Values(SignatureHeader); len(got) != 0 {
+		t.Errorf("legacy signature %q sent though not configured", got)
 	}
 }
 
 func TestCallSignsWithControllerKey(t *testing.T) {
-	var sig string
+	var sig, legacy string
+	var req *http.Request
 	var body []byte
 	srv := newServer(t, func(_ http.ResponseWriter, r *http.Request) {
-		sig = r.Header.Get(SignatureHeader)
+		sig, legacy = r.Header.Get(SignatureV2Header), r.Header.Get(SignatureHeader)
+		req = r.Clone(context.Background())
 		body, _ = io.ReadAll(r.Body)
 	})
 	key := []byte("controller-key")
-	if r := testClient(WithSigningKey(key)).Call(context.Background(), hook("h", "", srv.URL), testPayload); !r.OK() {
+	c := testClient(WithSigningKey(key), WithLegacySignature(true))
+	if r := c.Call(context.Background(), hook("h", "", srv.URL+"/gate/check"), testPayload); !r.OK() {
 		t.Fatalf("call failed: %v", r.Err)
 	}
-	if err := Verify(key, body, sig); err != nil {
+	if err := (Verifier{Key: key}).Verify(req, body); err != nil {
 		t.Fatalf("signature %q: %v", sig, err)
 	}
 	if sig != strings.ToLower(sig) {
 		t.Errorf("signature %q is not lower-case hex", sig)
 	}
+	// Configured, the legacy body-only header is sent as well.
+	if err := Verify(key, body, legacy); err != nil {
+		t.Errorf("legacy signature %q: %v", legacy, err)
+	}
 }
 
 func TestCallWithoutKeySendsNoSignature(t *testing.T) {
 	var sig []string
-	srv := newServer(t, func(_ http.ResponseWriter, r *http.Request) { sig = r.Header.Values(SignatureHeader) })
+	srv := newServer(t, func(_ http.ResponseWriter, r *http.Request) {
+		sig = append(r.Header.Values(SignatureHeader), r.Header.Values(SignatureV2Header)...)
+	})
 	if r := testClient().Call(context.Background(), hook("h", "", srv.URL), testPayload); !r.OK() {
 		t.Fatalf("call failed: %v", r.Err)
 	}

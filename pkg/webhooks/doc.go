@@ -3,10 +3,22 @@
 // notifications (post-rollout, event).
 //
 // A call is an HTTP POST of a JSON Payload. Any 2xx answer is a success; everything else,
-// including a redirect, is a failure. Headers come from the Secret a webhook's secretRef names,
-// and a signing key (per webhook or controller-wide) adds an HMAC-SHA256 signature of the body
-// in the X-Siskin-Signature header, so a receiver can tell Siskin's calls from anyone else's.
+// including a redirect, is a failure: redirects are never followed, so the Secret's headers
+// never go to another address. Headers come from the Secret a webhook's secretRef names.
 //
-// The webhook's timeout bounds the whole call, retries and their backoff included, so a
-// reconcile never waits on a webhook for longer than the largest timeout of the hooks it calls.
+// Every Canary author chooses webhook URLs, so the client treats them as hostile:
+//
+//   - An OutboundPolicy, checked on the IP address dialled after DNS resolution, refuses
+//     link-local, cloud metadata and unspecified addresses unless the cluster allows them.
+//   - The excerpt of an answer kept in results and messages is scrubbed of the values sent
+//     from the Secret and of credential-looking tokens, since it reaches status, events and chat.
+//   - A webhook's timeout bounds the whole call, retries and their backoff included, and is at
+//     most MaxTimeout, so a reconcile never waits on a webhook for longer.
+//   - Event webhooks go through NotifyAsync: a fixed pool of workers and a bounded queue that
+//     drops, and counts, what does not fit.
+//
+// A signing key (per webhook or controller-wide) adds SignatureV2Header, an HMAC-SHA256 over
+// the time, method, request target and body, so a receiver can tell Siskin's calls from anyone
+// else's, and refuse replays (Verifier, with a replay window). NormalizeKey is the one way both
+// sides read a key. The legacy body-only SignatureHeader is sent only with WithLegacySignature.
 package webhooks

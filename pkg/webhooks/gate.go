@@ -101,7 +101,16 @@ func (c *Client) callAll(ctx context.Context, hooks []siskinv1.CanaryWebhook, pa
 	results := make([]Result, len(hooks))
 	var wg sync.WaitGroup
 	for i, h := range hooks {
-		wg.Go(func() { results[i] = c.Call(ctx, h, payload) })
+		wg.Go(func() {
+			// A panic here would end the controller, every tenant's rollouts with it.
+			defer func() {
+				if v := recover(); v != nil {
+					results[i] = Result{Name: h.Name, Type: TypeOf(h), Attempts: 1, Time: c.now(),
+						Err: fmt.Errorf("webhook call panicked: %v", v)}
+				}
+			}()
+			results[i] = c.Call(ctx, h, payload)
+		})
 	}
 	wg.Wait()
 	return results

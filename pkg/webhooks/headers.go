@@ -29,35 +29,46 @@ func (f HeaderSourceFunc) SecretData(ctx context.Context, namespace, name string
 // HeaderSource to read it.
 var ErrNoHeaderSource = errors.New("webhook names a secretRef but no header source is configured")
 
-// headers returns the request headers of a call to hook and the key to sign it with (nil for
-// none). Errors name Secret keys but never their values.
-func (c *Client) headers(ctx context.Context, hook siskinv1.CanaryWebhook, namespace string) (http.Header, []byte, error) {
+// outgoing is what a call to a webhook sends besides its body.
+type outgoing struct {
+	header http.Header
+	// key signs the call; nil for none.
+	key []byte
+	// secrets scrubs the header values that came from the Secret out of the reply excerpt.
+	secrets scrubber
+}
+
+// headers returns the request headers of a call to hook, the key to sign it with and the
+// scrubber of its Secret's values. Errors name Secret keys but never their values.
+func (c *Client) headers(ctx context.Context, hook siskinv1.CanaryWebhook, namespace string) (outgoing, error) {
 	h := http.Header{}
 	h.Set("User-Agent", userAgent)
 	key := c.signingKey
+	var secrets []string
 	if ref := hook.SecretRef; ref != nil && ref.Name != "" {
 		if c.source == nil {
-			return nil, nil, fmt.Errorf("secret %s/%s: %w", namespace, ref.Name, ErrNoHeaderSource)
+			return outgoing{}, fmt.Errorf("secret %s/%s: %w", namespace, ref.Name, ErrNoHeaderSource)
 		}
 		data, err := c.source.SecretData(ctx, namespace, ref.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read secret %s/%s for webhook headers: %w", namespace, ref.Name, err)
+			return outgoing{}, fmt.Errorf("read secret %s/%s for webhook headers: %w", namespace, ref.Name, err)
 		}
 		for k, v := range data {
 			if k == SigningKeyName {
-				key = v
+				key = NormalizeKey(v)
 				continue
 			}
 			if !validHeaderName(k) {
-				return nil, nil, fmt.Errorf("secret %s/%s: key %q is not a valid HTTP header name", namespace, ref.Name, k)
+				return outgoing{}, fmt.Errorf("secret %s/%s: key %q is not a valid HTTP header name", namespace, ref.Name, k)
 			}
 			// HTTP drops leading and trailing whitespace of a field value anyway; trimming
 			// forgives the trailing newline that `echo ... | kubectl create secret` leaves.
 			val := strings.TrimSpace(string(v))
 			if !validHeaderValue(val) {
-				return nil, nil, fmt.Errorf("secret %s/%s: value of key %q is not a valid HTTP header value", namespace, ref.Name, k)
+				return outgoing{}, fmt.Errorf("secret %s/%s: value of key %q is not a valid HTTP header value", namespace, ref.Name, k)
 			}
 			h.Set(k, val)
+			secrets = append(secrets, val)
 		}
 	}
 	// Set last so that a Secret cannot change how the body is read.
@@ -65,7 +76,7 @@ func (c *Client) headers(ctx context.Context, hook siskinv1.CanaryWebhook, names
 	if len(key) == 0 {
 		key = nil
 	}
-	return h, key, nil
+	return outgoing{header: h, key: key, secrets: newScrubber(secrets)}, nil
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
