@@ -30,6 +30,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/notify"
 	"github.com/siskin-dev/siskin/pkg/observability"
+	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -56,6 +57,11 @@ type options struct {
 	showVersion      bool
 	notify           notify.GlobalOptions
 	allowCrossNSRefs bool
+
+	// The webhook client's outbound policy and legacy signature.
+	webhookAllowCIDRs string
+	webhookDenyCIDRs  string
+	webhookLegacySig  bool
 }
 
 func main() {
@@ -74,11 +80,14 @@ func main() {
 	flag.IntVar(&o.concurrent, "concurrent", 4, "Canaries reconciled at once.")
 	flag.IntVar(&o.maxCanaries, "max-concurrent-canaries", 0, "Rollouts in flight at once; a new revision beyond the limit waits for a slot. 0 means no limit.")
 	flag.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Label keys, in order, that select a target's pods; the first found in the target's selector is used.")
-	flag.StringVar(&o.signingKeyFile, "webhook-signing-key-file", "", "File with a key that signs every webhook call (X-Siskin-Signature: sha256=HMAC of the body).")
+	flag.StringVar(&o.signingKeyFile, "webhook-signing-key-file", "", "File with a key that signs every webhook call (X-Siskin-Signature-V2: HMAC of time, method, path and body).")
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	flag.BoolVar(&o.allowCrossNSRefs, "allow-cross-namespace-refs", false, "Let a Canary's templateRef and alert providerRef name an object in another namespace, whose credentials it then uses. Off, such references are refused.")
+	flag.StringVar(&o.webhookAllowCIDRs, "webhook-allow-cidrs", "", "Comma-separated CIDR ranges that webhooks may be called at although the default outbound policy refuses them (link-local, cloud metadata and unspecified addresses).")
+	flag.StringVar(&o.webhookDenyCIDRs, "webhook-deny-cidrs", "", "Comma-separated CIDR ranges that webhooks may not be called at, besides link-local, cloud metadata and unspecified addresses.")
+	flag.BoolVar(&o.webhookLegacySig, "webhook-legacy-signature", false, "Also send the replayable body-only X-Siskin-Signature with signed webhook calls, for receivers that do not verify X-Siskin-Signature-V2 yet.")
 	o.notify.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -103,6 +112,10 @@ func run(o options) error {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 	if err := checkProvider(o.provider); err != nil {
+		return err
+	}
+	webhookPolicy, err := webhooks.ParseOutboundPolicy(o.webhookAllowCIDRs, o.webhookDenyCIDRs)
+	if err != nil {
 		return err
 	}
 	logger, err := newLogger(o.logLevel, o.logEncoding)
@@ -185,6 +198,9 @@ func run(o options) error {
 		WebhookSigningKeyFile: o.signingKeyFile,
 
 		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
+		WebhookOptions: []webhooks.Option{
+			webhooks.WithOutboundPolicy(webhookPolicy), webhooks.WithLegacySignature(o.webhookLegacySig),
+		},
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package controller
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -40,6 +39,9 @@ type Options struct {
 	// AllowCrossNamespaceRefs lets a metric's templateRef name a MetricTemplate in another
 	// namespace (--allow-cross-namespace-refs).
 	AllowCrossNamespaceRefs bool
+	// WebhookOptions are added to the webhook client's: its outbound policy
+	// (--webhook-allow-cidrs, --webhook-deny-cidrs) and the legacy signature.
+	WebhookOptions []webhooks.Option
 	// Notifier announces events to alert providers; nil sends nothing.
 	Notifier Notifier
 	// Registry receives Siskin's own metrics when Metrics is nil; nil means controller-runtime's
@@ -62,8 +64,10 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read webhook signing key: %w", err)
 		}
-		hookOpts = append(hookOpts, webhooks.WithSigningKey([]byte(strings.TrimSpace(string(key)))))
+		// WithSigningKey normalises the key as the load tester does (webhooks.NormalizeKey).
+		hookOpts = append(hookOpts, webhooks.WithSigningKey(key))
 	}
+	hookOpts = append(hookOpts, o.WebhookOptions...)
 	recorder := o.Metrics
 	if recorder == nil {
 		var err error
