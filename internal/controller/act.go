@@ -5,14 +5,16 @@ import (
 	"fmt"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
-// act executes the planner's actions in order and stops at the first that fails; the status of
-// the round is then not written, so the next round plans again from what is really there.
+// act executes the planner's actions in order, after the round's status was written, and stops
+// at the first that fails; the next round plans again from that status and what is really
+// there, and asks for the same convergence.
 func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, actions []canary.Action) error {
 	log := ctrl.LoggerFrom(ctx)
 	for _, a := range actions {
@@ -30,7 +32,7 @@ func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs cana
 		log.V(1).Info("action done", "step", string(a.Type), "weight", a.Route.CanaryWeight)
 	}
 	// The primary's autoscaler follows the target's at all times, not only at promotion.
-	if err := r.Target.SyncPrimaryHPA(ctx, c); err != nil {
+	if err := client.IgnoreNotFound(r.Target.SyncPrimaryHPA(ctx, c)); err != nil {
 		return fmt.Errorf("sync primary autoscaler: %w", err)
 	}
 	return nil
@@ -66,9 +68,15 @@ func (r *CanaryReconciler) do(ctx context.Context, c *siskinv1.Canary, obs canar
 	case canary.ScaleTargetUp:
 		return r.Target.ScaleUp(ctx, c)
 	case canary.ScaleTargetDown:
-		return r.Target.ScaleDown(ctx, c)
+		// A target that is gone is as scaled down as it gets.
+		return client.IgnoreNotFound(r.Target.ScaleDown(ctx, c))
 	case canary.Promote:
-		return r.Target.Promote(ctx, c, obs.Target.Fingerprint)
+		if a.Revision == "" {
+			return fmt.Errorf("promote without a revision")
+		}
+		// The revision the planner decided on, never whatever the target holds now: if the
+		// target moved on, Promote changes nothing (target.ErrRevisionChanged).
+		return r.Target.Promote(ctx, c, a.Revision)
 	case canary.SetRoute:
 		return r.routerFor(obs.Provider).Apply(ctx, c, a.Route)
 	case canary.CallWebhooks:

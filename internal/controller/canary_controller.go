@@ -72,8 +72,11 @@ type CanaryReconciler struct {
 	slots rolloutSlots
 	// writes tracks status writes the cache has not shown yet.
 	writes statusWrites
-	// wake brings queued Canaries back when a rollout slot frees.
+	// wake brings queued Canaries back when a rollout slot frees, and Canaries whose step's
+	// calls ended off the workers.
 	wake chan event.GenericEvent
+	// gathers runs the calls of analysis steps off the workers.
+	gathers gatherings
 }
 
 // Notifier sends a Canary's announcements to its alert providers without blocking.
@@ -100,6 +103,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.Namespace, req.Name)
 			r.writes.forget(req.NamespacedName)
+			r.gathers.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -126,32 +130,63 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	before := obj.Status.DeepCopy()
-	result, announce, err := r.reconcile(ctx, obj)
+	rd := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
+	// The status is the round's only commit point, and it comes before any side effect: it
+	// records what the round decided (the intent), and the actions only converge the world to
+	// it. A write that fails (a conflict with someone's annotation, a cancelled context, a
+	// replica that lost its lease and meets the new leader's write) leaves the world untouched
+	// and the round is planned again; an action that fails is asked for again by the next
+	// round, planned from the status written here. The optimistic lock of the write fences the
+	// actions on the Canary's resourceVersion.
 	if perr := r.patchStatus(ctx, obj, before); perr != nil {
-		return ctrl.Result{}, errors.Join(err, perr)
+		if apierrors.IsNotFound(perr) {
+			return ctrl.Result{}, nil // the Canary is gone: nothing to converge
+		}
+		if apierrors.IsConflict(perr) && rd.err == nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("canary changed since it was read, planning again", "reason", perr.Error())
+			return ctrl.Result{RequeueAfter: staleRetry}, nil
+		}
+		return ctrl.Result{}, errors.Join(rd.err, perr)
 	}
-	r.announce(ctx, obj, announce)
+	result, err := ctrl.Result{RequeueAfter: rd.requeue}, rd.err
+	if err == nil && !obj.Spec.Suspend && rd.planned {
+		if aerr := r.act(ctx, obj, rd.obs, rd.actions); aerr != nil {
+			result, err = r.actFailed(ctx, obj, aerr)
+		}
+	}
+	r.announce(ctx, obj, rd.events)
 	r.Metrics.RecordStatus(obj)
 	r.recordRollout(obj, before.Phase)
 	return result, err
 }
 
-// reconcile computes the next status of a Canary that is not being deleted, and the events to
-// announce once that status is written.
-func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) (ctrl.Result, []canary.Event, error) {
+// round is what reconcile decided: the next status is in the Canary itself.
+type round struct {
+	// planned is true when the planner ran: only then are there actions to converge.
+	planned bool
+	obs     canary.Observation
+	actions []canary.Action
+	events  []canary.Event
+	requeue time.Duration
+	err     error
+}
+
+// reconcile computes the next status of a Canary that is not being deleted, and the actions and
+// events that follow once that status is written.
+func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) round {
 	log := ctrl.LoggerFrom(ctx)
 
 	if obj.Spec.Suspend {
 		canary.SetReadiness(&obj.Status, obj.Generation, siskinv1.ReasonSuspended, "reconciliation is suspended (spec.suspend)")
-		return ctrl.Result{}, nil, nil
+		return round{}
 	}
 
 	if err := canary.Validate(&obj.Spec, r.DefaultProvider); err != nil {
 		canary.SetStalled(&obj.Status, obj.Generation, siskinv1.ReasonInvalidSpec, err.Error())
 		log.Info("canary spec is invalid", "reason", siskinv1.ReasonInvalidSpec, "error", err.Error())
-		return ctrl.Result{}, []canary.Event{{Warning: true, Reason: siskinv1.ReasonInvalidSpec, Message: err.Error(), Severity: siskinv1.SeverityError}},
-			reconcile.TerminalError(err)
+		return round{events: []canary.Event{{Warning: true, Reason: siskinv1.ReasonInvalidSpec, Message: err.Error(), Severity: siskinv1.SeverityError}},
+			err: reconcile.TerminalError(err)}
 	}
 
 	obs, configs, err := r.observe(ctx, obj)
@@ -159,32 +194,44 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 		return r.failRound(obj, err)
 	}
 	needs := canary.NeedsFor(obj, obs)
-	r.gather(ctx, obj, &obs, needs)
+	if pending := r.gather(ctx, obj, &obs, needs); pending > 0 {
+		// The step's webhooks and queries still run off this worker; their end brings the
+		// Canary back. The requeue is a safety net.
+		log.V(1).Info("analysis step still gathering, looking again when it ends")
+		return round{requeue: pending}
+	}
 
 	if obs.Checks != nil {
 		r.Metrics.RecordChecks(obj, obs.Checks)
 	}
 	d := canary.Plan(obj, obs)
-	// The actions see the next status (routers derive session cookies from its revision); if
-	// one fails, the round's status is dropped and the next round plans again.
+	// The actions see the next status (routers derive session cookies from its revision).
 	previous := obj.Status
 	obj.Status = d.Status
-	obj.Status.TrackedConfigs = configs
-	recordCookies(obj, &previous)
-	if err := r.act(ctx, obj, obs, d.Actions); err != nil {
-		obj.Status = previous
-		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
-			// The cache has not caught up with a write of ours (or someone else's): nothing
-			// is wrong, the next round plans again from what is really there.
-			log.V(1).Info("cache behind a write, planning again", "reason", err.Error())
-			return ctrl.Result{RequeueAfter: staleRetry}, nil, nil
-		}
-		return r.failRound(obj, err)
+	if configs != nil {
+		obj.Status.TrackedConfigs = configs
 	}
+	recordCookies(obj, &previous)
 	if d.RequeueAfter > 0 {
 		log.V(1).Info("next round scheduled", "phase", obj.Status.Phase, "weight", obj.Status.CanaryWeight, "requeueAfter", d.RequeueAfter.String())
 	}
-	return ctrl.Result{RequeueAfter: d.RequeueAfter}, d.Events, nil
+	return round{planned: true, obs: obs, actions: d.Actions, events: d.Events, requeue: d.RequeueAfter}
+}
+
+// actFailed handles an action that failed after the round's status was written. The status
+// stays as it is (it is the intent); the next round asks for the same convergence.
+func (r *CanaryReconciler) actFailed(ctx context.Context, obj *siskinv1.Canary, err error) (ctrl.Result, error) {
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) || errors.Is(err, target.ErrRevisionChanged) {
+		// The cache has not caught up with a write of ours (or someone else's), or the target
+		// moved on since it was read: nothing is wrong, the next round plans again from what
+		// is really there.
+		ctrl.LoggerFrom(ctx).V(1).Info("cache behind a write, planning again", "reason", err.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, siskinv1.ReasonReconcileError, string(obj.Status.Phase), "%s", err.Error())
+	}
+	return ctrl.Result{}, err
 }
 
 // recordCookies keeps the session-affinity cookies of the current rollout in status, and the
@@ -214,11 +261,9 @@ func (r *CanaryReconciler) recordRollout(obj *siskinv1.Canary, before siskinv1.C
 
 // failRound records an error that a later round may not hit (the API server, a missing target,
 // a route owned by someone else) without touching the rollout's own state.
-func (r *CanaryReconciler) failRound(obj *siskinv1.Canary, err error) (ctrl.Result, []canary.Event, error) {
+func (r *CanaryReconciler) failRound(obj *siskinv1.Canary, err error) round {
 	reason := siskinv1.ReasonReconcileError
 	switch {
-	case errors.Is(err, errTargetNotFound):
-		reason = siskinv1.ReasonTargetNotFound
 	case errors.Is(err, router.ErrNotOwned), errors.Is(err, target.ErrNotOwned):
 		reason = siskinv1.ReasonNotOwned
 	}
@@ -229,7 +274,7 @@ func (r *CanaryReconciler) failRound(obj *siskinv1.Canary, err error) (ctrl.Resu
 	if cond == nil || cond.Reason != reason || cond.Message != msg {
 		evs = append(evs, canary.Event{Warning: true, Reason: reason, Message: msg, Severity: siskinv1.SeverityWarn})
 	}
-	return ctrl.Result{}, evs, err
+	return round{events: evs, err: err}
 }
 
 // patchStatus writes the status once, if it changed.
@@ -247,9 +292,6 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	replaced := obj.ResourceVersion
 	// The optimistic lock refuses a status planned from a Canary that changed since it was read.
 	if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
 		return fmt.Errorf("patch status of canary %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
 	r.writes.wrote(client.ObjectKeyFromObject(obj), replaced, obj.ResourceVersion, r.now())
@@ -269,7 +311,7 @@ const staleRetry = 250 * time.Millisecond
 const cacheWait = 2 * time.Second
 
 // announce emits Kubernetes events, notifications and event webhooks. It never blocks on a
-// receiver: notifications are queued, event webhooks are bounded by their timeouts.
+// receiver: notifications and event webhooks are queued.
 func (r *CanaryReconciler) announce(ctx context.Context, obj *siskinv1.Canary, evs []canary.Event) {
 	for _, e := range evs {
 		typ := corev1.EventTypeNormal
@@ -297,8 +339,9 @@ func (r *CanaryReconciler) announce(ctx context.Context, obj *siskinv1.Canary, e
 			if len(hooks) > 0 {
 				p := webhooks.NewPayload(obj, obj.Status.LastAppliedSpec)
 				p.Metadata = map[string]string{webhooks.MetadataEventMessage: e.Message, webhooks.MetadataEventType: typ}
-				// Event webhooks are told, not asked: they never hold up the reconcile.
-				go r.Webhooks.Notify(context.WithoutCancel(ctx), hooks, p)
+				// Event webhooks are told, not asked: a bounded pool of workers calls them, so
+				// they never hold up the reconcile nor grow the number of goroutines.
+				r.Webhooks.NotifyAsync(ctx, hooks, p)
 			}
 		}
 	}

@@ -9,17 +9,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/webhooks"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
-
-// errTargetNotFound means the Canary's target does not exist (yet).
-var errTargetNotFound = errors.New("target not found")
 
 // manualAnnotations are the manual-control annotations passed to the planner.
 var manualAnnotations = []string{
@@ -48,30 +45,49 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 	if err != nil {
 		return obs, nil, fmt.Errorf("observe target: %w", err)
 	}
-	if !tgt.Exists {
-		return obs, nil, fmt.Errorf("%w: %s", errTargetNotFound, tgt.Message)
-	}
 	obs.Target, obs.Primary = tgt, primary
 
-	dep := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, dep); err != nil {
-		return obs, nil, fmt.Errorf("get target: %w", err)
-	}
-	configs, err := r.Target.TrackedConfigs(ctx, c.Namespace, &dep.Spec.Template)
-	if err != nil {
-		return obs, nil, fmt.Errorf("track configs: %w", err)
+	// Everything below is a fact for the planner, not a reason to stop the round: a missing
+	// target is rolled back from, a route the router cannot change runs into the deadlines.
+	var configs map[string]string
+	if tgt.Exists {
+		dep := &appsv1.Deployment{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, dep); err != nil {
+			return obs, nil, fmt.Errorf("get target: %w", err)
+		}
+		if configs, err = r.Target.TrackedConfigs(ctx, c.Namespace, &dep.Spec.Template); apierrors.IsNotFound(err) {
+			// The target reports the missing config (not ready); keep the configs tracked so far.
+			configs, err = nil, nil
+		}
+		if err != nil {
+			return obs, nil, fmt.Errorf("track configs: %w", err)
+		}
+		if obs.RolloutQueued, err = r.rolloutQueued(ctx, c, tgt.Fingerprint); err != nil {
+			return obs, nil, err
+		}
 	}
 
-	if obs.RolloutQueued, err = r.rolloutQueued(ctx, c, tgt.Fingerprint); err != nil {
+	obs.Route, err = r.observeRoute(ctx, c, obs.Provider)
+	if err != nil {
 		return obs, nil, err
 	}
-
-	route, err := r.routerFor(obs.Provider).Observe(ctx, c)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return obs, nil, fmt.Errorf("observe route: %w", err)
-	}
-	obs.Route = route
 	return obs, configs, nil
+}
+
+// observeRoute reads the live route. A route that is not Siskin's, or a router whose API is
+// not installed, is reported in Route.Problem; only a failed read is an error.
+func (r *CanaryReconciler) observeRoute(ctx context.Context, c *siskinv1.Canary, provider string) (canary.Route, error) {
+	route, err := r.routerFor(provider).Observe(ctx, c)
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return route, nil
+	case errors.Is(err, router.ErrNotOwned), errors.Is(err, target.ErrNotOwned):
+		return canary.Route{Problem: siskinv1.ReasonNotOwned, Message: err.Error()}, nil
+	case meta.IsNoMatchError(err):
+		return canary.Route{Problem: siskinv1.ReasonRouterUnavailable,
+			Message: fmt.Sprintf("the %s router's API is not installed in the cluster: %v", provider, err)}, nil
+	}
+	return route, fmt.Errorf("observe route: %w", err)
 }
 
 // rolloutQueued reports whether a new revision of c must wait because MaxConcurrentCanaries
@@ -158,39 +174,4 @@ func (r *CanaryReconciler) routerFor(provider string) router.Router {
 		return rt
 	}
 	return r.Services
-}
-
-// gather calls the gates and runs the analysis step that the planner needs this round. Gates
-// and checks of one round run concurrently; each is bounded by its own timeout.
-func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *canary.Observation, needs canary.Needs) {
-	if len(needs.Gates) == 0 && !needs.Step {
-		return
-	}
-	var hooks []siskinv1.CanaryWebhook
-	if c.Spec.Analysis != nil {
-		hooks = c.Spec.Analysis.Webhooks
-	}
-	payload := webhooks.NewPayload(c, obs.Target.Fingerprint)
-	if len(needs.Gates) > 0 {
-		obs.Gates = make(map[siskinv1.WebhookType]canary.Gate, len(needs.Gates))
-		for _, typ := range needs.Gates {
-			obs.Gates[typ] = r.Webhooks.Gate(ctx, hooks, typ, payload)
-		}
-	}
-	if !needs.Step {
-		return
-	}
-	types := []siskinv1.WebhookType{siskinv1.RolloutHook}
-	if needs.PreRollout {
-		types = []siskinv1.WebhookType{siskinv1.PreRolloutHook, siskinv1.RolloutHook}
-	}
-	checks := make(chan []siskinv1.CheckResult, 1)
-	go func() {
-		checks <- r.Analyzer.Run(ctx, metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now})
-	}()
-	hookChecks := r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)
-	obs.Checks = append(hookChecks, <-checks...)
-	if obs.Checks == nil {
-		obs.Checks = []siskinv1.CheckResult{}
-	}
 }

@@ -109,6 +109,41 @@ func runRouterScenarios(t *testing.T, rc routerCase) {
 		t.Parallel()
 		notOwnedScenario(t, rc)
 	})
+	t.Run("target deleted mid-analysis", func(t *testing.T) {
+		t.Parallel()
+		targetDeletedScenario(t, rc)
+	})
+}
+
+// targetDeletedScenario deletes the target while the canary has half the traffic. Observing a
+// missing target used to fail the round before planning, so traffic stayed on an empty canary
+// Service and no deadline ever fired; now the rollout is rolled back within an interval.
+func targetDeletedScenario(t *testing.T, rc routerCase) {
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: rc.provider})
+	runKubelet(t, ns)
+	rc.prepare(t, ns)
+	url, _, _ := hookServer(t)
+	c := weightedCanary(ns, rc, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: url})
+	c.Spec.Analysis.MaxWeight = ptr.To[int32](100) // stay at 50% for a while
+	c.Spec.Analysis.Threshold = 5
+	setupRollout(t, ns, c)
+	release(t, ns, "podinfo:6.1.0")
+	waitForRoute(t, ns, rc, halfAndHalf, 3*analysisInterval)
+
+	if err := k8sClient.Delete(context.Background(), getDeployment(t, ns, "podinfo")); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	got := waitForWithin(t, keyOf(c), "Failed (TargetNotFound)", analysisInterval+5*time.Second, func(c *siskinv1.Canary) bool {
+		p := meta.FindStatusCondition(c.Status.Conditions, siskinv1.ConditionPromoted)
+		return c.Status.Phase == siskinv1.PhaseFailed && p != nil && strings.Contains(p.Message, "not found")
+	})
+	waitForRoute(t, ns, rc, allToPrimary, analysisInterval+5*time.Second-time.Since(deleted))
+	if got.Status.CanaryWeight != 0 {
+		t.Errorf("canaryWeight %d after the target was deleted, want 0", got.Status.CanaryWeight)
+	}
+	waitForEvent(t, got, siskinv1.ReasonTargetNotFound, "not found")
 }
 
 // weightedCanary steps to 50% and promotes at the next passing step; one failed check rolls
@@ -163,9 +198,7 @@ func promotionScenario(t *testing.T, rc routerCase) {
 	if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.1.0" {
 		t.Errorf("primary runs %s after promotion, want podinfo:6.1.0", img)
 	}
-	if n := *getDeployment(t, ns, "podinfo").Spec.Replicas; n != 0 {
-		t.Errorf("target has %d replicas after promotion, want 0", n)
-	}
+	waitForDeploymentReplicas(t, ns, "podinfo", 0)
 	if got.Status.CanaryWeight != 0 || got.Status.LastPromotedSpec != got.Status.LastAppliedSpec {
 		t.Errorf("status after promotion: canaryWeight=%d lastPromotedSpec=%q lastAppliedSpec=%q",
 			got.Status.CanaryWeight, got.Status.LastPromotedSpec, got.Status.LastAppliedSpec)

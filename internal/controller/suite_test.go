@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -73,6 +74,8 @@ type controllerOptions struct {
 	maxCanaries int
 	// wrapConfig lets a test count the controller's API requests.
 	wrapConfig func(*rest.Config)
+	// intercept, when set, injects faults into the controller's client (reads and writes).
+	intercept *interceptor.Funcs
 }
 
 // startController runs a Siskin manager that watches only namespace ns, until the returned
@@ -93,6 +96,16 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: TrimForCache},
 		// Every test runs a controller named "canary" in the same process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
+			if o.intercept == nil {
+				return client.New(cfg, opts)
+			}
+			c, err := client.NewWithWatch(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, *o.intercept), nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

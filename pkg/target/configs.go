@@ -126,7 +126,17 @@ func configRefs(spec *corev1.PodSpec) map[configRef]bool {
 // reference is optional. Any other read error is returned: a config that could not be read
 // must not look like a config that changed.
 func (d *Deployment) TrackedConfigs(ctx context.Context, namespace string, tmpl *corev1.PodTemplateSpec) (map[string]string, error) {
-	tracked, err := d.trackConfigs(ctx, namespace, &tmpl.Spec)
+	tracked, err := d.trackConfigs(ctx, namespace, &tmpl.Spec, false)
+	if err != nil {
+		return nil, err
+	}
+	return checksums(tracked), nil
+}
+
+// presentConfigs is TrackedConfigs for a template whose required config is missing: the
+// checksums of the configs that exist, with every missing one left out.
+func (d *Deployment) presentConfigs(ctx context.Context, namespace string, tmpl *corev1.PodTemplateSpec) (map[string]string, error) {
+	tracked, err := d.trackConfigs(ctx, namespace, &tmpl.Spec, true)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +151,7 @@ func checksums(tracked []trackedConfig) map[string]string {
 	return out
 }
 
-func (d *Deployment) trackConfigs(ctx context.Context, namespace string, spec *corev1.PodSpec) ([]trackedConfig, error) {
+func (d *Deployment) trackConfigs(ctx context.Context, namespace string, spec *corev1.PodSpec, skipMissing bool) ([]trackedConfig, error) {
 	refs := configRefs(spec)
 	sorted := make([]configRef, 0, len(refs))
 	for r := range refs {
@@ -153,7 +163,7 @@ func (d *Deployment) trackConfigs(ctx context.Context, namespace string, spec *c
 	for _, r := range sorted {
 		t, err := d.trackConfig(ctx, namespace, r)
 		switch {
-		case apierrors.IsNotFound(err) && refs[r]:
+		case apierrors.IsNotFound(err) && (refs[r] || skipMissing):
 			continue
 		case err != nil:
 			return nil, err

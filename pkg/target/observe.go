@@ -31,6 +31,13 @@ func (d *Deployment) Observe(ctx context.Context, c *siskinv1.Canary) (target, p
 		return target, primary, err
 	default:
 		configs, err := d.TrackedConfigs(ctx, dep.Namespace, &dep.Spec.Template)
+		missing := ""
+		if apierrors.IsNotFound(err) {
+			// A config the pods need is gone: a fact for the planner (the canary cannot become
+			// ready, and the progress deadline decides), not an error that stops the round.
+			missing = err.Error()
+			configs, err = d.presentConfigs(ctx, dep.Namespace, &dep.Spec.Template)
+		}
 		if err != nil {
 			return target, primary, fmt.Errorf("track configs of deployment %s: %w", targetKey(c), err)
 		}
@@ -39,6 +46,9 @@ func (d *Deployment) Observe(ctx context.Context, c *siskinv1.Canary) (target, p
 			return target, primary, fmt.Errorf("fingerprint deployment %s: %w", targetKey(c), err)
 		}
 		target = workload(dep, fp, readyThreshold(c, true))
+		if missing != "" {
+			target.Ready, target.Message = false, "a config it needs is missing: "+missing
+		}
 	}
 
 	p, err := d.getPrimary(ctx, c)

@@ -81,6 +81,18 @@ func TestObserve(t *testing.T) {
 		}
 	})
 
+	t.Run("a missing required config is a fact about the target, not an error", func(t *testing.T) {
+		// Only the Secret exists: the ConfigMap the pods mount is gone.
+		d, _ := newAdapter(t, newTarget(), newSecret("podinfo-env", map[string][]byte{"K": []byte("v")}))
+		tgt, _, err := d.Observe(ctx, newCanary())
+		if err != nil {
+			t.Fatalf("Observe returned %v; a missing config must not stop the round", err)
+		}
+		if !tgt.Exists || tgt.Ready || tgt.Fingerprint == "" || !strings.Contains(tgt.Message, "podinfo-config") {
+			t.Fatalf("target = %+v, want existing, not ready, fingerprinted, naming the missing config", tgt)
+		}
+	})
+
 	t.Run("a fresh primary has the target's fingerprint and the thresholds apply per side", func(t *testing.T) {
 		c := newCanary(func(c *siskinv1.Canary) {
 			c.Spec.Analysis.CanaryReadyThreshold = ptr.To[int32](50)

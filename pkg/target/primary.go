@@ -151,7 +151,7 @@ func (d *Deployment) desiredPrimary(ctx context.Context, c *siskinv1.Canary, tar
 	if err != nil {
 		return nil, nil, err
 	}
-	tracked, err := d.trackConfigs(ctx, target.Namespace, &target.Spec.Template.Spec)
+	tracked, err := d.trackConfigs(ctx, target.Namespace, &target.Spec.Template.Spec, false)
 	if err != nil {
 		return nil, nil, err
 	}
