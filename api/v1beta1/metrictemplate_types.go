@@ -50,6 +50,7 @@ type MetricTemplateProvider struct {
 	Type string `json:"type,omitempty"`
 
 	// Address of the provider; defaults to the Canary's metricsServer, then the controller's.
+	// Required with secretRef: credentials are only sent to the address written beside them.
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional

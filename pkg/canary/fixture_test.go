@@ -112,10 +112,14 @@ func obsFor(c *siskinv1.Canary, now time.Time) Observation {
 		fp = revOld
 	}
 	r := s.strategy.route(&c.Status)
+	target := Workload{Exists: true, Fingerprint: fp, Ready: true, Replicas: 2, Available: 2}
+	if atRest(&c.Status) {
+		target = Workload{Exists: true, Fingerprint: fp, Message: "scaled to zero"}
+	}
 	return Observation{
 		Now:      now,
 		Provider: c.Spec.Provider,
-		Target:   Workload{Exists: true, Fingerprint: fp, Ready: true, Replicas: 2, Available: 2},
+		Target:   target,
 		Primary:  Workload{Exists: true, Fingerprint: c.Status.LastPromotedSpec, Ready: true, Replicas: 2, Available: 2},
 		Route:    Route{Converged: true, PrimaryWeight: r.PrimaryWeight, CanaryWeight: r.CanaryWeight, Mirror: r.Mirror},
 	}

@@ -57,7 +57,7 @@ func stepNeeds(s *settings, st *siskinv1.CanaryStatus) Needs {
 	n := Needs{
 		Step:       true,
 		PreRollout: st.PreRolloutSpec != st.LastAppliedSpec && s.hasHooks(siskinv1.PreRolloutHook),
-		Metrics:    s.strategy.judgedOnTraffic(st),
+		NoTraffic:  !s.strategy.judgedOnTraffic(st),
 	}
 	if s.hasHooks(siskinv1.RollbackHook) {
 		n.Gates = append(n.Gates, siskinv1.RollbackHook)

@@ -46,33 +46,33 @@ var needsCases = []needsCase{{
 }, {
 	name:   "a due step needs the checks",
 	canary: progressing(10),
-	want:   Needs{Step: true, Metrics: true},
+	want:   Needs{Step: true},
 }, {
 	name:   "a due step needs the rollback gate and the gate of the next weight increase",
 	canary: plusHooks(progressing(10), siskinv1.ConfirmTrafficIncreaseHook, siskinv1.ConfirmPromotionHook, siskinv1.RollbackHook),
-	want:   Needs{Step: true, Metrics: true, Gates: []siskinv1.WebhookType{siskinv1.RollbackHook, siskinv1.ConfirmTrafficIncreaseHook}},
+	want:   Needs{Step: true, Gates: []siskinv1.WebhookType{siskinv1.RollbackHook, siskinv1.ConfirmTrafficIncreaseHook}},
 }, {
 	name:   "a due step at max weight needs the confirm-promotion gate",
 	canary: plusHooks(progressing(30), siskinv1.ConfirmTrafficIncreaseHook, siskinv1.ConfirmPromotionHook),
-	want:   Needs{Step: true, Metrics: true, Gates: []siskinv1.WebhookType{siskinv1.ConfirmPromotionHook}},
+	want:   Needs{Step: true, Gates: []siskinv1.WebhookType{siskinv1.ConfirmPromotionHook}},
 }, {
 	name: "the mirror step needs no confirm-traffic-increase gate",
 	canary: func(c *siskinv1.Canary) {
 		plusHooks(progressing(0), siskinv1.ConfirmTrafficIncreaseHook)(c)
 		c.Spec.Analysis.Mirror, c.Status.Iterations = true, 0
 	},
-	want: Needs{Step: true},
+	want: Needs{Step: true, NoTraffic: true},
 }, {
 	name: "the first step of a revision needs its pre-rollout webhooks",
 	canary: func(c *siskinv1.Canary) {
 		plusHooks(progressing(0), siskinv1.PreRolloutHook)(c)
 		c.Status.PreRolloutSpec = revOld
 	},
-	want: Needs{Step: true, PreRollout: true},
+	want: Needs{Step: true, PreRollout: true, NoTraffic: true},
 }, {
 	name:   "pre-rollout webhooks that passed for this revision are not needed again",
 	canary: plusHooks(progressing(10), siskinv1.PreRolloutHook),
-	want:   Needs{Step: true, Metrics: true},
+	want:   Needs{Step: true},
 }, {
 	name:   "a step not yet due needs nothing",
 	canary: progressing(10),
@@ -97,7 +97,7 @@ var needsCases = []needsCase{{
 	name:   "a pending resume of a due step needs the step",
 	canary: func(c *siskinv1.Canary) { progressingStatus(c, 10); c.Status.Paused = true },
 	obs:    manual(siskinv1.AnnotationResume, "t1"),
-	want:   Needs{Step: true, Metrics: true},
+	want:   Needs{Step: true},
 }, {
 	name:   "a pending abort needs nothing",
 	canary: progressing(10),

@@ -95,7 +95,7 @@ func (p *planner) decision() Decision {
 		st.LastTransitionTime = stampPtr(p.now)
 	}
 	d := Decision{Actions: p.actions, Status: p.st, Events: p.events}
-	if !p.wake.IsZero() && !st.Paused && (!atRest(st) || p.obs.RolloutQueued) {
+	if !p.wake.IsZero() && !st.Paused && (!atRest(st) || p.obs.RolloutQueued || p.obs.Route.Problem != "") {
 		d.RequeueAfter = p.wake.Sub(p.now)
 	}
 	return d

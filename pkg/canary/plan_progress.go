@@ -115,7 +115,7 @@ func (p *planner) step() {
 	if p.needs.PreRollout {
 		st.PreRolloutSpec = st.LastAppliedSpec
 	}
-	if v.firstNoData >= 0 {
+	if v.firstNoData >= 0 && !p.needs.NoTraffic {
 		p.noData(&p.obs.Checks[v.firstNoData])
 		return
 	}
@@ -267,8 +267,8 @@ func (p *planner) advance() {
 	st.CanaryWeight, st.Iterations, st.WaitingSince = mv.weight, mv.iterations, nil
 	p.convergeRoute()
 	reason, msg := s.announce(mv)
-	if !p.needs.Metrics && p.c.Spec.Analysis != nil && len(p.c.Spec.Analysis.Metrics) > 0 {
-		msg += " (metrics skipped in this step: the route sent the canary no traffic)"
+	if v := p.summarise(); p.needs.NoTraffic && v.firstNoData >= 0 {
+		msg += " (metrics without data were not waited for: the route sent the canary no traffic yet)"
 	}
 	p.info(reason, fmt.Sprintf("revision %s: %s", p.rev(), msg))
 	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())

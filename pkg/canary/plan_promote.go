@@ -35,10 +35,6 @@ func (p *planner) promotionWait() wait {
 // at once, or in steps of stepWeightPromotion, one per interval.
 func (p *planner) promoting() {
 	st, obs := &p.st, p.obs
-	if st.Paused {
-		p.pausedRound()
-		return
-	}
 	if obs.Primary.Fingerprint != st.LastAppliedSpec && obs.Target.Fingerprint != st.LastAppliedSpec &&
 		clockDue(st.LastStepTime, p.set.interval, p.now) {
 		// The target moved on before the primary took the promoted revision, so that revision
@@ -49,9 +45,15 @@ func (p *planner) promoting() {
 		return
 	}
 	if fp := obs.Target.Fingerprint; fp != st.LastAppliedSpec && st.CanaryWeight > 0 {
-		// The canary now runs a revision nobody analysed: it loses its traffic at once.
+		// The canary now runs a revision nobody analysed (or is gone): it loses its traffic at
+		// once, paused or not.
 		st.CanaryWeight = 0
 		p.info(siskinv1.ReasonNewRevision, fmt.Sprintf("revision %s arrived during the promotion of revision %s; all traffic goes to the primary, and the new revision is analysed after the promotion", short(fp), p.rev()))
+	}
+	if st.Paused {
+		p.convergeRoute()
+		p.pausedRound()
+		return
 	}
 	if !obs.Primary.Ready || obs.Primary.Fingerprint != st.LastAppliedSpec {
 		p.convergeRoute()

@@ -33,6 +33,12 @@ func (p *planner) atRest() {
 		return
 	}
 	p.convergeRoute()
+	if want := p.route(); want.CanaryWeight == 0 && !want.Mirror && routeConfirmed(p.obs.Route, want) && p.obs.Target.Exists && p.obs.Target.Replicas > 0 {
+		// At rest the target runs nothing: a scale-down lost after the status that decided it
+		// was written (a crash, a failed action) is done now, once the router confirms all
+		// traffic on the primary.
+		p.act(ScaleTargetDown)
+	}
 	p.restReadiness()
 }
 
@@ -49,6 +55,8 @@ func (p *planner) queued(fp string) {
 	if cond := meta.FindStatusCondition(p.c.Status.Conditions, siskinv1.ConditionReconciling); cond == nil || cond.Reason != siskinv1.ReasonQueued {
 		p.info(siskinv1.ReasonQueued, msg)
 	}
+	// The route of the status stays converged while the revision waits (a rollback's included).
+	p.convergeRoute()
 	p.readiness(condProgressing, siskinv1.ReasonQueued, msg)
 	p.wakeAt(p.now.Add(QueuePoll))
 }
@@ -65,6 +73,9 @@ func (p *planner) requestRollout(fp string) {
 	p.resetAnalysis(fp)
 	st.Phase = siskinv1.PhaseWaiting
 	st.LastStepTime = stampPtr(p.now)
+	// The new revision gets no traffic while it waits (after a failed promotion the canary
+	// had it all).
+	p.convergeRoute()
 	p.waitFor(p.approvalWait(g))
 	p.wakeAt(p.nextStep())
 }

@@ -70,6 +70,8 @@ func (p *planner) routeProblem() {
 		p.warn(r.Problem, r.Message)
 	}
 	p.readiness(condProgressing, r.Problem, r.Message)
+	// A hand-written route is not watched as the Canary's own: look again at each interval.
+	p.wakeAt(p.now.Add(p.set.interval))
 }
 
 // promotedReason is the reason of the Promoted condition ("" when absent).
@@ -123,5 +125,8 @@ func (p *planner) canaryEmpty() bool {
 		p.rollback(siskinv1.ReasonCanaryNotReady, fmt.Sprintf("%s for longer than %s", msg, min(p.set.interval, p.set.deadline)))
 		return true
 	}
-	return false
+	// The round ends here: another wait (the primary, the route) would restart this one's
+	// clock every round, and the limit would never be reached.
+	p.wakeAt(p.nextStep())
+	return true
 }

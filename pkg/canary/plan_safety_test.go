@@ -48,7 +48,98 @@ func noAvailableCanary(_ *siskinv1.Canary, o *Observation) {
 	o.Target.Ready, o.Target.Available, o.Target.Message = false, 0, "0/2 replicas available"
 }
 
+// Found by FuzzEngine: the wait for an empty canary restarted every round while another wait
+// (the primary, the route) ran, so its limit was never reached.
+func emptyCanaryPrimaryNotReady(_ *siskinv1.Canary, o *Observation) {
+	noAvailableCanary(nil, o)
+	o.Primary.Ready, o.Primary.Message = false, "1/2 replicas available"
+}
+
 var safetyCases = []planCase{{
+	name: "an empty canary is rolled back after an interval even while the primary is not ready",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 20)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0)
+	},
+	obs:     emptyCanaryPrimaryNotReady,
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "CanaryNotReady!warn RolledBack!error",
+	requeue: time.Minute,
+}, {
+	name: "the wait for an empty canary keeps its clock while the primary is not ready",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 20)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(30*time.Second))
+	},
+	obs:     emptyCanaryPrimaryNotReady,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	requeue: 30 * time.Second,
+	check:   all(waitingFrom(t0.Add(30*time.Second)), wantCondition(siskinv1.ConditionReconciling, "True/CanaryNotReady")),
+}, {
+	name: "a paused promotion takes the traffic off a canary whose target changed",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 30)
+		c.Status.Phase, c.Status.Paused = siskinv1.PhasePromoting, true
+	},
+	obs: both(target(revNewer), func(_ *siskinv1.Canary, o *Observation) {
+		o.Primary.Fingerprint, o.Primary.Ready = revNew, false
+	}),
+	phase:   siskinv1.PhasePromoting,
+	actions: "SetRoute(100/0)",
+	events:  "NewRevision",
+}, {
+	name: "a failed promotion at rest keeps the canary that carries the traffic running",
+	canary: func(c *siskinv1.Canary) {
+		restingStatus(c, siskinv1.PhaseFailed)
+		c.Status.LastAppliedSpec, c.Status.CanaryWeight = revNew, 100
+		set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", siskinv1.ReasonPromotionFailed, "promotion failed")
+	},
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{Exists: true, Fingerprint: revNew, Ready: true, Replicas: 2, Available: 2}
+		o.Primary.Fingerprint = revNew
+	},
+	phase:  siskinv1.PhaseFailed,
+	weight: 100,
+	check:  noActionOf(ScaleTargetDown),
+}, {
+	name: "a new revision after a failed promotion waits for approval without the traffic the canary had",
+	canary: func(c *siskinv1.Canary) {
+		restingStatus(c, siskinv1.PhaseFailed)
+		c.Status.LastAppliedSpec, c.Status.CanaryWeight = revNew, 100
+		set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", siskinv1.ReasonPromotionFailed, "promotion failed")
+		hook(c, siskinv1.ConfirmRolloutHook)
+	},
+	obs: both(target(revNewer), closed(siskinv1.ConfirmRolloutHook), func(_ *siskinv1.Canary, o *Observation) {
+		o.Route.PrimaryWeight, o.Route.CanaryWeight = 0, 100
+	}),
+	phase:   siskinv1.PhaseWaiting,
+	actions: "SetRoute(100/0)",
+	events:  "NewRevision WaitingForApproval",
+	requeue: time.Minute,
+}, {
+	name: "a new revision queued behind the rollout limit does not stop a rollback's route",
+	canary: func(c *siskinv1.Canary) {
+		rollingBackStatus(c)
+	},
+	obs: both(target(revNewer), func(_ *siskinv1.Canary, o *Observation) {
+		o.RolloutQueued = true
+		o.Route.PrimaryWeight, o.Route.CanaryWeight = 50, 50
+	}),
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "Queued",
+	requeue: QueuePoll,
+}, {
+	name:   "a scale-down lost after the status that decided it is done at rest",
+	canary: func(c *siskinv1.Canary) { restingStatus(c, siskinv1.PhaseSucceeded) },
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{Exists: true, Fingerprint: revOld, Ready: true, Replicas: 2, Available: 2}
+	},
+	phase:   siskinv1.PhaseSucceeded,
+	actions: "ScaleTargetDown",
+}, {
 	name:    "a manual promote in the round the target changes never promotes the new revision",
 	canary:  progressingAt(20),
 	obs:     both(manual(siskinv1.AnnotationPromote, "now"), target(revNewer)),
@@ -104,15 +195,31 @@ var safetyCases = []planCase{{
 	requeue: time.Minute,
 	check:   noActionOf(Promote),
 }, {
-	name:    "the first step at weight 0 judges the canary by its webhooks, not by metrics it received no traffic for",
+	name:    "the first step at weight 0 does not wait for metric data from traffic the canary was never sent",
 	canary:  progressingAt(0),
-	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Checks = []siskinv1.CheckResult{} },
+	obs:     verdict(siskinv1.VerdictNoData),
 	phase:   siskinv1.PhaseProgressing,
 	weight:  10,
 	actions: "SetRoute(90/10)",
 	events:  "StepWeightIncreased",
 	requeue: time.Minute,
-	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics skipped in this step: the route sent the canary no traffic"),
+	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics without data were not waited for: the route sent the canary no traffic yet"),
+}, {
+	name:    "a failing metric at weight 0 still counts: a load test aimed at the canary is traffic it was sent",
+	canary:  progressingAt(0),
+	obs:     verdict(siskinv1.VerdictFail),
+	phase:   siskinv1.PhaseProgressing,
+	events:  "AnalysisCheckFailed!warn",
+	requeue: time.Minute,
+	check:   wantStatus("failedChecks 1", func(st *siskinv1.CanaryStatus) bool { return st.FailedChecks == 1 }),
+}, {
+	name:    "a metric without data at weight 10 still holds the step",
+	canary:  progressingAt(10),
+	obs:     verdict(siskinv1.VerdictNoData),
+	phase:   siskinv1.PhaseProgressing,
+	weight:  10,
+	events:  "WaitingForData",
+	requeue: time.Minute,
 }, {
 	name:    "a canary without an available replica keeps its traffic for one interval at most",
 	canary:  progressingAt(20),

@@ -100,11 +100,12 @@ type Needs struct {
 	Step bool
 	// PreRollout is true when the pre-rollout webhooks must run in this step.
 	PreRollout bool
-	// Metrics is true when the step's metrics must be queried. A step of a weighted canary at
-	// weight 0 without mirroring, or of A/B testing before matching requests reach the canary,
-	// sends the canary no traffic: its metrics would judge traffic it was never sent, so only
-	// its webhooks run.
-	Metrics bool
+	// NoTraffic is true when the route sends the canary no traffic in this step: a weighted
+	// canary at weight 0 without mirroring, or A/B testing before matching requests reach the
+	// canary. Its metrics are still queried (a load test aimed at the canary Service is traffic
+	// it was sent, and its failures count), but a metric without data does not hold the step:
+	// the canary is not judged on traffic it was never sent.
+	NoTraffic bool
 }
 
 // Decision is what Plan decided: the ordered actions, the next status and when to look again.

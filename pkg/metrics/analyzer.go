@@ -71,6 +71,10 @@ type Step struct {
 	Router string
 	// Now is the time of the step: every query is evaluated at it and every result carries it.
 	Now time.Time
+	// NoTraffic is true when the route sends the canary no traffic in this step (weight 0, no
+	// mirroring): a metric without data is then NoData, never a failed check, with or without
+	// a minimum sample.
+	NoTraffic bool
 	// MinSamples are minimum samples by metric name for metrics whose spec declares none
 	// (spec.analysis.metrics[].minSample wins); tests and callers use it to impose one.
 	MinSamples map[string]MinSample

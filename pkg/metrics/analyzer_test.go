@@ -151,6 +151,28 @@ func TestNoDataWithoutMinSampleFails(t *testing.T) {
 	}
 }
 
+// At a step whose route sends the canary no traffic, no data is no data (the step does not
+// wait for it and it fails nothing); a failing value still fails, and +Inf is no "no traffic".
+func TestNoDataWithoutTrafficIsNotAFailure(t *testing.T) {
+	m := siskinv1.CanaryMetric{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: f64(99)}}
+	a := func(fn func(context.Context, string) (Sample, error)) siskinv1.CheckResult {
+		t.Helper()
+		an := NewAnalyzer(AnalyzerOptions{Providers: &fakeProviders{provider: &fakeProvider{fn: fn}}, Default: ProviderConfig{Address: "http://prometheus:9090"}})
+		return an.Run(context.Background(), Step{Canary: testCanary(m), Router: siskinv1.ProviderIstio, Now: stepTime, NoTraffic: true})[0]
+	}
+	for _, err := range []error{ErrNoData, &NonFiniteError{Value: math.NaN()}} {
+		if r := a(fail(err)); r.Verdict != siskinv1.VerdictNoData || !strings.Contains(r.Message, "no traffic yet") {
+			t.Errorf("%v: got %s %q, want NoData", err, r.Verdict, r.Message)
+		}
+	}
+	if r := a(fail(&NonFiniteError{Value: math.Inf(1)})); r.Verdict != siskinv1.VerdictFail {
+		t.Errorf("+Inf without traffic: got %s, want Fail", r.Verdict)
+	}
+	if r := a(func(context.Context, string) (Sample, error) { return Sample{Value: 80}, nil }); r.Verdict != siskinv1.VerdictFail {
+		t.Errorf("a failing value without routed traffic (a load test's): got %s, want Fail", r.Verdict)
+	}
+}
+
 // NaN and ±Inf are no data: no threshold judges them, and +Inf would pass any min. Without a
 // declared min sample no data fails the check (the Flagger model); with one, the step waits.
 func TestNonFiniteValuesAreNoData(t *testing.T) {

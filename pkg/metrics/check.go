@@ -64,6 +64,12 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 	}
 	var nonFinite *NonFiniteError
 	switch {
+	case step.NoTraffic && errors.Is(err, ErrNoData) && (!errors.As(err, &nonFinite) || math.IsNaN(nonFinite.Value)):
+		// Nothing was measured because the route sends the canary nothing yet: that is not a
+		// failed check, whatever the metric declares.
+		res.Verdict = siskinv1.VerdictNoData
+		res.Message = fmt.Sprintf("%s no data: the route sends the canary no traffic yet", m.Name)
+		return res
 	case errors.As(err, &nonFinite) && p.minSample != nil:
 		res.Verdict = siskinv1.VerdictNoData
 		res.Message = fmt.Sprintf("%s no data: value is %s%s", m.Name, formatValue(nonFinite.Value), sample)
