@@ -87,6 +87,8 @@ var scenarios = []scenario{
 	{"manual-controls", ManualControls, both},
 	{"delete-under-traffic", DeleteUnderTraffic, both},
 	{"delete-mid-analysis", DeleteMidAnalysis, both},
+	{"promotion-through-apex", PromotionThroughApex, both},
+	{"rollback-through-apex", RollbackThroughApex, both},
 }
 
 // TestScenarios runs every scenario for every router it applies to, in parallel, each in its
