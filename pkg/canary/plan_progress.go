@@ -3,6 +3,7 @@ package canary
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
@@ -115,7 +116,7 @@ func (p *planner) step() {
 	if p.needs.PreRollout {
 		st.PreRolloutSpec = st.LastAppliedSpec
 	}
-	if v.firstNoData >= 0 && !p.needs.NoTraffic {
+	if v.firstNoData >= 0 && !p.noTrafficGraceOver() {
 		p.noData(&p.obs.Checks[v.firstNoData])
 		return
 	}
@@ -229,6 +230,21 @@ func boundText(c *siskinv1.CheckResult) string {
 	return fmt.Sprintf("value %q outside [%s, %s]%s", c.Value, c.Min, c.Max, suffix(c.Message))
 }
 
+// noTrafficGraceOver reports whether a step whose route sends the canary no traffic has waited
+// an interval for data already. A load test aimed at the canary Service usually starts with the
+// first step's webhooks, so its data comes by the next step and is judged; a canary that only
+// real users reach through the route has none to give at weight 0, and after that one interval
+// its step goes on without a metric verdict instead of waiting for the progress deadline.
+func (p *planner) noTrafficGraceOver() bool {
+	st := &p.c.Status
+	if !p.needs.NoTraffic || reconcilingReason(st) != siskinv1.ReasonWaitingForData || st.WaitingSince == nil {
+		return false
+	}
+	// The wait is stamped in whole seconds, rounded up: a step an interval later may read as a
+	// moment short of it.
+	return !p.now.Before(st.WaitingSince.Add(p.set.interval - time.Second))
+}
+
 // noData makes the step wait: no move, no failed check. Only the progress deadline, counted
 // from the first step without data, turns the wait into a rollback. In WaitingPromotion the
 // analysis has already passed, so a step without data just does not promote.
@@ -268,7 +284,7 @@ func (p *planner) advance() {
 	p.convergeRoute()
 	reason, msg := s.announce(mv)
 	if v := p.summarise(); p.needs.NoTraffic && v.firstNoData >= 0 {
-		msg += " (metrics without data were not waited for: the route sent the canary no traffic yet)"
+		msg += " (metrics without data were not waited for longer: the route sent the canary no traffic yet)"
 	}
 	p.info(reason, fmt.Sprintf("revision %s: %s", p.rev(), msg))
 	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())

@@ -195,15 +195,26 @@ var safetyCases = []planCase{{
 	requeue: time.Minute,
 	check:   noActionOf(Promote),
 }, {
-	name:    "the first step at weight 0 does not wait for metric data from traffic the canary was never sent",
+	name:    "the first step at weight 0 waits one interval for data, as a load test aimed at the canary gives it",
 	canary:  progressingAt(0),
+	obs:     verdict(siskinv1.VerdictNoData),
+	phase:   siskinv1.PhaseProgressing,
+	events:  "WaitingForData",
+	requeue: time.Minute,
+	check:   wantCondition(siskinv1.ConditionReconciling, "True/WaitingForData"),
+}, {
+	name: "a step at weight 0 still without data after an interval goes on: the canary was sent no traffic to judge",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 0)
+		withWait(c, siskinv1.ReasonWaitingForData, t0)
+	},
 	obs:     verdict(siskinv1.VerdictNoData),
 	phase:   siskinv1.PhaseProgressing,
 	weight:  10,
 	actions: "SetRoute(90/10)",
 	events:  "StepWeightIncreased",
 	requeue: time.Minute,
-	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics without data were not waited for: the route sent the canary no traffic yet"),
+	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics without data were not waited for longer: the route sent the canary no traffic yet"),
 }, {
 	name:    "a failing metric at weight 0 still counts: a load test aimed at the canary is traffic it was sent",
 	canary:  progressingAt(0),
