@@ -3,7 +3,6 @@ package loadtester
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/siskin-dev/siskin/loadtester/load"
@@ -109,12 +108,4 @@ func withLimits(o Options) (Options, error) {
 func (s *Server) panicked(where string, v any, stack []byte) {
 	s.metrics.panics.WithLabelValues(where).Inc()
 	s.log.Error(fmt.Errorf("panic: %v", v), "recovered from a panic", "reason", where, "stack", string(stack))
-}
-
-// recovered is deferred by every goroutine the server starts outside net/http: it turns a
-// panic into a log line and a count instead of the end of the process.
-func (s *Server) recovered(where string) {
-	if v := recover(); v != nil {
-		s.panicked(where, v, debug.Stack())
-	}
 }

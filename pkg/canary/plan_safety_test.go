@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func withErrors(n int32) func(*siskinv1.Canary) {
 }
 
 func wantAnalysisErrors(n int32) func(*testing.T, Decision) {
-	return wantStatus("analysisErrors "+string(rune('0'+n)), func(st *siskinv1.CanaryStatus) bool { return st.AnalysisErrors == n })
+	return wantStatus(fmt.Sprintf("analysisErrors %d", n), func(st *siskinv1.CanaryStatus) bool { return st.AnalysisErrors == n })
 }
 
 func noActionOf(typ ActionType) func(*testing.T, Decision) {

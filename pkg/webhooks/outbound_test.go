@@ -104,7 +104,10 @@ func TestOutboundPolicyChecksTheTargetBehindAProxy(t *testing.T) {
 
 	req := httptest.NewRequest(http.MethodGet, "http://169.254.169.254/latest/", nil)
 	req.RequestURI = ""
-	if _, err := hc.Do(req); !errors.Is(err, ErrRefused) || hits.Load() != 0 {
+	if resp, err := hc.Do(req); !errors.Is(err, ErrRefused) || hits.Load() != 0 {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
 		t.Fatalf("metadata through a proxy: err = %v, %d requests reached the proxy", err, hits.Load())
 	}
 	req = httptest.NewRequest(http.MethodGet, "http://127.0.0.1:9/", nil)
