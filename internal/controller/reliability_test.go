@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -224,5 +227,120 @@ func waitForEventCount(t *testing.T, key client.ObjectKey, reason string, n int)
 	}
 	if got != n {
 		t.Errorf("%d %s events, want %d", got, reason, n)
+	}
+}
+
+// failingWrites fails every other Create, Update and Patch of the objects match selects, with
+// a 500 or a timeout in turn, as a struggling API server does.
+func failingWrites(match func(client.Object) bool) (*interceptor.Funcs, *atomic.Int32) {
+	var n, failed atomic.Int32
+	fault := func(obj client.Object) error {
+		if !match(obj) {
+			return nil
+		}
+		switch k := n.Add(1); {
+		case k%4 == 1:
+			failed.Add(1)
+			return apierrors.NewInternalError(errors.New("injected: etcd leader changed"))
+		case k%4 == 3:
+			failed.Add(1)
+			return apierrors.NewTimeoutError("injected: request timed out", 1)
+		}
+		return nil
+	}
+	return &interceptor.Funcs{
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := fault(obj); err != nil {
+				return err
+			}
+			return cl.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := fault(obj); err != nil {
+				return err
+			}
+			return cl.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := fault(obj); err != nil {
+				return err
+			}
+			return cl.Patch(ctx, obj, patch, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if err := fault(obj); err != nil {
+				return err
+			}
+			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}, &failed
+}
+
+// Every kind of write fails half the time (500s and timeouts): the rollout still completes,
+// and the primary takes the new revision only once the status says it is being promoted.
+func TestFailingWritesOfEachKindNeverShipAnUnanalysedRevision(t *testing.T) {
+	t.Parallel()
+	kinds := map[string]func(client.Object) bool{
+		"deployments": func(o client.Object) bool { _, ok := o.(*appsv1.Deployment); return ok },
+		"services":    func(o client.Object) bool { _, ok := o.(*corev1.Service); return ok },
+		"canary status": func(o client.Object) bool {
+			_, ok := o.(*siskinv1.Canary)
+			return ok
+		},
+		"istio routes": func(o client.Object) bool {
+			switch o.(type) {
+			case *networkingv1.VirtualService, *networkingv1.DestinationRule:
+				return true
+			}
+			return false
+		},
+	}
+	for name, match := range kinds {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			intercept, failed := failingWrites(match)
+			url, _, _ := hookServer(t)
+			hook := siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: url}
+			c := blueGreen(ns, 2, hook)
+			if name == "istio routes" {
+				c = weightedCanary(ns, routerCase{spec: func(*siskinv1.Canary) {}, provider: siskinv1.ProviderIstio}, hook)
+			}
+			startController(t, ns, controllerOptions{intercept: intercept, provider: c.Spec.Provider})
+			runKubelet(t, ns)
+			setupRollout(t, ns, c)
+			release(t, ns, "podinfo:6.1.0")
+
+			deadline := time.Now().Add(8 * analysisInterval)
+			for {
+				got := &siskinv1.Canary{}
+				if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
+					t.Fatal(err)
+				}
+				img := image(getDeployment(t, ns, "podinfo-primary"))
+				switch got.Status.Phase {
+				case siskinv1.PhasePromoting, siskinv1.PhaseFinalising, siskinv1.PhaseSucceeded:
+				default:
+					if img != "podinfo:6.0.0" {
+						t.Fatalf("primary runs %s while the Canary is %s (iterations %d)", img, got.Status.Phase, got.Status.Iterations)
+					}
+				}
+				if got.Status.Phase == siskinv1.PhaseSucceeded {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not Succeeded within %s with failing %s writes: phase %s", 8*analysisInterval, name, got.Status.Phase)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			waitForDeploymentReplicas(t, ns, "podinfo", 0)
+			if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.1.0" {
+				t.Errorf("primary runs %s after the promotion, want podinfo:6.1.0", img)
+			}
+			if failed.Load() == 0 {
+				t.Errorf("no %s write was failed: the fault was not injected", name)
+			}
+			t.Logf("%d %s writes failed", failed.Load(), name)
+		})
 	}
 }

@@ -28,6 +28,11 @@ func (p *planner) analysing() {
 		return
 	}
 	p.convergeRoute()
+	if p.obs.Target.Exists && p.obs.Target.Replicas == 0 {
+		// The analysis runs the canary: a scale-up lost after the status that started it was
+		// written (a crash, a failed write) is asked for again.
+		p.act(ScaleTargetUp)
+	}
 	if p.canaryEmpty() {
 		return
 	}

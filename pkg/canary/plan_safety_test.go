@@ -57,6 +57,16 @@ func emptyCanaryPrimaryNotReady(_ *siskinv1.Canary, o *Observation) {
 }
 
 var safetyCases = []planCase{{
+	name:   "a scale-up lost after the status that started the analysis is asked for again",
+	canary: progressingAt(0),
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{Exists: true, Fingerprint: revNew, Message: "scaled to zero"}
+	},
+	phase:   siskinv1.PhaseProgressing,
+	actions: "ScaleTargetUp",
+	requeue: 10 * time.Minute,
+	check:   wantCondition(siskinv1.ConditionReconciling, "True/CanaryNotReady"),
+}, {
 	name: "an empty canary is rolled back after an interval even while the primary is not ready",
 	canary: func(c *siskinv1.Canary) {
 		progressingStatus(c, 20)
