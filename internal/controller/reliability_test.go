@@ -344,3 +344,44 @@ func TestFailingWritesOfEachKindNeverShipAnUnanalysedRevision(t *testing.T) {
 		})
 	}
 }
+
+// A forced leader handover mid-analysis: the leader is stopped without releasing its Lease, the
+// standby takes over once the Lease expires, and the rollout goes on from the status alone,
+// with no step counted twice and no revision promoted that was not analysed.
+func TestLeaderHandoverMidAnalysis(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	stopLeader := startController(t, ns, controllerOptions{leaderElection: "siskin-test"})
+	runKubelet(t, ns)
+	url, _, _ := hookServer(t)
+	c := blueGreen(ns, 4, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: url})
+	setupRollout(t, ns, c)
+	startController(t, ns, controllerOptions{leaderElection: "siskin-test"}) // the standby
+	release(t, ns, "podinfo:6.1.0")
+	waitForWithin(t, keyOf(c), "iteration 1", 3*analysisInterval, func(c *siskinv1.Canary) bool { return c.Status.Iterations >= 1 })
+	stopLeader()
+
+	var last int32
+	deadline := time.Now().Add(10 * analysisInterval)
+	for {
+		got := &siskinv1.Canary{}
+		if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Iterations < last || got.Status.Iterations > last+1 {
+			t.Fatalf("iterations went from %d to %d across the handover", last, got.Status.Iterations)
+		}
+		last = got.Status.Iterations
+		if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.0.0" && got.Status.Phase == siskinv1.PhaseProgressing {
+			t.Fatalf("primary runs %s during the analysis", img)
+		}
+		if got.Status.Phase == siskinv1.PhaseSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not finish the rollout within %s: phase %s iterations %d", 10*analysisInterval, got.Status.Phase, got.Status.Iterations)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitForEventCount(t, keyOf(c), siskinv1.ReasonPromotionCompleted, 1)
+}

@@ -76,6 +76,8 @@ type controllerOptions struct {
 	wrapConfig func(*rest.Config)
 	// intercept, when set, injects faults into the controller's client (reads and writes).
 	intercept *interceptor.Funcs
+	// leaderElection, when set, is the Lease (in the test's namespace) the manager must hold.
+	leaderElection string
 }
 
 // startController runs a Siskin manager that watches only namespace ns, until the returned
@@ -95,7 +97,14 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: TrimForCache},
 		// Every test runs a controller named "canary" in the same process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:                o.leaderElection != "",
+		LeaderElectionID:              o.leaderElection,
+		LeaderElectionNamespace:       ns,
+		LeaderElectionReleaseOnCancel: false,
+		LeaseDuration:                 ptr.To(3 * time.Second),
+		RenewDeadline:                 ptr.To(2 * time.Second),
+		RetryPeriod:                   ptr.To(500 * time.Millisecond),
 		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
 			if o.intercept == nil {
 				return client.New(cfg, opts)
