@@ -181,6 +181,9 @@ func TestTwoReplicasAtOnceCountEveryStepOnce(t *testing.T) {
 	var last int32
 	deadline := time.Now().Add(8 * analysisInterval)
 	for {
+		// The primary first, then the Canary: the status that allows a promotion is written
+		// before the primary changes, so a Canary read after the primary must allow it.
+		img := image(getDeployment(t, ns, "podinfo-primary"))
 		got := &siskinv1.Canary{}
 		if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
 			t.Fatal(err)
@@ -189,7 +192,7 @@ func TestTwoReplicasAtOnceCountEveryStepOnce(t *testing.T) {
 			t.Fatalf("iterations went from %d to %d: a step was counted twice or skipped", last, got.Status.Iterations)
 		}
 		last = got.Status.Iterations
-		if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.0.0" && got.Status.Phase != siskinv1.PhasePromoting &&
+		if img != "podinfo:6.0.0" && got.Status.Phase != siskinv1.PhasePromoting &&
 			got.Status.Phase != siskinv1.PhaseFinalising && got.Status.Phase != siskinv1.PhaseSucceeded {
 			t.Fatalf("primary runs %s in phase %s", img, got.Status.Phase)
 		}
@@ -313,11 +316,12 @@ func TestFailingWritesOfEachKindNeverShipAnUnanalysedRevision(t *testing.T) {
 
 			deadline := time.Now().Add(8 * analysisInterval)
 			for {
+				// The primary first, then the Canary (see TestTwoReplicasAtOnceCountEveryStepOnce).
+				img := image(getDeployment(t, ns, "podinfo-primary"))
 				got := &siskinv1.Canary{}
 				if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
 					t.Fatal(err)
 				}
-				img := image(getDeployment(t, ns, "podinfo-primary"))
 				switch got.Status.Phase {
 				case siskinv1.PhasePromoting, siskinv1.PhaseFinalising, siskinv1.PhaseSucceeded:
 				default:
@@ -364,6 +368,8 @@ func TestLeaderHandoverMidAnalysis(t *testing.T) {
 	var last int32
 	deadline := time.Now().Add(10 * analysisInterval)
 	for {
+		// The primary first, then the Canary (see TestTwoReplicasAtOnceCountEveryStepOnce).
+		img := image(getDeployment(t, ns, "podinfo-primary"))
 		got := &siskinv1.Canary{}
 		if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
 			t.Fatal(err)
@@ -372,7 +378,7 @@ func TestLeaderHandoverMidAnalysis(t *testing.T) {
 			t.Fatalf("iterations went from %d to %d across the handover", last, got.Status.Iterations)
 		}
 		last = got.Status.Iterations
-		if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.0.0" && got.Status.Phase == siskinv1.PhaseProgressing {
+		if img != "podinfo:6.0.0" && got.Status.Phase == siskinv1.PhaseProgressing {
 			t.Fatalf("primary runs %s during the analysis", img)
 		}
 		if got.Status.Phase == siskinv1.PhaseSucceeded {
