@@ -178,34 +178,9 @@ func TestTwoReplicasAtOnceCountEveryStepOnce(t *testing.T) {
 	setupRollout(t, ns, c)
 	release(t, ns, "podinfo:6.1.0")
 
-	var last int32
-	deadline := time.Now().Add(8 * analysisInterval)
-	for {
-		// The primary first, then the Canary: the status that allows a promotion is written
-		// before the primary changes, so a Canary read after the primary must allow it.
-		img := image(getDeployment(t, ns, "podinfo-primary"))
-		got := &siskinv1.Canary{}
-		if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
-			t.Fatal(err)
-		}
-		if got.Status.Iterations < last || got.Status.Iterations > last+1 {
-			t.Fatalf("iterations went from %d to %d: a step was counted twice or skipped", last, got.Status.Iterations)
-		}
-		last = got.Status.Iterations
-		if img != "podinfo:6.0.0" && got.Status.Phase != siskinv1.PhasePromoting &&
-			got.Status.Phase != siskinv1.PhaseFinalising && got.Status.Phase != siskinv1.PhaseSucceeded {
-			t.Fatalf("primary runs %s in phase %s", img, got.Status.Phase)
-		}
-		if got.Status.Phase == siskinv1.PhaseSucceeded {
-			if got.Status.FailedChecks != 0 {
-				t.Errorf("failedChecks %d after a clean rollout", got.Status.FailedChecks)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not Succeeded within %s: phase %s iterations %d", 8*analysisInterval, got.Status.Phase, got.Status.Iterations)
-		}
-		time.Sleep(50 * time.Millisecond)
+	followRollout(t, ns, c, "podinfo:6.0.0", 8*analysisInterval)
+	if got := getCanary(t, keyOf(c)); got.Status.FailedChecks != 0 {
+		t.Errorf("failedChecks %d after a clean rollout", got.Status.FailedChecks)
 	}
 	waitForEventCount(t, keyOf(c), siskinv1.ReasonPromotionCompleted, 1)
 }
@@ -314,29 +289,7 @@ func TestFailingWritesOfEachKindNeverShipAnUnanalysedRevision(t *testing.T) {
 			setupRollout(t, ns, c)
 			release(t, ns, "podinfo:6.1.0")
 
-			deadline := time.Now().Add(8 * analysisInterval)
-			for {
-				// The primary first, then the Canary (see TestTwoReplicasAtOnceCountEveryStepOnce).
-				img := image(getDeployment(t, ns, "podinfo-primary"))
-				got := &siskinv1.Canary{}
-				if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
-					t.Fatal(err)
-				}
-				switch got.Status.Phase {
-				case siskinv1.PhasePromoting, siskinv1.PhaseFinalising, siskinv1.PhaseSucceeded:
-				default:
-					if img != "podinfo:6.0.0" {
-						t.Fatalf("primary runs %s while the Canary is %s (iterations %d)", img, got.Status.Phase, got.Status.Iterations)
-					}
-				}
-				if got.Status.Phase == siskinv1.PhaseSucceeded {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("not Succeeded within %s with failing %s writes: phase %s", 8*analysisInterval, name, got.Status.Phase)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			followRollout(t, ns, c, "podinfo:6.0.0", 8*analysisInterval)
 			waitForDeploymentReplicas(t, ns, "podinfo", 0)
 			if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.1.0" {
 				t.Errorf("primary runs %s after the promotion, want podinfo:6.1.0", img)
@@ -365,29 +318,40 @@ func TestLeaderHandoverMidAnalysis(t *testing.T) {
 	waitForWithin(t, keyOf(c), "iteration 1", 3*analysisInterval, func(c *siskinv1.Canary) bool { return c.Status.Iterations >= 1 })
 	stopLeader()
 
+	followRollout(t, ns, c, "podinfo:6.0.0", 10*analysisInterval)
+	waitForEventCount(t, keyOf(c), siskinv1.ReasonPromotionCompleted, 1)
+}
+
+// followRollout polls the rollout of c until it is Succeeded, failing the test when a step is
+// counted twice or skipped, or when the primary runs anything but oldImage outside a promotion.
+// The primary is read first, then the Canary: the status that allows a promotion is written
+// before the primary changes, so a Canary read after the primary must allow it.
+func followRollout(t *testing.T, ns string, c *siskinv1.Canary, oldImage string, within time.Duration) {
+	t.Helper()
 	var last int32
-	deadline := time.Now().Add(10 * analysisInterval)
+	deadline := time.Now().Add(within)
 	for {
-		// The primary first, then the Canary (see TestTwoReplicasAtOnceCountEveryStepOnce).
 		img := image(getDeployment(t, ns, "podinfo-primary"))
 		got := &siskinv1.Canary{}
 		if err := k8sClient.Get(context.Background(), keyOf(c), got); err != nil {
 			t.Fatal(err)
 		}
 		if got.Status.Iterations < last || got.Status.Iterations > last+1 {
-			t.Fatalf("iterations went from %d to %d across the handover", last, got.Status.Iterations)
+			t.Fatalf("iterations went from %d to %d: a step was counted twice or skipped", last, got.Status.Iterations)
 		}
 		last = got.Status.Iterations
-		if img != "podinfo:6.0.0" && got.Status.Phase == siskinv1.PhaseProgressing {
-			t.Fatalf("primary runs %s during the analysis", img)
-		}
-		if got.Status.Phase == siskinv1.PhaseSucceeded {
-			break
+		switch got.Status.Phase {
+		case siskinv1.PhasePromoting, siskinv1.PhaseFinalising:
+		case siskinv1.PhaseSucceeded:
+			return
+		default:
+			if img != oldImage {
+				t.Fatalf("primary runs %s while the Canary is %s (iterations %d)", img, got.Status.Phase, got.Status.Iterations)
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the standby did not finish the rollout within %s: phase %s iterations %d", 10*analysisInterval, got.Status.Phase, got.Status.Iterations)
+			t.Fatalf("not Succeeded within %s: phase %s iterations %d", within, got.Status.Phase, got.Status.Iterations)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	waitForEventCount(t, keyOf(c), siskinv1.ReasonPromotionCompleted, 1)
 }
