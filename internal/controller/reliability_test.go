@@ -216,11 +216,11 @@ func failingWrites(match func(client.Object) bool) (*interceptor.Funcs, *atomic.
 		if !match(obj) {
 			return nil
 		}
-		switch k := n.Add(1); {
-		case k%4 == 1:
+		switch n.Add(1) % 4 {
+		case 1:
 			failed.Add(1)
 			return apierrors.NewInternalError(errors.New("injected: etcd leader changed"))
-		case k%4 == 3:
+		case 3:
 			failed.Add(1)
 			return apierrors.NewTimeoutError("injected: request timed out", 1)
 		}
