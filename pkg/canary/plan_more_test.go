@@ -288,7 +288,7 @@ var promotionCases = []planCase{{
 	phase:   siskinv1.PhaseFinalising,
 	actions: "SetRoute(100/0)",
 	requeue: time.Minute,
-	check:   all(notWaiting, wantCondition(siskinv1.ConditionReconciling, "True/Finalising")),
+	check:   all(waitingFrom(t0.Add(time.Minute)), wantCondition(siskinv1.ConditionReconciling, "True/Finalising")),
 }, {
 	name:    "promoting with stepWeightPromotion moves traffic back one step per interval",
 	canary:  steppedPromotion(30),

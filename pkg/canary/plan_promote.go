@@ -141,14 +141,13 @@ func (p *planner) finalise() {
 	st := &p.st
 	st.Phase = siskinv1.PhaseFinalising
 	st.CanaryWeight = 0
-	st.WaitingSince = nil
 	if !routeConfirmed(p.obs.Route, p.route()) {
 		p.convergeRoute()
-		p.readiness(condProgressing, siskinv1.ReasonFinalising, fmt.Sprintf("revision %s: waiting for the router to confirm all traffic on the primary%s",
+		p.routeWait(siskinv1.ReasonFinalising, fmt.Sprintf("revision %s: waiting for the router to confirm all traffic on the primary%s",
 			p.rev(), suffix(p.obs.Route.Message)))
-		p.wakeAt(p.now.Add(p.set.interval))
 		return
 	}
+	st.WaitingSince = nil
 	p.act(ScaleTargetDown)
 	p.callHooks(siskinv1.PostRolloutHook)
 	if st.LastAppliedSpec != st.LastPromotedSpec {
@@ -187,11 +186,11 @@ func (p *planner) rollback(cause, detail string) {
 func (p *planner) finishRollback() {
 	if !routeConfirmed(p.obs.Route, p.route()) {
 		p.convergeRoute()
-		p.readiness(condProgressing, siskinv1.ReasonRollingBack, fmt.Sprintf("rolling back revision %s: waiting for the router to confirm all traffic on the primary before scaling the canary down%s",
+		p.routeWait(siskinv1.ReasonRollingBack, fmt.Sprintf("rolling back revision %s: waiting for the router to confirm all traffic on the primary before scaling the canary down%s",
 			p.rev(), suffix(p.obs.Route.Message)))
-		p.wakeAt(p.now.Add(p.set.interval))
 		return
 	}
+	p.st.WaitingSince = nil
 	p.act(ScaleTargetDown)
 	p.callHooks(siskinv1.PostRolloutHook)
 	p.restReadiness()

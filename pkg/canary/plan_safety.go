@@ -2,6 +2,7 @@ package canary
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +72,22 @@ func (p *planner) routeProblem() {
 	}
 	p.readiness(condProgressing, r.Problem, r.Message)
 	// A hand-written route is not watched as the Canary's own: look again at each interval.
+	p.wakeAt(p.now.Add(p.set.interval))
+}
+
+// routeWait waits for the router to confirm a route that nothing may be scaled down before
+// (finalising a promotion, finishing a rollback). The router is asked again at each interval,
+// however long it takes; past the progress deadline the wait says so in its condition, and a
+// Warning event says it once.
+func (p *planner) routeWait(reason, message string) {
+	long := p.waitFor(wait{reason: reason, message: message, limit: p.set.deadline, polled: true})
+	if long {
+		message = fmt.Sprintf("%s; still unconfirmed after %s", message, p.set.deadline)
+		if c := meta.FindStatusCondition(p.c.Status.Conditions, siskinv1.ConditionReconciling); c == nil || !strings.Contains(c.Message, "still unconfirmed after") {
+			p.warn(reason, message)
+		}
+		p.readiness(condProgressing, reason, message)
+	}
 	p.wakeAt(p.now.Add(p.set.interval))
 }
 

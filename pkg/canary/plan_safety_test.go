@@ -57,6 +57,18 @@ func emptyCanaryPrimaryNotReady(_ *siskinv1.Canary, o *Observation) {
 }
 
 var safetyCases = []planCase{{
+	name: "a rollback the router has not confirmed past the deadline says so once and keeps asking",
+	canary: func(c *siskinv1.Canary) {
+		rollingBackStatus(c)
+		c.Status.WaitingSince = ptr(metav1.NewTime(t0.Add(-10 * time.Minute)))
+	},
+	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Route.PrimaryWeight, o.Route.CanaryWeight = 50, 50 },
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "RollingBack!warn",
+	requeue: time.Minute,
+	check:   all(noActionOf(ScaleTargetDown), wantCondition(siskinv1.ConditionReconciling, "True/RollingBack")),
+}, {
 	name:   "a scale-up lost after the status that started the analysis is asked for again",
 	canary: progressingAt(0),
 	obs: func(_ *siskinv1.Canary, o *Observation) {
