@@ -163,6 +163,23 @@ func (c *Controller) exitError() error {
 	return c.exitErr
 }
 
+// Exited reports whether the process of the last Start has ended, and how (nil for a clean
+// exit), so that a scenario can assert that nothing it did brought the controller down.
+func (c *Controller) Exited() (bool, error) {
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	if done == nil {
+		return false, nil
+	}
+	select {
+	case <-done:
+		return true, c.exitError()
+	default:
+		return false, nil
+	}
+}
+
 // Stop asks the controller to stop (SIGTERM) and kills it after 15 s. Stopping a stopped
 // controller does nothing.
 func (c *Controller) Stop() error {
