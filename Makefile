@@ -134,6 +134,11 @@ bench: tools build localenv ## Go benchmarks of the hot paths, then the scale be
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/canary/ ./pkg/target/ ./pkg/metrics/
 	$(GO) run ./e2e/bench -n 100,1000 -out bench.json -profile-dir bench-profiles
 
+.PHONY: chaos
+chaos: tools build localenv ## Fault injection on the local environment: 50 rollouts while the controller is SIGKILLed every 5-20 s, a leader handover, a Prometheus outage and an API server restart (ARGS="-rollouts 6 -kills 2" for a short run).
+	@hack/prometheus.sh
+	$(GO) run ./e2e/chaos $(ARGS)
+
 .PHONY: demo
 demo: tools build localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
 	@hack/prometheus.sh

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -594,7 +595,71 @@ func (s *supervisor) healthHandler() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
+	// Outages on request, for fault injection (`make chaos`): a real stop and a real start of
+	// the child with the same command line, not a pause.
+	mux.HandleFunc("POST /stop/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		p := s.restartable(name)
+		if p == nil {
+			http.Error(w, name+" cannot be stopped on request", http.StatusNotFound)
+			return
+		}
+		p.stop(10 * time.Second)
+		s.progress("%s stopped on request", name)
+		_, _ = io.WriteString(w, "stopped")
+	})
+	mux.HandleFunc("POST /start/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := s.restart(r.Context(), name); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		_, _ = io.WriteString(w, "started")
+	})
 	return mux
+}
+
+// starters are the children that may be stopped and started again while the environment runs.
+func (s *supervisor) starters() map[string]func() (*proc, error) {
+	return map[string]func() (*proc, error){"prometheus": s.startPrometheus, "kube-apiserver": s.startAPIServer}
+}
+
+// restartable returns the running or stopped child name if it may be stopped on request.
+func (s *supervisor) restartable(name string) *proc {
+	if _, ok := s.starters()[name]; !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// restart starts a child stopped on request and waits until it is healthy.
+func (s *supervisor) restart(ctx context.Context, name string) error {
+	old := s.restartable(name)
+	if old == nil {
+		return fmt.Errorf("%s cannot be started on request", name)
+	}
+	if !old.exited() {
+		return fmt.Errorf("%s is running", name)
+	}
+	p, err := s.starters()[name]()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs = slices.DeleteFunc(s.procs, func(x *proc) bool { return x == old })
+	s.mu.Unlock()
+	if err := waitHealthy(ctx, name, p, s.health(name), s.o.timeout); err != nil {
+		return err
+	}
+	s.progress("%s started again on request", name)
+	return nil
 }
 
 // shutdown stops the in-process components, then the children in reverse start order.
