@@ -474,6 +474,9 @@ func (s *supervisor) startLoadtester() (*proc, error) {
 	return s.launch("loadtester", s.o.loadtester, []string{
 		"--listen-address=127.0.0.1:" + strconv.Itoa(s.ports["loadtester"]),
 		"--kubectl-path=" + s.bin("kubectl"),
+		// Gateway API scenarios aim load at the gateway's host (<app>.<ns>.example.com), which
+		// names no Service: an operator allows such hosts explicitly, as here.
+		`--allow-target-host=[a-z0-9-]+\.[a-z0-9-]+\.example\.com(:[0-9]+)?`,
 	}, []string{
 		// Load generated against http://<svc>.<ns>:<port>/ goes through the data plane.
 		"HTTP_PROXY=" + s.env.Dataplane.URL, "http_proxy=" + s.env.Dataplane.URL,

@@ -189,7 +189,11 @@ func (r *CanaryReconciler) gatherer(c *siskinv1.Canary, obs canary.Observation, 
 							Message: fmt.Sprintf("the metric checks could not be made: %v", v)}}
 					}
 				}()
-				metricChecks = r.Analyzer.Run(ctx, metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic})
+				step := metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic}
+				if c.Status.RolloutStartTime != nil {
+					step.Since = c.Status.RolloutStartTime.Time
+				}
+				metricChecks = r.Analyzer.Run(ctx, step)
 			}()
 		}
 		out.checks = r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)

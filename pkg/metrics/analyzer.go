@@ -71,6 +71,12 @@ type Step struct {
 	Router string
 	// Now is the time of the step: every query is evaluated at it and every result carries it.
 	Now time.Time
+	// Since is when the revision under analysis started receiving traffic (the rollout's
+	// start). A metric's window ({{ interval }}) never reaches back before it: the canary
+	// Deployment keeps its name from one revision to the next, so a longer window would judge
+	// the new revision on the requests of the one before it (a rolled-back bad release fails
+	// the good one after it). Zero means no bound.
+	Since time.Time
 	// NoTraffic is true when the route sends the canary no traffic in this step (weight 0, no
 	// mirroring): a metric without data is then NoData, never a failed check, with or without
 	// a minimum sample.

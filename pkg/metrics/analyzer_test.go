@@ -151,6 +151,39 @@ func TestNoDataWithoutMinSampleFails(t *testing.T) {
 	}
 }
 
+// The window of a metric never reaches back before the revision's rollout started: the canary
+// Deployment keeps its name across revisions, and a good release must not be judged on the
+// requests of the bad one rolled back just before it.
+func TestWindowStartsWithTheRollout(t *testing.T) {
+	m := siskinv1.CanaryMetric{Name: siskinv1.MetricRequestSuccessRate, Interval: "30s", ThresholdRange: &siskinv1.CanaryThresholdRange{Min: f64(99)}}
+	run := func(since time.Time, fn func(context.Context, string) (Sample, error)) (siskinv1.CheckResult, string) {
+		t.Helper()
+		var query string
+		an := NewAnalyzer(AnalyzerOptions{Providers: &fakeProviders{provider: &fakeProvider{fn: func(ctx context.Context, q string) (Sample, error) {
+			query = q
+			return fn(ctx, q)
+		}}}, Default: ProviderConfig{Address: "http://prometheus:9090"}})
+		res := an.Run(context.Background(), Step{Canary: testCanary(m), Router: siskinv1.ProviderIstio, Now: stepTime, Since: since})
+		return res[0], query
+	}
+	value := func(context.Context, string) (Sample, error) { return Sample{Value: 100}, nil }
+	if _, q := run(stepTime.Add(-11500*time.Millisecond), value); !strings.Contains(q, "[12s]") {
+		t.Errorf("12 s into the rollout the window should be 12s: %s", q)
+	}
+	if _, q := run(stepTime.Add(-2*time.Minute), value); !strings.Contains(q, "[30s]") {
+		t.Errorf("2 min into the rollout the window should be the metric's 30s: %s", q)
+	}
+	if _, q := run(time.Time{}, value); !strings.Contains(q, "[30s]") {
+		t.Errorf("without a rollout start the window should be the metric's 30s: %s", q)
+	}
+	if r, _ := run(stepTime.Add(-12*time.Second), fail(ErrNoData)); r.Verdict != siskinv1.VerdictNoData || !strings.Contains(r.Message, "since this revision's rollout started") {
+		t.Errorf("no data in a shortened window: got %s %q, want NoData (a wait, not a failure)", r.Verdict, r.Message)
+	}
+	if r, _ := run(stepTime.Add(-2*time.Minute), fail(ErrNoData)); r.Verdict != siskinv1.VerdictFail {
+		t.Errorf("no data in a full window without a min sample: got %s, want Fail (the Flagger model)", r.Verdict)
+	}
+}
+
 // At a step whose route sends the canary no traffic, no data is no data (the step does not
 // wait for it and it fails nothing); a failing value still fails, and +Inf is no "no traffic".
 func TestNoDataWithoutTrafficIsNotAFailure(t *testing.T) {

@@ -24,6 +24,9 @@ type plan struct {
 	// minSample is nil when the metric declares none; sampleQuery is then empty.
 	minSample   *MinSample
 	sampleQuery string
+	// clamped is true when the metric's window was shortened to the time since the revision
+	// started receiving traffic (Step.Since).
+	clamped bool
 }
 
 // check runs one metric's queries and judges the value.
@@ -70,6 +73,11 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 		res.Verdict = siskinv1.VerdictNoData
 		res.Message = fmt.Sprintf("%s no data: the route sends the canary no traffic yet", m.Name)
 		return res
+	case p.clamped && errors.Is(err, ErrNoData) && (!errors.As(err, &nonFinite) || math.IsNaN(nonFinite.Value)):
+		// The window was shortened to this revision's own traffic: no data yet is a wait.
+		res.Verdict = siskinv1.VerdictNoData
+		res.Message = fmt.Sprintf("%s no data yet: the window covers only the %s since this revision's rollout started", m.Name, step.Now.Sub(step.Since).Round(time.Second))
+		return res
 	case errors.As(err, &nonFinite) && p.minSample != nil:
 		res.Verdict = siskinv1.VerdictNoData
 		res.Message = fmt.Sprintf("%s no data: value is %s%s", m.Name, formatValue(nonFinite.Value), sample)
@@ -111,7 +119,7 @@ func queryFailed(ctx context.Context, what string, err error) string {
 // plan resolves where the metric's queries run and renders them.
 func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric) (plan, error) {
 	c := step.Canary
-	vars, err := varsFor(c, m)
+	vars, clamped, err := varsFor(c, m, step)
 	if err != nil {
 		return plan{}, err
 	}
@@ -142,7 +150,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 		return plan{}, errors.New("no metrics server: set spec.metricsServer or the controller's --metrics-server")
 	}
 
-	p := plan{}
+	p := plan{clamped: clamped}
 	if p.query, err = Render(ctx, text, vars); err != nil {
 		return plan{}, err
 	}
@@ -174,18 +182,26 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 	return p, nil
 }
 
-// varsFor returns the template variables of metric m of canary c.
-func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric) (Vars, error) {
+// varsFor returns the template variables of metric m of canary c at step, and whether the
+// metric's window was shortened to start at step.Since.
+func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric, step Step) (Vars, bool, error) {
 	d := DefaultInterval
 	if m.Interval != "" {
 		var err error
 		if d, err = time.ParseDuration(m.Interval); err != nil {
-			return Vars{}, fmt.Errorf("interval %q: %w", m.Interval, err)
+			return Vars{}, false, fmt.Errorf("interval %q: %w", m.Interval, err)
+		}
+	}
+	clamped := false
+	if !step.Since.IsZero() && !step.Now.IsZero() {
+		// Whole seconds, rounded up, at least one.
+		if since := max(step.Now.Sub(step.Since), 0); since < d {
+			d, clamped = max((since+time.Second-1).Truncate(time.Second), time.Second), true
 		}
 	}
 	interval, err := PromDuration(d)
 	if err != nil {
-		return Vars{}, err
+		return Vars{}, false, err
 	}
 	service := c.Spec.Service.Name
 	if service == "" {
@@ -198,7 +214,7 @@ func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric) (Vars, error) {
 		Service:   service,
 		Interval:  interval,
 		Variables: m.TemplateVariables,
-	}, nil
+	}, clamped, nil
 }
 
 // template reads the MetricTemplate ref names, in the canary's namespace unless ref names one,
