@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +21,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -113,6 +117,61 @@ func runRouterScenarios(t *testing.T, rc routerCase) {
 		t.Parallel()
 		targetDeletedScenario(t, rc)
 	})
+	t.Run("rollback with lost status writes", func(t *testing.T) {
+		t.Parallel()
+		lostRollbackWriteScenario(t, rc)
+	})
+}
+
+// lostRollbackWriteScenario refuses the status writes of a rollback (a Conflict, as when
+// someone annotates the Canary meanwhile) caused by a check that fails once and passes when
+// asked again. The route used to go to 100/0 before the write, and the next round, planned from
+// the old status, passed the step and sent traffic back to the canary. Now the route moves only
+// after the rollback is recorded: a rollback that was never recorded never moved it, and a
+// route once back at 100/0 stays there.
+func lostRollbackWriteScenario(t *testing.T, rc routerCase) {
+	ns := newNamespace(t)
+	var refused atomic.Int32
+	intercept := &interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if c, ok := obj.(*siskinv1.Canary); ok && sub == "status" && c.Status.Phase == siskinv1.PhaseFailed && refused.Load() < 3 {
+				refused.Add(1)
+				return apierrors.NewConflict(schema.GroupResource{Group: siskinv1.GroupVersion.Group, Resource: "canaries"}, c.Name, nil)
+			}
+			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}
+	startController(t, ns, controllerOptions{provider: rc.provider, intercept: intercept})
+	runKubelet(t, ns)
+	rc.prepare(t, ns)
+	var failNext atomic.Bool
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failNext.CompareAndSwap(true, false) {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(hooks.Close)
+	c := weightedCanary(ns, rc, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: hooks.URL})
+	setupRollout(t, ns, c)
+	rec := recordRoute(t, ns, rc)
+	release(t, ns, "podinfo:6.1.0")
+	waitForRoute(t, ns, rc, halfAndHalf, 3*analysisInterval)
+	failNext.Store(true)
+	waitForWithin(t, keyOf(c), "the rollout ended", 5*analysisInterval, func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseFailed || c.Status.Phase == siskinv1.PhaseSucceeded
+	})
+	waitForDeploymentReplicas(t, ns, "podinfo", 0)
+	snaps := rec.stop(t)
+	if refused.Load() == 0 {
+		t.Fatal("no status write of the rollback was refused: the fault was not injected")
+	}
+	half := firstWith(snaps, halfAndHalf)
+	back := half + firstWith(snaps[half:], allToPrimary)
+	for _, s := range snaps[back:] {
+		if s.route.weights.canary > 0 {
+			t.Fatalf("traffic went back to the canary after the route reached %s: %s", allToPrimary, describeSnapshots(snaps))
+		}
+	}
 }
 
 // targetDeletedScenario deletes the target while the canary has half the traffic. Observing a
