@@ -560,6 +560,12 @@ func (w *fuzzWorld) do(a Action, all []Action) error {
 		if w.route.notOwned {
 			return fmt.Errorf("virtualservice is not Siskin's")
 		}
+		r := w.route
+		if r.exists && r.primary == a.Route.PrimaryWeight && r.canary == a.Route.CanaryWeight && r.mirror == a.Route.Mirror {
+			// Writing the same weights again changes nothing (no new generation for a Gateway
+			// to accept): the confirmation already under way is not restarted.
+			break
+		}
 		w.route = fuzzRoute{exists: true, primary: a.Route.PrimaryWeight, canary: a.Route.CanaryWeight, mirror: a.Route.Mirror, confirmAt: w.now.Add(w.routeLag)}
 		w.wakeAt(w.route.confirmAt)
 	case CallWebhooks:
