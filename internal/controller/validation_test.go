@@ -155,6 +155,12 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a gate timeout that is not a duration is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "approval", "type": "confirm-promotion", "url": "http://gate/", "gateTimeout": "one hour"}}, analysis("webhooks")...)
 		}, `spec.analysis.webhooks[0].gateTimeout: Invalid value: "one hour"`},
+		{"a webhook timeout above 5m is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"name": "load", "url": "http://loadtester/", "timeout": "1h"}}, analysis("webhooks")...)
+		}, "timeout must be at most 5m; use gateTimeout to wait longer for a gate"},
+		{"an errorLimit of 0 is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, int64(0), analysis("errorLimit")...)
+		}, "spec.analysis.errorLimit in body should be greater than or equal to 1"},
 		{"an additional port equal to service.port is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "metrics", "port": int64(9898)}}, "spec", "service", "additionalPorts")
 		}, "must not repeat service.port"},
