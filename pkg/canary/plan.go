@@ -52,7 +52,11 @@ func (p *planner) run() {
 		p.info(siskinv1.ReasonInitializing, fmt.Sprintf("initializing canary for %s", p.target()))
 	}
 	if !p.obs.Target.Exists && st.Phase != siskinv1.PhasePromoting && st.Phase != siskinv1.PhaseFinalising {
-		p.targetMissing()
+		// A primary that does not run the promoted revision is said first: a rollback must
+		// not be reported as one to the promoted revision.
+		if !p.primaryDrifted() {
+			p.targetMissing()
+		}
 		return
 	}
 	if p.manual() {

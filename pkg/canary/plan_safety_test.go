@@ -57,6 +57,17 @@ func emptyCanaryPrimaryNotReady(_ *siskinv1.Canary, o *Observation) {
 }
 
 var safetyCases = []planCase{{
+	name:   "a target deleted while the primary runs an unpromoted revision reports the drift, not a rollback to the promoted one",
+	canary: progressingAt(0),
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{}
+		o.Primary.Fingerprint = revNew
+	},
+	phase:   siskinv1.PhaseFailed,
+	actions: "ScaleTargetDown",
+	events:  "PrimaryDrift!warn RolledBack!error",
+	check:   wantCondition(siskinv1.ConditionStalled, "True/PrimaryDrift"),
+}, {
 	name: "a rollback the router has not confirmed past the deadline says so once and keeps asking",
 	canary: func(c *siskinv1.Canary) {
 		rollingBackStatus(c)
