@@ -15,6 +15,14 @@ import (
 func (p *planner) atRest() {
 	st := &p.st
 	fp := p.obs.Target.Fingerprint
+	if st.CanaryWeight > 0 && fp != st.LastAppliedSpec {
+		// After a failed promotion the canary carried the traffic; it now runs another revision
+		// (or is gone), which nobody analysed: the traffic goes back to the primary, whether the
+		// new revision starts at once or waits for a slot.
+		st.CanaryWeight = 0
+		p.warn(siskinv1.ReasonNewRevision, fmt.Sprintf("the canary that carried the traffic after the failed promotion of revision %s now runs revision %s: all traffic goes back to %s",
+			p.rev(), short(fp), p.primary()))
+	}
 	if isNewRevision(st, fp) {
 		if p.obs.RolloutQueued {
 			p.queued(fp)

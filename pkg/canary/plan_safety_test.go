@@ -57,6 +57,22 @@ func emptyCanaryPrimaryNotReady(_ *siskinv1.Canary, o *Observation) {
 }
 
 var safetyCases = []planCase{{
+	name: "a new revision queued after a failed promotion takes the traffic off the canary that had it",
+	canary: func(c *siskinv1.Canary) {
+		restingStatus(c, siskinv1.PhaseFailed)
+		c.Status.LastAppliedSpec, c.Status.CanaryWeight = revNew, 100
+		set(&c.Status, c.Generation, stamp(t0), siskinv1.ConditionPromoted, "False", siskinv1.ReasonPromotionFailed, "promotion failed")
+	},
+	obs: both(target(revNewer), func(_ *siskinv1.Canary, o *Observation) {
+		o.RolloutQueued = true
+		o.Primary.Fingerprint = revNew
+		o.Route.PrimaryWeight, o.Route.CanaryWeight = 0, 100
+	}),
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "NewRevision!warn Queued",
+	requeue: QueuePoll,
+}, {
 	name:   "a target deleted while the primary runs an unpromoted revision reports the drift, not a rollback to the promoted one",
 	canary: progressingAt(0),
 	obs: func(_ *siskinv1.Canary, o *Observation) {
@@ -150,7 +166,7 @@ var safetyCases = []planCase{{
 	}),
 	phase:   siskinv1.PhaseWaiting,
 	actions: "SetRoute(100/0)",
-	events:  "NewRevision WaitingForApproval",
+	events:  "NewRevision!warn NewRevision WaitingForApproval",
 	requeue: time.Minute,
 }, {
 	name: "a new revision queued behind the rollout limit does not stop a rollback's route",
