@@ -277,7 +277,13 @@ func (r *rig) slackContains(texts ...string) []string {
 }
 
 func readyMessage(c *siskinv1.Canary) string {
-	if cond := framework.Condition(c, siskinv1.ConditionReady); cond != nil {
+	cond := framework.Condition(c, siskinv1.ConditionReady)
+	if cond != nil && cond.Reason == siskinv1.ReasonRollingBack {
+		// The rollback is decided and written first; Ready says it still waits for the router
+		// to confirm the route, and the Promoted condition keeps why it was rolled back.
+		cond = framework.Condition(c, siskinv1.ConditionPromoted)
+	}
+	if cond != nil {
 		return cond.Reason + ": " + cond.Message
 	}
 	return ""
