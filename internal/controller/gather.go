@@ -54,7 +54,7 @@ type gatherings struct {
 
 // start returns the gathering of key for c, starting run off the worker if none runs. A
 // gathering of another key (an older step, another revision) is cancelled and replaced.
-func (g *gatherings) start(c types.NamespacedName, key string, run func(ctx context.Context) gathered, ctx context.Context, done func()) *gathering {
+func (g *gatherings) start(ctx context.Context, c types.NamespacedName, key string, run func(ctx context.Context) gathered, done func()) *gathering {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if cur, ok := g.running[c]; ok {
@@ -132,7 +132,7 @@ func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *
 		default: // the safety-net requeue brings it back
 		}
 	}
-	cur := r.gathers.start(key, gatherKey(c, obs, needs), run, ctx, wake)
+	cur := r.gathers.start(ctx, key, gatherKey(c, obs, needs), run, wake)
 	timer := time.NewTimer(gatherHold)
 	defer timer.Stop()
 	select {
