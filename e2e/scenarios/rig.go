@@ -239,12 +239,18 @@ func (r *rig) expectServed(n int, version string, header map[string]string) {
 // expectRouteAtRest fails unless the default route sends everything to the primary.
 func (r *rig) expectRouteAtRest() {
 	r.t.Helper()
-	rt, err := r.in.Env.Route(r.ctx, r.in.Router.Provider, r.in.Namespace, r.in.Name)
+	// The rollout's end is written before the route is converged to it (the status is the
+	// intent): give the router a few seconds to catch up.
+	var rt *framework.Route
+	err := framework.Eventually(r.ctx, 15*time.Second, "the route at rest", func(ctx context.Context) (bool, error) {
+		var err error
+		if rt, err = r.in.Env.Route(ctx, r.in.Router.Provider, r.in.Namespace, r.in.Name); err != nil {
+			return false, err
+		}
+		return rt.Weight("", r.in.Name+"-primary") == 100 && rt.Weight("", r.in.Name+"-canary") == 0 && !rt.HasMirror(), nil
+	})
 	if err != nil {
-		r.t.Fatal(err)
-	}
-	if p, c := rt.Weight("", r.in.Name+"-primary"), rt.Weight("", r.in.Name+"-canary"); p != 100 || c != 0 || rt.HasMirror() {
-		r.fatalf("route is %s; expected primary 100, canary 0, no mirror", rt)
+		r.fatalf("route is %s; expected primary 100, canary 0, no mirror (%v)", rt, err)
 	}
 }
 
