@@ -179,7 +179,8 @@ func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
 	return r.patch(ctx, cur, want)
 }
 
-// release points a Service Siskin created at the target's pods and drops Siskin's ownership.
+// release points a Service Siskin created at the target's pods and drops Siskin's ownership
+// and its GitOps opt-out annotations.
 func release(svc *corev1.Service, c *siskinv1.Canary) {
 	sel := make(map[string]string, len(svc.Spec.Selector))
 	for k, v := range svc.Spec.Selector {
@@ -194,9 +195,11 @@ func release(svc *corev1.Service, c *siskinv1.Canary) {
 	}
 	svc.OwnerReferences = refs
 	delete(svc.Annotations, target.AnnotationCanary)
+	releaseGitOps(svc, c)
 }
 
-// restore gives an adopted Service its original selector and ports back.
+// restore gives an adopted Service its original selector and ports back, and removes the
+// GitOps opt-out annotations Siskin added.
 func restore(svc *corev1.Service) error {
 	var sel map[string]string
 	if err := json.Unmarshal([]byte(svc.Annotations[AnnotationOriginalSelector]), &sel); err != nil {
@@ -215,6 +218,7 @@ func restore(svc *corev1.Service) error {
 	}
 	delete(svc.Annotations, AnnotationOriginalSelector)
 	delete(svc.Annotations, AnnotationAddedPorts)
+	restoreGitOps(svc)
 	return nil
 }
 

@@ -192,7 +192,8 @@ func (r *Router) ensureApex(ctx context.Context, c *siskinv1.Canary, name string
 // adopt switches a user's Service to the primary's pods. Its existing ports, type, clusterIP
 // and metadata stay; missing service ports are added only when they clash with none of the
 // existing ports by number or name, and only if every existing port is named (a multi-port
-// Service needs names). The original selector is recorded once.
+// Service needs names). The original selector is recorded once. The GitOps opt-out
+// annotations are set, so that the tool that applied the Service does not switch it back.
 func adopt(svc *corev1.Service, c *siskinv1.Canary, selector map[string]string, ports []corev1.ServicePort) {
 	if svc.Annotations == nil {
 		svc.Annotations = map[string]string{}
@@ -232,6 +233,7 @@ func adopt(svc *corev1.Service, c *siskinv1.Canary, selector map[string]string, 
 		svc.Labels = setKeys(svc.Labels, m.Labels, unmanagedLabels)
 		svc.Annotations = setKeys(svc.Annotations, m.Annotations, unmanagedAnnotations)
 	}
+	optOutAdopted(svc, c)
 }
 
 // setKeys sets every key of over on m, except the unmanaged ones.
@@ -321,7 +323,8 @@ func converge(c *siskinv1.Canary, svc *corev1.Service, selector map[string]strin
 	return nil
 }
 
-// desiredMetadata is the custom metadata of a generated Service plus AnnotationCanary.
+// desiredMetadata is the custom metadata of a generated Service plus AnnotationCanary and,
+// as in the Flagger model, the GitOps opt-out annotations that are not unmanaged.
 func desiredMetadata(c *siskinv1.Canary, meta *siskinv1.CustomMetadata) (labels, annotations map[string]string) {
 	labels = map[string]string{}
 	annotations = map[string]string{}
@@ -334,6 +337,7 @@ func desiredMetadata(c *siskinv1.Canary, meta *siskinv1.CustomMetadata) (labels,
 		}
 	}
 	annotations[target.AnnotationCanary] = c.Name
+	setGitOpsOptOut(annotations, unmanagedAnnotations(c))
 	return labels, annotations
 }
 
