@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +35,11 @@ import (
 	"github.com/siskin-dev/siskin/e2e/slacksink"
 	"github.com/siskin-dev/siskin/e2e/testapp"
 )
+
+// ownStages are the kwok stages the localenv replaces (see kwokStages).
+//
+//go:embed stages/*.yaml
+var ownStages embed.FS
 
 const (
 	serviceCIDR = "10.96.0.0/16"
@@ -424,10 +431,49 @@ leaderElection:
 	}, nil)
 }
 
+// kwokStages lists kwok's "fast" stage configs from bin/kwok-stages with the localenv's own
+// stages (stages/*.yaml, written into the state directory) in place of those of the same file
+// name.
+func (s *supervisor) kwokStages() ([]string, error) {
+	dir := filepath.Join(s.o.binDir, "kwok-stages")
+	found, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(found) == 0 {
+		return nil, fmt.Errorf("no kwok stage configs in %s (run `make tools`)", dir)
+	}
+	own, err := fs.ReadDir(ownStages, "stages")
+	if err != nil {
+		return nil, err
+	}
+	outDir := filepath.Join(s.o.stateDir, "kwok-stages")
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
+		return nil, err
+	}
+	replaced := map[string]bool{}
+	var stages []string
+	for _, e := range own {
+		b, err := ownStages.ReadFile("stages/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(outDir, e.Name())
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return nil, fmt.Errorf("write kwok stage: %w", err)
+		}
+		replaced[e.Name()] = true
+		stages = append(stages, p)
+	}
+	for _, p := range found {
+		if !replaced[filepath.Base(p)] {
+			stages = append(stages, p)
+		}
+	}
+	return stages, nil
+}
+
 func (s *supervisor) startKwok() (*proc, error) {
-	stages, err := filepath.Glob(filepath.Join(s.o.binDir, "kwok-stages", "*.yaml"))
-	if err != nil || len(stages) == 0 {
-		return nil, fmt.Errorf("no kwok stage configs in %s (run `make tools`)", filepath.Join(s.o.binDir, "kwok-stages"))
+	stages, err := s.kwokStages()
+	if err != nil {
+		return nil, err
 	}
 	return s.launch("kwok", s.bin("kwok"), []string{
 		"--kubeconfig=" + s.env.Kubeconfig,
