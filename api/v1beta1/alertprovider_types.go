@@ -33,16 +33,17 @@ type AlertProviderList struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.address) || has(self.secretRef)",message="an AlertProvider needs an address or a secretRef to a Secret with the key address"
 type AlertProviderSpec struct {
-	// Type of the destination.
-	// +kubebuilder:validation:Enum=slack;msteams;discord;generic
+	// Type of the destination: slack, msteams (Microsoft Teams), discord, rocket (Rocket.Chat
+	// incoming webhook), gchat (Google Chat incoming webhook) or generic (JSON POST).
+	// +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat;generic
 	Type string `json:"type"`
 
-	// Channel to post to (Slack).
+	// Channel to post to (Slack, Rocket.Chat).
 	// +kubebuilder:default=general
 	// +optional
 	Channel string `json:"channel,omitempty"`
 
-	// Username shown as the sender.
+	// Username shown as the sender (Slack, Discord, Rocket.Chat).
 	// +kubebuilder:default=siskin
 	// +optional
 	Username string `json:"username,omitempty"`

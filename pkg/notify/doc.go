@@ -1,6 +1,6 @@
 // Package notify announces a Canary's events to chat and webhook destinations: the AlertProviders
-// that the Canary's analysis.alerts name (slack, msteams, discord, generic), or, for a Canary with
-// no alerts, the controller-wide senders configured by flags.
+// that the Canary's analysis.alerts name (slack, msteams, discord, rocket, gchat, generic), or, for
+// a Canary with no alerts, the controller-wide senders configured by flags.
 //
 // Notify never blocks the reconcile. It copies what a message needs and puts it on a bounded
 // intake queue; Start runs the goroutines that resolve alerts to providers (from the informer

@@ -53,6 +53,14 @@ func secretsOf(d destination) secrets {
 			}
 		}
 		s = append(s, u.RawQuery)
+		// Google Chat keeps its key and token in the query; a receiver may echo one of them.
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				if len(v) >= minSecretSegment {
+					s = append(s, v, url.QueryEscape(v))
+				}
+			}
+		}
 		if u.User != nil {
 			s = append(s, u.User.String())
 			if p, ok := u.User.Password(); ok {

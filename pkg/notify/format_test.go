@@ -2,6 +2,7 @@ package notify
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ func TestEachProviderTypeReceivesItsFormat(t *testing.T) {
 		{name: "slack incoming webhook from the Secret", typ: TypeSlack, fromSecret: true, golden: "slack-webhook.json"},
 		{name: "msteams adaptive card", typ: TypeMSTeams, golden: "msteams.json"},
 		{name: "discord embed", typ: TypeDiscord, golden: "discord.json"},
+		{name: "rocket.chat attachment from the Secret", typ: TypeRocket, fromSecret: true, golden: "rocket.json"},
+		{name: "google chat card", typ: TypeGChat, golden: "gchat.json"},
 		{name: "generic JSON without a token", typ: TypeGeneric, golden: "generic.json",
 			header: func(t *testing.T, h http.Header) {
 				if got := h.Get("Authorization"); got != "" {
@@ -126,5 +129,31 @@ func TestNewRejectsInvalidGlobalOptions(t *testing.T) {
 	}
 	if _, err := New(Options{Global: GlobalOptions{}}); err == nil {
 		t.Error("New without a Reader succeeded")
+	}
+}
+
+// An event message that quotes a mention (a webhook's answer, say) pings no one in Rocket.Chat
+// or Google Chat, and Google Chat's card shows markup in it as text.
+func TestRocketAndGChatKeepQuotedMentionsQuiet(t *testing.T) {
+	m := newMessage(testCanary(), event(siskinv1.ReasonAnalysisCheckFailed, siskinv1.SeverityWarn,
+		`webhook smoke answered 500: "@here <users/all> <b>down</b> @all"`), "")
+
+	rocket := rocketPayload(m, destination{}).(rocketMessage)
+	text := rocket.Attachments[0].Text
+	if strings.Contains(text, "@here") || strings.Contains(text, "@all") {
+		t.Errorf("rocket text %q still mentions the room", text)
+	}
+	if strings.ReplaceAll(text, "\u200b", "") != m.Text {
+		t.Errorf("rocket text %q reads differently from %q", text, m.Text)
+	}
+
+	gchat := gchatPayload(m, destination{}).(gchatMessage)
+	if gchat.Text != "test/podinfo: Analysis check failed" {
+		t.Errorf("gchat text = %q, want the title only", gchat.Text)
+	}
+	card := gchat.CardsV2[0].Card.Sections[0].Widgets[0].TextParagraph.Text
+	if strings.Contains(card, "<users/all>") || strings.Contains(card, "<b>down") ||
+		!strings.Contains(card, "&lt;users/all&gt; &lt;b&gt;down&lt;/b&gt;") {
+		t.Errorf("gchat card text %q: the message's markup is not escaped", card)
 	}
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,5 +66,31 @@ func TestHangingProviderDelaysNoOne(t *testing.T) {
 	key := types.NamespacedName{Namespace: testNS, Name: "hanging"}
 	if h, _ := d.Health(key); !h.Failing() {
 		t.Errorf("Health(hanging) = %+v, want failing", h)
+	}
+}
+
+// Rocket.Chat and Google Chat requests are bounded by the timeout like every other provider's,
+// retried, and given up after MaxAttempts.
+func TestRocketAndGChatRequestsTimeOut(t *testing.T) {
+	for _, typ := range []string{TypeRocket, TypeGChat} {
+		t.Run(typ, func(t *testing.T) {
+			hanging := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+			fails := newFailures()
+			d := start(t, Options{
+				Reader:  fakeReader(t, provider("p", typ, hanging.url("/hooks/x"))),
+				Timeout: 200 * time.Millisecond, MaxAttempts: 2, OnFailure: fails.record,
+			})
+			d.Notify(t.Context(), testCanary(alert("a", "", "p")), checkFailed)
+			if got := fails.next(t); got != "test/podinfo "+typ {
+				t.Errorf("OnFailure(%s)", got)
+			}
+			if n := hanging.n.Load(); n != 2 {
+				t.Errorf("%d requests, want 2 (MaxAttempts)", n)
+			}
+			h, _ := d.Health(types.NamespacedName{Namespace: testNS, Name: "p"})
+			if !h.Failing() || !strings.Contains(h.LastError, "post to "+hanging.srv.URL) {
+				t.Errorf("Health = %+v, want failing with the host named", h)
+			}
+		})
 	}
 }

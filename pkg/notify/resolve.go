@@ -20,6 +20,8 @@ const (
 	TypeSlack   = "slack"
 	TypeMSTeams = "msteams"
 	TypeDiscord = "discord"
+	TypeRocket  = "rocket"
+	TypeGChat   = "gchat"
 	TypeGeneric = "generic"
 )
 
@@ -137,9 +139,9 @@ func resolve(ctx context.Context, r client.Reader, key types.NamespacedName) (de
 // its value.
 func (d destination) validate() error {
 	switch d.Type {
-	case TypeSlack, TypeMSTeams, TypeDiscord, TypeGeneric:
+	case TypeSlack, TypeMSTeams, TypeDiscord, TypeRocket, TypeGChat, TypeGeneric:
 	default:
-		return fmt.Errorf("%w: type %q is not slack, msteams, discord or generic", errInvalid, d.Type)
+		return fmt.Errorf("%w: type %q is not slack, msteams, discord, rocket, gchat or generic", errInvalid, d.Type)
 	}
 	slackBot := d.Type == TypeSlack && d.Token != ""
 	if d.Address == "" && !slackBot {

@@ -11,27 +11,31 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
-// A 500 is retried, and the retry delivers.
+// A 500 is retried, and the retry delivers, whatever the provider's format.
 func TestRetriesAfterA500(t *testing.T) {
-	rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-		if n == 1 {
-			http.Error(w, "upstream unavailable", http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	fails := newFailures()
-	d := start(t, Options{Reader: fakeReader(t, provider("p", TypeMSTeams, rv.url("/p"))), OnFailure: fails.record})
-	d.Notify(t.Context(), testCanary(alert("a", "", "p")), checkFailed)
+	for _, typ := range []string{TypeMSTeams, TypeRocket, TypeGChat} {
+		t.Run(typ, func(t *testing.T) {
+			rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if n == 1 {
+					http.Error(w, "upstream unavailable", http.StatusInternalServerError)
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			})
+			fails := newFailures()
+			d := start(t, Options{Reader: fakeReader(t, provider("p", typ, rv.url("/p"))), OnFailure: fails.record})
+			d.Notify(t.Context(), testCanary(alert("a", "", "p")), checkFailed)
 
-	first, second := rv.next(t), rv.next(t)
-	if string(first.Body) != string(second.Body) {
-		t.Error("the retry sent another body")
-	}
-	key := types.NamespacedName{Namespace: testNS, Name: "p"}
-	waitFor(t, "the delivery", func() bool { h, _ := d.Health(key); return h.Delivered == 1 })
-	if n := fails.count(); n != 0 {
-		t.Errorf("OnFailure called %d times for a delivered message", n)
+			first, second := rv.next(t), rv.next(t)
+			if string(first.Body) != string(second.Body) {
+				t.Error("the retry sent another body")
+			}
+			key := types.NamespacedName{Namespace: testNS, Name: "p"}
+			waitFor(t, "the delivery", func() bool { h, _ := d.Health(key); return h.Delivered == 1 })
+			if n := fails.count(); n != 0 {
+				t.Errorf("OnFailure called %d times for a delivered message", n)
+			}
+		})
 	}
 }
 
@@ -116,19 +120,25 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 
 // A 4xx other than 429 is the receiver's final word: no retry.
 func TestClientErrorIsNotRetried(t *testing.T) {
-	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, `{"message": "Invalid Webhook Token", "code": 50027}`, http.StatusUnauthorized)
-	})
-	fails := newFailures()
-	d := start(t, Options{Reader: fakeReader(t, provider("p", TypeDiscord, rv.url("/api/webhooks/1/tok"))), OnFailure: fails.record})
-	d.Notify(t.Context(), testCanary(alert("a", "", "p")), checkFailed)
-	fails.next(t)
-	if got := rv.n.Load(); got != 1 {
-		t.Errorf("sent %d times, want 1", got)
-	}
-	msg := d.Failing()[types.NamespacedName{Namespace: testNS, Name: "p"}]
-	if !strings.Contains(msg, "answered 401 Unauthorized") || !strings.Contains(msg, "Invalid Webhook Token") {
-		t.Errorf("Failing message = %q, want the status and the answer's excerpt", msg)
+	for _, typ := range []string{TypeDiscord, TypeRocket, TypeGChat} {
+		t.Run(typ, func(t *testing.T) {
+			rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, `{"message": "Invalid Webhook Token", "code": 50027}`, http.StatusUnauthorized)
+			})
+			fails := newFailures()
+			d := start(t, Options{Reader: fakeReader(t, provider("p", typ, rv.url("/api/webhooks/1/tok"))), OnFailure: fails.record})
+			d.Notify(t.Context(), testCanary(alert("a", "", "p")), checkFailed)
+			if got := fails.next(t); got != "test/podinfo "+typ {
+				t.Errorf("OnFailure(%s), want test/podinfo %s", got, typ)
+			}
+			if got := rv.n.Load(); got != 1 {
+				t.Errorf("sent %d times, want 1", got)
+			}
+			msg := d.Failing()[types.NamespacedName{Namespace: testNS, Name: "p"}]
+			if !strings.Contains(msg, "answered 401 Unauthorized") || !strings.Contains(msg, "Invalid Webhook Token") {
+				t.Errorf("Failing message = %q, want the status and the answer's excerpt", msg)
+			}
+		})
 	}
 }
 

@@ -40,6 +40,10 @@ func newSender(d destination, hc *http.Client, o *Options) (sender, error) {
 		return &jsonSender{dest: d, http: hc, secrets: s, render: teamsPayload}, nil
 	case TypeDiscord:
 		return &jsonSender{dest: d, http: hc, secrets: s, render: discordPayload}, nil
+	case TypeRocket:
+		return &jsonSender{dest: d, http: hc, secrets: s, render: rocketPayload}, nil
+	case TypeGChat:
+		return &jsonSender{dest: d, http: hc, secrets: s, render: gchatPayload}, nil
 	case TypeGeneric:
 		return &jsonSender{dest: d, http: hc, secrets: s, render: genericPayload, bearer: true}, nil
 	}
@@ -67,7 +71,8 @@ func newHTTPClient(d destination, timeout time.Duration) (*http.Client, error) {
 	}, nil
 }
 
-// jsonSender POSTs a JSON document: Microsoft Teams, Discord and generic webhooks.
+// jsonSender POSTs a JSON document: Microsoft Teams, Discord, Rocket.Chat, Google Chat and
+// generic webhooks.
 type jsonSender struct {
 	dest    destination
 	http    *http.Client
