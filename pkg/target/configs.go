@@ -122,7 +122,7 @@ func configRefs(spec *corev1.PodSpec) map[configRef]bool {
 
 // TrackedConfigs returns the checksums of the ConfigMaps and Secrets a pod template reads,
 // keyed "configmap/<name>" and "secret/<name>". Objects annotated with
-// AnnotationConfigTracking: disabled are left out, and so is a missing object whose every
+// AnnotationConfigTracking (or Flagger's FlaggerConfigTracking): disabled are left out, and so is a missing object whose every
 // reference is optional. Any other read error is returned: a config that could not be read
 // must not look like a config that changed.
 func (d *Deployment) TrackedConfigs(ctx context.Context, namespace string, tmpl *corev1.PodTemplateSpec) (map[string]string, error) {
@@ -174,6 +174,17 @@ func (d *Deployment) trackConfigs(ctx context.Context, namespace string, spec *c
 	return out, nil
 }
 
+// FlaggerConfigTracking is Flagger's key for AnnotationConfigTracking. Configs that opted out
+// of Flagger's tracking stay out of Siskin's, so that a migration does not turn their changes
+// into new revisions.
+const FlaggerConfigTracking = "flagger.app/config-tracking"
+
+// trackingDisabled reports whether a config's annotations opt it out of tracking, with
+// Siskin's key or Flagger's.
+func trackingDisabled(a map[string]string) bool {
+	return a[AnnotationConfigTracking] == ConfigTrackingDisabled || a[FlaggerConfigTracking] == ConfigTrackingDisabled
+}
+
 // trackConfig reads one config; it returns nil when the config is not tracked.
 func (d *Deployment) trackConfig(ctx context.Context, namespace string, r configRef) (*trackedConfig, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: r.name}
@@ -182,7 +193,7 @@ func (d *Deployment) trackConfig(ctx context.Context, namespace string, r config
 		if err := d.reader.Get(ctx, key, cm); err != nil {
 			return nil, fmt.Errorf("get configmap %s: %w", key, err)
 		}
-		if cm.Annotations[AnnotationConfigTracking] == ConfigTrackingDisabled {
+		if trackingDisabled(cm.Annotations) {
 			return nil, nil
 		}
 		sum, err := d.memo.checksum(configKey{kindConfigMap, namespace, r.name}, cm.UID, cm.ResourceVersion, func() (string, error) { return configMapChecksum(cm) })
@@ -195,7 +206,7 @@ func (d *Deployment) trackConfig(ctx context.Context, namespace string, r config
 	if err := d.reader.Get(ctx, key, s); err != nil {
 		return nil, fmt.Errorf("get secret %s: %w", key, err)
 	}
-	if s.Annotations[AnnotationConfigTracking] == ConfigTrackingDisabled || untrackedSecretTypes[s.Type] {
+	if trackingDisabled(s.Annotations) || untrackedSecretTypes[s.Type] {
 		return nil, nil
 	}
 	sum, err := d.memo.checksum(configKey{kindSecret, namespace, r.name}, s.UID, s.ResourceVersion, func() (string, error) { return secretChecksum(s) })

@@ -84,6 +84,15 @@ func TestTrackedConfigs(t *testing.T) {
 			want:    []string{"secret/s"},
 		},
 		{
+			name: "a config annotated with Flagger's config-tracking disabled is not tracked",
+			objects: []client.Object{newConfigMap("cm", nil, nil), func() client.Object {
+				s := newSecret("s", nil)
+				s.Annotations = map[string]string{FlaggerConfigTracking: ConfigTrackingDisabled}
+				return s
+			}()},
+			want: []string{"configmap/cm"},
+		},
+		{
 			name: "a service account token secret is not tracked",
 			objects: []client.Object{newConfigMap("cm", nil, nil), func() client.Object {
 				s := newSecret("s", nil)
