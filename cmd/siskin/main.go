@@ -57,6 +57,7 @@ type options struct {
 	showVersion      bool
 	notify           notify.GlobalOptions
 	allowCrossNSRefs bool
+	flaggerMetrics   bool
 
 	// The webhook client's outbound policy and legacy signature.
 	webhookAllowCIDRs string
@@ -84,6 +85,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&o.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	flag.BoolVar(&o.flaggerMetrics, "flagger-metrics", false, "Also export Flagger's metrics (flagger_info, flagger_canary_*), with Flagger's names and labels, beside Siskin's own, for dashboards and alerts written for Flagger.")
 	flag.BoolVar(&o.allowCrossNSRefs, "allow-cross-namespace-refs", false, "Let a Canary's templateRef and alert providerRef name an object in another namespace, whose credentials it then uses. Off, such references are refused.")
 	flag.StringVar(&o.webhookAllowCIDRs, "webhook-allow-cidrs", "", "Comma-separated CIDR ranges that webhooks may be called at although the default outbound policy refuses them (link-local, cloud metadata and unspecified addresses).")
 	flag.StringVar(&o.webhookDenyCIDRs, "webhook-deny-cidrs", "", "Comma-separated CIDR ranges that webhooks may not be called at, besides link-local, cloud metadata and unspecified addresses.")
@@ -167,7 +169,11 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
-	recorder, err := observability.NewRecorder(nil)
+	var metricsOpts []observability.Option
+	if o.flaggerMetrics {
+		metricsOpts = append(metricsOpts, observability.WithFlaggerNames(version, o.provider))
+	}
+	recorder, err := observability.NewRecorder(nil, metricsOpts...)
 	if err != nil {
 		return err
 	}

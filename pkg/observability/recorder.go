@@ -59,6 +59,11 @@ type Recorder struct {
 	// so nothing here needs to survive a restart.
 	mu   sync.Mutex
 	seen map[canaryKey]*canarySeries
+	// perNamespace counts the Canaries in seen by namespace, for flagger_canary_total.
+	perNamespace map[string]int
+
+	// flagger holds Flagger's series; nil unless WithFlaggerNames.
+	flagger *flaggerSeries
 }
 
 type canaryKey struct{ namespace, name string }
@@ -66,11 +71,17 @@ type canaryKey struct{ namespace, name string }
 type canarySeries struct {
 	phase   string
 	metrics map[string]bool
+	// target is the name label of the Canary's Flagger series (its target's name).
+	target string
 }
 
+// rolloutBuckets span 30s to about 4h15m: a rollout is many analysis steps of 10s or more each.
+var rolloutBuckets = prometheus.ExponentialBuckets(30, 2, 10)
+
 // NewRecorder creates Siskin's metrics and registers them on reg; a nil reg means
-// controller-runtime's registry, which the manager serves.
-func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
+// controller-runtime's registry, which the manager serves. WithFlaggerNames adds Flagger's
+// series on the same registry.
+func NewRecorder(reg prometheus.Registerer, opts ...Option) (*Recorder, error) {
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
@@ -86,10 +97,9 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 			Help: "Percent of a Canary's traffic routed to the primary and to the canary workload.",
 		}, with(LabelWorkload)),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "siskin_canary_rollout_duration_seconds",
-			Help: "Duration of whole rollouts, from the start of the analysis to promotion or rollback.",
-			// 30s to about 4h15m: a rollout is many analysis steps of 10s or more each.
-			Buckets: prometheus.ExponentialBuckets(30, 2, 10),
+			Name:    "siskin_canary_rollout_duration_seconds",
+			Help:    "Duration of whole rollouts, from the start of the analysis to promotion or rollback.",
+			Buckets: rolloutBuckets,
 		}, with(LabelResult)),
 		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siskin_canary_promotions_total",
@@ -119,11 +129,22 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 			Name: "siskin_notifications_failed_total",
 			Help: "Notifications about a Canary that could not be delivered, by alert provider type.",
 		}, with(LabelProvider)),
-		seen: map[canaryKey]*canarySeries{},
+		seen:         map[canaryKey]*canarySeries{},
+		perNamespace: map[string]int{},
+	}
+	for _, o := range opts {
+		o(r)
 	}
 	for _, c := range r.collectors() {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register siskin metrics: %w", err)
+		}
+	}
+	if r.flagger != nil {
+		for _, c := range r.flagger.collectors() {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register flagger metrics: %w", err)
+			}
 		}
 	}
 	return r, nil
@@ -152,18 +173,7 @@ func (r *Recorder) RecordStatus(c *siskinv1.Canary) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key := canaryKey{ns, name}
-	s := r.seen[key]
-	if s == nil {
-		s = &canarySeries{metrics: map[string]bool{}}
-		r.seen[key] = s
-		// Counters exist from the start, so that increase() sees their first increment.
-		r.promotions.WithLabelValues(name, ns)
-		r.rollbacks.WithLabelValues(name, ns)
-		for _, v := range verdictResults {
-			r.checks.WithLabelValues(name, ns, v)
-		}
-	}
+	s := r.entry(ns, name)
 
 	// Set the new phase before deleting the old one: a scrape in between sees two series for
 	// an instant rather than none.
@@ -192,7 +202,32 @@ func (r *Recorder) RecordStatus(c *siskinv1.Canary) {
 			r.deleteAnalysis(name, ns, metric)
 		}
 	}
+	if r.flagger != nil {
+		r.flagger.recordStatus(c, s, canaryWeight)
+	}
 	s.metrics = current
+}
+
+// entry returns the bookkeeping of the Canary ns/name, creating it and the Canary's counters on
+// first sight. The caller holds mu.
+func (r *Recorder) entry(ns, name string) *canarySeries {
+	key := canaryKey{ns, name}
+	if s := r.seen[key]; s != nil {
+		return s
+	}
+	s := &canarySeries{metrics: map[string]bool{}}
+	r.seen[key] = s
+	r.perNamespace[ns]++
+	if r.flagger != nil {
+		r.flagger.setTotal(ns, r.perNamespace[ns])
+	}
+	// Counters exist from the start, so that increase() sees their first increment.
+	r.promotions.WithLabelValues(name, ns)
+	r.rollbacks.WithLabelValues(name, ns)
+	for _, v := range verdictResults {
+		r.checks.WithLabelValues(name, ns, v)
+	}
+	return s
 }
 
 // setOrDelete sets the gauge to the decimal value, or deletes it when there is no value: a
@@ -241,6 +276,17 @@ func (r *Recorder) RecordRollout(c *siskinv1.Canary, promoted bool, d time.Durat
 	if d >= 0 {
 		r.duration.WithLabelValues(c.Name, c.Namespace, result).Observe(d.Seconds())
 	}
+	if r.flagger != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		// Forget must know the target's name to delete the series counted here.
+		r.entry(c.Namespace, c.Name).target = flaggerName(c)
+		seconds := -1.0
+		if d >= 0 {
+			seconds = d.Seconds()
+		}
+		r.flagger.recordRollout(c, promoted, seconds)
+	}
 }
 
 // RolloutDuration returns the time from c's status.rolloutStartTime to now, and false when the
@@ -264,7 +310,20 @@ func (r *Recorder) RecordNotificationFailure(namespace, name, provider string) {
 func (r *Recorder) Forget(namespace, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.seen, canaryKey{namespace, name})
+	key := canaryKey{namespace, name}
+	if s, ok := r.seen[key]; ok {
+		delete(r.seen, key)
+		r.perNamespace[namespace]--
+		if r.perNamespace[namespace] <= 0 {
+			delete(r.perNamespace, namespace)
+		}
+		if r.flagger != nil {
+			r.flagger.setTotal(namespace, r.perNamespace[namespace])
+			if s.target != "" {
+				r.flagger.forget(namespace, s.target)
+			}
+		}
+	}
 	labels := prometheus.Labels{LabelName: name, LabelNamespace: namespace}
 	for _, vec := range r.collectors() {
 		vec.DeletePartialMatch(labels)
