@@ -119,7 +119,7 @@ func (f *flaggerSeries) collectors() []prometheus.Collector {
 // of a rollout in flight: Progressing, WaitingPromotion, Promoting and Finalising. Flagger
 // itself reports 0 for Progressing only, and 1 while a promotion is still under way. 2 (failed)
 // is Failed. 1 (successful) is a Canary at rest: no phase yet, Initializing, Initialized,
-// Waiting (a new revision held at its confirm-rollout gate or for a rollout slot, not started),
+// Waiting (a new revision held at its closed confirm-rollout gate, its analysis not started),
 // Succeeded, and the deletion phases Terminating and Terminated.
 func FlaggerStatus(phase siskinv1.CanaryPhase) (float64, bool) {
 	switch phase {
