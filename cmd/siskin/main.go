@@ -63,6 +63,8 @@ type options struct {
 	webhookAllowCIDRs string
 	webhookDenyCIDRs  string
 	webhookLegacySig  bool
+	// Namespaces whose Canaries take over Flagger's objects without siskin.dev/adopt.
+	adoptFlaggerNamespaces string
 }
 
 func main() {
@@ -90,6 +92,7 @@ func main() {
 	flag.StringVar(&o.webhookAllowCIDRs, "webhook-allow-cidrs", "", "Comma-separated CIDR ranges that webhooks may be called at although the default outbound policy refuses them (link-local, cloud metadata and unspecified addresses).")
 	flag.StringVar(&o.webhookDenyCIDRs, "webhook-deny-cidrs", "", "Comma-separated CIDR ranges that webhooks may not be called at, besides link-local, cloud metadata and unspecified addresses.")
 	flag.BoolVar(&o.webhookLegacySig, "webhook-legacy-signature", false, "Also send the replayable body-only X-Siskin-Signature with signed webhook calls, for receivers that do not verify X-Siskin-Signature-V2 yet.")
+	flag.StringVar(&o.adoptFlaggerNamespaces, "adopt-flagger-namespaces", "", "Comma-separated namespaces (* for all) whose Canaries take over the primary Deployment, Services and routes that Flagger made for the Flagger Canary of the same name, as the siskin.dev/adopt=flagger annotation does for one Canary. Stop Flagger first.")
 	o.notify.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -202,6 +205,8 @@ func run(o options) error {
 		MaxConcurrentCanaries: o.maxCanaries,
 		SelectorLabels:        splitList(o.selectorLabels),
 		WebhookSigningKeyFile: o.signingKeyFile,
+
+		AdoptFlaggerNamespaces: splitList(o.adoptFlaggerNamespaces),
 
 		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
 		WebhookOptions: []webhooks.Option{

@@ -189,6 +189,9 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 			err: reconcile.TerminalError(err)}
 	}
 
+	if err := r.adopt(ctx, obj); err != nil {
+		return r.failRound(obj, err)
+	}
 	obs, configs, err := r.observe(ctx, obj)
 	if err != nil {
 		return r.failRound(obj, err)

@@ -42,6 +42,9 @@ type Options struct {
 	// WebhookOptions are added to the webhook client's: its outbound policy
 	// (--webhook-allow-cidrs, --webhook-deny-cidrs) and the legacy signature.
 	WebhookOptions []webhooks.Option
+	// AdoptFlaggerNamespaces are namespaces whose Canaries take over what Flagger made for
+	// them without the siskin.dev/adopt annotation ("*" for all; --adopt-flagger-namespaces).
+	AdoptFlaggerNamespaces []string
 	// Notifier announces events to alert providers; nil sends nothing.
 	Notifier Notifier
 	// Registry receives Siskin's own metrics when Metrics is nil; nil means controller-runtime's
@@ -76,13 +79,15 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		}
 	}
 	pool := prometheus.NewPool(prometheus.Options{})
+	deployments := target.NewDeployment(reader, c, o.SelectorLabels)
+	deployments.AdoptFlaggerIn(o.AdoptFlaggerNamespaces)
 	return &CanaryReconciler{
 		Client:                  c,
 		Recorder:                mgr.GetEventRecorder("siskin"),
 		DefaultProvider:         o.DefaultProvider,
 		MaxConcurrentReconciles: o.Concurrency,
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
-		Target:                  target.NewDeployment(reader, c, o.SelectorLabels),
+		Target:                  deployments,
 		Services:                kubernetes.New(reader, c, o.SelectorLabels),
 		Routers:                 meshRouters(reader, c),
 		Webhooks:                webhooks.New(hookOpts...),

@@ -15,30 +15,40 @@ import (
 // Ownership tells whether obj, a routing object of the given kind, is c's: it is when c is its
 // controller. An object without a controller that carries target.AnnotationCanary naming c was
 // made by Siskin for c (and orphaned, or handed back by Finalize), and so was one controlled by
-// a deleted Canary of the same name: adopt is true and it may be claimed. Anything else is an
-// error wrapping ErrNotOwned that tells the user how to hand the object over.
+// a deleted Canary of the same name: adopt is true and it may be claimed. When c opted in to
+// taking over from Flagger (target.AdoptsFlagger), so may an object Flagger made for its
+// Canary of c's name (target.FlaggerMade), and a pre-existing object that no controller owns.
+// Anything else is an error wrapping ErrNotOwned that tells the user how to hand the object
+// over.
 func Ownership(kind string, obj client.Object, c *siskinv1.Canary) (adopt bool, err error) {
 	key := client.ObjectKeyFromObject(obj)
+	takeOver := target.AdoptsFlagger(c)
 	if ref := metav1.GetControllerOf(obj); ref != nil {
-		if ref.UID == c.UID {
+		switch {
+		case ref.UID == c.UID:
 			return false, nil
-		}
-		if staleOwner(ref, c) {
+		case staleOwner(ref, c):
 			return true, nil
+		case target.FlaggerMade(obj, c) && takeOver:
+			return true, nil
+		case target.FlaggerMade(obj, c):
+			return false, fmt.Errorf("%s %s was made by Flagger for its Canary %s; annotate the Canary %s=%s to let Siskin take it over: %w",
+				kind, key, ref.Name, target.AnnotationAdopt, target.AdoptFlagger, ErrNotOwned)
 		}
 		return false, fmt.Errorf("%s %s is controlled by %s %s, not by Canary %s; delete it or change its owner: %w",
 			kind, key, ref.Kind, ref.Name, c.Name, ErrNotOwned)
 	}
-	if obj.GetAnnotations()[target.AnnotationCanary] == c.Name {
+	if obj.GetAnnotations()[target.AnnotationCanary] == c.Name || takeOver {
 		return true, nil
 	}
-	return false, fmt.Errorf("%s %s exists and is not managed by Canary %s; delete it or annotate it %s=%s to let Siskin manage it: %w",
-		kind, key, c.Name, target.AnnotationCanary, c.Name, ErrNotOwned)
+	return false, fmt.Errorf("%s %s exists and is not managed by Canary %s; delete it or annotate it %s=%s to let Siskin manage it (or annotate the Canary %s=%s to take over what exists): %w",
+		kind, key, c.Name, target.AnnotationCanary, c.Name, target.AnnotationAdopt, target.AdoptFlagger, ErrNotOwned)
 }
 
 // Claim makes obj c's in memory (see Ownership): it gets c as its controller, in place of a
-// deleted Canary of the same name, and the target.AnnotationCanary annotation. It fails like
-// Ownership, before changing anything, when obj is not Siskin's.
+// deleted Canary of the same name or of Flagger's Canary (whose finalizer goes too), and the
+// target.AnnotationCanary annotation. It fails like Ownership, before changing anything, when
+// obj is not Siskin's.
 func Claim(kind string, obj client.Object, c *siskinv1.Canary) error {
 	adopt, err := Ownership(kind, obj, c)
 	if err != nil {
@@ -51,7 +61,9 @@ func Claim(kind string, obj client.Object, c *siskinv1.Canary) error {
 				refs = append(refs, o)
 			}
 		}
-		obj.SetOwnerReferences(append(refs, ownerRef(c)))
+		obj.SetOwnerReferences(refs)
+		// Flagger's references and finalizer go, c becomes the controller.
+		target.TakeOver(obj, c)
 	}
 	if obj.GetAnnotations()[target.AnnotationCanary] != c.Name {
 		a := obj.GetAnnotations()

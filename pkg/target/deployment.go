@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
 // Labels and annotations Siskin writes on the objects it manages.
@@ -51,6 +53,9 @@ type Deployment struct {
 	client         client.Client
 	selectorLabels []string
 	memo           memo
+	// adoptIn are the namespaces whose Canaries take over Flagger's objects without
+	// AnnotationAdopt (--adopt-flagger-namespaces); "*" is every namespace.
+	adoptIn map[string]bool
 }
 
 // NewDeployment returns a Deployment adapter that reads through reader (the informer cache)
@@ -60,4 +65,31 @@ func NewDeployment(reader client.Reader, c client.Client, selectorLabels []strin
 		selectorLabels = DefaultSelectorLabels
 	}
 	return &Deployment{reader: reader, client: c, selectorLabels: selectorLabels}
+}
+
+// AdoptFlaggerIn makes every Canary of the given namespaces ("*" for all) take over Flagger's
+// objects as if it carried AnnotationAdopt=AdoptFlagger (see MarkAdoption).
+func (d *Deployment) AdoptFlaggerIn(namespaces []string) {
+	d.adoptIn = make(map[string]bool, len(namespaces))
+	for _, ns := range namespaces {
+		if ns != "" {
+			d.adoptIn[ns] = true
+		}
+	}
+}
+
+// MarkAdoption sets AnnotationAdopt=AdoptFlagger on c, in memory only, when c's namespace is
+// one of AdoptFlaggerIn's and c does not set AnnotationAdopt itself (any other value opts the
+// Canary out). The routers and adapters then read the opt-in from c alone.
+func (d *Deployment) MarkAdoption(c *siskinv1.Canary) {
+	if !d.adoptIn[c.Namespace] && !d.adoptIn["*"] {
+		return
+	}
+	if _, set := c.Annotations[AnnotationAdopt]; set {
+		return
+	}
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[AnnotationAdopt] = AdoptFlagger
 }
