@@ -208,13 +208,11 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 		r.Metrics.RecordChecks(obj, obs.Checks)
 	}
 	d := canary.Plan(obj, obs)
-	// The actions see the next status (routers derive session cookies from its revision).
-	previous := obj.Status
+	// The actions see the next status (routers read the session cookies the planner decided).
 	obj.Status = d.Status
 	if configs != nil {
 		obj.Status.TrackedConfigs = configs
 	}
-	recordCookies(obj, &previous)
 	if d.RequeueAfter > 0 {
 		log.V(1).Info("next round scheduled", "phase", obj.Status.Phase, "weight", obj.Status.CanaryWeight, "requeueAfter", d.RequeueAfter.String())
 	}
@@ -235,20 +233,6 @@ func (r *CanaryReconciler) actFailed(ctx context.Context, obj *siskinv1.Canary, 
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, siskinv1.ReasonReconcileError, string(obj.Status.Phase), "%s", err.Error())
 	}
 	return ctrl.Result{}, err
-}
-
-// recordCookies keeps the session-affinity cookies of the current rollout in status, and the
-// cookie of a replaced rollout as the previous one, so routers can pin and expire them.
-func recordCookies(c *siskinv1.Canary, previous *siskinv1.CanaryStatus) {
-	canaryCookie, primaryCookie := router.SessionCookies(c)
-	if canaryCookie == "" {
-		return
-	}
-	if previous.SessionAffinityCookie != "" && previous.SessionAffinityCookie != canaryCookie {
-		c.Status.PreviousSessionAffinityCookie = previous.SessionAffinityCookie
-	}
-	c.Status.SessionAffinityCookie = canaryCookie
-	c.Status.PrimarySessionAffinityCookie = primaryCookie
 }
 
 // recordRollout counts a rollout that ended this round, with its whole duration.

@@ -94,7 +94,9 @@ func (p *planner) decision() Decision {
 	if p.cond.kind != 0 {
 		applyReadiness(st, gen, stamp(p.now), p.cond)
 	}
+	p.noteAdjustments()
 	restamp(st, gen)
+	p.sessionCookies()
 	if st.Phase != prev.Phase || st.CanaryWeight != prev.CanaryWeight {
 		st.LastTransitionTime = stampPtr(p.now)
 	}

@@ -1,8 +1,6 @@
 package router
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,23 +14,18 @@ const SetCookieHeader = "Set-Cookie"
 // defaultCookieMaxAge is the lifetime of a session-affinity cookie when the spec sets none.
 const defaultCookieMaxAge = 86400
 
-// SessionCookies returns the session-affinity cookies ("name=value") of the current rollout of
-// c: the one that pins a client to the canary and, with primaryCookieName, the one that pins it
-// to the primary; "" when c has no such cookie. The values are derived from the revision being
-// rolled out (status.lastAppliedSpec), so they are stable for a rollout, survive restarts and
-// change with every new revision. The controller records them in status.sessionAffinityCookie
-// and status.primarySessionAffinityCookie, and moves the canary cookie of a replaced rollout to
-// status.previousSessionAffinityCookie, which the routers then expire on clients.
+// SessionCookies returns the session-affinity cookies ("name=value") that the route hands out
+// and pins during the current rollout of c: the one that pins a client to the canary and, with
+// primaryCookieName, the one that pins it to the primary; "" when there is none. The planner
+// records them in status while the canary takes traffic, derived from the revision under
+// analysis, and moves a canary cookie that clients may hold to
+// status.previousSessionAffinityCookie once it is no longer current, so routers read them from
+// status and never derive a cookie of their own.
 func SessionCookies(c *siskinv1.Canary) (canaryCookie, primaryCookie string) {
-	sa := SessionAffinity(c)
-	if sa == nil {
+	if SessionAffinity(c) == nil {
 		return "", ""
 	}
-	canaryCookie = sa.CookieName + "=" + cookieValue(c, "canary")
-	if sa.PrimaryCookieName != "" {
-		primaryCookie = sa.PrimaryCookieName + "=" + cookieValue(c, "primary")
-	}
-	return canaryCookie, primaryCookie
+	return c.Status.SessionAffinityCookie, c.Status.PrimarySessionAffinityCookie
 }
 
 // SessionAffinity returns the session-affinity settings of c, or nil when c pins no clients
@@ -42,12 +35,6 @@ func SessionAffinity(c *siskinv1.Canary) *siskinv1.SessionAffinity {
 		return nil
 	}
 	return c.Spec.Analysis.SessionAffinity
-}
-
-// cookieValue is a short digest of the Canary's identity, the role and the revision.
-func cookieValue(c *siskinv1.Canary, role string) string {
-	sum := sha256.Sum256([]byte(role + "\x00" + c.Namespace + "/" + c.Name + "\x00" + c.Status.LastAppliedSpec))
-	return hex.EncodeToString(sum[:10])
 }
 
 // PreviousCookie returns the cookie ("name=value") of the replaced rollout to expire on
@@ -78,12 +65,19 @@ func SetCookie(sa *siskinv1.SessionAffinity, cookie string) string {
 	return cookie + fmt.Sprintf("; Max-Age=%d", maxAge) + cookieAttributes(sa)
 }
 
-// ExpireCookie returns the Set-Cookie header value that deletes cookie from the client. It
-// carries the attributes of sa, since a browser only replaces a cookie of the same domain and
-// path.
+// ExpireCookie returns the Set-Cookie header value that deletes cookie from the client: an
+// Expires date in the past, the way RFC 6265 (sections 3.1 and 4.1.2) tells a server to remove
+// a cookie. Its server grammar (4.1.1) allows only a Max-Age that starts with a non-zero digit,
+// so neither Max-Age=0 nor the Flagger model's Max-Age=-1 is a value a server may send, even
+// though user agents treat both as "delete" (5.2.2). The header carries the attributes of sa,
+// since a browser only replaces a cookie of the same domain and path.
 func ExpireCookie(sa *siskinv1.SessionAffinity, cookie string) string {
-	return cookie + "; Max-Age=0" + cookieAttributes(sa)
+	return cookie + "; " + expiredAttribute + cookieAttributes(sa)
 }
+
+// expiredAttribute is an Expires attribute in the past, in the sane-cookie-date form of RFC
+// 6265 (the IMF-fixdate of RFC 7231).
+const expiredAttribute = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 func cookieAttributes(sa *siskinv1.SessionAffinity) string {
 	var b strings.Builder

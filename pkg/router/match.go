@@ -52,7 +52,7 @@ func HTTPRules(c *siskinv1.Canary, d canary.DesiredRoute) []Rule {
 	svcMatch := c.Spec.Service.Match
 	sa := SessionAffinity(c)
 	canaryCookie, primaryCookie := SessionCookies(c)
-	pinned := sa != nil && d.CanaryWeight > 0
+	pinned := sa != nil && d.CanaryWeight > 0 && canaryCookie != ""
 	cookieRule := func(name, cookie string, b ...Backend) Rule {
 		return Rule{Name: name, Match: MergeMatches(svcMatch, []siskinv1.HTTPMatchRequest{CookieMatch(cookie)}), Backends: b}
 	}

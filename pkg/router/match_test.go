@@ -59,6 +59,7 @@ func TestHTTPRules(t *testing.T) {
 	affinity := func(c *siskinv1.Canary) {
 		c.Spec.Analysis.SessionAffinity = &siskinv1.SessionAffinity{CookieName: "c", PrimaryCookieName: "p", MaxAge: 60}
 		c.Status.PreviousSessionAffinityCookie = "c=old"
+		c.Status.SessionAffinityCookie, c.Status.PrimarySessionAffinityCookie = "c=now", "p=now"
 	}
 	pinned := newCanary(affinity)
 	canaryCookie, primaryCookie := router.SessionCookies(pinned)
@@ -87,6 +88,18 @@ func TestHTTPRules(t *testing.T) {
 					{Weight: 80, SetCookie: router.SetCookie(sa, primaryCookie)},
 					{Canary: true, Weight: 20, SetCookie: router.SetCookie(sa, canaryCookie)},
 				}},
+			},
+		},
+		{
+			name: "session affinity pins nothing while the planner has recorded no cookie",
+			canary: func(c *siskinv1.Canary) {
+				affinity(c)
+				c.Status.SessionAffinityCookie, c.Status.PrimarySessionAffinityCookie = "", ""
+			},
+			route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20},
+			want: []shape{
+				{name: router.RuleExpiredCookie, backends: []router.Backend{expired}},
+				{name: router.RuleDefault, backends: []router.Backend{{Weight: 80}, {Canary: true, Weight: 20}}},
 			},
 		},
 		{

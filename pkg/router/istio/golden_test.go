@@ -78,6 +78,8 @@ func TestGoldenRoutes(t *testing.T) {
 					MaxAge: 3600, Path: "/", HTTPOnly: true, Secure: true, SameSite: "Lax",
 				}
 				c.Status.PreviousSessionAffinityCookie = "canary-session=0b1d2e3f"
+				c.Status.SessionAffinityCookie = "canary-session=0754082261d433f376c6"
+				c.Status.PrimarySessionAffinityCookie = "primary-session=ca9c1aeecacaf36a0892"
 			},
 			desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20},
 		},
