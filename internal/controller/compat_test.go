@@ -231,7 +231,7 @@ func fakePrometheus(t *testing.T) (url string, queries func() []string) {
 			value = "0.1"
 		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%s"]}]}}`,
+		_, _ = fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%s"]}]}}`,
 			time.Now().Unix(), value)
 	}))
 	t.Cleanup(srv.Close)
