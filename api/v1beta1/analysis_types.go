@@ -8,7 +8,9 @@ const (
 
 // WebhookType says when a webhook is called and what its answer means.
 //
-// +kubebuilder:validation:Enum=confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
+// The empty type is the rollout type, as in Flagger.
+//
+// +kubebuilder:validation:Enum="";confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
 type WebhookType string
 
 // Webhook types, as in the Flagger model.
@@ -45,15 +47,14 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.iterations) || self.iterations == 0 || ((!has(self.stepWeight) || self.stepWeight == 0) && (!has(self.stepWeights) || size(self.stepWeights) == 0))",message="iterations (blue/green or A/B testing) cannot be combined with stepWeight or stepWeights (weighted canary)"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="maxWeight must not be below stepWeight, or the first step is never taken"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeights) || size(self.stepWeights) == 0 || self.stepWeights[0] <= self.maxWeight",message="maxWeight must not be below the first entry of stepWeights"
-// +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="match (A/B testing) needs iterations: the number of analysis runs before promotion"
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="mirrorWeight needs mirror: true"
 // +kubebuilder:validation:XValidation:rule="!has(self.sessionAffinity) || (has(self.stepWeight) && self.stepWeight > 0) || (has(self.stepWeights) && size(self.stepWeights) > 0)",message="sessionAffinity works with a weighted canary only (stepWeight or stepWeights)"
 type CanaryAnalysis struct {
-	// Interval between analysis steps, at least 10s.
+	// Interval between analysis steps. An interval under 10s is raised to 10s, as Flagger
+	// does; the Canary's SpecAdjusted condition says so.
 	// +kubebuilder:default="60s"
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || duration(self) >= duration('10s')",message="interval must be at least 10s"
 	// +optional
 	Interval string `json:"interval,omitempty"`
 
@@ -198,6 +199,8 @@ type SessionAffinity struct {
 }
 
 // CanaryAlert sends this canary's notifications to an AlertProvider.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef.kind) || self.providerRef.kind == 'AlertProvider'",message="providerRef.kind must be AlertProvider"
 type CanaryAlert struct {
 	// Name of the alert.
 	// +kubebuilder:validation:MinLength=1
@@ -213,6 +216,15 @@ type CanaryAlert struct {
 
 // CrossNamespaceObjectReference names an object, in the Canary's namespace unless given.
 type CrossNamespaceObjectReference struct {
+	// APIVersion of the referent, as Flagger allows writing it: either group names Siskin's
+	// object of that kind and name (a manifest whose only change is the Canary's apiVersion
+	// still says flagger.app/v1beta1 here).
+	// +kubebuilder:validation:Enum=siskin.dev/v1beta1;flagger.app/v1beta1
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Kind of the referent: MetricTemplate in a templateRef, AlertProvider in a providerRef.
+	// +optional
+	Kind string `json:"kind,omitempty"`
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
@@ -226,6 +238,7 @@ type CrossNamespaceObjectReference struct {
 // +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric needs a templateRef unless its name is a built-in metric (request-success-rate, request-duration)"
 // +kubebuilder:validation:XValidation:rule="!has(self.thresholdRange) || !has(self.thresholdRange.min) || !has(self.thresholdRange.max) || self.thresholdRange.min <= self.thresholdRange.max",message="thresholdRange.min must not exceed thresholdRange.max"
 // +kubebuilder:validation:XValidation:rule="has(self.thresholdRange) || has(self.threshold)",message="a metric needs a thresholdRange (min, max or both)"
+// +kubebuilder:validation:XValidation:rule="!has(self.templateRef) || !has(self.templateRef.kind) || self.templateRef.kind == 'MetricTemplate'",message="templateRef.kind must be MetricTemplate"
 // +kubebuilder:validation:XValidation:rule="!has(self.minSample) || has(self.minSample.query) || (self.name in ['request-success-rate', 'request-duration'] && !has(self.templateRef) && !has(self.query))",message="minSample.query is required unless the metric is a built-in metric"
 type CanaryMetric struct {
 	// Name of the metric; request-success-rate and request-duration are built in.
@@ -240,7 +253,11 @@ type CanaryMetric struct {
 	// +optional
 	Interval string `json:"interval,omitempty"`
 
-	// Threshold is a minimum. Deprecated: use thresholdRange.min.
+	// Threshold is the deprecated single bound, with Flagger's meaning: a minimum for the
+	// built-in request-success-rate, a maximum for the built-in request-duration and for
+	// every metric with a templateRef or a query. It is ignored when thresholdRange is set,
+	// as in Flagger.
+	// Deprecated: use thresholdRange.
 	// +optional
 	Threshold *float64 `json:"threshold,omitempty"`
 

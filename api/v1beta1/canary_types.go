@@ -30,7 +30,8 @@ const (
 	AnnotationResume = "siskin.dev/resume"
 )
 
-// Router providers accepted in spec.provider and the controller's default provider flag.
+// Router providers Siskin implements, accepted in spec.provider and the controller's default
+// provider flag.
 const (
 	ProviderIstio            = "istio"
 	ProviderGatewayAPI       = "gatewayapi"
@@ -38,6 +39,15 @@ const (
 	ProviderGatewayAPIV1beta = "gatewayapi:v1beta1"
 	ProviderKubernetes       = "kubernetes"
 )
+
+// FlaggerOnlyProviders are the provider names of Flagger's routers that Siskin does not have.
+// The schema accepts them, so that a Flagger manifest is not refused as a whole, and the
+// controller refuses the Canary (Stalled, InvalidSpec) with a message naming the providers it
+// supports.
+var FlaggerOnlyProviders = []string{
+	"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "knative", "kuma", "linkerd",
+	"nginx", "osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
+}
 
 // Canary is a progressive rollout of a Deployment: a new revision of the target receives
 // traffic in steps while its metrics are analysed, then it is promoted or rolled back.
@@ -77,14 +87,19 @@ type CanaryList struct {
 // CanarySpec is the desired rollout of a target workload.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.stepWeight) || self.analysis.stepWeight == 0",message="provider kubernetes cannot shift traffic in steps: use analysis.iterations (blue/green) instead of analysis.stepWeight"
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.stepWeights) || size(self.analysis.stepWeights) == 0",message="provider kubernetes cannot shift traffic in steps: use analysis.iterations (blue/green) instead of analysis.stepWeights"
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'kubernetes' || !has(self.analysis.match) || size(self.analysis.match) == 0",message="provider kubernetes cannot route by request: analysis.match (A/B testing) needs istio or gatewayapi"
+// +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.match) || size(self.analysis.match) == 0 || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.provider) && self.provider == 'kubernetes')",message="analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion"
+// +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
 type CanarySpec struct {
 	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
 	// gatewayapi:v1beta1) or kubernetes (blue/green without a router). Defaults to the
-	// controller's --provider flag.
-	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes
+	// controller's --provider flag. The names of Flagger's other routers (linkerd, appmesh,
+	// contour, gloo, nginx, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
+	// here and refused by the controller with a message naming the supported providers.
+	//
+	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
+	// Flagger: stepWeight, stepWeights, match and mirror are ignored and iterations defaults
+	// to 10. The Canary's SpecAdjusted condition says so.
+	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes;apisix;appmesh;appmesh:v1beta2;contour;gloo;knative;kuma;linkerd;nginx;osm;skipper;smi:v1alpha1;smi:v1alpha2;smi:v1alpha3;traefik
 	// +optional
 	Provider string `json:"provider,omitempty"`
 
@@ -103,11 +118,39 @@ type CanarySpec struct {
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
+	// IngressRef is the Ingress of Flagger's nginx provider. Siskin has no nginx router: the
+	// field is kept so that nothing is pruned, and a Canary whose provider is nginx is refused.
+	// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'Ingress'",message="ingressRef.kind must be Ingress"
+	// +optional
+	IngressRef *TypedLocalObjectReference `json:"ingressRef,omitempty"`
+
+	// RouteRef is the ApisixRoute of Flagger's apisix provider. Siskin has no apisix router:
+	// the field is kept so that nothing is pruned, and a Canary whose provider is apisix is
+	// refused.
+	// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'ApisixRoute'",message="routeRef.kind must be ApisixRoute"
+	// +optional
+	RouteRef *TypedLocalObjectReference `json:"routeRef,omitempty"`
+
+	// UpstreamRef is the Upstream of Flagger's gloo provider. Siskin has no gloo router: the
+	// field is kept so that nothing is pruned, and a Canary whose provider is gloo is refused.
+	// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'Upstream'",message="upstreamRef.kind must be Upstream"
+	// +optional
+	UpstreamRef *TypedObjectReference `json:"upstreamRef,omitempty"`
+
 	// Service describes the Services and routes Siskin generates.
 	Service CanaryService `json:"service"`
 
-	// Analysis is how a new revision is tested before it is promoted.
-	Analysis *CanaryAnalysis `json:"analysis"`
+	// Analysis is how a new revision is tested before it is promoted. Without it a new
+	// revision is promoted without analysis, as with skipAnalysis: true (Flagger's meaning).
+	// +optional
+	Analysis *CanaryAnalysis `json:"analysis,omitempty"`
+
+	// CanaryAnalysis is Flagger's deprecated name of analysis. It is refused with a message
+	// that asks for the rename: Flagger's own API server prunes it, so no manifest that works
+	// with Flagger depends on it.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	CanaryAnalysis *runtime.RawExtension `json:"canaryAnalysis,omitempty"`
 
 	// ProgressDeadlineSeconds is how long the canary or primary may take to become ready
 	// before the rollout fails.
@@ -120,8 +163,11 @@ type CanarySpec struct {
 	// +optional
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 
-	// RevertOnDeletion restores the target and the apex Service when the Canary is deleted, so
-	// that traffic keeps flowing without Siskin.
+	// RevertOnDeletion is accepted for Flagger manifests and changes nothing: Siskin always
+	// hands traffic back on deletion, whatever this says. It scales the target up, waits for
+	// it to be ready, and points the apex Service and the routes at it before the generated
+	// objects are collected (Flagger does this only with revertOnDeletion: true, and without
+	// it lets the primary be collected while the target is scaled to zero).
 	// +optional
 	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
 
@@ -146,6 +192,38 @@ type TargetReference struct {
 	Name string `json:"name"`
 }
 
+// TypedLocalObjectReference names an object in the Canary's namespace by kind and name.
+type TypedLocalObjectReference struct {
+	// APIVersion of the referent.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Kind of the referent.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Name of the referent.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// TypedObjectReference names an object by kind, name and namespace.
+type TypedObjectReference struct {
+	// APIVersion of the referent.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Kind of the referent.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Name of the referent.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Namespace of the referent; the Canary's when empty.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
 // AutoscalerReference names the target's autoscaler.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.primaryScalerReplicas) || !has(self.primaryScalerReplicas.minReplicas) || !has(self.primaryScalerReplicas.maxReplicas) || self.primaryScalerReplicas.minReplicas <= self.primaryScalerReplicas.maxReplicas",message="primaryScalerReplicas.minReplicas must not exceed maxReplicas"
@@ -166,6 +244,12 @@ type AutoscalerReference struct {
 	// PrimaryScalerReplicas overrides the replica bounds of the primary's autoscaler.
 	// +optional
 	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
+
+	// PrimaryScalerQueries are the queries of the primary's KEDA ScaledObject triggers, by
+	// trigger name, in Flagger. Siskin supports HorizontalPodAutoscaler only, which has no
+	// queries: the field is kept and has no effect (Flagger ignores it for an HPA too).
+	// +optional
+	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
 }
 
 // ScalerReplicas bounds the replicas of an autoscaler.
@@ -288,6 +372,17 @@ type CanaryService struct {
 	// +optional
 	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
 
+	// MeshName is the App Mesh mesh of Flagger's appmesh provider. Siskin has no App Mesh
+	// router: the field is kept, and a Canary whose provider is appmesh is refused; other
+	// providers ignore it, as in Flagger.
+	// +optional
+	MeshName string `json:"meshName,omitempty"`
+
+	// Backends are the App Mesh virtual node backends of Flagger's appmesh provider; kept and
+	// ignored like meshName.
+	// +optional
+	Backends []string `json:"backends,omitempty"`
+
 	// Apex holds extra metadata for the apex Service.
 	// +optional
 	Apex *CustomMetadata `json:"apex,omitempty"`
@@ -349,7 +444,7 @@ type ParentReference struct {
 	Port *int32 `json:"port,omitempty"`
 }
 
-// StringMatch matches a string exactly, by prefix or by RE2 regular expression.
+// StringMatch matches a string exactly, by prefix, by suffix or by RE2 regular expression.
 //
 // +kubebuilder:validation:MinProperties=1
 // +kubebuilder:validation:MaxProperties=1
@@ -358,6 +453,9 @@ type StringMatch struct {
 	Exact string `json:"exact,omitempty"`
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
+	// Suffix matches the end of the string; routed as the regex ^.*<quoted suffix>$.
+	// +optional
+	Suffix string `json:"suffix,omitempty"`
 	// +optional
 	Regex string `json:"regex,omitempty"`
 }
@@ -447,7 +545,18 @@ type HTTPMirror struct {
 }
 
 // MirrorBackendRef names a Service port.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.group) || size(self.group) == 0",message="service.mirror[].backendRef.group must be empty (the core group): only Services receive mirrored requests"
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'Service'",message="service.mirror[].backendRef.kind must be Service: only Services receive mirrored requests"
 type MirrorBackendRef struct {
+	// Group of the backend; only the core group ("") is supported.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Group *string `json:"group,omitempty"`
+	// Kind of the backend; only Service is supported.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Kind *string `json:"kind,omitempty"`
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// +optional
@@ -462,6 +571,11 @@ type MirrorBackendRef struct {
 type CorsPolicy struct {
 	// +optional
 	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
+	// AllowOrigin is Istio's deprecated list of allowed origins. Routers receive each entry
+	// as an exact allowOrigins match ("*" as the regex .*, any origin).
+	// Deprecated: use allowOrigins.
+	// +optional
+	AllowOrigin []string `json:"allowOrigin,omitempty"`
 	// +optional
 	AllowMethods []string `json:"allowMethods,omitempty"`
 	// +optional

@@ -1,5 +1,14 @@
 package v1beta1
 
+// ConditionSpecAdjusted is True while the controller reads a Flagger spec otherwise than it is
+// written, the way Flagger does: an interval under 10s raised to 10s, provider kubernetes run
+// as blue/green, an absent analysis skipped, fields of routers Siskin lacks ignored. Its
+// message lists each adjustment; it is absent when there is none.
+const ConditionSpecAdjusted = "SpecAdjusted"
+
+// ReasonAdjustedAsFlagger is the reason of the SpecAdjusted condition and of its event.
+const ReasonAdjustedAsFlagger = "AdjustedAsFlagger"
+
 // Reasons of the rollout's conditions and events. They are CamelCase and name what happened
 // or what the Canary waits for; the Ready and Reconciling conditions carry the reason of the
 // current wait, which is how the planner knows, after a restart, which wait is running.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/yaml"
@@ -43,6 +45,37 @@ func del(obj *unstructured.Unstructured, path ...string) {
 	unstructured.RemoveNestedField(obj.Object, path...)
 }
 
+// setIn sets the value at path, whose int elements index lists.
+func setIn(t *testing.T, obj *unstructured.Unstructured, value any, path []any) {
+	t.Helper()
+	var cur any = obj.Object
+	for i, p := range path {
+		last := i == len(path)-1
+		switch k := p.(type) {
+		case string:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				t.Fatalf("setIn %v: %v is not an object", path, path[:i])
+			}
+			if last {
+				m[k] = value
+				return
+			}
+			cur = m[k]
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				t.Fatalf("setIn %v: %v is not a list of more than %d items", path, path[:i], k)
+			}
+			if last {
+				l[k] = value
+				return
+			}
+			cur = l[k]
+		}
+	}
+}
+
 func metric(name string, fields map[string]any) []any {
 	m := map[string]any{"name": name}
 	for k, v := range fields {
@@ -58,9 +91,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		mutate func(t *testing.T, c *unstructured.Unstructured)
 		want   string
 	}{
-		{"an unknown provider is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			set(t, c, "linkerd", "spec", "provider")
-		}, `spec.provider: Unsupported value: "linkerd"`},
+		{"a provider unknown to Flagger too is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "cilium", "spec", "provider")
+		}, `spec.provider: Unsupported value: "cilium"`},
 		{"stepWeight and stepWeights together are refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{int64(10), int64(20)}, analysis("stepWeights")...)
 		}, "stepWeight and stepWeights are mutually exclusive"},
@@ -93,9 +126,6 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a threshold below 1 is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, int64(0), analysis("threshold")...)
 		}, "spec.analysis.threshold: Invalid value: 0: spec.analysis.threshold in body should be greater than or equal to 1"},
-		{"an interval below 10s is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			set(t, c, "5s", analysis("interval")...)
-		}, `spec.analysis.interval: Invalid value: "5s": interval must be at least 10s`},
 		{"an unparsable interval is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "1 minute", analysis("interval")...)
 		}, `spec.analysis.interval: Invalid value: "1 minute": spec.analysis.interval in body should match`},
@@ -132,19 +162,13 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		}, "service.gatewayRefs must name at least one Gateway when provider is gatewayapi"},
 		{"match without iterations is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"headers": map[string]any{"x-canary": map[string]any{"exact": "insider"}}}}, analysis("match")...)
-		}, "match (A/B testing) needs iterations"},
-		{"stepWeight with provider kubernetes is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			set(t, c, "kubernetes", "spec", "provider")
-		}, "provider kubernetes cannot shift traffic in steps"},
+		}, "analysis.match (A/B testing) needs analysis.iterations"},
 		{"a service port of 0 is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, int64(0), "spec", "service", "port")
 		}, "spec.service.port: Invalid value: 0: spec.service.port in body should be greater than or equal to 1"},
 		{"mirrorWeight without mirror is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, int64(50), analysis("mirrorWeight")...)
 		}, "mirrorWeight needs mirror: true"},
-		{"a canary without analysis is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			del(c, "spec", "analysis")
-		}, "spec.analysis: Required value"},
 		{"a template metric's minSample without a query is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, metric("errors", map[string]any{
 				"templateRef":    map[string]any{"name": "errors"},
@@ -170,6 +194,35 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a string match with two kinds is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"uri": map[string]any{"exact": "/a", "prefix": "/"}}}, "spec", "service", "match")
 		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 item"},
+		{"a suffix beside another kind of string match is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"uri": map[string]any{"suffix": ".js", "prefix": "/"}}}, "spec", "service", "match")
+		}, "spec.service.match[0].uri: Too many: 2: must have at most 1 item"},
+		{"the deprecated canaryAnalysis is refused with the rename to write", func(t *testing.T, c *unstructured.Unstructured) {
+			a, _, _ := unstructured.NestedMap(c.Object, "spec", "analysis")
+			set(t, c, a, "spec", "canaryAnalysis")
+			del(c, "spec", "analysis")
+		}, "rename canaryAnalysis to analysis"},
+		{"canaryAnalysis beside analysis is refused too", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, map[string]any{"interval": "1m"}, "spec", "canaryAnalysis")
+		}, "rename canaryAnalysis to analysis, or delete it when analysis is also set"},
+		{"a templateRef of another kind is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			setIn(t, c, "ConfigMap", []any{"spec", "analysis", "metrics", 2, "templateRef", "kind"})
+		}, "templateRef.kind must be MetricTemplate"},
+		{"a templateRef of another API group is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			setIn(t, c, "v1", []any{"spec", "analysis", "metrics", 2, "templateRef", "apiVersion"})
+		}, `Unsupported value: "v1": supported values: "siskin.dev/v1beta1", "flagger.app/v1beta1"`},
+		{"a providerRef of another kind is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			setIn(t, c, "Secret", []any{"spec", "analysis", "alerts", 0, "providerRef", "kind"})
+		}, "providerRef.kind must be AlertProvider"},
+		{"a mirror backend of another kind is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"backendRef": map[string]any{"name": "shadow", "port": int64(80), "kind": "ServiceImport", "group": "multicluster.x-k8s.io"}}}, "spec", "service", "mirror")
+		}, "service.mirror[].backendRef.kind must be Service"},
+		{"a mirror backend of another group is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"backendRef": map[string]any{"name": "shadow", "port": int64(80), "group": "example.com"}}}, "spec", "service", "mirror")
+		}, "service.mirror[].backendRef.group must be empty (the core group)"},
+		{"an ingressRef of another kind is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, map[string]any{"apiVersion": "v1", "kind": "Service", "name": "podinfo"}, "spec", "ingressRef")
+		}, "ingressRef.kind must be Ingress"},
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -213,4 +266,185 @@ func TestAPIServerAcceptsReferenceCanaryAndFillsDefaults(t *testing.T) {
 			t.Errorf("%s = %q, want %q", ch.field, ch.got, ch.want)
 		}
 	}
+}
+
+// flaggerFields are fields of Flagger's Canary, set on the reference Canary, that the API server
+// must keep as written (not prune): path and value.
+var flaggerFields = []struct {
+	path  []any
+	value any
+}{
+	{[]any{"spec", "ingressRef"}, map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}},
+	{[]any{"spec", "routeRef"}, map[string]any{"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute", "name": "podinfo"}},
+	{[]any{"spec", "upstreamRef"}, map[string]any{"apiVersion": "gloo.solo.io/v1", "kind": "Upstream", "name": "podinfo", "namespace": "gloo"}},
+	{[]any{"spec", "service", "meshName"}, "global"},
+	{[]any{"spec", "service", "backends"}, []any{"backend.test", "arn:aws:appmesh:eu-west-1:000000000000:mesh/global/virtualService/backend2"}},
+	{[]any{"spec", "autoscalerRef", "primaryScalerQueries"}, map[string]any{"prometheus-query": "sum(rate(http_requests_total{deployment='podinfo-primary'}[1m]))"}},
+	{[]any{"spec", "analysis", "metrics", 2, "templateRef", "apiVersion"}, "flagger.app/v1beta1"},
+	{[]any{"spec", "analysis", "metrics", 2, "templateRef", "kind"}, "MetricTemplate"},
+	{[]any{"spec", "analysis", "alerts", 0, "providerRef", "apiVersion"}, "flagger.app/v1beta1"},
+	{[]any{"spec", "analysis", "alerts", 0, "providerRef", "kind"}, "AlertProvider"},
+	{[]any{"spec", "service", "match"}, []any{map[string]any{
+		"uri":     map[string]any{"suffix": ".js"},
+		"headers": map[string]any{"user-agent": map[string]any{"suffix": "Mobile"}},
+	}}},
+	{[]any{"spec", "service", "corsPolicy"}, map[string]any{
+		"allowOrigin":  []any{"https://example.com", "*"},
+		"allowOrigins": []any{map[string]any{"prefix": "https://app."}},
+		"allowMethods": []any{"GET"},
+	}},
+	{[]any{"spec", "service", "mirror"}, []any{map[string]any{"backendRef": map[string]any{"group": "", "kind": "Service", "name": "shadow", "port": int64(9898)}}}},
+	{[]any{"spec", "analysis", "interval"}, "5s"},
+	{[]any{"spec", "analysis", "metrics", 1}, map[string]any{"name": "request-duration", "threshold": int64(500), "interval": "30s"}},
+	{[]any{"spec", "analysis", "webhooks", 1, "type"}, ""},
+	{[]any{"spec", "revertOnDeletion"}, true},
+}
+
+// nestedValue is the value at path (int elements index lists), and whether it is there.
+func nestedValue(obj map[string]any, path []any) (any, bool) {
+	var cur any = obj
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if cur, ok = m[k]; !ok {
+				return nil, false
+			}
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				return nil, false
+			}
+			cur = l[k]
+		}
+	}
+	return cur, true
+}
+
+func TestAPIServerKeepsEveryFlaggerField(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := podinfo(t, "default")
+	for _, f := range flaggerFields {
+		setIn(t, c, f.value, f.path)
+	}
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatalf("the API server refused the Flagger fields: %v", err)
+	}
+	got := &unstructured.Unstructured{}
+	got.SetGroupVersionKind(c.GroupVersionKind())
+	if err := k8sClient.Get(ctx, keyOf(c), got); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flaggerFields {
+		v, ok := nestedValue(got.Object, f.path)
+		if !ok || !reflect.DeepEqual(v, f.value) {
+			t.Errorf("%v = %#v (present %v), want %#v as written", f.path, v, ok, f.value)
+		}
+	}
+}
+
+func TestAPIServerAcceptsFlaggerValues(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name   string
+		mutate func(t *testing.T, c *unstructured.Unstructured)
+	}{
+		{"provider kubernetes with stepWeight", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "kubernetes", "spec", "provider")
+		}},
+		{"provider kubernetes with stepWeights", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "kubernetes", "spec", "provider")
+			del(c, "spec", "analysis", "stepWeight")
+			set(t, c, []any{int64(10), int64(50)}, "spec", "analysis", "stepWeights")
+		}},
+		{"provider kubernetes with match and no iterations", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "kubernetes", "spec", "provider")
+			set(t, c, []any{map[string]any{"headers": map[string]any{"x-canary": map[string]any{"exact": "insider"}}}}, "spec", "analysis", "match")
+		}},
+		{"no analysis", func(t *testing.T, c *unstructured.Unstructured) {
+			del(c, "spec", "analysis")
+		}},
+		{"an analysis match with a suffix", func(t *testing.T, c *unstructured.Unstructured) {
+			del(c, "spec", "analysis", "stepWeight")
+			del(c, "spec", "analysis", "maxWeight")
+			set(t, c, int64(10), "spec", "analysis", "iterations")
+			set(t, c, []any{map[string]any{"headers": map[string]any{"cookie": map[string]any{"suffix": "canary=always"}}}}, "spec", "analysis", "match")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := podinfo(t, "default")
+			tc.mutate(t, c)
+			if err := k8sClient.Create(ctx, c); err != nil {
+				t.Fatalf("the API server refused it: %v", err)
+			}
+		})
+	}
+	// The names of Flagger's other routers are accepted by the schema; the controller refuses
+	// them (TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite).
+	for _, p := range siskinv1.FlaggerOnlyProviders {
+		c := podinfo(t, "default")
+		set(t, c, p, "spec", "provider")
+		if err := k8sClient.Create(ctx, c); err != nil {
+			t.Errorf("provider %s: the API server refused it: %v", p, err)
+		}
+	}
+}
+
+func TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
+	c := podinfo(t, ns)
+	set(t, c, "nginx", "spec", "provider")
+	set(t, c, map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}, "spec", "ingressRef")
+	if err := k8sClient.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "Stalled", func(c *siskinv1.Canary) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionStalled)
+	})
+	const want = "provider nginx is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1) or kubernetes"
+	if s := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled); s.Reason != siskinv1.ReasonInvalidSpec || !strings.Contains(s.Message, want) {
+		t.Errorf("stalled condition = %s: %s, want %s: %s", s.Reason, s.Message, siskinv1.ReasonInvalidSpec, want)
+	}
+	if got.Status.Phase != "" {
+		t.Errorf("phase = %q; a canary Siskin cannot route must not start", got.Status.Phase)
+	}
+}
+
+func TestFlaggerAdjustmentsAreVisibleOnTheCanary(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
+	if err := k8sClient.Create(context.Background(), podinfoDeployment(ns, "podinfo:6.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	c := podinfo(t, ns)
+	set(t, c, "kubernetes", "spec", "provider")
+	set(t, c, "5s", "spec", "analysis", "interval")
+	del(c, "spec", "autoscalerRef")
+	if err := k8sClient.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "SpecAdjusted", func(c *siskinv1.Canary) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionSpecAdjusted)
+	})
+	adj := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionSpecAdjusted)
+	for _, want := range []string{
+		"analysis.interval 5s is below 10s: the analysis runs every 10s (as in Flagger)",
+		"provider kubernetes cannot split traffic: the analysis runs blue/green with 10 iterations (analysis.iterations unset: 10); analysis.stepWeight, analysis.maxWeight ignored (as in Flagger)",
+	} {
+		if !strings.Contains(adj.Message, want) {
+			t.Errorf("SpecAdjusted message %q does not say %q", adj.Message, want)
+		}
+	}
+	if meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled) != nil {
+		t.Error("the canary is Stalled; Flagger runs it")
+	}
+	waitForEvent(t, got, siskinv1.ReasonAdjustedAsFlagger, "analysis.interval 5s is below 10s")
 }

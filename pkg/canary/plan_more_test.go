@@ -238,13 +238,13 @@ var strategyCases = []planCase{{
 	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Route.PrimaryWeight, o.Route.CanaryWeight = 100, 0 },
 	phase:   siskinv1.PhaseProgressing,
 	weight:  20,
-	events:  "IterationCompleted",
+	events:  "IterationCompleted AdjustedAsFlagger(muted)",
 	requeue: time.Minute,
 }, {
 	name:    "provider kubernetes runs ten iterations when none are set",
 	canary:  kubernetesAt(9),
 	phase:   siskinv1.PhaseProgressing,
-	events:  "IterationCompleted",
+	events:  "IterationCompleted AdjustedAsFlagger(muted)",
 	requeue: time.Minute,
 	check:   wantEventText(siskinv1.ReasonIterationCompleted, "iteration 10/10 passed"),
 }}
@@ -348,7 +348,7 @@ var promotionCases = []planCase{{
 	obs:     promoted,
 	phase:   siskinv1.PhaseSucceeded,
 	actions: "ScaleTargetDown",
-	events:  "PromotionCompleted",
+	events:  "PromotionCompleted AdjustedAsFlagger(muted)",
 }, {
 	name:    "finalising waits for the router to confirm all traffic on the primary",
 	canary:  finalisingStatus,

@@ -11,36 +11,43 @@ import (
 // ErrInvalidSpec marks a spec that no retry can fix: the Canary is Stalled until it changes.
 var ErrInvalidSpec = errors.New("invalid canary spec")
 
-// MinInterval is the shortest analysis interval Siskin accepts.
+// MinInterval is the shortest analysis interval: a shorter one is raised to it, as in Flagger.
 const MinInterval = 10 * time.Second
 
 // Validate checks what the API server's schema cannot: rules that depend on the controller's
-// defaults (the provider when spec.provider is empty). It returns an error wrapping
-// ErrInvalidSpec that says what to change.
+// defaults (the provider when spec.provider is empty), and Flagger values the schema accepts so
+// that a Flagger manifest is not refused as a whole but that Siskin cannot run (the providers
+// of routers it lacks). It returns an error wrapping ErrInvalidSpec that says what to write.
 func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 	provider := Provider(spec, defaultProvider)
+	if spec.CanaryAnalysis != nil {
+		return fmt.Errorf("%w: spec.canaryAnalysis is the deprecated name of spec.analysis: rename canaryAnalysis to analysis, or delete it when analysis is also set", ErrInvalidSpec)
+	}
+	switch {
+	case isFlaggerOnlyProvider(provider):
+		return fmt.Errorf("%w: provider %s is a Flagger router that Siskin does not have: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
+	case provider != "" && provider != siskinv1.ProviderIstio && provider != siskinv1.ProviderGatewayAPI && provider != siskinv1.ProviderKubernetes:
+		return fmt.Errorf("%w: provider %q is not supported: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
+	case provider == siskinv1.ProviderGatewayAPI && len(spec.Service.GatewayRefs) == 0:
+		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
+	}
 	a := spec.Analysis
 	if a == nil {
-		return fmt.Errorf("%w: spec.analysis is required", ErrInvalidSpec)
+		return nil // no analysis: new revisions are promoted without one, as in Flagger
 	}
 	if a.Interval != "" {
-		d, err := time.ParseDuration(a.Interval)
-		if err != nil {
+		if _, err := time.ParseDuration(a.Interval); err != nil {
 			return fmt.Errorf("%w: analysis.interval %q: %w", ErrInvalidSpec, a.Interval, err)
 		}
-		if d < MinInterval {
-			return fmt.Errorf("%w: analysis.interval %s is below the minimum of %s", ErrInvalidSpec, a.Interval, MinInterval)
-		}
+	}
+	if provider == siskinv1.ProviderKubernetes {
+		return nil // always blue/green, whatever the analysis says (see adjustments)
 	}
 	weighted := a.StepWeight > 0 || len(a.StepWeights) > 0
 	switch {
-	case provider == siskinv1.ProviderKubernetes && weighted:
-		return fmt.Errorf("%w: provider kubernetes (the controller default) cannot shift traffic in steps: use analysis.iterations instead of stepWeight or stepWeights", ErrInvalidSpec)
-	case provider == siskinv1.ProviderKubernetes && len(a.Match) > 0:
-		return fmt.Errorf("%w: provider kubernetes (the controller default) cannot route by request: analysis.match needs istio or gatewayapi", ErrInvalidSpec)
-	case isGatewayAPI(provider) && len(spec.Service.GatewayRefs) == 0:
-		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
-	case !spec.SkipAnalysis && !weighted && a.Iterations == 0 && provider != siskinv1.ProviderKubernetes:
+	case len(a.Match) > 0 && a.Iterations == 0:
+		return fmt.Errorf("%w: analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion", ErrInvalidSpec)
+	case !spec.SkipAnalysis && !weighted && a.Iterations == 0:
 		return fmt.Errorf("%w: analysis needs stepWeight or stepWeights (weighted canary) or iterations (blue/green, A/B testing)", ErrInvalidSpec)
 	}
 	return nil

@@ -313,15 +313,20 @@ type bounds struct {
 	min, max *float64
 }
 
-// boundsOf returns thresholdRange, with the deprecated threshold as the min when the range
-// has none.
+// boundsOf returns thresholdRange or, without one, the deprecated threshold with Flagger's
+// meaning: a minimum for the built-in request-success-rate, a maximum for everything else (the
+// built-in request-duration, templateRef and query metrics). Flagger ignores threshold when
+// thresholdRange is set, and so does Siskin.
 func boundsOf(m siskinv1.CanaryMetric) bounds {
 	var b bounds
-	if m.ThresholdRange != nil {
+	switch {
+	case m.ThresholdRange != nil:
 		b.min, b.max = m.ThresholdRange.Min, m.ThresholdRange.Max
-	}
-	if b.min == nil {
+	case m.Threshold == nil:
+	case m.Name == siskinv1.MetricRequestSuccessRate && m.TemplateRef == nil && m.Query == "":
 		b.min = m.Threshold
+	default:
+		b.max = m.Threshold
 	}
 	return b
 }
