@@ -121,7 +121,7 @@ func (p *planner) step() {
 	if p.needs.PreRollout {
 		st.PreRolloutSpec = st.LastAppliedSpec
 	}
-	if v.firstNoData >= 0 && !p.noTrafficGraceOver() {
+	if v.firstNoData >= 0 && !p.noTrafficGraceOver() && !p.beforeMatch() {
 		p.noData(&p.obs.Checks[v.firstNoData])
 		return
 	}
@@ -248,6 +248,16 @@ func (p *planner) noTrafficGraceOver() bool {
 	// The wait is stamped in whole seconds, rounded up: a step an interval later may read as a
 	// moment short of it.
 	return !p.now.Before(st.WaitingSince.Add(p.set.interval - time.Second))
+}
+
+// beforeMatch reports whether an A/B test is at its first step, before requests matching
+// analysis.match reach the canary. Waiting for data cannot bring any there: the users (and
+// the documented A/B load tests, which send the matching header or cookie through the apex)
+// reach the canary only once this step has moved the match onto it. So the step is judged on
+// its webhooks and on whatever data there is, and then routes the matching requests; the
+// iterations that follow are judged on them.
+func (p *planner) beforeMatch() bool {
+	return p.set.strategy.kind == abTesting && p.st.CanaryWeight == 0
 }
 
 // noData makes the step wait: no move, no failed check. Only the progress deadline, counted

@@ -266,6 +266,19 @@ var safetyCases = []planCase{{
 	requeue: time.Minute,
 	check:   wantEventText(siskinv1.ReasonStepWeightIncreased, "metrics without data were not waited for longer: the route sent the canary no traffic yet"),
 }, {
+	name: "A/B testing does not wait for data before matching requests reach the canary: waiting cannot bring any",
+	canary: func(c *siskinv1.Canary) {
+		abTestingSpec(c, 3)
+		progressingStatus(c, 0)
+	},
+	obs:     verdict(siskinv1.VerdictNoData),
+	phase:   siskinv1.PhaseProgressing,
+	weight:  100,
+	actions: "SetRoute(0/100)",
+	events:  "IterationCompleted",
+	requeue: time.Minute,
+	check:   wantEventText(siskinv1.ReasonIterationCompleted, "requests matching analysis.match now go to the canary"),
+}, {
 	name:    "a failing metric at weight 0 still counts: a load test aimed at the canary is traffic it was sent",
 	canary:  progressingAt(0),
 	obs:     verdict(siskinv1.VerdictFail),
