@@ -117,6 +117,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		ctrl.LoggerFrom(ctx).Info("cache did not catch up with the status write", "canary", req.Name, "after", cacheWait.String())
 	}
 	if !obj.DeletionTimestamp.IsZero() {
+		canary.Normalize(&obj.Spec) // Flagger spellings the routers do not read (suffix, allowOrigin)
 		return r.finalize(ctx, obj)
 	}
 	if !controllerutil.ContainsFinalizer(obj, siskinv1.CanaryFinalizer) {
@@ -182,6 +183,7 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 		return round{}
 	}
 
+	canary.Normalize(&obj.Spec) // Flagger spellings the routers do not read (suffix, allowOrigin)
 	if err := canary.Validate(&obj.Spec, r.DefaultProvider); err != nil {
 		canary.SetStalled(&obj.Status, obj.Generation, siskinv1.ReasonInvalidSpec, err.Error())
 		log.Info("canary spec is invalid", "reason", siskinv1.ReasonInvalidSpec, "error", err.Error())

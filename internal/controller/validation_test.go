@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -447,4 +450,36 @@ func TestFlaggerAdjustmentsAreVisibleOnTheCanary(t *testing.T) {
 		t.Error("the canary is Stalled; Flagger runs it")
 	}
 	waitForEvent(t, got, siskinv1.ReasonAdjustedAsFlagger, "analysis.interval 5s is below 10s")
+}
+
+func TestFlaggerSuffixAndAllowOriginReachTheVirtualService(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
+	runKubelet(t, ns)
+	c := weightedCanary(ns, routerCase{provider: siskinv1.ProviderIstio, spec: func(c *siskinv1.Canary) {
+		c.Spec.Service.Match = []siskinv1.HTTPMatchRequest{{URI: &siskinv1.StringMatch{Suffix: ".js"}}}
+		c.Spec.Service.CorsPolicy = &siskinv1.CorsPolicy{AllowOrigin: []string{"https://example.com"}}
+	}})
+	setupRollout(t, ns, c)
+
+	vs := &networkingv1.VirtualService{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, vs); err != nil {
+		t.Fatal(err)
+	}
+	var uri, origins []string
+	for _, rt := range vs.Spec.Http {
+		for _, m := range rt.Match {
+			uri = append(uri, m.GetUri().String())
+		}
+		for _, o := range rt.GetCorsPolicy().GetAllowOrigins() {
+			origins = append(origins, o.String())
+		}
+	}
+	if len(uri) == 0 || !slices.ContainsFunc(uri, func(s string) bool { return strings.Contains(s, `regex:"^.*\\.js$"`) }) {
+		t.Errorf("VirtualService uri matches = %q, want the suffix .js as the regex ^.*\\.js$", uri)
+	}
+	if len(origins) == 0 || !slices.ContainsFunc(origins, func(s string) bool { return strings.Contains(s, `exact:"https://example.com"`) }) {
+		t.Errorf("VirtualService allowOrigins = %q, want exact https://example.com", origins)
+	}
 }
