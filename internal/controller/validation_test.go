@@ -483,3 +483,43 @@ func TestFlaggerSuffixAndAllowOriginReachTheVirtualService(t *testing.T) {
 		t.Errorf("VirtualService allowOrigins = %q, want exact https://example.com", origins)
 	}
 }
+
+func TestAPIServerKeepsEveryFlaggerMetricTemplateField(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	spec := map[string]any{
+		"provider": map[string]any{
+			"type":               "prometheus",
+			"address":            "https://prometheus.example.com",
+			"headers":            map[string]any{"X-Scope-OrgID": []any{"tenant-a"}},
+			"secretRef":          map[string]any{"name": "prom-auth"},
+			"region":             "eu-west-1",
+			"insecureSkipVerify": true,
+		},
+		"query": `sum(rate(http_requests_total{namespace="{{ namespace }}",status!~"5.*"}[{{ interval }}]))`,
+	}
+	mt := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": siskinv1.GroupVersion.String(), "kind": "MetricTemplate",
+		"metadata": map[string]any{"name": "errors-" + rand.String(6), "namespace": "default"},
+		"spec":     spec,
+	}}
+	if err := k8sClient.Create(ctx, mt); err != nil {
+		t.Fatalf("the API server refused Flagger's MetricTemplate fields: %v", err)
+	}
+	got := &unstructured.Unstructured{}
+	got.SetGroupVersionKind(mt.GroupVersionKind())
+	if err := k8sClient.Get(ctx, keyOf(mt), got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Object["spec"], spec) {
+		t.Errorf("spec = %#v, want %#v as written", got.Object["spec"], spec)
+	}
+
+	other := mt.DeepCopy()
+	other.SetName("datadog-" + rand.String(6))
+	setIn(t, other, "datadog", []any{"spec", "provider", "type"})
+	err := k8sClient.Create(ctx, other)
+	if want := `spec.provider.type: Unsupported value: "datadog": supported values: "prometheus"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a datadog template: error %v, want one saying %q", err, want)
+	}
+}
