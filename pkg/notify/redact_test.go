@@ -113,3 +113,25 @@ func TestQueryTokenEchoedAloneIsRedacted(t *testing.T) {
 		t.Errorf("the token shows up: %q", msg)
 	}
 }
+
+// A receiver that echoes the token where the excerpt of its answer is cut must not leave the
+// token's first part in the message: the whole answer is scrubbed before it is cut.
+func TestSecretEchoedWhereTheExcerptIsCutIsRedacted(t *testing.T) {
+	const token = "s3cr3t-generic-token-0123456789"
+	padding := strings.Repeat("x", maxExcerptBytes-10)
+	echo := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, padding+" "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), http.StatusBadRequest)
+	})
+	gp, gs := withSecret(provider("generic", TypeGeneric, ""), map[string]string{SecretKeyAddress: echo.url("/hook"), SecretKeyToken: token})
+	fails := newFailures()
+	d := start(t, Options{Reader: fakeReader(t, gp, gs), OnFailure: fails.record})
+	d.Notify(t.Context(), testCanary(alert("g", "", "generic")), checkFailed)
+	fails.next(t)
+	msg := d.Failing()[types.NamespacedName{Namespace: testNS, Name: "generic"}]
+	if !strings.Contains(msg, "answered 400 Bad Request") {
+		t.Fatalf("Failing message = %q, want the status", msg)
+	}
+	if strings.Contains(msg, token[:8]) {
+		t.Errorf("the first part of the token shows up: %q", msg)
+	}
+}

@@ -105,12 +105,13 @@ func (s *jsonSender) send(ctx context.Context, m message) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	return statusError(s.dest.where(), resp.StatusCode, resp.Header, excerpt(data), s.secrets)
+	// Scrubbed before it is cut: a secret the cut halves would not be recognised afterwards.
+	return statusError(s.dest.where(), resp.StatusCode, resp.Header, excerpt(s.secrets.scrub(string(data))), s.secrets)
 }
 
 // excerpt is a short single line of an answer's body.
-func excerpt(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
+func excerpt(body string) string {
+	s := strings.Join(strings.Fields(body), " ")
 	if len(s) > maxExcerptBytes {
 		s = strings.ToValidUTF8(s[:maxExcerptBytes], "") + "…"
 	}
