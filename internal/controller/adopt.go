@@ -30,39 +30,50 @@ import (
 // it does not (Flagger was mid-rollout), the Canary starts at rest with the primary's revision
 // as the promoted one, so the target's revision is analysed like any new revision, never
 // promoted unanalysed.
-func (r *CanaryReconciler) adopt(ctx context.Context, c *siskinv1.Canary) error {
+//
+// A round that wrote anything ends there (done is true): the informer cache shows the writes
+// a moment later, and a round planned from the cache as it was would see Flagger's primary
+// without a revision and copy the target over it, restarting its pods.
+func (r *CanaryReconciler) adopt(ctx context.Context, c *siskinv1.Canary) (rd round, done bool) {
 	r.Target.MarkAdoption(c)
 	if !target.AdoptsFlagger(c) {
-		return nil
+		return rd, false
 	}
 	if st := c.Status.Phase; st != "" && st != siskinv1.PhaseInitializing {
-		return nil
+		return rd, false
 	}
-	if err := r.adoptServices(ctx, c); err != nil {
-		return err
-	}
-	a, err := r.Target.AdoptPrimary(ctx, c)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil // no target yet: the planner reports it
+	wrote, err := r.adoptServices(ctx, c)
+	if err == nil {
+		var a target.Adoption
+		a, err = r.Target.AdoptPrimary(ctx, c)
+		wrote = wrote || a.Wrote
+		if err == nil && a.Adopted && a.Revision != "" && a.Revision != a.Target {
+			ctrl.LoggerFrom(ctx).Info("took over a primary that Flagger was rolling out to: its revision is the promoted one",
+				"canary", c.Name, "revision", a.Revision)
+			c.Status.Phase = siskinv1.PhaseInitialized
+			c.Status.LastAppliedSpec, c.Status.LastPromotedSpec = a.Revision, a.Revision
+			c.Status.CanaryWeight = 0
 		}
-		return fmt.Errorf("take over the primary from Flagger: %w", err)
 	}
-	if !a.Adopted || a.Revision == "" || a.Revision == a.Target {
-		return nil
+	switch {
+	case apierrors.IsConflict(err):
+		// The cache is behind a take-over written by an earlier round.
+		return round{requeue: staleRetry}, true
+	case apierrors.IsNotFound(err):
+		return rd, false // no target yet: the planner reports it
+	case err != nil:
+		return r.failRound(c, fmt.Errorf("take over from Flagger: %w", err)), true
+	case wrote:
+		ctrl.LoggerFrom(ctx).Info("took over what Flagger made, planning when the cache shows it", "canary", c.Name)
+		return round{requeue: staleRetry}, true
 	}
-	ctrl.LoggerFrom(ctx).Info("took over a primary that Flagger was rolling out to: its revision is the promoted one",
-		"canary", c.Name, "revision", a.Revision)
-	c.Status.Phase = siskinv1.PhaseInitialized
-	c.Status.LastAppliedSpec, c.Status.LastPromotedSpec = a.Revision, a.Revision
-	c.Status.CanaryWeight = 0
-	return nil
+	return rd, false
 }
 
 // adoptServices takes over the apex, -primary and -canary Services that Flagger made for the
 // Canary: owner reference, Flagger's finalizer and the siskin.dev/canary annotation. Their
 // spec is the Services router's to converge.
-func (r *CanaryReconciler) adoptServices(ctx context.Context, c *siskinv1.Canary) error {
+func (r *CanaryReconciler) adoptServices(ctx context.Context, c *siskinv1.Canary) (wrote bool, err error) {
 	apex, primary, canaryName := router.ServiceNames(c)
 	for _, name := range []string{apex, primary, canaryName} {
 		key := client.ObjectKey{Namespace: c.Namespace, Name: name}
@@ -70,7 +81,7 @@ func (r *CanaryReconciler) adoptServices(ctx context.Context, c *siskinv1.Canary
 		if err := r.Get(ctx, key, cur); apierrors.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			return fmt.Errorf("get service %s: %w", key, err)
+			return wrote, fmt.Errorf("get service %s: %w", key, err)
 		}
 		if !target.FlaggerMade(cur, c) {
 			continue
@@ -81,8 +92,9 @@ func (r *CanaryReconciler) adoptServices(ctx context.Context, c *siskinv1.Canary
 			continue
 		}
 		if err := r.Patch(ctx, want, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("take over service %s from Flagger: %w", key, err)
+			return wrote, fmt.Errorf("take over service %s from Flagger: %w", key, err)
 		}
+		wrote = true
 	}
-	return nil
+	return wrote, nil
 }

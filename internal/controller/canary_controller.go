@@ -191,8 +191,8 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 			err: reconcile.TerminalError(err)}
 	}
 
-	if err := r.adopt(ctx, obj); err != nil {
-		return r.failRound(obj, err)
+	if rd, done := r.adopt(ctx, obj); done {
+		return rd
 	}
 	obs, configs, err := r.observe(ctx, obj)
 	if err != nil {

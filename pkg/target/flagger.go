@@ -113,6 +113,8 @@ type Adoption struct {
 	Revision string
 	// Target is the target's revision.
 	Target string
+	// Wrote is true when this call took the primary over (and wrote it).
+	Wrote bool
 }
 
 // AdoptPrimary takes over the primary Deployment when c opted in (AdoptsFlagger) and Flagger
@@ -168,6 +170,7 @@ func (d *Deployment) AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adop
 	TakeOver(want, c)
 	want.Annotations[AnnotationRevision] = a.Revision
 	want.Annotations[AnnotationAdopted] = AdoptFlagger
+	a.Wrote = true
 	return a, d.patchPrimary(ctx, p, want)
 }
 
