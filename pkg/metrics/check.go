@@ -207,11 +207,16 @@ func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric, step Step) (Vars, bool
 	if service == "" {
 		service = c.Spec.TargetRef.Name
 	}
+	ingress := c.Spec.TargetRef.Name
+	if c.Spec.IngressRef != nil && c.Spec.IngressRef.Name != "" {
+		ingress = c.Spec.IngressRef.Name
+	}
 	return Vars{
 		Name:      c.Name,
 		Namespace: c.Namespace,
 		Target:    c.Spec.TargetRef.Name,
 		Service:   service,
+		Ingress:   ingress,
 		Interval:  interval,
 		Variables: m.TemplateVariables,
 	}, clamped, nil

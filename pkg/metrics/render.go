@@ -29,6 +29,9 @@ type Vars struct {
 	Target string
 	// Service is spec.service.name, or the target's name: {{ service }}.
 	Service string
+	// Ingress is spec.ingressRef.name, or the target's name: {{ ingress }}, as in the Flagger
+	// model, where templates written for its nginx provider use it.
+	Ingress string
 	// Interval is the metric's window as a PromQL duration: {{ interval }}.
 	Interval string
 	// Variables are the metric's templateVariables: {{ variables.NAME }}.
@@ -57,6 +60,7 @@ func Render(ctx context.Context, query string, vars Vars) (string, error) {
 	funcs["namespace"] = func() string { return vars.Namespace }
 	funcs["target"] = func() string { return vars.Target }
 	funcs["service"] = func() string { return vars.Service }
+	funcs["ingress"] = func() string { return vars.Ingress }
 	funcs["interval"] = func() string { return vars.Interval }
 	funcs["variables"] = func() map[string]string { return variables }
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)

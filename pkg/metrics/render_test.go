@@ -7,21 +7,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
 func TestRenderUsesEveryVariableAndCollapsesWhitespace(t *testing.T) {
 	vars := Vars{
-		Name: "podinfo", Namespace: "test", Target: "podinfo-app", Service: "podinfo-svc", Interval: "2m",
+		Name: "podinfo", Namespace: "test", Target: "podinfo-app", Service: "podinfo-svc", Ingress: "podinfo-ing", Interval: "2m",
 		Variables: map[string]string{"route": "api", "code": "5.*"},
 	}
 	got, err := Render(context.Background(), `
 		sum(rate(x{canary="{{ name }}", ns="{{ namespace }}",
-		   target=~"{{ target }}", svc="{{ service }}",
+		   target=~"{{ target }}", svc="{{ service }}", ing="{{ ingress }}",
 		   route="{{ variables.route }}", code=~"{{ variables.code }}"}[{{ interval }}]))`, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `sum(rate(x{canary="podinfo", ns="test", target=~"podinfo-app", svc="podinfo-svc", route="api", code=~"5.*"}[2m]))`
+	want := `sum(rate(x{canary="podinfo", ns="test", target=~"podinfo-app", svc="podinfo-svc", ing="podinfo-ing", route="api", code=~"5.*"}[2m]))`
 	if got != want {
 		t.Errorf("Render:\n got %s\nwant %s", got, want)
 	}
@@ -60,7 +62,7 @@ func TestRenderIndexReachesKeysThatAreNotIdentifiers(t *testing.T) {
 }
 
 func TestRenderRejectsUnknownFunctionsAndBadSyntax(t *testing.T) {
-	for _, q := range []string{`{{ ingress }}`, `{{ name `, `{{ .Name }}`} {
+	for _, q := range []string{`{{ route }}`, `{{ name `, `{{ .Name }}`} {
 		if got, err := Render(context.Background(), q, Vars{Name: "n"}); err == nil {
 			t.Errorf("Render(%q) = %q, want an error", q, got)
 		}
@@ -183,5 +185,26 @@ func TestRenderKeepsFlaggerStyleQueries(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("Render(%s) = %q, %v; want %q", tc.query, got, err, tc.want)
 		}
+	}
+}
+
+// {{ ingress }} is spec.ingressRef.name, or the target's name without one, as in the Flagger
+// model: templates written for Flagger's nginx provider keep rendering.
+func TestIngressVariableFollowsTheFlaggerModel(t *testing.T) {
+	c := &siskinv1.Canary{}
+	c.Name, c.Namespace = "podinfo", "test"
+	c.Spec.TargetRef.Name = "podinfo-app"
+	m := siskinv1.CanaryMetric{Name: "errors"}
+	v, _, err := varsFor(c, m, Step{})
+	if err != nil || v.Ingress != "podinfo-app" {
+		t.Fatalf("without ingressRef: ingress %q (%v), want the target's name", v.Ingress, err)
+	}
+	c.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{Name: "podinfo-ing"}
+	if v, _, _ = varsFor(c, m, Step{}); v.Ingress != "podinfo-ing" {
+		t.Fatalf("with ingressRef: ingress %q, want podinfo-ing", v.Ingress)
+	}
+	got, err := Render(context.Background(), `sum(x{ingress="{{ ingress }}"})`, v)
+	if err != nil || got != `sum(x{ingress="podinfo-ing"})` {
+		t.Fatalf("Render = %q, %v", got, err)
 	}
 }
