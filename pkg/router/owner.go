@@ -17,7 +17,8 @@ import (
 // made by Siskin for c (and orphaned, or handed back by Finalize), and so was one controlled by
 // a deleted Canary of the same name: adopt is true and it may be claimed. When c opted in to
 // taking over from Flagger (target.AdoptsFlagger), so may an object Flagger made for its
-// Canary of c's name (target.FlaggerMade), and a pre-existing object that no controller owns.
+// Canary of c's name (target.FlaggerMade), and a pre-existing object that no controller owns
+// and no other Canary's annotation names.
 // Anything else is an error wrapping ErrNotOwned that tells the user how to hand the object
 // over.
 func Ownership(kind string, obj client.Object, c *siskinv1.Canary) (adopt bool, err error) {
@@ -38,7 +39,11 @@ func Ownership(kind string, obj client.Object, c *siskinv1.Canary) (adopt bool, 
 		return false, fmt.Errorf("%s %s is controlled by %s %s, not by Canary %s; delete it or change its owner: %w",
 			kind, key, ref.Kind, ref.Name, c.Name, ErrNotOwned)
 	}
-	if obj.GetAnnotations()[target.AnnotationCanary] == c.Name || takeOver {
+	switch owner, annotated := obj.GetAnnotations()[target.AnnotationCanary]; {
+	case owner == c.Name:
+		return true, nil
+	case takeOver && !annotated:
+		// A pre-existing object; one handed back by another Canary stays that Canary's.
 		return true, nil
 	}
 	return false, fmt.Errorf("%s %s exists and is not managed by Canary %s; delete it or annotate it %s=%s to let Siskin manage it (or annotate the Canary %s=%s to take over what exists): %w",

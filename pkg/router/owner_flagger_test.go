@@ -60,6 +60,12 @@ func TestOwnershipOfFlaggersObjects(t *testing.T) {
 			message: "or annotate the Canary siskin.dev/adopt=flagger to take over what exists",
 		},
 		{
+			name:    "an object another Canary handed back stays that Canary's even with the opt-in",
+			obj:     object(nil, "other"),
+			canary:  newCanary(adopting),
+			message: "exists and is not managed by Canary podinfo",
+		},
+		{
 			name:    "another opt-in value is no opt-in",
 			obj:     object(flaggerRef("podinfo"), ""),
 			canary:  newCanary(func(c *siskinv1.Canary) { c.Annotations = map[string]string{target.AnnotationAdopt: "none"} }),
