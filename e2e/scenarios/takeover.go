@@ -195,7 +195,7 @@ func (r *rig) flaggerHTTPRoute(owner metav1.OwnerReference) client.Object {
 	}
 	backend := func(svcName string, weight int32) gatewayv1.HTTPBackendRef {
 		return gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
-			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(svcName), Port: ptr.To(gatewayv1.PortNumber(port))},
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(svcName), Port: ptr.To(port)},
 			Weight:                 ptr.To(weight),
 		}}
 	}
