@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -90,7 +91,7 @@ func TestAdoptPrimaryKeepsFlaggersPrimaryAsItRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.Adopted || a.Target == "" || a.Revision != a.Target {
+	if !a.Adopted || !a.Wrote || a.Target == "" || a.Revision != a.Target {
 		t.Fatalf("AdoptPrimary = %+v, want the target's revision as the primary's", a)
 	}
 	got := get(t, cl, "podinfo-primary", &appsv1.Deployment{})
@@ -118,7 +119,7 @@ func TestAdoptPrimaryKeepsFlaggersPrimaryAsItRuns(t *testing.T) {
 	}
 
 	again, err := d.AdoptPrimary(context.Background(), c)
-	if err != nil || again != a {
+	if a.Wrote = false; err != nil || again != a {
 		t.Fatalf("a second AdoptPrimary = %+v, %v; want %+v", again, err, a)
 	}
 	if after := get(t, cl, "podinfo-primary", &appsv1.Deployment{}); after.ResourceVersion != got.ResourceVersion {
@@ -227,5 +228,40 @@ func TestMarkAdoption(t *testing.T) {
 	d.MarkAdoption(elsewhere)
 	if !AdoptsFlagger(elsewhere) {
 		t.Fatal("* does not cover every namespace")
+	}
+}
+
+// Flagger selects the primary's pods by the one label <app>-primary, whatever else the
+// target's selector holds; Siskin would copy the whole selector. A Deployment's selector is
+// immutable, so the adopted primary keeps Flagger's, and every promotion's pod template must
+// still match it.
+func TestPromoteKeepsTheSelectorOfAnAdoptedPrimary(t *testing.T) {
+	twoLabels := func(d *appsv1.Deployment) {
+		d.Spec.Selector.MatchLabels["tier"] = "web"
+		d.Spec.Template.Labels["tier"] = "web"
+	}
+	primary := flaggerPrimary(newTarget(twoLabels))
+	d, cl := newAdapter(t, objs(defaultConfigs(), flaggerConfigs(), []client.Object{newTarget(twoLabels, scaledToZero), primary})...)
+	c := newCanary(optedIn)
+	if _, err := d.AdoptPrimary(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	updateTarget(t, cl, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1" })
+	if err := d.Promote(context.Background(), c, ""); err != nil {
+		t.Fatal(err)
+	}
+	got := get(t, cl, "podinfo-primary", &appsv1.Deployment{})
+	if !equality.Semantic.DeepEqual(got.Spec.Selector, primary.Spec.Selector) {
+		t.Fatalf("selector after promotion %v, want Flagger's %v", got.Spec.Selector, primary.Spec.Selector)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(got.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sel.Matches(labels.Set(got.Spec.Template.Labels)) || got.Spec.Template.Labels["tier"] != "web" {
+		t.Fatalf("promoted pod template labels %v do not match the selector %v", got.Spec.Template.Labels, sel)
+	}
+	if image := got.Spec.Template.Spec.Containers[0].Image; image != "ghcr.io/stefanprodan/podinfo:6.0.1" {
+		t.Fatalf("primary runs %s after the promotion", image)
 	}
 }
