@@ -246,7 +246,9 @@ func TestPromoteKeepsTheSelectorOfAnAdoptedPrimary(t *testing.T) {
 	if _, err := d.AdoptPrimary(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	updateTarget(t, cl, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1" })
+	updateTarget(t, cl, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1"
+	})
 	if err := d.Promote(context.Background(), c, ""); err != nil {
 		t.Fatal(err)
 	}
