@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
+	"github.com/siskin-dev/siskin/pkg/router/istio"
+	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+)
+
+// resolveProvider is spec.provider or, when the Canary names none (the controller's default
+// applies, which the plugin cannot read), the router whose objects exist: a VirtualService,
+// else an HTTPRoute, else plain Services.
+func resolveProvider(ctx context.Context, c client.Reader, cn *siskinv1.Canary) string {
+	if p := cn.Spec.Provider; p != "" {
+		return p
+	}
+	apex, _, _ := router.ServiceNames(cn)
+	key := client.ObjectKey{Namespace: cn.Namespace, Name: apex}
+	if err := c.Get(ctx, key, &networkingv1.VirtualService{}); err == nil {
+		return siskinv1.ProviderIstio
+	}
+	if err := c.Get(ctx, key, &gatewayv1.HTTPRoute{}); err == nil {
+		return siskinv1.ProviderGatewayAPI
+	}
+	return siskinv1.ProviderKubernetes
+}
+
+// RouteView is the live route of a Canary, as its router reads it.
+type RouteView struct {
+	Provider      string `json:"provider"`
+	Kind          string `json:"kind"`
+	Name          string `json:"name"`
+	PrimaryWeight int32  `json:"primaryWeight"`
+	CanaryWeight  int32  `json:"canaryWeight"`
+	Mirror        bool   `json:"mirror,omitempty"`
+	Converged     bool   `json:"converged"`
+	Message       string `json:"message,omitempty"`
+}
+
+// observeRoute reads the weights actually in the live route through the controller's own
+// router code.
+func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, provider string) RouteView {
+	apex, _, _ := router.ServiceNames(cn)
+	v := RouteView{Provider: provider, Name: apex}
+	var rt router.Router
+	switch {
+	case provider == siskinv1.ProviderIstio:
+		v.Kind, rt = "VirtualService", istio.New(c, c)
+	case strings.HasPrefix(provider, siskinv1.ProviderGatewayAPI):
+		v.Kind, rt = "HTTPRoute", gatewayapi.New(c, c)
+	case provider == siskinv1.ProviderKubernetes:
+		v.Kind, rt = "Service", kubernetes.New(c, c, nil)
+	default:
+		v.Message = fmt.Sprintf("provider %s is not supported by Siskin", provider)
+		return v
+	}
+	r, err := rt.Observe(ctx, cn)
+	if err != nil && !errors.Is(err, router.ErrNotOwned) {
+		v.Message = err.Error()
+		return v
+	}
+	v.PrimaryWeight, v.CanaryWeight, v.Mirror, v.Converged, v.Message = r.PrimaryWeight, r.CanaryWeight, r.Mirror, r.Converged, r.Message
+	if err != nil {
+		v.Message = err.Error()
+	}
+	return v
+}
