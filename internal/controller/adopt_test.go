@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/target"
@@ -34,8 +35,8 @@ func flaggerOwnerRef() metav1.OwnerReference {
 // flaggerInstall creates the target (scaled to zero when it runs the primary's image, as
 // Flagger leaves it after a promotion) and what Flagger made: podinfo-primary with its own
 // one-label selector and a flagger-id on its pod template, the apex, -primary and -canary
-// Services, both DestinationRules and the VirtualService routing all traffic to the primary.
-func flaggerInstall(t *testing.T, ns, targetImage, primaryImage string) {
+// Services, and the router's objects (flaggerIstio, flaggerHTTPRoute).
+func flaggerInstall(t *testing.T, ns, targetImage, primaryImage string, routes ...client.Object) {
 	t.Helper()
 	ctx := context.Background()
 	tgt := podinfoDeployment(ns, targetImage)
@@ -61,6 +62,18 @@ func flaggerInstall(t *testing.T, ns, targetImage, primaryImage string) {
 			},
 		}
 	}
+	objs := []client.Object{tgt, primary,
+		svc("podinfo", "podinfo-primary"), svc("podinfo-primary", "podinfo-primary"), svc("podinfo-canary", "podinfo")}
+	for _, obj := range append(objs, routes...) {
+		if err := k8sClient.Create(ctx, obj); err != nil {
+			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+}
+
+// flaggerIstio are Flagger's DestinationRules and VirtualService routing all traffic to the
+// primary.
+func flaggerIstio(ns string) []client.Object {
 	dr := func(name string) *networkingv1.DestinationRule {
 		d := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
 			OwnerReferences: []metav1.OwnerReference{flaggerOwnerRef()}}}
@@ -77,18 +90,60 @@ func flaggerInstall(t *testing.T, ns, targetImage, primaryImage string) {
 			{Destination: &istioapi.Destination{Host: "podinfo-canary." + ns + ".svc.cluster.local"}, Weight: 0},
 		},
 	}}
-	for _, obj := range []client.Object{tgt, primary,
-		svc("podinfo", "podinfo-primary"), svc("podinfo-primary", "podinfo-primary"), svc("podinfo-canary", "podinfo"),
-		dr("podinfo-primary"), dr("podinfo-canary"), vs} {
-		if err := k8sClient.Create(ctx, obj); err != nil {
-			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
-		}
-	}
+	return []client.Object{dr("podinfo-primary"), dr("podinfo-canary"), vs}
 }
 
+// flaggerHTTPRoute is Flagger's HTTPRoute routing all traffic to the primary.
+func flaggerHTTPRoute(ns string) []client.Object {
+	rt := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns,
+		OwnerReferences: []metav1.OwnerReference{flaggerOwnerRef()}}}
+	rt.Spec.ParentRefs = []gatewayv1.ParentReference{{Name: testGatewayName}}
+	rt.Spec.Hostnames = []gatewayv1.Hostname{"podinfo.example.com"}
+	backend := func(name string, weight int32) gatewayv1.HTTPBackendRef {
+		return gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(name), Port: ptr.To[gatewayv1.PortNumber](9898)},
+			Weight:                 ptr.To(weight),
+		}}
+	}
+	rt.Spec.Rules = []gatewayv1.HTTPRouteRule{{
+		Matches:     []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: ptr.To(gatewayv1.PathMatchPathPrefix), Value: ptr.To("/")}}},
+		BackendRefs: []gatewayv1.HTTPBackendRef{backend("podinfo-primary", 100), backend("podinfo-canary", 0)},
+	}}
+	return []client.Object{rt}
+}
+
+// takeOverRouter wires one router into the take-over scenario.
+type takeOverRouter struct {
+	rc routerCase
+	// flagger returns Flagger's routing objects in ns.
+	flagger func(ns string) []client.Object
+}
+
+var (
+	istioTakeOver = takeOverRouter{
+		rc:      routerCase{provider: siskinv1.ProviderIstio, prepare: func(*testing.T, string) {}, spec: func(*siskinv1.Canary) {}, route: virtualServiceRoute},
+		flagger: flaggerIstio,
+	}
+	gatewayAPITakeOver = takeOverRouter{
+		rc: routerCase{
+			provider: siskinv1.ProviderGatewayAPI,
+			prepare: func(t *testing.T, ns string) {
+				createGateway(t, ns)
+				runGateway(t, ns, gatewayDelay)
+			},
+			spec: func(c *siskinv1.Canary) {
+				c.Spec.Service.GatewayRefs = []siskinv1.ParentReference{{Name: testGatewayName}}
+				c.Spec.Service.Hosts = []string{"podinfo.example.com"}
+			},
+			route: httpRouteRoute,
+		},
+		flagger: flaggerHTTPRoute,
+	}
+)
+
 // adoptingCanary is the Siskin Canary that takes over Flagger's podinfo.
-func adoptingCanary(ns string, optIn bool) *siskinv1.Canary {
-	c := weightedCanary(ns, routerCase{provider: siskinv1.ProviderIstio, spec: func(*siskinv1.Canary) {}})
+func adoptingCanary(ns string, rc routerCase, optIn bool) *siskinv1.Canary {
+	c := weightedCanary(ns, rc)
 	if optIn {
 		c.Annotations = map[string]string{target.AnnotationAdopt: target.AdoptFlagger}
 	}
@@ -97,7 +152,7 @@ func adoptingCanary(ns string, optIn bool) *siskinv1.Canary {
 
 // watchWeights polls the VirtualService's weights until stopped, and returns every distinct
 // value seen, and whether it was ever missing.
-func watchWeights(t *testing.T, ns string) (stop func() (seen []routeWeights, missing bool)) {
+func watchWeights(t *testing.T, ns string, rc routerCase) (stop func() (seen []routeWeights, missing bool)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
@@ -110,7 +165,7 @@ func watchWeights(t *testing.T, ns string) (stop func() (seen []routeWeights, mi
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			rt, ok, err := virtualServiceRoute(ctx, ns)
+			rt, ok, err := rc.route(ctx, ns)
 			mu.Lock()
 			switch {
 			case err != nil:
@@ -148,72 +203,23 @@ func checkTakenOver(t *testing.T, obj client.Object, c *siskinv1.Canary) {
 
 func TestTakeOverFromFlagger(t *testing.T) {
 	t.Parallel()
-	t.Run("after a promotion the Canary comes up at rest and the next revision rolls out", func(t *testing.T) {
-		t.Parallel()
-		ns := newNamespace(t)
-		runKubelet(t, ns)
-		flaggerInstall(t, ns, "podinfo:6.0.0", "podinfo:6.0.0")
-		waitForReady(t, ns, "podinfo-primary")
-		before := getDeployment(t, ns, "podinfo-primary")
-		weights := watchWeights(t, ns)
-		startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
-
-		c := adoptingCanary(ns, true)
-		if err := k8sClient.Create(context.Background(), c); err != nil {
-			t.Fatal(err)
-		}
-		got := waitFor(t, keyOf(c), "Initialized", func(c *siskinv1.Canary) bool {
-			return c.Status.Phase == siskinv1.PhaseInitialized
+	for _, tr := range []takeOverRouter{istioTakeOver, gatewayAPITakeOver} {
+		t.Run(tr.rc.provider+": after a promotion the Canary comes up at rest and the next revision rolls out", func(t *testing.T) {
+			t.Parallel()
+			takeOverAfterPromotion(t, tr)
 		})
-		// The Deployment's generation moves with its annotations (the Deployment controller
-		// copies them to the ReplicaSet); its pods restart only when the template changes.
-		after := getDeployment(t, ns, "podinfo-primary")
-		if !equality.Semantic.DeepEqual(after.Spec.Template, before.Spec.Template) ||
-			!equality.Semantic.DeepEqual(after.Spec.Selector, before.Spec.Selector) ||
-			ptr.Deref(after.Spec.Replicas, 1) != ptr.Deref(before.Spec.Replicas, 1) {
-			t.Errorf("the take-over changed the primary's pod template, selector or replicas:\n%+v\nwant\n%+v", after.Spec, before.Spec)
-		}
-		if got.Status.LastPromotedSpec == "" || got.Status.LastPromotedSpec != after.Annotations[target.AnnotationRevision] ||
-			got.Status.LastAppliedSpec != got.Status.LastPromotedSpec {
-			t.Errorf("lastPromotedSpec %q lastAppliedSpec %q, primary revision %q", got.Status.LastPromotedSpec,
-				got.Status.LastAppliedSpec, after.Annotations[target.AnnotationRevision])
-		}
-		waitForRoute(t, ns, routerCase{route: virtualServiceRoute}, allToPrimary, 10*time.Second)
-		seen, missing := weights()
-		if missing || len(seen) != 1 || seen[0] != allToPrimary {
-			t.Errorf("route during the take-over: %v (missing: %v), want %s throughout", seen, missing, allToPrimary)
-		}
-		checkTakenOver(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-primary"}}, got)
-		for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
-			checkTakenOver(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, got)
-		}
-		checkTakenOver(t, &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"}}, got)
-		for _, name := range []string{"podinfo-primary", "podinfo-canary"} {
-			checkTakenOver(t, &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, got)
-		}
-
-		release(t, ns, "podinfo:6.1.0")
-		waitForWithin(t, keyOf(c), "Succeeded", 5*analysisInterval, func(c *siskinv1.Canary) bool {
-			return c.Status.Phase == siskinv1.PhaseSucceeded
-		})
-		if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.1.0" {
-			t.Errorf("primary runs %s after the first rollout under Siskin, want podinfo:6.1.0", img)
-		}
-		if sel := getDeployment(t, ns, "podinfo-primary").Spec.Selector; !equality.Semantic.DeepEqual(sel, before.Spec.Selector) {
-			t.Errorf("the primary's selector changed to %v", sel)
-		}
-	})
+	}
 
 	t.Run("mid-rollout the target's revision is analysed, not promoted at once", func(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t)
 		runKubelet(t, ns)
-		flaggerInstall(t, ns, "podinfo:6.1.0", "podinfo:6.0.0")
+		flaggerInstall(t, ns, "podinfo:6.1.0", "podinfo:6.0.0", flaggerIstio(ns)...)
 		waitForReady(t, ns, "podinfo-primary")
 		before := getDeployment(t, ns, "podinfo-primary")
 		startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
 
-		c := adoptingCanary(ns, true)
+		c := adoptingCanary(ns, istioTakeOver.rc, true)
 		if err := k8sClient.Create(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -239,12 +245,12 @@ func TestTakeOverFromFlagger(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t)
 		runKubelet(t, ns)
-		flaggerInstall(t, ns, "podinfo:6.0.0", "podinfo:6.0.0")
+		flaggerInstall(t, ns, "podinfo:6.0.0", "podinfo:6.0.0", flaggerIstio(ns)...)
 		waitForReady(t, ns, "podinfo-primary")
 		before := getDeployment(t, ns, "podinfo-primary")
 		startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
 
-		c := adoptingCanary(ns, false)
+		c := adoptingCanary(ns, istioTakeOver.rc, false)
 		if err := k8sClient.Create(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -264,6 +270,65 @@ func TestTakeOverFromFlagger(t *testing.T) {
 			t.Errorf("the VirtualService was taken over without the opt-in: %+v", vs.OwnerReferences)
 		}
 	})
+}
+
+// takeOverAfterPromotion takes over what Flagger leaves after a promotion: the primary keeps
+// its pod template and selector, the route carries all traffic to the primary throughout, the
+// Canary comes up at rest with the primary's revision promoted, and the next revision rolls
+// out under Siskin.
+func takeOverAfterPromotion(t *testing.T, tr takeOverRouter) {
+	ns := newNamespace(t)
+	runKubelet(t, ns)
+	tr.rc.prepare(t, ns)
+	flaggerInstall(t, ns, "podinfo:6.0.0", "podinfo:6.0.0", tr.flagger(ns)...)
+	waitForReady(t, ns, "podinfo-primary")
+	before := getDeployment(t, ns, "podinfo-primary")
+	weights := watchWeights(t, ns, tr.rc)
+	startController(t, ns, controllerOptions{provider: tr.rc.provider})
+
+	c := adoptingCanary(ns, tr.rc, true)
+	if err := k8sClient.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, keyOf(c), "Initialized", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseInitialized
+	})
+	// The Deployment's generation moves with its annotations (the Deployment controller
+	// copies them to the ReplicaSet); its pods restart only when the template changes.
+	after := getDeployment(t, ns, "podinfo-primary")
+	if !equality.Semantic.DeepEqual(after.Spec.Template, before.Spec.Template) ||
+		!equality.Semantic.DeepEqual(after.Spec.Selector, before.Spec.Selector) ||
+		ptr.Deref(after.Spec.Replicas, 1) != ptr.Deref(before.Spec.Replicas, 1) {
+		t.Errorf("the take-over changed the primary's pod template, selector or replicas:\n%+v\nwant\n%+v", after.Spec, before.Spec)
+	}
+	if got.Status.LastPromotedSpec == "" || got.Status.LastPromotedSpec != after.Annotations[target.AnnotationRevision] ||
+		got.Status.LastAppliedSpec != got.Status.LastPromotedSpec {
+		t.Errorf("lastPromotedSpec %q lastAppliedSpec %q, primary revision %q", got.Status.LastPromotedSpec,
+			got.Status.LastAppliedSpec, after.Annotations[target.AnnotationRevision])
+	}
+	waitForRoute(t, ns, tr.rc, allToPrimary, 10*time.Second)
+	seen, missing := weights()
+	if missing || len(seen) != 1 || seen[0] != allToPrimary {
+		t.Errorf("route during the take-over: %v (missing: %v), want %s throughout", seen, missing, allToPrimary)
+	}
+	checkTakenOver(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-primary"}}, got)
+	for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
+		checkTakenOver(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, got)
+	}
+	for _, obj := range tr.flagger(ns) {
+		checkTakenOver(t, obj, got)
+	}
+
+	release(t, ns, "podinfo:6.1.0")
+	waitForWithin(t, keyOf(c), "Succeeded", 5*analysisInterval, func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseSucceeded
+	})
+	if img := image(getDeployment(t, ns, "podinfo-primary")); img != "podinfo:6.1.0" {
+		t.Errorf("primary runs %s after the first rollout under Siskin, want podinfo:6.1.0", img)
+	}
+	if sel := getDeployment(t, ns, "podinfo-primary").Spec.Selector; !equality.Semantic.DeepEqual(sel, before.Spec.Selector) {
+		t.Errorf("the primary's selector changed to %v", sel)
+	}
 }
 
 // waitForReady waits until the kubelet stand-in reports a Deployment available.
