@@ -95,6 +95,10 @@ func (s *Server) admitLoad(spec load.Spec, ns string) (load.Spec, int, error) {
 	if err := s.checkTarget(spec, ns); err != nil {
 		return spec, http.StatusForbidden, err
 	}
+	if spec.HTTP != nil {
+		// A redirect must not take the load where the target itself could not go.
+		spec.HTTP.CheckRedirect = func(hostport string) error { return s.checkHost(hostport, ns) }
+	}
 	return spec, 0, nil
 }
 

@@ -3,8 +3,10 @@ package loadtester
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/siskin-dev/siskin/loadtester/load"
@@ -103,5 +105,26 @@ func TestKubectlAndHelmGlobalFlagsAreRefusedWhateverTheAllowList(t *testing.T) {
 		if code != http.StatusForbidden || !strings.Contains(body, `"`+c.flag+`"`) {
 			t.Errorf("%s %s = %d %q, want 403 naming %q", c.typ, c.cmd, code, body, c.flag)
 		}
+	}
+}
+
+// A redirect must not take load where the target rules would not let it go: the allowed
+// target answers with a redirect to a host outside them, and that host gets no request.
+func TestRedirectsOutsideTheTargetRulesAreNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	allowed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/latest/meta-data/", http.StatusFound)
+	}))
+	t.Cleanup(allowed.Close)
+	s := newServer(t, Options{TargetHosts: regexp.MustCompile(`^(?:` + regexp.QuoteMeta(strings.TrimPrefix(allowed.URL, "http://")) + `)$`)})
+	p := withMeta(podinfo, "type", "cmd", "cmd", "hey -n 4 -c 1 "+allowed.URL+"/", "blocking", "true")
+	code, body := call(t, s, "/", payload(t, p), nil)
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect took %d requests to a host outside the target rules", n)
+	}
+	if code != http.StatusInternalServerError || !strings.Contains(body, "redirect to") {
+		t.Fatalf("= %d %s, want 500 with the refused redirects counted as errors", code, body)
 	}
 }

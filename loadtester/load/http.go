@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,9 @@ type httpRequester struct {
 	t      HTTPTarget
 	host   string
 }
+
+// maxRedirects is how many redirects a request follows, as Go's default client does.
+const maxRedirects = 10
 
 func newHTTPRequester(t HTTPTarget, concurrency int, timeout time.Duration) *httpRequester {
 	protocols := new(http.Protocols)
@@ -47,8 +51,19 @@ func newHTTPRequester(t HTTPTarget, concurrency int, timeout time.Duration) *htt
 		Protocols:           protocols,
 	}
 	client := &http.Client{Transport: tr, Timeout: timeout}
-	if t.DisableRedirects {
+	switch {
+	case t.DisableRedirects:
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	case t.CheckRedirect != nil:
+		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			if err := t.CheckRedirect(req.URL.Host); err != nil {
+				return fmt.Errorf("redirect to %s refused: %w", req.URL.Host, err)
+			}
+			return nil
+		}
 	}
 	host := t.Host
 	if host == "" {

@@ -63,6 +63,11 @@ type HTTPTarget struct {
 	DisableKeepAlives  bool `json:"disableKeepAlives,omitempty"`
 	DisableCompression bool `json:"disableCompression,omitempty"`
 	DisableRedirects   bool `json:"disableRedirects,omitempty"`
+	// CheckRedirect, when set, is asked about the host (host:port) of every redirect before it
+	// is followed; an error stops the request, which then counts as failed with that error.
+	// The load tester sets it so that a redirect cannot take load where the target rules
+	// would not let it go.
+	CheckRedirect func(hostport string) error `json:"-"`
 }
 
 // GRPCTarget is a gRPC endpoint. With Call equal to HealthCheckCall the standard health
