@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -152,6 +153,12 @@ func (d *Deployment) AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adop
 	if !flagger {
 		a.Revision = p.Annotations[AnnotationRevision]
 		return a, nil
+	}
+	// A Deployment's selector is immutable: every pod template Siskin promotes must match the
+	// one Flagger chose, which it does when both pick the same selector label.
+	if sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector); err != nil || !sel.Matches(labels.Set(desired.Spec.Template.Labels)) {
+		return Adoption{}, fmt.Errorf("deployment %s was made by Flagger, but its selector %s does not select the labels Siskin gives the primary's pods (%s); give Siskin Flagger's -selector-labels: %w",
+			primaryKey(c), metav1.FormatLabelSelector(p.Spec.Selector), labels.Set(desired.Spec.Template.Labels), ErrNotOwned)
 	}
 
 	same, err := d.runsRevision(ctx, p, desired, tracked)

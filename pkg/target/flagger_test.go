@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -265,5 +266,25 @@ func TestPromoteKeepsTheSelectorOfAnAdoptedPrimary(t *testing.T) {
 	}
 	if image := got.Spec.Template.Spec.Containers[0].Image; image != "ghcr.io/stefanprodan/podinfo:6.0.1" {
 		t.Fatalf("primary runs %s after the promotion", image)
+	}
+}
+
+// Flagger run with -selector-labels=name picks another label than Siskin's default order does:
+// the primary's immutable selector would not select the pods Siskin promotes.
+func TestAdoptPrimaryRefusesAPrimaryItsPromotionsWouldNotMatch(t *testing.T) {
+	byName := func(d *appsv1.Deployment) {
+		d.Spec.Selector.MatchLabels["name"] = "podinfo"
+		d.Spec.Template.Labels["name"] = "podinfo"
+	}
+	primary := flaggerPrimary(newTarget(byName))
+	primary.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"name": "podinfo-primary"}}
+	primary.Spec.Template.Labels = map[string]string{"app": "podinfo", "name": "podinfo-primary", "version": "v1"}
+	d, cl := newAdapter(t, objs(defaultConfigs(), flaggerConfigs(), []client.Object{newTarget(byName, scaledToZero), primary})...)
+	_, err := d.AdoptPrimary(context.Background(), newCanary(optedIn))
+	if !errors.Is(err, ErrNotOwned) || !strings.Contains(err.Error(), "selector-labels") {
+		t.Fatalf("AdoptPrimary = %v, want ErrNotOwned naming the selector labels", err)
+	}
+	if got := get(t, cl, "podinfo-primary", &appsv1.Deployment{}); metav1.GetControllerOf(got).UID != "flagger-uid" {
+		t.Fatalf("a refused primary was taken over: %+v", got.OwnerReferences)
 	}
 }
