@@ -1,0 +1,146 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// session logs in with the printed URL's token and returns the session cookie.
+func session(t *testing.T, s *Server, ts *httptest.Server) *http.Cookie {
+	t.Helper()
+	res := do(t, ts, http.MethodGet, "/?token="+url.QueryEscape(s.Token()), nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /?token=<run token>: %s, want 303", res.Status)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == sessionCookie {
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("session cookie HttpOnly=%v SameSite=%v, want HttpOnly and Strict", c.HttpOnly, c.SameSite)
+			}
+			return c
+		}
+	}
+	t.Fatal("no session cookie after the token login")
+	return nil
+}
+
+func TestLocalModeAnswersOnlyTheRunToken(t *testing.T) {
+	ns := newNamespace(t)
+	if err := k8sClient.Create(context.Background(), canary(ns, "podinfo")); err != nil {
+		t.Fatal(err)
+	}
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+
+	if res := do(t, ts, http.MethodGet, "/api/fleet", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("fleet without a session: %s, want 401", res.Status)
+	}
+	if res := do(t, ts, http.MethodGet, "/api/stream", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("stream without a session: %s, want 401", res.Status)
+	}
+	if res := do(t, ts, http.MethodGet, "/?token=not-the-token", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("page with a wrong token: %s, want 401", res.Status)
+	}
+	forged := &http.Cookie{Name: sessionCookie, Value: "guess"}
+	if res := do(t, ts, http.MethodGet, "/api/fleet", nil, forged); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("fleet with a guessed session: %s, want 401", res.Status)
+	}
+
+	ck := session(t, s, ts)
+	res := do(t, ts, http.MethodGet, "/api/fleet", nil, ck)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("fleet with the session: %s", res.Status)
+	}
+	var rows []Row
+	if err := json.Unmarshal(res.Body, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Name != "podinfo" || rows[0].Namespace != ns {
+		t.Errorf("fleet = %+v, want the one Canary %s/podinfo", rows, ns)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); csp == "" {
+		t.Error("no Content-Security-Policy header")
+	}
+}
+
+func TestLocalModeRefusesAForeignHostHeader(t *testing.T) {
+	ns := newNamespace(t)
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+	ck := session(t, s, ts)
+	// A page of evil.example whose name now resolves to 127.0.0.1 sends its own name as Host.
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, ts.URL+"/api/fleet", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "evil.example:80"
+	req.AddCookie(ck)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("request with Host evil.example: %s, want 421", res.Status)
+	}
+}
+
+func TestLocalActionNeedsTheDashboardsOriginAndCSRFToken(t *testing.T) {
+	ns := newNamespace(t)
+	c := canary(ns, "podinfo")
+	if err := k8sClient.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+	ck := session(t, s, ts)
+	csrf := s.csrfToken(&caller{secret: s.Token()})
+	path := "/api/canaries/" + ns + "/podinfo/abort"
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"no Origin", http.Header{csrfHeader: {csrf}}},
+		{"another site's Origin", http.Header{"Origin": {"http://evil.example"}, csrfHeader: {csrf}}},
+		{"no CSRF token", http.Header{"Origin": {ts.URL}}},
+		{"a wrong CSRF token", http.Header{"Origin": {ts.URL}, csrfHeader: {"0000"}}},
+	} {
+		if res := do(t, ts, http.MethodPost, path, tc.header, ck); res.StatusCode != http.StatusForbidden {
+			t.Errorf("abort with %s: %s, want 403", tc.name, res.Status)
+		}
+	}
+	got := &siskinv1.Canary{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), got); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := got.Annotations[siskinv1.AnnotationAbort]; ok {
+		t.Fatalf("a refused request set %s=%s", siskinv1.AnnotationAbort, v)
+	}
+
+	res := do(t, ts, http.MethodPost, path, http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("abort from the dashboard's page: %s", res.Status)
+	}
+	var ar ActionResult
+	if err := json.Unmarshal(res.Body, &ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), got); err != nil {
+		t.Fatal(err)
+	}
+	if ar.Annotation != siskinv1.AnnotationAbort || got.Annotations[siskinv1.AnnotationAbort] != ar.Value {
+		t.Errorf("answer %+v, annotations %v: want %s set to the answered value", ar, got.Annotations, siskinv1.AnnotationAbort)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, ar.Value); err != nil {
+		t.Errorf("annotation value %q is not a timestamp: %v", ar.Value, err)
+	}
+	if res := do(t, ts, http.MethodPost, "/api/canaries/"+ns+"/podinfo/delete", http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck); res.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown action: %s, want 404", res.Status)
+	}
+}

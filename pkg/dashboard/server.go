@@ -1,0 +1,234 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// Mode is how the dashboard authenticates and authorises its callers.
+type Mode string
+
+// Modes of the dashboard.
+const (
+	// ModeLocal serves one person on loopback with their own kubeconfig.
+	ModeLocal Mode = "local"
+	// ModeInCluster authenticates bearer tokens by TokenReview and authorises each read and
+	// action by SubjectAccessReview.
+	ModeInCluster Mode = "in-cluster"
+)
+
+// Options configure a dashboard.
+type Options struct {
+	// Mode is ModeLocal unless set.
+	Mode Mode
+	// Addr is where Run listens: "127.0.0.1:0" (any free port on loopback) unless set. In local
+	// mode it must be a loopback address.
+	Addr string
+	// Namespace limits the dashboard to one namespace; empty means all namespaces.
+	Namespace string
+	// Token is the per-run token of local mode; a random one unless set.
+	Token string
+	// AllowedHosts are the Host headers accepted in local mode; Run sets them from its
+	// listener, a caller of Handler must.
+	AllowedHosts []string
+	// Out receives the URL Run prints; nothing is printed when nil.
+	Out io.Writer
+}
+
+// Server is a dashboard: a watch on Canaries and their Events, the history kept from it, and
+// the HTTP handler.
+type Server struct {
+	opts    Options
+	client  client.Client
+	cache   cache.Cache
+	hub     *hub
+	authn   authenticator
+	authz   authorizer
+	csrfKey []byte
+}
+
+// Scheme returns the kinds the dashboard reads.
+func Scheme() (*k8sruntime.Scheme, error) {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := siskinv1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a dashboard that reads and acts with cfg: the user's kubeconfig in local mode, the
+// dashboard's service account in-cluster. Start must run before it serves.
+func New(cfg *rest.Config, opts Options) (*Server, error) {
+	if opts.Mode == "" {
+		opts.Mode = ModeLocal
+	}
+	if opts.Mode != ModeLocal && opts.Mode != ModeInCluster {
+		return nil, fmt.Errorf("unknown dashboard mode %q", opts.Mode)
+	}
+	if opts.Token == "" && opts.Mode == ModeLocal {
+		opts.Token = randomHex(24)
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	copts := cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			// Only the Events of Canaries: the timeline's reasons and messages.
+			&corev1.Event{}: {Field: fields.OneTermEqualSelector("involvedObject.kind", siskinv1.CanaryKind)},
+		},
+	}
+	if opts.Namespace != "" {
+		copts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	c, err := cache.New(cfg, copts)
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("create client: %w", err)
+	}
+	s := &Server{opts: opts, client: cl, cache: c, hub: newHub(), csrfKey: []byte(randomHex(32))}
+	if opts.Mode == ModeInCluster {
+		s.authn = &tokenReviewer{client: cl}
+		s.authz = &accessReviewer{client: cl}
+	} else {
+		s.authn = localSession{token: opts.Token}
+		s.authz = allowAll{}
+	}
+	return s, nil
+}
+
+// Token is the per-run token of local mode.
+func (s *Server) Token() string { return s.opts.Token }
+
+// Start starts the watches and returns once their caches are filled; they stop with ctx.
+func (s *Server) Start(ctx context.Context) error {
+	inf, err := s.cache.GetInformer(ctx, &siskinv1.Canary{})
+	if err != nil {
+		return fmt.Errorf("watch canaries: %w", err)
+	}
+	if _, err := inf.AddEventHandler(s.hub.canaryHandler()); err != nil {
+		return err
+	}
+	ev, err := s.cache.GetInformer(ctx, &corev1.Event{})
+	if err != nil {
+		return fmt.Errorf("watch events: %w", err)
+	}
+	if _, err := ev.AddEventHandler(s.hub.eventHandler()); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.cache.Start(ctx) }()
+	if !s.cache.WaitForCacheSync(ctx) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("start watches: %w", err)
+		default:
+			return errors.New("watches did not sync: is the Canary CRD installed, and may you list canaries?")
+		}
+	}
+	return nil
+}
+
+// Run serves the dashboard on opts.Addr until ctx ends, printing its URL to opts.Out.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeLocal
+	}
+	if mode == ModeLocal {
+		if err := requireLoopback(opts.Addr); err != nil {
+			return err
+		}
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	defer func() { _ = ln.Close() }()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if mode == ModeLocal && len(opts.AllowedHosts) == 0 {
+		opts.AllowedHosts = LoopbackHosts(port)
+	}
+	s, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	if opts.Out != nil {
+		if mode == ModeLocal {
+			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard: http://127.0.0.1:%s/?token=%s\n(press Ctrl-C to stop)\n", port, s.Token())
+		} else {
+			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard listening on %s\n", ln.Addr())
+		}
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// LoopbackHosts are the Host headers of a loopback server on port.
+func LoopbackHosts(port string) []string {
+	return []string{"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port}
+}
+
+// requireLoopback refuses a local-mode address that is not on loopback: the dashboard acts with
+// the user's credentials.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("address %q is not on loopback: the local dashboard acts with your credentials", addr)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,151 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+)
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	name string
+	data string
+}
+
+// readEvents sends the stream's events to a channel until the body ends.
+func readEvents(t *testing.T, body *bufio.Reader) <-chan sseEvent {
+	t.Helper()
+	out := make(chan sseEvent, 64)
+	go func() {
+		defer close(out)
+		var ev sseEvent
+		for {
+			line, err := body.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == "":
+				if ev.name != "" {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data = strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return out
+}
+
+// nextDetail waits for a "canary" event that satisfies ok.
+func nextDetail(t *testing.T, events <-chan sseEvent, what string, ok func(*Detail) bool) *Detail {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, open := <-events:
+			if !open {
+				t.Fatalf("stream ended while waiting for %s", what)
+			}
+			if ev.name == "problem" {
+				t.Fatalf("stream problem while waiting for %s: %s", what, ev.data)
+			}
+			if ev.name != "canary" {
+				continue
+			}
+			d := &Detail{}
+			if err := json.Unmarshal([]byte(ev.data), d); err != nil {
+				t.Fatal(err)
+			}
+			if ok(d) {
+				return d
+			}
+		case <-timeout:
+			t.Fatalf("no canary event with %s within 20s", what)
+		}
+	}
+}
+
+func TestStreamPushesEachStatusChangeAndKeepsTheStepsSeen(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	c := canary(ns, "podinfo")
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+	ck := session(t, s, ts)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/api/stream?canary="+ns+"/podinfo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(ck)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Body.Close() })
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("stream Content-Type %q", ct)
+	}
+	events := readEvents(t, bufio.NewReader(res.Body))
+	nextDetail(t, events, "the Canary", func(d *Detail) bool { return d.Name == "podinfo" })
+
+	// Two analysis steps, as the controller would write them, one status write each.
+	var d *Detail
+	for i, step := range []struct {
+		weight  int32
+		value   string
+		verdict siskinv1.CheckVerdict
+	}{{10, "99.5", siskinv1.VerdictPass}, {20, "97.0", siskinv1.VerdictFail}} {
+		at := metav1.NewTime(time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC))
+		c.Status = siskinv1.CanaryStatus{
+			Phase: siskinv1.PhaseProgressing, CanaryWeight: step.weight, LastStepTime: &at,
+			LastChecks: []siskinv1.CheckResult{{
+				Name: "request-success-rate", Kind: "metric", Value: step.value, Min: "99",
+				Verdict: step.verdict, Time: at,
+			}},
+		}
+		if err := k8sClient.Status().Update(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		d = nextDetail(t, events, "the step at weight "+step.value, func(d *Detail) bool {
+			return d.Weight == step.weight && len(d.Metrics) == 1 && len(d.Metrics[0].Points) == i+1
+		})
+	}
+	pts := d.Metrics[0].Points
+	if pts[0].Step != 1 || pts[1].Step != 2 || *pts[0].Value != 99.5 || *pts[1].Value != 97 || *pts[1].Min != 99 || pts[1].Verdict != "Fail" {
+		t.Errorf("metric points = %+v, want steps 1 and 2 with 99.5 (Pass) and 97 (Fail), min 99", pts)
+	}
+	if pts[0].Weight != 10 || pts[1].Weight != 20 {
+		t.Errorf("points at weights %d and %d, want 10 and 20", pts[0].Weight, pts[1].Weight)
+	}
+	var weights []int32
+	for _, p := range d.Traffic {
+		weights = append(weights, p.Weight)
+	}
+	if len(weights) < 3 || weights[len(weights)-2] != 10 || weights[len(weights)-1] != 20 {
+		t.Errorf("traffic history %v, want it to end with 10, 20", weights)
+	}
+	steps := 0
+	for _, e := range d.Timeline {
+		if e.Kind == "step" {
+			steps++
+		}
+	}
+	if steps != 2 {
+		t.Errorf("timeline has %d analysis steps, want 2: %+v", steps, d.Timeline)
+	}
+}
