@@ -94,6 +94,8 @@ const (
 	ReasonManualPause = "ManualPause"
 	// ReasonManualResume: a siskin.dev/resume request was carried out.
 	ReasonManualResume = "ManualResume"
+	// ReasonTakenOverFromFlagger: the Canary took over what Flagger made for it (opt-in).
+	ReasonTakenOverFromFlagger = "TakenOverFromFlagger"
 	// ReasonManualRequestIgnored: a manual request did not apply in the current phase.
 	ReasonManualRequestIgnored = "ManualRequestIgnored"
 )

@@ -65,6 +65,10 @@ func (r *CanaryReconciler) adopt(ctx context.Context, c *siskinv1.Canary) (rd ro
 		return r.failRound(c, fmt.Errorf("take over from Flagger: %w", err)), true
 	case wrote:
 		ctrl.LoggerFrom(ctx).Info("took over what Flagger made, planning when the cache shows it", "canary", c.Name)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, siskinv1.ReasonTakenOverFromFlagger, "TakeOver",
+				"took over what Flagger made for Canary %s (the primary, its Services and routes keep serving as they are)", c.Name)
+		}
 		return round{requeue: staleRetry}, true
 	}
 	return rd, false

@@ -312,6 +312,7 @@ func takeOverAfterPromotion(t *testing.T, tr takeOverRouter) {
 		t.Errorf("route during the take-over: %v (missing: %v), want %s throughout", seen, missing, allToPrimary)
 	}
 	checkTakenOver(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-primary"}}, got)
+	waitForEvent(t, got, siskinv1.ReasonTakenOverFromFlagger, "took over what Flagger made")
 	for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
 		checkTakenOver(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, got)
 	}
