@@ -82,19 +82,24 @@ func waitFor(ctx context.Context, c client.WithWatch, key client.ObjectKey, rev 
 	evCtx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	var wg sync.WaitGroup
+	tail := &eventTail{printed: map[string]bool{}, changed: make(chan struct{}, 1)}
 	if old, err := canaryEvents(ctx, c, cn); err == nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			printNewEvents(evCtx, c, cn, old, p)
+			tail.run(evCtx, c, cn, old, p)
 		}()
 	}
 	defer wg.Wait()
 
 	w := &waiter{rev: rev}
-	var last string
-	var result error
+	var (
+		last   string
+		result error
+		final  *siskinv1.Canary
+	)
 	err = followCanary(ctx, c, key, func(cn *siskinv1.Canary) error {
+		final = cn
 		if line := summary(cn, provider); line != last {
 			p.printf("%s", line)
 			last = line
@@ -109,6 +114,13 @@ func waitFor(ctx context.Context, c client.WithWatch, key client.ObjectKey, rev 
 		}
 		return errStop
 	})
+	if err == nil && final != nil {
+		// The controller records its event about the last change right after the status:
+		// show it before ending.
+		if r := apimeta.FindStatusCondition(final.Status.Conditions, siskinv1.ConditionReady); r != nil {
+			tail.waitFor(ctx, r.Reason, eventGrace)
+		}
+	}
 	stopEvents()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -144,19 +156,20 @@ func (w *waiter) verdict(cn *siskinv1.Canary) (code int, done bool, msg string) 
 	st := &cn.Status
 	is := func(fp string) bool { return fp != "" && strings.HasPrefix(fp, w.rev) }
 	name := cn.Namespace + "/" + cn.Name
-	if s := apimeta.FindStatusCondition(st.Conditions, siskinv1.ConditionStalled); s != nil && s.Status == metav1.ConditionTrue &&
-		st.ObservedGeneration == cn.Generation {
-		return ExitStalled, true, fmt.Sprintf("canary %s is stalled: %s: %s", name, s.Reason, s.Message)
-	}
 	rolling := is(st.LastAppliedSpec)
 	if rolling {
 		w.seen = true
 	}
+	stalled := apimeta.FindStatusCondition(st.Conditions, siskinv1.ConditionStalled)
 	switch {
-	case is(st.LastPromotedSpec) && (!rolling || st.Phase == siskinv1.PhaseSucceeded || st.Phase == siskinv1.PhaseInitialized):
-		return ExitOK, true, fmt.Sprintf("canary %s: revision %s promoted", name, w.rev)
 	case rolling && st.Phase == siskinv1.PhaseFailed:
 		return ExitRolledBack, true, fmt.Sprintf("canary %s: revision %s rolled back: %s", name, w.rev, readyMessage(cn))
+	case stalled != nil && stalled.Status == metav1.ConditionTrue && st.ObservedGeneration == cn.Generation && st.Phase != siskinv1.PhaseFailed:
+		// A rollback of an earlier revision is Stalled too, until the controller notices the
+		// new one: only a Canary stalled otherwise cannot roll this revision out.
+		return ExitStalled, true, fmt.Sprintf("canary %s is stalled: %s: %s", name, stalled.Reason, stalled.Message)
+	case is(st.LastPromotedSpec) && (!rolling || st.Phase == siskinv1.PhaseSucceeded || st.Phase == siskinv1.PhaseInitialized):
+		return ExitOK, true, fmt.Sprintf("canary %s: revision %s promoted", name, w.rev)
 	case w.seen && !rolling:
 		return ExitSuperseded, true, fmt.Sprintf("canary %s: revision %s superseded by revision %s", name, w.rev, st.LastAppliedSpec)
 	}
@@ -186,15 +199,23 @@ func summary(cn *siskinv1.Canary, provider string) string {
 	return b.String()
 }
 
-// printNewEvents prints the events about cn that are not in old, as they arrive.
-func printNewEvents(ctx context.Context, c client.WithWatch, cn *siskinv1.Canary, old []eventsv1.Event, p *printer) {
+// eventTail prints the events about a Canary as they arrive, and lets the caller wait for
+// one of a given reason.
+type eventTail struct {
+	mu      sync.Mutex
+	printed map[string]bool
+	changed chan struct{}
+}
+
+// run prints the events about cn that are not in old, as they arrive, until ctx ends.
+func (t *eventTail) run(ctx context.Context, c client.WithWatch, cn *siskinv1.Canary, old []eventsv1.Event, p *printer) {
 	seen := map[types.UID]int32{}
 	for _, e := range old {
 		seen[e.UID] = seriesCount(&e)
 	}
-	_ = follow(ctx, c, &eventsv1.EventList{}, client.ListOptions{Namespace: cn.Namespace}, func(t watch.EventType, obj client.Object) error {
+	_ = follow(ctx, c, &eventsv1.EventList{}, client.ListOptions{Namespace: cn.Namespace}, func(typ watch.EventType, obj client.Object) error {
 		e, ok := obj.(*eventsv1.Event)
-		if !ok || t == watch.Deleted || !about(e, cn) {
+		if !ok || typ == watch.Deleted || !about(e, cn) {
 			return nil
 		}
 		if n, ok := seen[e.UID]; ok && n == seriesCount(e) {
@@ -202,8 +223,36 @@ func printNewEvents(ctx context.Context, c client.WithWatch, cn *siskinv1.Canary
 		}
 		seen[e.UID] = seriesCount(e)
 		p.printf("  %s %s: %s", e.Type, e.Reason, e.Note)
+		t.mu.Lock()
+		t.printed[e.Reason] = true
+		t.mu.Unlock()
+		select {
+		case t.changed <- struct{}{}:
+		default:
+		}
 		return nil
 	})
+}
+
+// waitFor waits, at most grace, until an event of reason has been printed.
+func (t *eventTail) waitFor(ctx context.Context, reason string, grace time.Duration) {
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		done := t.printed[reason]
+		t.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		case <-t.changed:
+		}
+	}
 }
 
 func seriesCount(e *eventsv1.Event) int32 {
