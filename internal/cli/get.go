@@ -143,7 +143,7 @@ func watchView(ctx context.Context, c client.WithWatch, key client.ObjectKey, sh
 func renderTree(v *View, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Canary %s/%s\n", v.Namespace, v.Name)
-	fmt.Fprintf(&b, "  Phase:      %s", orDash(v.Phase))
+	fmt.Fprintf(&b, "  Phase:       %s", orDash(v.Phase))
 	if v.Paused {
 		b.WriteString(" (paused)")
 	}
@@ -151,14 +151,14 @@ func renderTree(v *View, now time.Time) string {
 		b.WriteString(" (queued: waiting for a rollout slot)")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "  Revision:   %s (promoted %s)\n", orDash(v.Revision), orDash(v.PromotedRevision))
-	fmt.Fprintf(&b, "  Weight:     %d%%\n", v.Weight)
-	fmt.Fprintf(&b, "  Step:       %d of %d (failed checks %d/%d)\n", v.Step, v.Steps, v.FailedChecks, v.Threshold)
+	fmt.Fprintf(&b, "  Revision:    %s (promoted %s)\n", orDash(v.Revision), orDash(v.PromotedRevision))
+	fmt.Fprintf(&b, "  Weight:      %d%%\n", v.Weight)
+	fmt.Fprintf(&b, "  Step:        %d of %d (failed checks %d/%d)\n", v.Step, v.Steps, v.FailedChecks, v.Threshold)
 	if v.NextStep != nil {
-		fmt.Fprintf(&b, "  Next step:  %s\n", dueIn(v.NextStep.Time, now))
+		fmt.Fprintf(&b, "  Next step:   %s\n", dueIn(v.NextStep.Time, now))
 	}
 	for _, c := range v.Conditions {
-		fmt.Fprintf(&b, "  %-11s %s %s: %s\n", c.Type+":", c.Status, c.Reason, c.Message)
+		fmt.Fprintf(&b, "  %-13s%s %s: %s\n", c.Type+":", c.Status, c.Reason, c.Message)
 	}
 
 	t := &tree{b: &b}
@@ -198,7 +198,7 @@ func renderTree(v *View, now time.Time) string {
 	if len(v.Webhooks) > 0 {
 		t.item("Webhooks")
 		for _, w := range v.Webhooks {
-			t.sub(fmt.Sprintf("%s (%s): %s", w.Name, w.Type, w.State))
+			t.sub(webhookLine(w, now))
 		}
 	}
 	if len(v.Events) > 0 {
@@ -212,6 +212,17 @@ func renderTree(v *View, now time.Time) string {
 		}
 	}
 	return t.String()
+}
+
+func webhookLine(w WebhookView, now time.Time) string {
+	line := fmt.Sprintf("%s (%s): %s", w.Name, w.Type, orDash(w.State))
+	if w.Since != nil {
+		line += " for " + age(w.Since.Time, now)
+	}
+	if w.Message != "" {
+		line += ": " + w.Message
+	}
+	return line
 }
 
 func checkLine(c CheckView) string {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,16 +74,39 @@ var testNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // and output.
 func run(t *testing.T, now func() time.Time, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
+	code = runWith(context.Background(), now, &out, &errOut, args...)
+	return code, out.String(), errOut.String()
+}
+
+// runWith runs kubectl-siskin with args until it ends or ctx is cancelled.
+func runWith(ctx context.Context, now func() time.Time, out, errOut io.Writer, args ...string) int {
 	o := &Options{
 		Flags:      genericclioptions.NewConfigFlags(false),
-		Streams:    genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Streams:    genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut},
 		Now:        now,
 		RESTConfig: func() (*rest.Config, error) { return rest.CopyConfig(env.Config), nil },
 		Terminal:   func() bool { return false },
 	}
-	code = Execute(context.Background(), NewRoot(o), args, &errOut)
-	return code, out.String(), errOut.String()
+	return Execute(ctx, NewRoot(o), args, errOut)
+}
+
+// syncBuffer is a bytes.Buffer that a command may write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // newNamespace creates a namespace for one test; name is kept when given (golden output

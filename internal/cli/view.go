@@ -89,9 +89,14 @@ type CheckView struct {
 
 // WebhookView is a webhook of the analysis with its state.
 type WebhookView struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	State string `json:"state"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// State is the verdict of its last check (Pass, Fail, NoData, Error), "closed" for a gate
+	// the rollout waits at, or empty.
+	State   string `json:"state,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Since is when the rollout started waiting at a closed gate.
+	Since *metav1.Time `json:"since,omitempty"`
 }
 
 // EventView is an event about the Canary.
@@ -203,19 +208,14 @@ func webhookViews(cn *siskinv1.Canary) []WebhookView {
 		if typ == "" {
 			typ = siskinv1.RolloutHook
 		}
-		wv := WebhookView{Name: w.Name, Type: string(typ), State: "-"}
+		wv := WebhookView{Name: w.Name, Type: string(typ)}
 		for _, ch := range cn.Status.LastChecks {
 			if ch.Kind == "webhook" && ch.Name == w.Name {
-				wv.State = string(ch.Verdict)
-				if ch.Message != "" {
-					wv.State += ": " + ch.Message
-				}
+				wv.State, wv.Message = string(ch.Verdict), ch.Message
 			}
 		}
-		if reason, gate := gateWaits[typ]; gate {
-			if ready != nil && ready.Reason == reason {
-				wv.State = "closed, waiting: " + ready.Message
-			}
+		if reason, gate := gateWaits[typ]; gate && ready != nil && ready.Reason == reason {
+			wv.State, wv.Message, wv.Since = "closed", ready.Message, cn.Status.WaitingSince
 		}
 		out = append(out, wv)
 	}
