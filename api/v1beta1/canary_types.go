@@ -448,14 +448,21 @@ type ParentReference struct {
 //
 // +kubebuilder:validation:MinProperties=1
 // +kubebuilder:validation:MaxProperties=1
+//
+// An empty value is refused: routers would read it as no condition at all, and a match meant
+// for a few requests would then send every request to the canary.
 type StringMatch struct {
+	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Exact string `json:"exact,omitempty"`
+	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
 	// Suffix matches the end of the string; routed as the regex ^.*<quoted suffix>$.
+	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Suffix string `json:"suffix,omitempty"`
+	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Regex string `json:"regex,omitempty"`
 }

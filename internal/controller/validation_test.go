@@ -97,6 +97,15 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"a provider unknown to Flagger too is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "cilium", "spec", "provider")
 		}, `spec.provider: Unsupported value: "cilium"`},
+		{"an empty string match is refused: routers would match every request", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, []any{map[string]any{"uri": map[string]any{"exact": ""}}}, "spec", "service", "match")
+		}, "spec.service.match[0].uri.exact: Invalid value"},
+		{"an empty header match is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, int64(3), analysis("iterations")...)
+			del(c, analysis("stepWeight")...)
+			del(c, analysis("maxWeight")...)
+			set(t, c, []any{map[string]any{"headers": map[string]any{"x-canary": map[string]any{"regex": ""}}}}, analysis("match")...)
+		}, "spec.analysis.match[0].headers.x-canary.regex: Invalid value"},
 		{"stepWeight and stepWeights together are refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{int64(10), int64(20)}, analysis("stepWeights")...)
 		}, "stepWeight and stepWeights are mutually exclusive"},
