@@ -5,10 +5,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // History bounds per Canary: enough for a long rollout, small enough for a large fleet.
@@ -46,13 +49,19 @@ type hub struct {
 	// versions count the changes of each Canary and of its Events, so that a stream rebuilds
 	// a Canary page only when something on it changed.
 	versions map[types.NamespacedName]uint64
+	// related maps the objects a Canary page shows (target, primary, Services, route: all
+	// named after the target or the apex Service) to their Canaries.
+	related map[types.NamespacedName]map[types.NamespacedName]bool
+	// names are the object names each Canary registered in related.
+	names map[types.NamespacedName][]string
 	// changed is closed, and replaced, on every change.
 	changed chan struct{}
 	now     func() time.Time
 }
 
 func newHub() *hub {
-	return &hub{records: map[types.NamespacedName]*record{}, versions: map[types.NamespacedName]uint64{}, changed: make(chan struct{}), now: time.Now}
+	return &hub{records: map[types.NamespacedName]*record{}, versions: map[types.NamespacedName]uint64{},
+		related: map[types.NamespacedName]map[types.NamespacedName]bool{}, names: map[types.NamespacedName][]string{}, changed: make(chan struct{}), now: time.Now}
 }
 
 // wait returns a channel closed at the next change.
@@ -88,6 +97,7 @@ func (h *hub) observe(c *siskinv1.Canary) {
 	defer h.mu.Unlock()
 	key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
 	h.versions[key]++
+	h.relateLocked(key, objectNames(c))
 	r := h.records[key]
 	if r == nil || r.uid != c.UID {
 		r = &record{uid: c.UID, seen: map[string]bool{}}
@@ -123,6 +133,7 @@ func (h *hub) forget(key types.NamespacedName) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.records, key)
+	h.relateLocked(key, nil)
 	h.versions[key]++
 	h.notifyLocked()
 }
@@ -180,5 +191,60 @@ func (h *hub) eventHandler() toolscache.ResourceEventHandler {
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    wake,
 		UpdateFunc: func(_, obj any) { wake(obj) },
+	}
+}
+
+// objectNames are the names of the objects of Canary c's tree.
+func objectNames(c *siskinv1.Canary) []string {
+	apex, primary, canaryName := router.ServiceNames(c)
+	return []string{c.Spec.TargetRef.Name, target.PrimaryName(c.Spec.TargetRef.Name), apex, primary, canaryName}
+}
+
+func (h *hub) relateLocked(key types.NamespacedName, names []string) {
+	for _, n := range h.names[key] {
+		obj := types.NamespacedName{Namespace: key.Namespace, Name: n}
+		delete(h.related[obj], key)
+		if len(h.related[obj]) == 0 {
+			delete(h.related, obj)
+		}
+	}
+	if names == nil {
+		delete(h.names, key)
+		return
+	}
+	h.names[key] = names
+	for _, n := range names {
+		obj := types.NamespacedName{Namespace: key.Namespace, Name: n}
+		if h.related[obj] == nil {
+			h.related[obj] = map[types.NamespacedName]bool{}
+		}
+		h.related[obj][key] = true
+	}
+}
+
+// objectHandler wakes the pages of the Canaries whose tree shows the object that changed.
+func (h *hub) objectHandler() toolscache.ResourceEventHandler {
+	wake := func(obj any) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		m, err := apimeta.Accessor(obj)
+		if err != nil {
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		keys := h.related[types.NamespacedName{Namespace: m.GetNamespace(), Name: m.GetName()}]
+		for key := range keys {
+			h.versions[key]++
+		}
+		if len(keys) > 0 {
+			h.notifyLocked()
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    wake,
+		UpdateFunc: func(_, obj any) { wake(obj) },
+		DeleteFunc: wake,
 	}
 }

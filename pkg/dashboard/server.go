@@ -12,9 +12,12 @@ import (
 	"strconv"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -56,9 +59,12 @@ type Options struct {
 // Server is a dashboard: a watch on Canaries and their Events, the history kept from it, and
 // the HTTP handler.
 type Server struct {
-	opts    Options
-	client  client.Client
-	cache   cache.Cache
+	opts   Options
+	client client.Client
+	cache  cache.Cache
+	// objects watches the metadata of the objects the Canary pages show, so that a page
+	// follows its Deployments, Services and route between status writes.
+	objects cache.Cache
 	hub     *hub
 	authn   authenticator
 	authz   authorizer
@@ -111,7 +117,12 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
-	s := &Server{opts: opts, client: cl, cache: c, hub: newHub(), csrfKey: []byte(randomHex(32))}
+	oopts := cache.Options{Scheme: scheme, DefaultNamespaces: copts.DefaultNamespaces}
+	objects, err := cache.New(cfg, oopts)
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	s := &Server{opts: opts, client: cl, cache: c, objects: objects, hub: newHub(), csrfKey: []byte(randomHex(32))}
 	if opts.Mode == ModeInCluster {
 		s.authn = &tokenReviewer{client: cl}
 		s.authz = &accessReviewer{client: cl}
@@ -141,6 +152,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if _, err := ev.AddEventHandler(s.hub.eventHandler()); err != nil {
 		return err
 	}
+	s.watchObjects(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.cache.Start(ctx) }()
 	if !s.cache.WaitForCacheSync(ctx) {
@@ -152,6 +164,39 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// treeKinds are the kinds of the objects a Canary page shows.
+var treeKinds = []schema.GroupVersionKind{
+	appsv1.SchemeGroupVersion.WithKind("Deployment"),
+	corev1.SchemeGroupVersion.WithKind("Service"),
+	virtualServiceGVK,
+	httpRouteGVK,
+}
+
+// watchObjects watches the metadata of the tree's kinds that the cluster serves and that may
+// be listed; the others are read when a page is built, and followed at the Canary's next
+// status write. It does not wait for these watches: the pages do not depend on them.
+func (s *Server) watchObjects(ctx context.Context) {
+	for _, gvk := range treeKinds {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		var opts []client.ListOption
+		if s.opts.Namespace != "" {
+			opts = append(opts, client.InNamespace(s.opts.Namespace))
+		}
+		if err := s.client.List(ctx, list, append(opts, client.Limit(1))...); err != nil {
+			continue // not served here, or not ours to list
+		}
+		obj := &metav1.PartialObjectMetadata{}
+		obj.SetGroupVersionKind(gvk)
+		inf, err := s.objects.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			continue
+		}
+		_, _ = inf.AddEventHandler(s.hub.objectHandler())
+	}
+	go func() { _ = s.objects.Start(ctx) }()
 }
 
 // Run serves the dashboard on opts.Addr until ctx ends, printing its URL to opts.Out.
@@ -191,7 +236,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard listening on %s\n", ln.Addr())
 		}
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// Event streams end with ctx; Shutdown would otherwise wait for them.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -74,13 +74,16 @@ func serve(t *testing.T, cfg *rest.Config, opts Options) (*Server, *httptest.Ser
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	if err := s.Start(ctx); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	ts.Config.Handler = s.Handler()
+	// Streams end with ctx, so that Close, which waits for every request, returns.
+	ts.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	ts.Start()
 	t.Cleanup(ts.Close)
+	t.Cleanup(cancel)
 	return s, ts
 }
 

@@ -45,7 +45,8 @@ func schedule(c *siskinv1.Canary) ([]Step, int) {
 		for i := int32(1); i <= n; i++ {
 			out = append(out, Step{Label: fmt.Sprintf("iteration %d", i)})
 		}
-		current = int(st.Iterations)
+		// Iterations counts the ones passed: the one running is the next.
+		current = min(int(st.Iterations)+1, int(n))
 	default:
 		var weights []int32
 		if len(a.StepWeights) > 0 {
@@ -75,6 +76,8 @@ func schedule(c *siskinv1.Canary) ([]Step, int) {
 	case siskinv1.PhaseWaitingPromotion, siskinv1.PhasePromoting, siskinv1.PhaseFinalising, siskinv1.PhaseSucceeded:
 		current = len(out)
 	case siskinv1.PhaseProgressing, siskinv1.PhaseWaiting:
+		// Before the first step's weight is set, the first step is the one under way.
+		current = max(current, 1)
 	default:
 		current = 0
 	}

@@ -172,8 +172,8 @@ function stepsView(d) {
 }
 
 // lineChart draws series of {x, y} points; bands are dashed lines (bounds).
-function lineChart({id, width = 560, height = 200, xs, lines, yMin, yMax, xLabel, yLabel, xFmt}) {
-  const pad = {l: 46, r: 12, t: 12, b: 30};
+function lineChart({id, width = 560, height = 200, xs, lines, yMin, yMax, xLabel, yLabel, xFmt, evenTicks}) {
+  const pad = {l: 46, r: 40, t: 12, b: 30};
   const W = width - pad.l - pad.r, H = height - pad.t - pad.b;
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
   const sx = (x) => pad.l + (x1 === x0 ? W / 2 : ((x - x0) / (x1 - x0)) * W);
@@ -185,7 +185,8 @@ function lineChart({id, width = 560, height = 200, xs, lines, yMin, yMax, xLabel
     g.append(svg("line", {x1: pad.l, x2: pad.l + W, y1: sy(v), y2: sy(v), class: "grid"}));
     g.append(svg("text", {x: pad.l - 4, y: sy(v) + 4, class: "tick", "text-anchor": "end"}, +v.toPrecision(4)));
   }
-  const xt = [...new Set(xs)];
+  // Time axes get evenly spaced ticks; step axes one tick per step.
+  const xt = evenTicks && x1 > x0 ? [0, 1, 2, 3, 4].map((i) => x0 + ((x1 - x0) * i) / 4) : [...new Set(xs)];
   const every = Math.max(1, Math.ceil(xt.length / 6));
   xt.forEach((x, i) => { if (i % every === 0) g.append(svg("text", {x: sx(x), y: pad.t + H + 16, class: "tick", "text-anchor": "middle"}, xFmt ? xFmt(x) : x)); });
   g.append(svg("text", {x: pad.l + W / 2, y: height - 2, class: "axis", "text-anchor": "middle"}, xLabel));
@@ -218,7 +219,7 @@ function trafficChart(d) {
   const pointsC = pts.map((p) => ({x: new Date(p.time).getTime(), y: p.weight}));
   const pointsP = pts.map((p) => ({x: new Date(p.time).getTime(), y: 100 - p.weight}));
   return lineChart({
-    id: "traffic-chart", xs, yMin: 0, yMax: 100, xLabel: "time (since this dashboard started)", yLabel: "% of traffic",
+    id: "traffic-chart", xs, yMin: 0, yMax: 100, evenTicks: true, xLabel: "time (since this dashboard started)", yLabel: "% of traffic",
     xFmt: (x) => new Date(x).toLocaleTimeString([], {hour12: false}),
     lines: [{points: pointsP, cls: "primary", step: true, until: now}, {points: pointsC, cls: "canary", step: true, until: now}],
   });
@@ -302,7 +303,7 @@ function canaryPage(ns, name) {
       const p = document.getElementById("problem");
       if (p) p.remove();
       document.title = d.name + " · Siskin";
-      head.replaceChildren(
+      head.replaceChildren(...[
         el("h1", {}, d.namespace + "/" + d.name),
         el("div", {class: "facts"},
           el("span", {id: "phase"}, badge(d.phase)), d.paused ? badge("paused", "paused") : null, badge(d.health),
@@ -311,7 +312,8 @@ function canaryPage(ns, name) {
           el("span", {}, "step " + d.currentStep + " of " + (d.steps ? d.steps.length : 0)),
           d.failedChecks ? el("span", {class: "warn"}, d.failedChecks + " failed checks") : null),
         d.message ? el("p", {class: "message"}, d.message) : null,
-        d.hidden && d.hidden.length ? el("p", {class: "muted"}, "Not shown: " + d.hidden.join("; ")) : null);
+        d.hidden && d.hidden.length ? el("p", {class: "muted"}, "Not shown: " + d.hidden.join("; ")) : null,
+      ].filter(Boolean));
       steps.replaceChildren(stepsView(d));
       charts.replaceChildren(el("figure", {class: "traffic"}, el("figcaption", {}, "Traffic split", el("span", {class: "legend"}, " — ", el("span", {class: "key primary"}, "primary"), " ", el("span", {class: "key canary"}, "canary"))), trafficChart(d)), ...metricCharts(d));
       checks.replaceChildren(checksTable(d.lastChecks));

@@ -1,0 +1,403 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/controller"
+	"github.com/siskin-dev/siskin/internal/testenv"
+)
+
+// chromiumPath finds Debian's chromium (or $SISKIN_CHROMIUM). The browser test fails, never
+// skips, without it: CI installs it (.ci/run).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SISKIN_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: install it (apt-get install -y chromium) or set SISKIN_CHROMIUM; the dashboard's browser test needs it and CI installs it in .ci/run")
+	return ""
+}
+
+// artifactDir is where the browser test's screenshots go: $SISKIN_ARTIFACTS/dashboard, else
+// .state/artifacts/dashboard in the repository (ignored by git).
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("SISKIN_ARTIFACTS")
+	if base == "" {
+		base = filepath.Join(testenv.RepoRoot(), ".state", "artifacts")
+	}
+	dir := filepath.Join(base, "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// startController runs Siskin's controller on namespace ns, with the istio router and the
+// given Prometheus, until the test ends.
+func startController(t *testing.T, ns, promURL string) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: controller.TrimForCache},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := controller.New(mgr, controller.Options{
+		DefaultProvider: siskinv1.ProviderIstio, MetricsServer: promURL, Concurrency: 2,
+		Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// runKubelet stands in for kube-controller-manager and the kubelet, which envtest lacks: every
+// Deployment of ns is reported rolled out and available shortly after it changes.
+func runKubelet(t *testing.T, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for {
+			list := &appsv1.DeploymentList{}
+			if err := k8sClient.List(ctx, list, client.InNamespace(ns)); err == nil {
+				for i := range list.Items {
+					d := &list.Items[i]
+					n := ptr.Deref(d.Spec.Replicas, 1)
+					want := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+					if d.Status.ObservedGeneration != want.ObservedGeneration || d.Status.ReadyReplicas != n || d.Status.UpdatedReplicas != n || d.Status.Replicas != n {
+						d.Status = want
+						_ = k8sClient.Status().Update(ctx, d)
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+// fakePrometheus answers every query with a healthy success rate that changes a little at
+// each query, so the chart has something to draw.
+func fakePrometheus(t *testing.T) string {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		v := 99.5 + 0.1*float64(n.Add(1)%4)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%.1f"]}]}}`, time.Now().Unix(), v)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func podinfo(ns, img string) *appsv1.Deployment {
+	labels := map[string]string{"app": "podinfo"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "podinfod", Image: img, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}},
+				}}},
+			},
+		},
+	}
+}
+
+// weightedCanary steps 20, 40, 60 every 10 s (the shortest interval), checking the success rate
+// and a rollout webhook at each step.
+func weightedCanary(ns, hookURL string) *siskinv1.Canary {
+	return &siskinv1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec: siskinv1.CanarySpec{
+			Provider:  siskinv1.ProviderIstio,
+			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
+			Service:   siskinv1.CanaryService{Port: 9898},
+			Analysis: &siskinv1.CanaryAnalysis{
+				Interval: "10s", Threshold: 2, StepWeight: 20, MaxWeight: ptr.To[int32](60),
+				Metrics: []siskinv1.CanaryMetric{{
+					Name: "request-success-rate", Interval: "1m", ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)},
+				}},
+				Webhooks: []siskinv1.CanaryWebhook{{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL}},
+			},
+		},
+	}
+}
+
+// browser drives one headless chromium tab, saving screenshots in dir.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.WindowSize(1400, 1300),
+		chromedp.Flag("disable-gpu", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	return &browser{t: t, ctx: ctx, dir: artifactDir(t)}
+}
+
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.fail(what, err)
+	}
+}
+
+// waitFor polls a JavaScript predicate in the page until it holds.
+func (b *browser) waitFor(what, predicate string, within time.Duration) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		b.fail(what, err)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent`, sel)))
+	if err != nil {
+		b.fail("read "+sel, err)
+	}
+	return s
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Errorf("save %s: %v", path, err)
+	}
+}
+
+// fail saves what the page showed and stops the test.
+func (b *browser) fail(what string, err error) {
+	b.t.Helper()
+	b.screenshot("failed")
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if len(body) > 3000 {
+		body = body[:3000]
+	}
+	b.t.Fatalf("%s: %v\npage (screenshot failed.png in %s):\n%s", what, err, b.dir, body)
+}
+
+// TestDashboardInABrowserFollowsARolloutAndAbortsIt runs the controller against the test API
+// server with a weighted rollout in progress, and drives the dashboard in headless chromium:
+// the fleet page lists the Canary, the Canary page shows the steps and the charts as the
+// rollout moves, and abort (confirmed in the dialog) rolls it back.
+func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
+	ctx := context.Background()
+	b := newBrowser(t)
+	ns := newNamespace(t)
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	t.Cleanup(hooks.Close)
+	startController(t, ns, fakePrometheus(t))
+	runKubelet(t, ns)
+	if err := k8sClient.Create(ctx, podinfo(ns, "podinfo:6.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	c := weightedCanary(ns, hooks.URL)
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitForCanary(t, c, "Initialized", func(c *siskinv1.Canary) bool { return c.Status.Phase == siskinv1.PhaseInitialized })
+
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+	key := ns + "/podinfo"
+	row := fmt.Sprintf(`tr[data-key=%q]`, key)
+
+	// Fleet page: the Canary, live.
+	b.do("open the printed URL", chromedp.Navigate(ts.URL+"/?token="+s.Token()))
+	b.waitFor("the fleet lists the Canary", fmt.Sprintf(`document.querySelector(%q) !== null`, row), 15*time.Second)
+	if got := b.text(row + " td.phase"); got != "Initialized" {
+		t.Errorf("fleet phase of %s = %q, want Initialized", key, got)
+	}
+	b.do("filter with no match", chromedp.SendKeys(chromedp.CSS("#filter"), "no-such-canary"))
+	b.waitFor("the filter hides the Canary", fmt.Sprintf(`document.querySelector(%q) === null`, row), 5*time.Second)
+	b.do("clear the filter", chromedp.Click(chromedp.CSS("#filter")), chromedp.KeyEvent(strings.Repeat("\b", len("no-such-canary"))), chromedp.SendKeys(chromedp.CSS("#filter"), "podinfo"))
+	b.waitFor("the filter shows the Canary", fmt.Sprintf(`document.querySelector(%q) !== null`, row), 5*time.Second)
+
+	release(t, ns, "podinfo:6.1.0")
+	b.waitFor("the fleet shows the rollout without a reload", fmt.Sprintf(`document.querySelector(%q).querySelector("td.phase").textContent.startsWith("Progressing")`, row), 20*time.Second)
+	b.screenshot("1-fleet-progressing")
+
+	// Canary page: steps and charts as they happen.
+	href := b.text(row + " a") // the link's text is the name; its target is the Canary page
+	if href != "podinfo" {
+		t.Errorf("fleet link text %q, want podinfo", href)
+	}
+	link, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).href`, row+" a")))
+	if err != nil {
+		b.fail("read the Canary link", err)
+	}
+	b.do("open the Canary page", chromedp.Navigate(link))
+	b.waitFor("the steps of the schedule", `document.querySelectorAll("#steps .step").length === 4`, 10*time.Second)
+	if got := b.text("#steps"); got != "120%240%360%4promote" {
+		t.Errorf("steps = %q, want 20%%, 40%%, 60%%, promote", got)
+	}
+	b.waitFor("the first step is current", `(document.querySelector("#steps .step.current") || {textContent: ""}).textContent === "120%"`, 20*time.Second)
+	b.waitFor("the traffic chart", `document.querySelectorAll("#traffic-chart path.line.canary").length === 1`, 10*time.Second)
+	// The first analysis step comes one interval (10 s) after the rollout starts.
+	metric := `.metric-chart[data-metric="request-success-rate"] circle.dot`
+	b.waitFor("a point of the success rate", fmt.Sprintf(`document.querySelectorAll(%q).length >= 1`, metric), 30*time.Second)
+	b.waitFor("the second step (40%) is current", `(document.querySelector("#steps .step.current") || {textContent: ""}).textContent === "240%"`, 20*time.Second)
+	if got := b.text(`.metric-chart[data-metric="request-success-rate"] circle.dot title`); got == "" {
+		t.Error("the metric point has no title with value and bound")
+	}
+	if n := b.text(`#timeline`); n == "" {
+		t.Error("the timeline is empty during the rollout")
+	}
+	b.screenshot("2-canary-progressing")
+
+	// Abort, confirmed in the dialog.
+	b.do("click abort", chromedp.Click(chromedp.CSS(`button[data-action="abort"]`)))
+	b.waitFor("the confirmation dialog", `document.getElementById("confirm").open`, 5*time.Second)
+	b.screenshot("3-confirm-abort")
+	if got := getCanary(t, c).Annotations[siskinv1.AnnotationAbort]; got != "" {
+		t.Fatalf("abort was set (%s) before it was confirmed", got)
+	}
+	b.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	b.waitFor("the controller acknowledges the abort", `document.getElementById("action-status").dataset.state === "acknowledged"`, 20*time.Second)
+	got := waitForCanary(t, c, "Failed", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseFailed && c.Status.CanaryWeight == 0
+	})
+	if got.Status.ManualRequests[siskinv1.AnnotationAbort] != got.Annotations[siskinv1.AnnotationAbort] {
+		t.Errorf("manualRequests %v do not hold the abort set %q", got.Status.ManualRequests, got.Annotations[siskinv1.AnnotationAbort])
+	}
+	b.waitFor("the page shows the rollback", `document.getElementById("phase").textContent === "Failed"`, 20*time.Second)
+	b.waitFor("the timeline shows the manual abort", fmt.Sprintf(`document.getElementById("timeline").textContent.includes(%q)`, siskinv1.ReasonManualAbort), 20*time.Second)
+	b.waitFor("the route is back on the primary", fmt.Sprintf(`document.getElementById("tree").textContent.includes(%q)`,
+		fmt.Sprintf("podinfo-primary.%s.svc.cluster.local=100, podinfo-canary.%s.svc.cluster.local=0", ns, ns)), 20*time.Second)
+	b.screenshot("4-canary-aborted")
+	if w := virtualServiceWeights(t, ns); w != "podinfo-primary=100 podinfo-canary=0" {
+		t.Errorf("VirtualService weights after the abort: %s, want all traffic to the primary", w)
+	}
+}
+
+func release(t *testing.T, ns, img string) {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, d); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Template.Spec.Containers[0].Image = img
+	if err := k8sClient.Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getCanary(t *testing.T, c *siskinv1.Canary) *siskinv1.Canary {
+	t.Helper()
+	got := &siskinv1.Canary{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func waitForCanary(t *testing.T, c *siskinv1.Canary, what string, ok func(*siskinv1.Canary) bool) *siskinv1.Canary {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := getCanary(t, c)
+		if ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("canary not %s within 30s: phase %s, weight %d, conditions %+v", what, got.Status.Phase, got.Status.CanaryWeight, got.Status.Conditions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func virtualServiceWeights(t *testing.T, ns string) string {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(virtualServiceGVK)
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, u); err != nil {
+		t.Fatal(err)
+	}
+	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+	out := ""
+	for _, r := range routes {
+		dests, _, _ := unstructured.NestedSlice(r.(map[string]any), "route")
+		for _, d := range dests {
+			host, _, _ := unstructured.NestedString(d.(map[string]any), "destination", "host")
+			host, _, _ = strings.Cut(host, ".")
+			w, _, _ := unstructured.NestedInt64(d.(map[string]any), "weight")
+			if out != "" {
+				out += " "
+			}
+			out += fmt.Sprintf("%s=%d", host, w)
+		}
+	}
+	return out
+}
