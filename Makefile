@@ -87,6 +87,31 @@ build: generate ## Build bin/siskin and bin/siskin-loadtester.
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/siskin ./cmd/siskin
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/siskin-loadtester ./cmd/loadtester
 
+# kubectl-siskin: the version is stamped into internal/cli; archives for krew go to bin/plugin/.
+PLUGIN_LDFLAGS   := -s -w -X github.com/siskin-dev/siskin/internal/cli.version=$(VERSION)
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
+.PHONY: plugin
+plugin: ## Build bin/kubectl-siskin, the kubectl plugin, for this machine.
+	$(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $(BIN)/kubectl-siskin ./cmd/kubectl-siskin
+
+.PHONY: plugin-dist
+plugin-dist: ## Cross-build kubectl-siskin for linux/darwin x amd64/arm64 into bin/plugin/ (tar.gz, sha256sums.txt, rendered krew manifest siskin.yaml).
+	@rm -rf $(BIN)/plugin && mkdir -p $(BIN)/plugin
+	@for p in $(PLUGIN_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; dir=$(BIN)/plugin/kubectl-siskin_$${os}_$${arch}; \
+		echo "build kubectl-siskin $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $$dir/kubectl-siskin ./cmd/kubectl-siskin; \
+		tar -C $$dir --sort=name --owner=0 --group=0 --mtime='1970-01-01' -czf $$dir.tar.gz kubectl-siskin; \
+	done
+	@cd $(BIN)/plugin && sha256sum *.tar.gz > sha256sums.txt
+	@sed -e 's|$${VERSION}|$(VERSION)|g' hack/krew/siskin.yaml > $(BIN)/plugin/siskin.yaml
+	@while read -r sum file; do \
+		plat=$${file#kubectl-siskin_}; plat=$${plat%.tar.gz}; \
+		sed -i -e "s|\$${SHA256_$$plat}|$$sum|" $(BIN)/plugin/siskin.yaml; \
+	done < $(BIN)/plugin/sha256sums.txt
+	@echo "bin/plugin: $$(cd $(BIN)/plugin && ls *.tar.gz | tr '\n' ' ')siskin.yaml"
+
 .PHONY: run
 run: manifests generate ## Run the controller against the cluster of the current kubeconfig.
 	$(GO) run ./cmd/siskin --log-encoding=console $(ARGS)
