@@ -54,6 +54,9 @@ type Options struct {
 	AllowedHosts []string
 	// Out receives the URL Run prints; nothing is printed when nil.
 	Out io.Writer
+	// TLSCertFile and TLSKeyFile, when set, make Run serve HTTPS (in-cluster mode: bearer
+	// tokens should not cross the network in clear).
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server is a dashboard: a watch on Canaries and their Events, the history kept from it, and
@@ -247,7 +250,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if opts.TLSCertFile != "" {
+		err = srv.ServeTLS(ln, opts.TLSCertFile, opts.TLSKeyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
