@@ -45,6 +45,7 @@ import (
 //     listed in madeByLibraries, each with the reason it is needed.
 //   - Server-side apply (client.Apply) and the unstructured client are not recognised: the
 //     controller uses neither.
+//
 // controllerPackageDirs are the directories of the repository's packages that cmd/siskin is
 // built from.
 func controllerPackageDirs(t *testing.T) map[string]bool {
