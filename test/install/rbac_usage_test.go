@@ -45,29 +45,6 @@ import (
 //     listed in madeByLibraries, each with the reason it is needed.
 //   - Server-side apply (client.Apply) and the unstructured client are not recognised: the
 //     controller uses neither.
-//
-// controllerPackageDirs are the directories of the repository's packages that cmd/siskin is
-// built from.
-func controllerPackageDirs(t *testing.T) map[string]bool {
-	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./cmd/siskin")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list -deps ./cmd/siskin: %v", err)
-	}
-	dirs := map[string]bool{}
-	for _, d := range strings.Fields(string(out)) {
-		if strings.HasPrefix(d, root+string(filepath.Separator)) {
-			dirs[d] = true
-		}
-	}
-	if !dirs[filepath.Join(root, "internal", "controller")] {
-		t.Fatalf("go list -deps ./cmd/siskin does not name internal/controller: %q", out)
-	}
-	return dirs
-}
-
 func TestRoleGrantsOnlyWhatTheCodeCalls(t *testing.T) {
 	kinds := kindsByType(t)
 	used := map[grant][]string{}
@@ -505,4 +482,26 @@ func (r resolver) isKnownNonKind(e ast.Expr, env map[string][]ast.Expr) bool {
 		}
 	}
 	return len(env[id.Name]) > 0
+}
+
+// controllerPackageDirs are the directories of the repository's packages that cmd/siskin is
+// built from.
+func controllerPackageDirs(t *testing.T) map[string]bool {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./cmd/siskin")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/siskin: %v", err)
+	}
+	dirs := map[string]bool{}
+	for _, d := range strings.Fields(string(out)) {
+		if strings.HasPrefix(d, root+string(filepath.Separator)) {
+			dirs[d] = true
+		}
+	}
+	if !dirs[filepath.Join(root, "internal", "controller")] {
+		t.Fatalf("go list -deps ./cmd/siskin does not name internal/controller: %q", out)
+	}
+	return dirs
 }
