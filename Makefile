@@ -165,6 +165,6 @@ chaos: tools build localenv ## Fault injection on the local environment: 50 roll
 	$(GO) run ./e2e/chaos $(ARGS)
 
 .PHONY: demo
-demo: tools build localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
+demo: tools build plugin localenv ## Bring up the local environment and walk a canary through a promotion and a rollback.
 	@hack/prometheus.sh
 	$(GO) run ./e2e/demo

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -169,9 +170,28 @@ func run() (code int) {
 		return d.interrupted()
 	}
 	w.checkBad(ctx, bad)
+
+	d.section("6. The same Canary through the kubectl plugin")
+	d.plugin(ctx, repo, env, "get", "canary", app)
 	slack, _ := env.SlackMessages(ctx, namespace, app)
 	finish = func() int { return d.summary(repo, env, ctrl, envUp, good, bad, len(slack)) }
 	return 0
+}
+
+// plugin runs bin/kubectl-siskin against the environment, printing the command and its output.
+// The plugin is built by `make demo`; without it the step says how to build it.
+func (d *demo) plugin(ctx context.Context, repo string, env *framework.Env, args ...string) {
+	bin := filepath.Join(repo, "bin", "kubectl-siskin")
+	d.printf("kubectl siskin -n %s %s", namespace, strings.Join(args, " "))
+	if _, err := os.Stat(bin); err != nil {
+		d.printf("  (bin/kubectl-siskin is not built: run `make plugin`)")
+		return
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", env.Info.Kubeconfig, "-n", namespace}, args...)...)
+	cmd.Stdout, cmd.Stderr = d.writer("  "), d.writer("  ")
+	if err := cmd.Run(); err != nil {
+		d.printf("  kubectl siskin: %v", err)
+	}
 }
 
 // teardown stops the controller and the environment; either may be nil.
