@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/cli"
 	"github.com/siskin-dev/siskin/pkg/dashboard"
 )
@@ -17,9 +18,10 @@ func init() {
 // newDashboardCommand serves the web dashboard on loopback with the user's kubeconfig.
 func newDashboardCommand(o *cli.Options) *cobra.Command {
 	var (
-		port    int
-		address string
-		all     bool
+		port     int
+		address  string
+		all      bool
+		provider string
 	)
 	cmd := &cobra.Command{
 		Use:   "dashboard",
@@ -46,15 +48,17 @@ nothing itself: open the address in a browser. It stops on Ctrl-C.`,
 				}
 			}
 			return dashboard.Run(cmd.Context(), cfg, dashboard.Options{
-				Mode:      dashboard.ModeLocal,
-				Addr:      net.JoinHostPort(address, strconv.Itoa(port)),
-				Namespace: ns,
-				Out:       o.Streams.Out,
+				Mode:            dashboard.ModeLocal,
+				Addr:            net.JoinHostPort(address, strconv.Itoa(port)),
+				Namespace:       ns,
+				DefaultProvider: provider,
+				Out:             o.Streams.Out,
 			})
 		},
 	}
 	cmd.Flags().IntVar(&port, "port", 0, "port to listen on (0: any free port)")
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1", "loopback address to listen on")
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "show the Canaries of every namespace")
+	cmd.Flags().StringVar(&provider, "provider", siskinv1.ProviderIstio, "the controller's --provider: the router of a Canary that names none (for the steps shown)")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/dashboard"
 )
 
@@ -25,9 +26,11 @@ func main() {
 		namespace string
 		certFile  string
 		keyFile   string
+		provider  string
 	)
 	flag.StringVar(&addr, "address", ":8443", "address to serve the dashboard on")
 	flag.StringVar(&namespace, "namespace", "", "show only this namespace's Canaries (default: all namespaces)")
+	flag.StringVar(&provider, "provider", siskinv1.ProviderIstio, "the controller's --provider: the router of a Canary that names none (for the steps shown)")
 	flag.StringVar(&certFile, "tls-cert-file", "", "serve HTTPS with this certificate (PEM)")
 	flag.StringVar(&keyFile, "tls-key-file", "", "key of --tls-cert-file (PEM)")
 	zapOpts := zap.Options{}
@@ -47,7 +50,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = dashboard.Run(ctx, cfg, dashboard.Options{
-		Mode: dashboard.ModeInCluster, Addr: addr, Namespace: namespace,
+		Mode: dashboard.ModeInCluster, Addr: addr, Namespace: namespace, DefaultProvider: provider,
 		TLSCertFile: certFile, TLSKeyFile: keyFile, Out: os.Stdout,
 	})
 	if err != nil {

@@ -298,18 +298,25 @@ func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
 		b.fail("read the Canary link", err)
 	}
 	b.do("open the Canary page", chromedp.Navigate(link))
+	// The planner's schedule: each step checks, then sets the next weight or promotes.
 	b.waitFor("the steps of the schedule", `document.querySelectorAll("#steps .step").length === 4`, 10*time.Second)
-	if got := b.text("#steps"); got != "120%240%360%4promote" {
-		t.Errorf("steps = %q, want 20%%, 40%%, 60%%, promote", got)
+	labels, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#steps .step")].map((s) => s.querySelector(".label").textContent + "@" + s.querySelector(".at").textContent).join(" ")`))
+	if err != nil {
+		b.fail("read the steps", err)
 	}
-	b.waitFor("the first step is current", `(document.querySelector("#steps .step.current") || {textContent: ""}).textContent === "120%"`, 20*time.Second)
+	if labels != "20%@+10s 40%@+20s 60%@+30s promote@+40s" {
+		t.Errorf("steps = %q, want 20%%, 40%%, 60%%, promote every 10s", labels)
+	}
+	b.waitFor("the first step is current", `(document.querySelector("#steps .step.current .label") || {}).textContent === "20%"`, 20*time.Second)
 	b.waitFor("the traffic chart", `document.querySelectorAll("#traffic-chart path.line.canary").length === 1`, 10*time.Second)
 	// The first analysis step comes one interval (10 s) after the rollout starts.
 	metric := `.metric-chart[data-metric="request-success-rate"] circle.dot`
 	b.waitFor("a point of the success rate", fmt.Sprintf(`document.querySelectorAll(%q).length >= 1`, metric), 30*time.Second)
-	b.waitFor("the second step (40%) is current", `(document.querySelector("#steps .step.current") || {textContent: ""}).textContent === "240%"`, 20*time.Second)
-	if got := b.text(`.metric-chart[data-metric="request-success-rate"] circle.dot title`); got == "" {
-		t.Error("the metric point has no title with value and bound")
+	b.waitFor("the second step is current", `(document.querySelector("#steps .step.current .label") || {}).textContent === "40%"`, 20*time.Second)
+	// The chart grows as the next step happens, without a reload.
+	b.waitFor("a second point of the success rate", fmt.Sprintf(`document.querySelectorAll(%q).length >= 2`, metric), 30*time.Second)
+	if got := b.text(`.metric-chart[data-metric="request-success-rate"] circle.dot title`); !strings.HasPrefix(got, "step 1 at 0%: 99.") {
+		t.Errorf("the first point's title is %q, want step 1 at 0%% with its value and bound", got)
 	}
 	if n := b.text(`#timeline`); n == "" {
 		t.Error("the timeline is empty during the rollout")

@@ -27,7 +27,7 @@ type trafficPoint struct {
 	Phase  string    `json:"phase"`
 }
 
-// checkPoint is one check of one analysis step, with the weight it ran at.
+// checkPoint is one check of one analysis step, with the canary weight it ran at.
 type checkPoint struct {
 	siskinv1.CheckResult
 	Weight    int32 `json:"weight"`
@@ -104,6 +104,12 @@ func (h *hub) observe(c *siskinv1.Canary) {
 		h.records[key] = r
 	}
 	st := &c.Status
+	// A round runs its checks, then moves the weight, and writes both at once: the checks ran
+	// at the weight seen before this status (at the current one for the first status seen).
+	checkedAt := st.CanaryWeight
+	if n := len(r.traffic); n > 0 {
+		checkedAt = r.traffic[n-1].Weight
+	}
 	p := trafficPoint{Time: h.now(), Weight: st.CanaryWeight, Phase: string(st.Phase)}
 	if len(r.traffic) == 0 && st.LastTransitionTime != nil {
 		// What status holds: the weight has been this since its last transition.
@@ -118,7 +124,7 @@ func (h *hub) observe(c *siskinv1.Canary) {
 			continue
 		}
 		r.seen[id] = true
-		r.checks = appendBounded(r.checks, checkPoint{CheckResult: ch, Weight: st.CanaryWeight, Iteration: st.Iterations}, maxChecks)
+		r.checks = appendBounded(r.checks, checkPoint{CheckResult: ch, Weight: checkedAt, Iteration: st.Iterations}, maxChecks)
 	}
 	if len(r.seen) > 2*maxChecks {
 		r.seen = map[string]bool{}

@@ -59,7 +59,7 @@ func bearerHeader(token string) http.Header {
 
 func TestInClusterModeRefusesARequestWithoutAValidToken(t *testing.T) {
 	ns := newNamespace(t)
-	if err := k8sClient.Create(context.Background(), canary(ns, "podinfo")); err != nil {
+	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
 		t.Fatal(err)
 	}
 	_, ts := serve(t, env.Config, Options{Mode: ModeInCluster})
@@ -83,7 +83,7 @@ func TestInClusterModeRefusesARequestWithoutAValidToken(t *testing.T) {
 func TestInClusterModeAuthorisesEachReadAndActionAsTheCaller(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	c := canary(ns, "podinfo")
+	c := newCanary(ns, "podinfo")
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestInClusterModeAuthorisesEachReadAndActionAsTheCaller(t *testing.T) {
 
 func TestInClusterLoginKeepsTheTokenInACookieAndActionsNeedTheCSRFToken(t *testing.T) {
 	ns := newNamespace(t)
-	c := canary(ns, "podinfo")
+	c := newCanary(ns, "podinfo")
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}

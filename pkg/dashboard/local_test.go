@@ -35,7 +35,7 @@ func session(t *testing.T, s *Server, ts *httptest.Server) *http.Cookie {
 
 func TestLocalModeAnswersOnlyTheRunToken(t *testing.T) {
 	ns := newNamespace(t)
-	if err := k8sClient.Create(context.Background(), canary(ns, "podinfo")); err != nil {
+	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
 		t.Fatal(err)
 	}
 	s, ts := serve(t, env.Config, Options{Namespace: ns})
@@ -94,7 +94,7 @@ func TestLocalModeRefusesAForeignHostHeader(t *testing.T) {
 
 func TestLocalActionNeedsTheDashboardsOriginAndCSRFToken(t *testing.T) {
 	ns := newNamespace(t)
-	c := canary(ns, "podinfo")
+	c := newCanary(ns, "podinfo")
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}

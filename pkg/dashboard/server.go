@@ -47,6 +47,9 @@ type Options struct {
 	Addr string
 	// Namespace limits the dashboard to one namespace; empty means all namespaces.
 	Namespace string
+	// DefaultProvider is the controller's --provider, the router of Canaries that name none:
+	// istio unless set. The steps shown are the ones the planner follows for it.
+	DefaultProvider string
 	// Token is the per-run token of local mode; a random one unless set.
 	Token string
 	// AllowedHosts are the Host headers accepted in local mode; Run sets them from its
@@ -69,9 +72,11 @@ type Server struct {
 	// follows its Deployments, Services and route between status writes.
 	objects cache.Cache
 	hub     *hub
-	authn   authenticator
-	authz   authorizer
-	csrfKey []byte
+	// schedules holds each Canary's planned steps.
+	schedules schedules
+	authn     authenticator
+	authz     authorizer
+	csrfKey   []byte
 }
 
 // Scheme returns the kinds the dashboard reads.
@@ -94,6 +99,9 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	}
 	if opts.Mode != ModeLocal && opts.Mode != ModeInCluster {
 		return nil, fmt.Errorf("unknown dashboard mode %q", opts.Mode)
+	}
+	if opts.DefaultProvider == "" {
+		opts.DefaultProvider = siskinv1.ProviderIstio
 	}
 	if opts.Token == "" && opts.Mode == ModeLocal {
 		opts.Token = randomHex(24)

@@ -87,8 +87,8 @@ func serve(t *testing.T, cfg *rest.Config, opts Options) (*Server, *httptest.Ser
 	return s, ts
 }
 
-// canary is a minimal Canary; the tests that need a rollout run the controller.
-func canary(ns, name string) *siskinv1.Canary {
+// newCanary is a minimal Canary; the tests that need a rollout run the controller.
+func newCanary(ns, name string) *siskinv1.Canary {
 	return &siskinv1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: siskinv1.CanarySpec{

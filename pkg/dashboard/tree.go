@@ -26,64 +26,6 @@ var (
 	httpRouteGVK      = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
 )
 
-// schedule is the sequence of steps the Canary's analysis asks for (weights for a weighted
-// canary, iterations for blue/green and A/B testing, then promotion) and the step it is at.
-func schedule(c *siskinv1.Canary) ([]Step, int) {
-	a := c.Spec.Analysis
-	if a == nil || c.Spec.SkipAnalysis {
-		return nil, 0
-	}
-	st := &c.Status
-	var out []Step
-	current := 0
-	switch {
-	case c.Spec.Provider == siskinv1.ProviderKubernetes || a.Iterations > 0:
-		n := a.Iterations
-		if n <= 0 {
-			n = 10 // Flagger's default for provider kubernetes
-		}
-		for i := int32(1); i <= n; i++ {
-			out = append(out, Step{Label: fmt.Sprintf("iteration %d", i)})
-		}
-		// Iterations counts the ones passed: the one running is the next.
-		current = min(int(st.Iterations)+1, int(n))
-	default:
-		var weights []int32
-		if len(a.StepWeights) > 0 {
-			weights = a.StepWeights
-		} else if a.StepWeight > 0 {
-			limit := int32(100)
-			if a.MaxWeight != nil && *a.MaxWeight > 0 {
-				limit = *a.MaxWeight
-			}
-			for w := a.StepWeight; ; w += a.StepWeight {
-				if w >= limit {
-					weights = append(weights, limit)
-					break
-				}
-				weights = append(weights, w)
-			}
-		}
-		for i, w := range weights {
-			out = append(out, Step{Label: fmt.Sprintf("%d%%", w), Weight: w})
-			if st.CanaryWeight == w {
-				current = i + 1
-			}
-		}
-	}
-	out = append(out, Step{Label: "promote", Weight: 100})
-	switch st.Phase {
-	case siskinv1.PhaseWaitingPromotion, siskinv1.PhasePromoting, siskinv1.PhaseFinalising, siskinv1.PhaseSucceeded:
-		current = len(out)
-	case siskinv1.PhaseProgressing, siskinv1.PhaseWaiting:
-		// Before the first step's weight is set, the first step is the one under way.
-		current = max(current, 1)
-	default:
-		current = 0
-	}
-	return out, current
-}
-
 // tree reads the objects of Canary c that the caller may read; what it may not read is named
 // in hidden.
 func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidden []string) ([]Node, []string) {

@@ -62,12 +62,6 @@ type Detail struct {
 	Hidden         []string               `json:"hidden,omitempty"`
 }
 
-// Step is one step of the schedule the spec asks for.
-type Step struct {
-	Label  string `json:"label"`
-	Weight int32  `json:"weight"`
-}
-
 // Entry is one line of the timeline: an Event, an analysis step with its checks, or a change
 // of phase or weight seen by the watch.
 type Entry struct {
@@ -218,7 +212,11 @@ func (s *Server) detail(ctx context.Context, who *caller, key types.NamespacedNa
 		t := st.RolloutStartTime.Time
 		d.RolloutStart = &t
 	}
-	d.Steps, d.CurrentStep = schedule(c)
+	steps, err := s.schedules.of(c, s.opts.DefaultProvider)
+	if err != nil {
+		d.Hidden = append(d.Hidden, err.Error())
+	}
+	d.Steps, d.CurrentStep = steps, currentStep(c, steps)
 	traffic, checks := s.hub.history(key, c.UID)
 	d.Traffic = traffic
 	d.Metrics = series(checks)

@@ -166,8 +166,12 @@ function stepsView(d) {
   if (!d.steps || d.steps.length === 0) return el("p", {class: "muted"}, "No analysis steps (analysis skipped).");
   return el("ol", {id: "steps", class: "steps"}, d.steps.map((s, i) => {
     const n = i + 1;
-    const cls = n < d.currentStep || (n === d.currentStep && n === d.steps.length && d.phase === "Succeeded") ? "done" : n === d.currentStep ? "current" : "todo";
-    return el("li", {class: "step " + cls, "data-step": n}, el("span", {class: "n"}, n), el("span", {}, s.label));
+    const cls = n < d.currentStep || (n === d.currentStep && d.phase === "Succeeded") ? "done" : n === d.currentStep ? "current" : "todo";
+    const title = `step ${n} at ${s.at}: ` + (s.checks && s.checks.length ? "checks " + s.checks.join(", ") : "no checks") +
+      ` at ${s.weight}%` + (s.gates && s.gates.length ? ", gates " + s.gates.join(", ") : "") +
+      (s.label === "promote" ? ", then promotion" : `, then ${s.next}%`);
+    return el("li", {class: "step " + cls, "data-step": n, title},
+      el("span", {class: "n"}, n), el("span", {class: "label"}, s.label), el("span", {class: "at"}, s.at));
   }));
 }
 
