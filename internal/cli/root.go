@@ -133,7 +133,8 @@ func NewRoot(o *Options, extensions ...Extension) *cobra.Command {
 		Long: `kubectl-siskin shows, steers and waits for the rollouts of Siskin Canaries (siskin.dev/v1beta1).
 
 Actions go through the annotations the controller honours (siskin.dev/promote, abort, retry,
-pause, resume), and each waits until the controller acknowledges it. Exit codes: 0 done,
+pause, resume), or the load tester's gates (approve, close), and each waits until the
+controller acknowledges it. Exit codes: 0 done,
 1 error, 2 usage, 3 refused by the controller, 4 timed out, 5 rolled back, 6 stalled,
 7 superseded by another revision (see docs/cli.md).`,
 		Example: `  kubectl siskin list -A
@@ -160,6 +161,8 @@ pause, resume), and each waits until the controller acknowledges it. Exit codes:
 		newWaitCommand(o),
 		newPlanCommand(o),
 		newConvertCommand(o),
+		newGateCommand(o, true),
+		newGateCommand(o, false),
 	)
 	for _, a := range actions {
 		root.AddCommand(newActionCommand(o, a))
