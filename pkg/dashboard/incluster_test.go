@@ -18,23 +18,32 @@ import (
 )
 
 // serviceAccountToken creates ServiceAccount name in ns with a Role granting verbs on
-// canaries (none: no Role), and returns a token for it from the TokenRequest API.
+// canaries, and get and list on what a Canary page shows (none of it without verbs), and
+// returns a token for it from the TokenRequest API.
 func serviceAccountToken(t *testing.T, ns, name string, verbs ...string) string {
+	t.Helper()
+	var rules []rbacv1.PolicyRule
+	if len(verbs) > 0 {
+		rules = []rbacv1.PolicyRule{
+			{APIGroups: []string{siskinv1.GroupVersion.Group}, Resources: []string{"canaries"}, Verbs: verbs},
+			{APIGroups: []string{""}, Resources: []string{"events", "services"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get"}},
+		}
+	}
+	return serviceAccountTokenWithRules(t, ns, name, rules)
+}
+
+// serviceAccountTokenWithRules creates ServiceAccount name in ns, bound to a Role with rules
+// (none when empty), and returns a token for it from the TokenRequest API.
+func serviceAccountTokenWithRules(t *testing.T, ns, name string, rules []rbacv1.PolicyRule) string {
 	t.Helper()
 	ctx := context.Background()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	if err := k8sClient.Create(ctx, sa); err != nil {
 		t.Fatal(err)
 	}
-	if len(verbs) > 0 {
-		role := &rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{siskinv1.GroupVersion.Group}, Resources: []string{"canaries"}, Verbs: verbs},
-				{APIGroups: []string{""}, Resources: []string{"events", "services"}, Verbs: []string{"get", "list"}},
-				{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get"}},
-			},
-		}
+	if len(rules) > 0 {
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Rules: rules}
 		binding := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},

@@ -6,9 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -142,5 +146,58 @@ func TestLocalActionNeedsTheDashboardsOriginAndCSRFToken(t *testing.T) {
 	}
 	if res := do(t, ts, http.MethodPost, "/api/canaries/"+ns+"/podinfo/delete", http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck); res.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown action: %s, want 404", res.Status)
+	}
+}
+
+// asUser is the test API server's configuration with a bearer token instead of the admin's
+// certificate: a kubeconfig of that user.
+func asUser(token string) *rest.Config {
+	cfg := rest.AnonymousClientConfig(env.Config)
+	cfg.BearerToken = token
+	return cfg
+}
+
+func TestLocalModeSeesAndDoesWhatTheKubeconfigsUserMay(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	c := newCanary(ns, "podinfo")
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	stranger := serviceAccountTokenWithRules(t, ns, "stranger", nil)
+	viewer := serviceAccountTokenWithRules(t, ns, "viewer", []rbacv1.PolicyRule{{
+		APIGroups: []string{siskinv1.GroupVersion.Group}, Resources: []string{"canaries"}, Verbs: []string{"get", "list", "watch"},
+	}})
+
+	s, err := New(asUser(stranger), Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Start(sctx); err == nil || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "list canaries in namespace "+ns) {
+		t.Errorf("start as a user who may not list canaries: %v, want a Forbidden error naming the list", err)
+	}
+
+	s, ts := serve(t, asUser(viewer), Options{Namespace: ns})
+	ck := session(t, s, ts)
+	res := do(t, ts, http.MethodGet, "/api/canaries/"+ns+"/podinfo", nil, ck)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the Canary page: %s %s", res.Status, res.Body)
+	}
+	d := &Detail{}
+	if err := json.Unmarshal(res.Body, d); err != nil {
+		t.Fatal(err)
+	}
+	if hidden := strings.Join(d.Hidden, "; "); !strings.Contains(hidden, "list events") {
+		t.Errorf("the page does not say the Events are not shown (hidden: %q)", hidden)
+	}
+	csrf := s.csrfToken(&caller{secret: s.Token()})
+	res = do(t, ts, http.MethodPost, "/api/canaries/"+ns+"/podinfo/abort", http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck)
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("abort by a user without patch: %s %s, want 403 from the API server", res.Status, res.Body)
+	}
+	if got := getCanary(t, c); got.Annotations[siskinv1.AnnotationAbort] != "" {
+		t.Errorf("a forbidden abort set %s", got.Annotations[siskinv1.AnnotationAbort])
 	}
 }

@@ -72,6 +72,8 @@ type Server struct {
 	// follows its Deployments, Services and route between status writes.
 	objects cache.Cache
 	hub     *hub
+	// eventsUnwatched says why Events are not watched, when they are not.
+	eventsUnwatched string
 	// schedules holds each Canary's planned steps.
 	schedules schedules
 	authn     authenticator
@@ -149,6 +151,16 @@ func (s *Server) Token() string { return s.opts.Token }
 
 // Start starts the watches and returns once their caches are filled; they stop with ctx.
 func (s *Server) Start(ctx context.Context) error {
+	// A watch that may not list retries for ever: ask once first, and say why.
+	var scope []client.ListOption
+	where := "in every namespace"
+	if s.opts.Namespace != "" {
+		scope = append(scope, client.InNamespace(s.opts.Namespace))
+		where = "in namespace " + s.opts.Namespace
+	}
+	if err := s.client.List(ctx, &siskinv1.CanaryList{}, append(scope, client.Limit(1))...); err != nil {
+		return fmt.Errorf("list canaries %s: %w", where, err)
+	}
 	inf, err := s.cache.GetInformer(ctx, &siskinv1.Canary{})
 	if err != nil {
 		return fmt.Errorf("watch canaries: %w", err)
@@ -156,12 +168,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if _, err := inf.AddEventHandler(s.hub.canaryHandler()); err != nil {
 		return err
 	}
-	ev, err := s.cache.GetInformer(ctx, &corev1.Event{})
-	if err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	if _, err := ev.AddEventHandler(s.hub.eventHandler()); err != nil {
-		return err
+	if err := s.client.List(ctx, &corev1.EventList{}, append(scope, client.Limit(1))...); err != nil {
+		// The timelines then lack the Events; everything else works.
+		s.eventsUnwatched = fmt.Sprintf("events (list events %s: %v)", where, err)
+	} else {
+		ev, err := s.cache.GetInformer(ctx, &corev1.Event{})
+		if err != nil {
+			return fmt.Errorf("watch events: %w", err)
+		}
+		if _, err := ev.AddEventHandler(s.hub.eventHandler()); err != nil {
+			return err
+		}
 	}
 	s.watchObjects(ctx)
 	errc := make(chan error, 1)
@@ -171,7 +188,7 @@ func (s *Server) Start(ctx context.Context) error {
 		case err := <-errc:
 			return fmt.Errorf("start watches: %w", err)
 		default:
-			return errors.New("watches did not sync: is the Canary CRD installed, and may you list canaries?")
+			return errors.New("watches did not sync")
 		}
 	}
 	return nil
@@ -242,7 +259,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if opts.Out != nil {
 		if mode == ModeLocal {
-			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard: http://127.0.0.1:%s/?token=%s\n(press Ctrl-C to stop)\n", port, s.Token())
+			host := net.JoinHostPort(ln.Addr().(*net.TCPAddr).IP.String(), port)
+			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard: http://%s/?token=%s\n(press Ctrl-C to stop)\n", host, s.Token())
 		} else {
 			_, _ = fmt.Fprintf(opts.Out, "Siskin dashboard listening on %s\n", ln.Addr())
 		}

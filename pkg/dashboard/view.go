@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -231,6 +232,9 @@ func (s *Server) detail(ctx context.Context, who *caller, key types.NamespacedNa
 
 // events returns the Events of Canary c, oldest first.
 func (s *Server) events(ctx context.Context, who *caller, c *siskinv1.Canary) ([]corev1.Event, error) {
+	if s.eventsUnwatched != "" {
+		return nil, errors.New(s.eventsUnwatched)
+	}
 	acc := access{Verb: "list", Resource: "events", Namespace: c.Namespace}
 	if ok, err := s.authz.allowed(ctx, who, acc); err != nil {
 		return nil, err
