@@ -2,6 +2,7 @@ package canary
 
 import (
 	"fmt"
+	"strings"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
@@ -16,6 +17,16 @@ var manualOrder = [...]string{
 	siskinv1.AnnotationPause,
 	siskinv1.AnnotationResume,
 }
+
+// PromoteStepPrefix starts a siskin.dev/promote value that asks for the next step only
+// ("step:<unique>"): the rollout moves to its next weight or iteration now, without the checks
+// of the current step or the confirm-traffic-increase gate, and the next analysis step is one
+// interval later; at the last step it is a promotion. Any other value promotes the revision
+// under analysis at once.
+const PromoteStepPrefix = "step:"
+
+// isStepRequest reports whether a siskin.dev/promote value asks for the next step only.
+func isStepRequest(value string) bool { return strings.HasPrefix(value, PromoteStepPrefix) }
 
 // pendingRequest reports whether the manual-control annotation ann holds a value that has not
 // been handled yet. Each value is acted on once: the handled value is recorded in
@@ -41,6 +52,9 @@ func manualApplies(ann string, m manualState, st *siskinv1.CanaryStatus, obs *Ob
 			if fp := obs.Target.Fingerprint; ann == siskinv1.AnnotationPromote && fp != st.LastAppliedSpec {
 				// A person promotes the revision they watched, not one that arrived since.
 				return false, fmt.Sprintf("the target changed to revision %s, which has not been analysed; revision %s can no longer be promoted", short(fp), short(st.LastAppliedSpec))
+			}
+			if ann == siskinv1.AnnotationPromote && phase == siskinv1.PhaseWaiting && isStepRequest(obs.Manual[ann]) {
+				return false, fmt.Sprintf("revision %s waits for approval to start its analysis: it has no next step yet; promote it in full, or approve the rollout", short(st.LastAppliedSpec))
 			}
 			return true, ""
 		case siskinv1.PhasePromoting, siskinv1.PhaseFinalising:
@@ -106,8 +120,11 @@ func predictManual(c *siskinv1.Canary, obs *Observation, s *settings) manualOutc
 			}
 			out.transition, out.retry = true, true
 		case siskinv1.AnnotationPromote:
-			m = manualState{phase: siskinv1.PhasePromoting}
 			out.transition = true
+			if isStepRequest(obs.Manual[ann]) && s.strategy.next(st).kind != movePromote {
+				continue // the rollout stays where it is, one step further
+			}
+			m = manualState{phase: siskinv1.PhasePromoting}
 		case siskinv1.AnnotationPause:
 			m.paused = true
 		case siskinv1.AnnotationResume:
@@ -147,7 +164,11 @@ func (p *planner) manual() (transitioned bool) {
 			p.requestRollout(p.obs.Target.Fingerprint)
 			transitioned = true
 		case siskinv1.AnnotationPromote:
-			p.startPromotion(siskinv1.ReasonManualPromote, fmt.Sprintf("%s: promoting revision %s without further analysis", request, p.rev()))
+			if isStepRequest(value) {
+				p.manualStep(request)
+			} else {
+				p.startPromotion(siskinv1.ReasonManualPromote, fmt.Sprintf("%s: promoting revision %s without further analysis", request, p.rev()))
+			}
 			transitioned = true
 		case siskinv1.AnnotationPause:
 			st.Paused = true
@@ -157,6 +178,27 @@ func (p *planner) manual() (transitioned bool) {
 		}
 	}
 	return transitioned
+}
+
+// manualStep moves the rollout to its next step now, as a passing step would but without its
+// checks or the confirm-traffic-increase gate: a person decided. The next analysis step is one
+// interval later. At the last step the next move is the promotion, which starts.
+func (p *planner) manualStep(request string) {
+	st := &p.st
+	s := &p.set.strategy
+	mv := s.next(st)
+	if mv.kind == movePromote {
+		p.startPromotion(siskinv1.ReasonManualPromote, fmt.Sprintf("%s: revision %s was at its last step (%s); promoting it without further analysis", request, p.rev(), s.describe(st)))
+		return
+	}
+	st.CanaryWeight, st.Iterations, st.WaitingSince = mv.weight, mv.iterations, nil
+	st.Phase = siskinv1.PhaseProgressing
+	st.LastStepTime = stampPtr(p.now)
+	p.wakeAt(p.nextStep())
+	p.convergeRoute()
+	_, msg := s.announce(mv)
+	p.info(siskinv1.ReasonManualPromote, fmt.Sprintf("%s: revision %s moved to its next step without analysis: %s", request, p.rev(), msg))
+	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())
 }
 
 // resume restarts a paused rollout. Waits start afresh, since the pause stopped their clocks;
