@@ -1,12 +1,16 @@
 package dashboard
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,5 +203,99 @@ func TestLocalModeSeesAndDoesWhatTheKubeconfigsUserMay(t *testing.T) {
 	}
 	if got := getCanary(t, c); got.Annotations[siskinv1.AnnotationAbort] != "" {
 		t.Errorf("a forbidden abort set %s", got.Annotations[siskinv1.AnnotationAbort])
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRunPrintsAWorkingAddressAndStopsWithAnOpenStream(t *testing.T) {
+	ns := newNamespace(t)
+	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, env.Config, Options{Namespace: ns, Out: out}) }()
+
+	var printed string
+	deadline := time.Now().Add(30 * time.Second)
+	for printed == "" {
+		if _, rest, ok := strings.Cut(out.String(), "Siskin dashboard: "); ok {
+			printed, _, _ = strings.Cut(rest, "\n")
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before printing its address: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Run printed no address within 30s: %q", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	u, err := url.Parse(printed)
+	if err != nil || u.Hostname() != "127.0.0.1" || u.Query().Get("token") == "" {
+		t.Fatalf("printed address %q: want http://127.0.0.1:<port>/?token=<token> (%v)", printed, err)
+	}
+
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Jar: jar}
+	get := func(path string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	page := get(printed)
+	_ = page.Body.Close()
+	if page.StatusCode != http.StatusOK || page.Request.URL.RawQuery != "" {
+		t.Fatalf("the printed address led to %s at %s, want the page without the token in its address", page.Status, page.Request.URL)
+	}
+	stream := get("http://" + u.Host + "/api/stream")
+	defer func() { _ = stream.Body.Close() }()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %s", stream.Status)
+	}
+	line, err := bufio.NewReader(stream.Body).ReadString('\n')
+	if err != nil || line != "event: fleet\n" {
+		t.Fatalf("first line of the stream %q (%v), want the fleet event", line, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after its context ended: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s of its context ending, with a stream open")
 	}
 }
