@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 // action is a manual request the plugin makes through an annotation the controller honours.
@@ -32,14 +33,23 @@ type action struct {
 var actions = []action{
 	{
 		name: "promote", annotation: siskinv1.AnnotationPromote,
-		short: "Promote the current canary revision now, skipping the remaining analysis",
+		short: "Move the canary to its next step now, or with --full promote it now",
 		long: `Promote sets the siskin.dev/promote annotation and waits until the controller acknowledges it.
 
-With --full the revision under analysis is promoted now, without further analysis (the
-controller refuses when no rollout is in progress, when the promotion already started, or when
-the target changed to a revision that has not been analysed). Promotion to the next step only
-is not available: the controller has no such request yet, so --full is required.`,
-		example: `  # Promote the revision under analysis now
+Without --full the rollout moves to its next step now (the next weight or iteration), without
+the checks of the current step or the confirm-traffic-increase gate, and the next analysis step
+is one interval later; at the last step this promotes. The value of the annotation is then
+"step:<time>".
+
+With --full the revision under analysis is promoted now, without further analysis.
+
+The controller refuses when no rollout is in progress, when the promotion already started, when
+the target changed to a revision that has not been analysed, and (without --full) while the
+rollout waits for approval to start.`,
+		example: `  # Skip the wait for the next step
+  kubectl siskin promote podinfo -n test
+
+  # Promote the revision under analysis now
   kubectl siskin promote podinfo --full -n test`,
 		applied: func(st *siskinv1.CanaryStatus) bool {
 			return st.Phase == siskinv1.PhasePromoting || st.Phase == siskinv1.PhaseFinalising || st.Phase == siskinv1.PhaseSucceeded
@@ -95,8 +105,9 @@ func newActionCommand(o *Options, a action) *cobra.Command {
 		Args:              exactArgs(1, "the name of a Canary"),
 		ValidArgsFunction: completeCanaries(o),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			prefix := ""
 			if a.name == "promote" && !full {
-				return exitf(ExitUsage, "promotion to the next step only is not supported by the controller; use --full to promote the revision under analysis now")
+				prefix = canary.PromoteStepPrefix
 			}
 			c, err := o.Client()
 			if err != nil {
@@ -108,7 +119,7 @@ func newActionCommand(o *Options, a action) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			out, err := request(ctx, c, client.ObjectKey{Namespace: ns, Name: args[0]}, a, o.now())
+			out, err := request(ctx, c, client.ObjectKey{Namespace: ns, Name: args[0]}, a, prefix, o.now())
 			if err != nil {
 				return err
 			}
@@ -121,7 +132,7 @@ func newActionCommand(o *Options, a action) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the controller to acknowledge the request")
 	if a.name == "promote" {
-		cmd.Flags().BoolVar(&full, "full", false, "skip the remaining analysis and promote now")
+		cmd.Flags().BoolVar(&full, "full", false, "skip the remaining analysis and promote now (default: the next step only)")
 	}
 	return cmd
 }
@@ -155,15 +166,15 @@ func (out Outcome) String() string {
 	return fmt.Sprintf("canary %s: %s acknowledged, %s (phase %s): %s: %s", out.Canary, out.Request, verdict, out.Phase, out.Reason, out.Message)
 }
 
-// request sets annotation a.annotation to a fresh value on Canary key, waits for the
-// controller to record that value in status.manualRequests, and reads what it did from its
-// event about the request.
-func request(ctx context.Context, c client.WithWatch, key client.ObjectKey, a action, now time.Time) (Outcome, error) {
+// request sets annotation a.annotation to a fresh value (prefix, then the time) on Canary key,
+// waits for the controller to record that value in status.manualRequests, and reads what it
+// did from its event about the request.
+func request(ctx context.Context, c client.WithWatch, key client.ObjectKey, a action, prefix string, now time.Time) (Outcome, error) {
 	cn, err := getCanary(ctx, c, key)
 	if err != nil {
 		return Outcome{}, err
 	}
-	value := now.UTC().Format(time.RFC3339Nano)
+	value := prefix + now.UTC().Format(time.RFC3339Nano)
 	if cn.Annotations[a.annotation] == value {
 		value += "-1"
 	}
