@@ -276,7 +276,7 @@ function treeView(d) {
 function timelineView(d) {
   const items = (d.timeline || []).slice().reverse();
   if (items.length === 0) return el("p", {class: "muted"}, "Nothing recorded yet.");
-  return el("ol", {id: "timeline", class: "timeline"}, items.map((e) => el("li", {class: "entry " + e.kind + " " + (e.type || "").toLowerCase(), "data-kind": e.kind},
+  return el("ol", {id: "timeline", class: "timeline"}, items.map((e) => el("li", {class: "entry k-" + e.kind + " " + (e.type || "").toLowerCase(), "data-kind": e.kind},
     el("time", {}, fmtTime(e.time)), " ",
     e.reason ? el("span", {class: "reason"}, e.reason) : el("span", {class: "reason"}, e.kind === "step" ? "Step" : "Traffic"), " ",
     el("span", {}, e.message), e.count > 1 ? el("span", {class: "muted"}, " ×" + e.count) : null,
