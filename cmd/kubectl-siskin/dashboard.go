@@ -28,7 +28,8 @@ func newDashboardCommand(o *cli.Options) *cobra.Command {
 		Short: "Serve a live web dashboard of Canaries on loopback, with your kubeconfig",
 		Long: `Serve Siskin's web dashboard on loopback: every Canary with its phase, weight and health, and
 per Canary the timeline of its rollout, charts of its metrics against their bounds and of the
-traffic split, the objects it owns, and buttons to promote, abort, retry, pause and resume.
+traffic split, the objects it owns, and buttons for the next step, promote, abort, retry,
+pause and resume.
 
 The dashboard acts with your own kubeconfig, so it shows and does what your RBAC allows, and
 runs nothing in the cluster. It prints its address, with a token for this run, and opens

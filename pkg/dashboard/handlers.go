@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 //go:embed assets
@@ -26,7 +27,9 @@ var assets embed.FS
 var pages = template.Must(template.ParseFS(assets, "assets/*.html"))
 
 // actions maps the action buttons to the manual-control annotations the controller honours.
+// "step" is a promote request for the next step only (canary.PromoteStepPrefix).
 var actions = map[string]string{
+	"step":    siskinv1.AnnotationPromote,
 	"promote": siskinv1.AnnotationPromote,
 	"abort":   siskinv1.AnnotationAbort,
 	"retry":   siskinv1.AnnotationRetry,
@@ -246,6 +249,9 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	value := time.Now().UTC().Format(time.RFC3339Nano)
+	if r.PathValue("action") == "step" {
+		value = canary.PromoteStepPrefix + value
+	}
 	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{ann: value}}})
 	if err != nil {
 		writeError(w, err)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 // session logs in with the printed URL's token and returns the session cookie.
@@ -147,6 +148,17 @@ func TestLocalActionNeedsTheDashboardsOriginAndCSRFToken(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339Nano, ar.Value); err != nil {
 		t.Errorf("annotation value %q is not a timestamp: %v", ar.Value, err)
+	}
+	// Next step: a promote request for one step only.
+	res = do(t, ts, http.MethodPost, "/api/canaries/"+ns+"/podinfo/step", http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("next step: %s", res.Status)
+	}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), got); err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Annotations[siskinv1.AnnotationPromote]; !strings.HasPrefix(v, canary.PromoteStepPrefix) {
+		t.Errorf("next step set %s=%q, want a value starting with %q", siskinv1.AnnotationPromote, v, canary.PromoteStepPrefix)
 	}
 	if res := do(t, ts, http.MethodPost, "/api/canaries/"+ns+"/podinfo/delete", http.Header{"Origin": {ts.URL}, csrfHeader: {csrf}}, ck); res.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown action: %s, want 404", res.Status)

@@ -110,6 +110,7 @@ function fleetPage() {
 // ---- canary page
 
 const actionInfo = {
+  step: ["Next step", "Move the rollout to its next step now, without this step's checks (at the last step this promotes)?", "siskin.dev/promote (step:…)"],
   promote: ["Promote", "Promote the current revision now, skipping the remaining analysis?", "siskin.dev/promote"],
   abort: ["Abort", "Abort the rollout and route all traffic back to the primary?", "siskin.dev/abort"],
   retry: ["Retry", "Start a new analysis of the failed revision?", "siskin.dev/retry"],
