@@ -2,6 +2,7 @@
 # Images of the Siskin controller (the default target) and of the load tester:
 #   docker build --build-arg VERSION=$V -t ghcr.io/siskin-dev/siskin:$V .
 #   docker build --build-arg VERSION=$V -t ghcr.io/siskin-dev/siskin-loadtester:$V --target loadtester .
+#   docker build --build-arg VERSION=$V -t ghcr.io/siskin-dev/siskin-dashboard:$V --target dashboard .
 # Static binaries on distroless, running as the non-root user 65532. BuildKit builds only the
 # stages the chosen target needs.
 
@@ -27,6 +28,19 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION}" -o /out/siskin-loadtester ./cmd/loadtester
+
+FROM source AS build-dashboard
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION=dev
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    go build -trimpath -buildvcs=false -ldflags "-s -w" -o /out/siskin-dashboard ./cmd/siskin-dashboard
+
+FROM gcr.io/distroless/static:nonroot AS dashboard
+COPY --from=build-dashboard /out/siskin-dashboard /usr/local/bin/siskin-dashboard
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/siskin-dashboard"]
 
 FROM gcr.io/distroless/static:nonroot AS loadtester
 COPY --from=build-loadtester /out/siskin-loadtester /usr/local/bin/siskin-loadtester

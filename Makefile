@@ -14,6 +14,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 HELM           := $(BIN)/helm
 LOADTESTER_IMG ?= ghcr.io/siskin-dev/siskin-loadtester:$(VERSION)
+DASHBOARD_IMG ?= ghcr.io/siskin-dev/siskin-dashboard:$(VERSION)
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # Packages whose tests need a real API server; everything else is a unit test.
@@ -125,9 +126,10 @@ test-install: manifests $(HELM) $(BIN)/kubectl $(BIN)/kube-apiserver $(BIN)/etcd
 	$(GO) test $(GO_TEST_FLAGS) ./test/install/...
 
 .PHONY: docker-build
-docker-build: ## Build the controller and load tester images (needs Docker with BuildKit; not available on the dev machine).
+docker-build: ## Build the controller, load tester and dashboard images (needs Docker with BuildKit; not available on the dev machine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 	docker build --build-arg VERSION=$(VERSION) --target loadtester -t $(LOADTESTER_IMG) .
+	docker build --build-arg VERSION=$(VERSION) --target dashboard -t $(DASHBOARD_IMG) .
 
 ##@ Local environment
 
