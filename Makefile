@@ -69,7 +69,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(HELM) ## Run unit and integration tests (integration tests start a real API server from bin/).
+test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(HELM) ## Run unit and integration tests (integration tests start a real API server from bin/, Prometheus and headless chromium; both are installed from Debian when missing).
+	@hack/prometheus.sh
+	@hack/chromium.sh
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
 .PHONY: verify
