@@ -229,7 +229,7 @@ func findEvent(ctx context.Context, c client.WithWatch, cn *siskinv1.Canary, req
 	ctx, cancel := context.WithTimeout(ctx, eventGrace)
 	defer cancel()
 	var found *eventsv1.Event
-	err := follow(ctx, c, &eventsv1.EventList{}, client.ListOptions{Namespace: cn.Namespace}, func(t watch.EventType, obj client.Object) error {
+	err := follow(ctx, c, &eventsv1.EventList{}, eventsAbout(cn), func(t watch.EventType, obj client.Object) error {
 		e, ok := obj.(*eventsv1.Event)
 		if !ok || t == watch.Deleted || !about(e, cn) {
 			return nil

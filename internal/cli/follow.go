@@ -136,7 +136,8 @@ func getCanary(ctx context.Context, c client.Reader, key client.ObjectKey) (*sis
 // canaryEvents lists the events about Canary cn, oldest first.
 func canaryEvents(ctx context.Context, c client.Reader, cn *siskinv1.Canary) ([]eventsv1.Event, error) {
 	list := &eventsv1.EventList{}
-	if err := c.List(ctx, list, client.InNamespace(cn.Namespace)); err != nil {
+	opts := eventsAbout(cn)
+	if err := c.List(ctx, list, &opts); err != nil {
 		return nil, fmt.Errorf("list events of canary %s/%s: %w", cn.Namespace, cn.Name, err)
 	}
 	var out []eventsv1.Event
@@ -147,6 +148,17 @@ func canaryEvents(ctx context.Context, c client.Reader, cn *siskinv1.Canary) ([]
 	}
 	sortEvents(out)
 	return out, nil
+}
+
+// eventsAbout selects the events about Canary cn on the server; about checks the rest.
+func eventsAbout(cn *siskinv1.Canary) client.ListOptions {
+	return client.ListOptions{
+		Namespace: cn.Namespace,
+		FieldSelector: fields.AndSelectors(
+			fields.OneTermEqualSelector("regarding.kind", "Canary"),
+			fields.OneTermEqualSelector("regarding.name", cn.Name),
+		),
+	}
 }
 
 // about reports whether event e is about Canary cn.

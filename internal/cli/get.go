@@ -115,7 +115,7 @@ func watchView(ctx context.Context, c client.WithWatch, key client.ObjectKey, sh
 	}()
 	go func() {
 		// Events are optional: without RBAC to read them the tree is still redrawn.
-		_ = follow(ctx, c, &eventsv1.EventList{}, client.ListOptions{Namespace: key.Namespace}, func(t watch.EventType, obj client.Object) error {
+		_ = follow(ctx, c, &eventsv1.EventList{}, eventsAbout(cn), func(t watch.EventType, obj client.Object) error {
 			if e, ok := obj.(*eventsv1.Event); ok && about(e, cn) {
 				return poke(t, obj)
 			}

@@ -213,7 +213,7 @@ func (t *eventTail) run(ctx context.Context, c client.WithWatch, cn *siskinv1.Ca
 	for _, e := range old {
 		seen[e.UID] = seriesCount(&e)
 	}
-	_ = follow(ctx, c, &eventsv1.EventList{}, client.ListOptions{Namespace: cn.Namespace}, func(typ watch.EventType, obj client.Object) error {
+	_ = follow(ctx, c, &eventsv1.EventList{}, eventsAbout(cn), func(typ watch.EventType, obj client.Object) error {
 		e, ok := obj.(*eventsv1.Event)
 		if !ok || typ == watch.Deleted || !about(e, cn) {
 			return nil
