@@ -78,12 +78,14 @@ func waitFor(ctx context.Context, c client.WithWatch, key client.ObjectKey, rev 
 	p := &printer{out: out, now: now}
 	p.printf("waiting for canary %s to promote revision %s", key, rev)
 
-	// The controller's events tell each step; print those that happen from now on.
+	// The controller's events tell each step; print those that happen from now on (without
+	// RBAC to read events, only the status changes are printed).
 	evCtx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	var wg sync.WaitGroup
 	tail := &eventTail{printed: map[string]bool{}, changed: make(chan struct{}, 1)}
-	if old, err := canaryEvents(ctx, c, cn); err == nil {
+	old, evErr := canaryEvents(ctx, c, cn)
+	if evErr == nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -114,7 +116,7 @@ func waitFor(ctx context.Context, c client.WithWatch, key client.ObjectKey, rev 
 		}
 		return errStop
 	})
-	if err == nil && final != nil {
+	if err == nil && final != nil && evErr == nil {
 		// The controller records its event about the last change right after the status:
 		// show it before ending.
 		if r := apimeta.FindStatusCondition(final.Status.Conditions, siskinv1.ConditionReady); r != nil {
