@@ -18,7 +18,9 @@ const (
 // timestamp), and the handled value is recorded in status.manualRequests: no spec edit is
 // needed, so GitOps tools see no drift.
 const (
-	// AnnotationPromote promotes the current canary now, skipping the remaining analysis.
+	// AnnotationPromote promotes the current canary now, skipping the remaining analysis. A value
+	// that starts with "step:" (for example step:<timestamp>) moves the rollout one step instead:
+	// to its next weight or iteration without that step's checks, and promotes at the last one.
 	AnnotationPromote = "siskin.dev/promote"
 	// AnnotationAbort rolls the current canary back now.
 	AnnotationAbort = "siskin.dev/abort"
