@@ -155,6 +155,7 @@ localenv-status: localenv ## Show the health of each local component.
 .PHONY: e2e
 e2e: tools build plugin ## Run the end-to-end scenarios on the local environment.
 	@hack/prometheus.sh
+	@hack/chromium.sh
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/...
 
 .PHONY: bench
