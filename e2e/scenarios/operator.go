@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,7 +46,7 @@ func OperatorTools(t *testing.T, in Input) {
 	r := newRig(t, in)
 	r.app(map[string]string{"VERSION": "1.0.0"})
 	c := r.canary()
-	c.TypeMeta.APIVersion, c.TypeMeta.Kind = siskinv1.GroupVersion.String(), "Canary"
+	c.APIVersion, c.Kind = siskinv1.GroupVersion.String(), "Canary"
 	// Steps 20, 40, 60, then promotion: four analysis steps to time. A higher threshold than
 	// the rig's keeps the second rollout in progress until the browser aborts it, even if a
 	// check fails.
@@ -76,7 +78,20 @@ func OperatorTools(t *testing.T, in Input) {
 		r.fatalf("primary runs %q after the promotion; expected 1.1.0", v)
 	}
 
-	// Dashboard on a second rollout: follow it, then abort it.
+	// Dashboard on a second rollout: follow it, then abort it. Ten steps of 10% leave the
+	// browser time to follow it on a loaded machine before it could be promoted.
+	cur, err := in.Env.GetCanary(r.ctx, in.Namespace, in.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Analysis.StepWeight, cur.Spec.Analysis.MaxWeight = 10, ptr.To[int32](100)
+	if err := in.Env.Client.Update(r.ctx, cur); err != nil {
+		t.Fatalf("lengthen the Canary's schedule: %v", err)
+	}
+	cur.APIVersion, cur.Kind = siskinv1.GroupVersion.String(), "Canary"
+	cur.ObjectMeta = metav1.ObjectMeta{Name: cur.Name, Namespace: cur.Namespace}
+	cur.Status = siskinv1.CanaryStatus{}
+	plan = r.plan(cur)
 	r.release(map[string]string{"VERSION": "1.2.0"})
 	b.waitFor("the fleet shows the rollout without a reload", fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.startsWith("Progressing")`, row+" td.phase"), 60*time.Second)
 	b.screenshot("2-fleet-progressing")
@@ -92,7 +107,7 @@ func OperatorTools(t *testing.T, in Input) {
 		}
 	}
 	b.waitFor("the steps of the schedule", fmt.Sprintf(`document.querySelectorAll("#steps .step").length === %d`, len(want)), 20*time.Second)
-	if got := b.eval("read the steps", `[...document.querySelectorAll("#steps .step")].map((s) => s.querySelector(".label").textContent + "@" + s.querySelector(".at").textContent).join(" ")`); got != strings.Join(want, " ") {
+	if got := b.eval("read the steps", `[...document.querySelectorAll("#steps .step")].map((s) => s.querySelector(".label").textContent + "@" + s.querySelector(".at").textContent).join(" ")`); normalSteps(got) != normalSteps(strings.Join(want, " ")) {
 		t.Errorf("the Canary page shows the steps %q; the plan has %q", got, strings.Join(want, " "))
 	}
 	// The page follows the rollout without a reload: the current step moves on, and the
@@ -161,7 +176,8 @@ func (r *rig) plan(c *siskinv1.Canary) cli.PlanView {
 }
 
 func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return string(ee.Stderr)
 	}
 	return ""
@@ -437,4 +453,20 @@ func (b *browser) fail(what string, err error) {
 		body = body[:3000]
 	}
 	b.t.Fatalf("%s: %v\npage (screenshot failed.png in %s):\n%s", what, err, b.dir, body)
+}
+
+// normalSteps writes each "label@+duration" of a step list with Go's duration format, so that the
+// page's "+1m" and the plan's "+1m0s" compare equal.
+func normalSteps(steps string) string {
+	fields := strings.Fields(steps)
+	for i, f := range fields {
+		label, at, ok := strings.Cut(f, "@+")
+		if !ok {
+			continue
+		}
+		if d, err := time.ParseDuration(at); err == nil {
+			fields[i] = label + "@+" + d.String()
+		}
+	}
+	return strings.Join(fields, " ")
 }

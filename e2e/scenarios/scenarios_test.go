@@ -90,6 +90,7 @@ var scenarios = []scenario{
 	{"promotion-through-apex", PromotionThroughApex, both},
 	{"rollback-through-apex", RollbackThroughApex, both},
 	{"flagger-takeover", FlaggerTakeover, both},
+	{"operator-tools", OperatorTools, []framework.Router{framework.Istio}},
 	// Istio only: the attacks go at the controller's analysis (query rendering, metric and
 	// webhook calls, notifications) and at the load tester, none of which depends on the
 	// router; a second run with seven Canaries and a second load tester would only add load to
