@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 func TestActionOnAMissingCanaryFails(t *testing.T) {
@@ -23,8 +24,8 @@ func TestActionOnAMissingCanaryFails(t *testing.T) {
 func TestActionsAreAcknowledged(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	c := blueGreen(ns, 50) // far more steps than the test waits for
 	setupRollout(t, ns, c)
 	key := client.ObjectKeyFromObject(c)
@@ -50,7 +51,7 @@ func TestActionsAreAcknowledged(t *testing.T) {
 	// Nothing to abort at rest: the controller refuses, and says why.
 	step([]string{"abort", "podinfo"}, ExitRefused, "no rollout is in progress", nil)
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	waitForCanary(t, key, "Progressing", func(c *siskinv1.Canary) bool { return c.Status.Phase == siskinv1.PhaseProgressing })
 
 	step([]string{"pause", "podinfo"}, ExitOK, "ManualPause", func(c *siskinv1.Canary) bool { return c.Status.Paused })

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 	"github.com/siskin-dev/siskin/loadtester"
 )
 
@@ -172,11 +173,11 @@ func TestApproveIsAcknowledgedByTheController(t *testing.T) {
 	port := startLoadTester(t, ip)
 	base := "http://" + net.JoinHostPort(ip, strconv.Itoa(port))
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	c := blueGreen(ns, 1, siskinv1.CanaryWebhook{Name: "approve", Type: siskinv1.ConfirmPromotionHook, URL: base + "/gate/check"})
 	setupRollout(t, ns, c)
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	waitForCanary(t, client.ObjectKeyFromObject(c), "WaitingPromotion", func(c *siskinv1.Canary) bool {
 		return c.Status.Phase == siskinv1.PhaseWaitingPromotion
 	})

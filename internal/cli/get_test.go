@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/target"
@@ -139,25 +140,19 @@ func cannedStates() []cannedState {
 // goldenCanary is the spec of every canned state: istio, weights 10 to 30, two metrics, a
 // load test and a promotion gate.
 func goldenCanary(ns string) *siskinv1.Canary {
-	return &siskinv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec: siskinv1.CanarySpec{
-			Provider:  siskinv1.ProviderIstio,
-			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			Service:   siskinv1.CanaryService{Port: 9898},
-			Analysis: &siskinv1.CanaryAnalysis{
-				Interval: "1m", Threshold: 2, StepWeight: 10, MaxWeight: ptr.To[int32](30),
-				Metrics: []siskinv1.CanaryMetric{
-					{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)}},
-					{Name: siskinv1.MetricRequestDuration, ThresholdRange: &siskinv1.CanaryThresholdRange{Max: ptr.To(500.0)}},
-				},
-				Webhooks: []siskinv1.CanaryWebhook{
-					{Name: "load-test", Type: siskinv1.RolloutHook, URL: "http://loadtester.test/"},
-					{Name: "approve", Type: siskinv1.ConfirmPromotionHook, URL: "http://loadtester.test/gate/check"},
-				},
-			},
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderIstio)
+	c.Spec.Analysis = &siskinv1.CanaryAnalysis{
+		Interval: "1m", Threshold: 2, StepWeight: 10, MaxWeight: ptr.To[int32](30),
+		Metrics: []siskinv1.CanaryMetric{
+			{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)}},
+			{Name: siskinv1.MetricRequestDuration, ThresholdRange: &siskinv1.CanaryThresholdRange{Max: ptr.To(500.0)}},
+		},
+		Webhooks: []siskinv1.CanaryWebhook{
+			{Name: "load-test", Type: siskinv1.RolloutHook, URL: "http://loadtester.test/"},
+			{Name: "approve", Type: siskinv1.ConfirmPromotionHook, URL: "http://loadtester.test/gate/check"},
 		},
 	}
+	return c
 }
 
 // writeState creates the objects of state s in a namespace named after it.
@@ -185,7 +180,7 @@ func writeState(t *testing.T, s cannedState) string {
 		{"podinfo-primary", 3, 3, revOld},
 		{"podinfo", s.replica, s.ready, ""},
 	} {
-		dep := podinfo(ns, "podinfo:6.0.0")
+		dep := rollouttest.Podinfo(ns, "podinfo:6.0.0")
 		dep.Name, dep.Spec.Replicas = d.name, ptr.To(d.replicas)
 		if d.revisionAnnotation != "" {
 			dep.Annotations = map[string]string{target.AnnotationRevision: d.revisionAnnotation}
@@ -260,7 +255,7 @@ func TestGetWatchRedrawsOnChange(t *testing.T) {
 	ns := writeState(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut rollouttest.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- runWith(ctx, func() time.Time { return testNow }, &out, &errOut, "get", "canary", "podinfo", "-n", ns, "-w")
@@ -286,7 +281,7 @@ func TestGetWatchRedrawsOnChange(t *testing.T) {
 }
 
 // waitOutput waits until out contains want.
-func waitOutput(t *testing.T, out *syncBuffer, want string) {
+func waitOutput(t *testing.T, out *rollouttest.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), want) {

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
@@ -59,8 +60,8 @@ func TestPlanRefusesWhatTheControllerWould(t *testing.T) {
 func TestPlanMatchesTheControllersSchedule(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	c := blueGreen(ns, 2, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL(t, http.StatusOK)})
 	setupRollout(t, ns, c)
 
@@ -80,7 +81,7 @@ func TestPlanMatchesTheControllersSchedule(t *testing.T) {
 		}
 	}
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	done := waitForCanary(t, client.ObjectKeyFromObject(c), "Succeeded", func(c *siskinv1.Canary) bool {
 		return c.Status.Phase == siskinv1.PhaseSucceeded && c.Status.LastPromotedSpec == c.Status.LastAppliedSpec
 	})

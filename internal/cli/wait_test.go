@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 // hookURL serves webhooks answering code.
@@ -24,11 +25,11 @@ func hookURL(t *testing.T, code int) string {
 func TestWaitExitsZeroWhenTheRevisionIsPromoted(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	setupRollout(t, ns, blueGreen(ns, 1, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL(t, http.StatusOK)}))
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	// Straight after the release: the controller may not have seen the revision yet, and wait
 	// must not take the previous, promoted one for it.
 	code, stdout, stderr := run(t, time.Now, "wait", "podinfo", "-n", ns, "--timeout", "2m")
@@ -50,11 +51,11 @@ func TestWaitExitsZeroWhenTheRevisionIsPromoted(t *testing.T) {
 func TestWaitExitsRolledBackWhenTheAnalysisFails(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	setupRollout(t, ns, blueGreen(ns, 3, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL(t, http.StatusInternalServerError)}))
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	code, stdout, stderr := run(t, time.Now, "wait", "podinfo", "-n", ns, "--timeout", "2m")
 	if code != ExitRolledBack || !strings.Contains(stderr, "rolled back") {
 		t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr: %s", code, ExitRolledBack, stdout, stderr)
@@ -67,11 +68,11 @@ func TestWaitExitsRolledBackWhenTheAnalysisFails(t *testing.T) {
 func TestWaitTimesOut(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	runKubelet(t, ns)
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	rollouttest.RunKubelet(t, k8sClient, ns)
 	setupRollout(t, ns, blueGreen(ns, 50))
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	code, stdout, stderr := run(t, time.Now, "wait", "podinfo", "-n", ns, "--timeout", "3s")
 	if code != ExitTimeout || !strings.Contains(stderr, "timed out") {
 		t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr: %s", code, ExitTimeout, stdout, stderr)
@@ -81,8 +82,8 @@ func TestWaitTimesOut(t *testing.T) {
 func TestWaitExitsStalledOnASpecTheControllerCannotRun(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "")
-	startController(t, ns)
-	if err := k8sClient.Create(t.Context(), podinfo(ns, "podinfo:6.0.0")); err != nil {
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{})
+	if err := k8sClient.Create(t.Context(), rollouttest.Podinfo(ns, "podinfo:6.0.0")); err != nil {
 		t.Fatal(err)
 	}
 	c := blueGreen(ns, 0)

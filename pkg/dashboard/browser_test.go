@@ -9,26 +9,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/internal/controller"
 	"github.com/siskin-dev/siskin/internal/testenv"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 // chromiumPath finds Debian's chromium (or $SISKIN_CHROMIUM). The browser test fails, never
@@ -63,119 +54,18 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// startController runs Siskin's controller on namespace ns, with the istio router and the
-// given Prometheus, until the test ends.
-func startController(t *testing.T, ns, promURL string) {
-	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: controller.TrimForCache},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := controller.New(mgr, controller.Options{
-		DefaultProvider: siskinv1.ProviderIstio, MetricsServer: promURL, Concurrency: 2,
-		Registry: prometheus.NewRegistry(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
-// runKubelet stands in for kube-controller-manager and the kubelet, which envtest lacks: every
-// Deployment of ns is reported rolled out and available shortly after it changes.
-func runKubelet(t *testing.T, ns string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for {
-			list := &appsv1.DeploymentList{}
-			if err := k8sClient.List(ctx, list, client.InNamespace(ns)); err == nil {
-				for i := range list.Items {
-					d := &list.Items[i]
-					n := ptr.Deref(d.Spec.Replicas, 1)
-					want := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
-					if d.Status.ObservedGeneration != want.ObservedGeneration || d.Status.ReadyReplicas != n || d.Status.UpdatedReplicas != n || d.Status.Replicas != n {
-						d.Status = want
-						_ = k8sClient.Status().Update(ctx, d)
-					}
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-}
-
-// fakePrometheus answers every query with a healthy success rate that changes a little at
-// each query, so the chart has something to draw.
-func fakePrometheus(t *testing.T) string {
-	t.Helper()
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		v := 99.5 + 0.1*float64(n.Add(1)%4)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%.1f"]}]}}`, time.Now().Unix(), v)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-func podinfo(ns, img string) *appsv1.Deployment {
-	labels := map[string]string{"app": "podinfo"}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "podinfod", Image: img, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}},
-				}}},
-			},
-		},
-	}
-}
-
 // weightedCanary steps 20, 40, 60 every 10 s (the shortest interval), checking the success rate
 // and a rollout webhook at each step.
 func weightedCanary(ns, hookURL string) *siskinv1.Canary {
-	return &siskinv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec: siskinv1.CanarySpec{
-			Provider:  siskinv1.ProviderIstio,
-			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			Service:   siskinv1.CanaryService{Port: 9898},
-			Analysis: &siskinv1.CanaryAnalysis{
-				Interval: "10s", Threshold: 2, StepWeight: 20, MaxWeight: ptr.To[int32](60),
-				Metrics: []siskinv1.CanaryMetric{{
-					Name: "request-success-rate", Interval: "1m", ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)},
-				}},
-				Webhooks: []siskinv1.CanaryWebhook{{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL}},
-			},
-		},
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderIstio)
+	c.Spec.Analysis = &siskinv1.CanaryAnalysis{
+		Interval: "10s", Threshold: 2, StepWeight: 20, MaxWeight: ptr.To[int32](60),
+		Metrics: []siskinv1.CanaryMetric{{
+			Name: "request-success-rate", Interval: "1m", ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)},
+		}},
+		Webhooks: []siskinv1.CanaryWebhook{{Name: "load", Type: siskinv1.RolloutHook, URL: hookURL}},
 	}
+	return c
 }
 
 // browser drives one headless chromium tab, saving screenshots in dir.
@@ -258,9 +148,9 @@ func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
 	ns := newNamespace(t)
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	t.Cleanup(hooks.Close)
-	startController(t, ns, fakePrometheus(t))
-	runKubelet(t, ns)
-	if err := k8sClient.Create(ctx, podinfo(ns, "podinfo:6.0.0")); err != nil {
+	rollouttest.StartController(t, env, ns, rollouttest.ControllerOptions{Provider: siskinv1.ProviderIstio, MetricsServer: rollouttest.FakePrometheus(t)})
+	rollouttest.RunKubelet(t, k8sClient, ns)
+	if err := k8sClient.Create(ctx, rollouttest.Podinfo(ns, "podinfo:6.0.0")); err != nil {
 		t.Fatal(err)
 	}
 	c := weightedCanary(ns, hooks.URL)
@@ -284,7 +174,7 @@ func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
 	b.do("clear the filter", chromedp.Click(chromedp.CSS("#filter")), chromedp.KeyEvent(strings.Repeat("\b", len("no-such-canary"))), chromedp.SendKeys(chromedp.CSS("#filter"), "podinfo"))
 	b.waitFor("the filter shows the Canary", fmt.Sprintf(`document.querySelector(%q) !== null`, row), 5*time.Second)
 
-	release(t, ns, "podinfo:6.1.0")
+	rollouttest.Release(t, k8sClient, ns, "podinfo:6.1.0")
 	b.waitFor("the fleet shows the rollout without a reload", fmt.Sprintf(`document.querySelector(%q).querySelector("td.phase").textContent.startsWith("Progressing")`, row), 20*time.Second)
 	b.screenshot("1-fleet-progressing")
 
@@ -345,19 +235,6 @@ func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
 	b.screenshot("4-canary-aborted")
 	if w := virtualServiceWeights(t, ns); w != "podinfo-primary=100 podinfo-canary=0" {
 		t.Errorf("VirtualService weights after the abort: %s, want all traffic to the primary", w)
-	}
-}
-
-func release(t *testing.T, ns, img string) {
-	t.Helper()
-	d := &appsv1.Deployment{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, d); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(d.DeepCopy())
-	d.Spec.Template.Spec.Containers[0].Image = img
-	if err := k8sClient.Patch(context.Background(), d, patch); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 // serviceAccountToken creates ServiceAccount name in ns with a Role granting verbs on
@@ -68,7 +69,7 @@ func bearerHeader(token string) http.Header {
 
 func TestInClusterModeRefusesARequestWithoutAValidToken(t *testing.T) {
 	ns := newNamespace(t)
-	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
+	if err := k8sClient.Create(context.Background(), rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)); err != nil {
 		t.Fatal(err)
 	}
 	_, ts := serve(t, env.Config, Options{Mode: ModeInCluster})
@@ -92,7 +93,7 @@ func TestInClusterModeRefusesARequestWithoutAValidToken(t *testing.T) {
 func TestInClusterModeAuthorisesEachReadAndActionAsTheCaller(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	c := newCanary(ns, "podinfo")
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestInClusterModeAuthorisesEachReadAndActionAsTheCaller(t *testing.T) {
 
 func TestInClusterLoginKeepsTheTokenInACookieAndActionsNeedTheCSRFToken(t *testing.T) {
 	ns := newNamespace(t)
-	c := newCanary(ns, "podinfo")
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
@@ -44,7 +43,7 @@ func session(t *testing.T, s *Server, ts *httptest.Server) *http.Cookie {
 
 func TestLocalModeAnswersOnlyTheRunToken(t *testing.T) {
 	ns := newNamespace(t)
-	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
+	if err := k8sClient.Create(context.Background(), rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)); err != nil {
 		t.Fatal(err)
 	}
 	s, ts := serve(t, env.Config, Options{Namespace: ns})
@@ -103,7 +102,7 @@ func TestLocalModeRefusesAForeignHostHeader(t *testing.T) {
 
 func TestLocalActionNeedsTheDashboardsOriginAndCSRFToken(t *testing.T) {
 	ns := newNamespace(t)
-	c := newCanary(ns, "podinfo")
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +175,7 @@ func asUser(token string) *rest.Config {
 func TestLocalModeSeesAndDoesWhatTheKubeconfigsUserMay(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	c := newCanary(ns, "podinfo")
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -218,32 +217,14 @@ func TestLocalModeSeesAndDoesWhatTheKubeconfigsUserMay(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRunPrintsAWorkingAddressAndStopsWithAnOpenStream(t *testing.T) {
 	ns := newNamespace(t)
-	if err := k8sClient.Create(context.Background(), newCanary(ns, "podinfo")); err != nil {
+	if err := k8sClient.Create(context.Background(), rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &rollouttest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, env.Config, Options{Namespace: ns, Out: out}) }()
 

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -81,7 +82,7 @@ func nextDetail(t *testing.T, events <-chan sseEvent, what string, ok func(*Deta
 func TestStreamPushesEachStatusChangeAndKeepsTheStepsSeen(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()
-	c := newCanary(ns, "podinfo")
+	c := rollouttest.Canary(ns, "podinfo", siskinv1.ProviderKubernetes)
 	if err := k8sClient.Create(ctx, c); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,16 +10,14 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/testenv"
+	"github.com/siskin-dev/siskin/internal/testenv/rollouttest"
 )
 
 var (
@@ -37,28 +34,12 @@ func TestMain(m *testing.M) {
 
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.WarnLevel)))
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dashboard suite:", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
-	k8sClient, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create client:", err)
-		return 1
-	}
-	return m.Run()
+	return rollouttest.RunSuite(m, "dashboard suite", func(e *testenv.Env, c client.Client) { env, k8sClient = e, c })
 }
 
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "d-" + rand.String(8)}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	return rollouttest.CreateNamespace(t, k8sClient, "d-"+rand.String(8))
 }
 
 // serve starts a dashboard on a loopback test server, acting with cfg, until the test ends.
@@ -85,18 +66,6 @@ func serve(t *testing.T, cfg *rest.Config, opts Options) (*Server, *httptest.Ser
 	t.Cleanup(ts.Close)
 	t.Cleanup(cancel)
 	return s, ts
-}
-
-// newCanary is a minimal Canary; the tests that need a rollout run the controller.
-func newCanary(ns, name string) *siskinv1.Canary {
-	return &siskinv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: siskinv1.CanarySpec{
-			Provider:  siskinv1.ProviderKubernetes,
-			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			Service:   siskinv1.CanaryService{Port: 9898},
-		},
-	}
 }
 
 // reply is a test server's whole answer.
