@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -206,9 +208,16 @@ func TestTakeOverFromFlagger(t *testing.T) {
 	for _, tr := range []takeOverRouter{istioTakeOver, gatewayAPITakeOver} {
 		t.Run(tr.rc.provider+": after a promotion the Canary comes up at rest and the next revision rolls out", func(t *testing.T) {
 			t.Parallel()
-			takeOverAfterPromotion(t, tr)
+			takeOverAfterPromotion(t, tr, false)
 		})
 	}
+	// The namespace opt-in is held in memory only: every round, the actions after the status
+	// write included, must see it (the status write used to drop it, and the round's SetRoute
+	// then refused Flagger's VirtualService).
+	t.Run("istio: opted in by --adopt-flagger-namespaces", func(t *testing.T) {
+		t.Parallel()
+		takeOverAfterPromotion(t, istioTakeOver, true)
+	})
 
 	t.Run("mid-rollout the target's revision is analysed, not promoted at once", func(t *testing.T) {
 		t.Parallel()
@@ -276,7 +285,9 @@ func TestTakeOverFromFlagger(t *testing.T) {
 // its pod template and selector, the route carries all traffic to the primary throughout, the
 // Canary comes up at rest with the primary's revision promoted, and the next revision rolls
 // out under Siskin.
-func takeOverAfterPromotion(t *testing.T, tr takeOverRouter) {
+// takeOverAfterPromotion takes over Flagger's objects after a promotion, opted in by the
+// Canary's annotation or, byNamespace, by --adopt-flagger-namespaces.
+func takeOverAfterPromotion(t *testing.T, tr takeOverRouter, byNamespace bool) {
 	ns := newNamespace(t)
 	runKubelet(t, ns)
 	tr.rc.prepare(t, ns)
@@ -284,9 +295,13 @@ func takeOverAfterPromotion(t *testing.T, tr takeOverRouter) {
 	waitForReady(t, ns, "podinfo-primary")
 	before := getDeployment(t, ns, "podinfo-primary")
 	weights := watchWeights(t, ns, tr.rc)
-	startController(t, ns, controllerOptions{provider: tr.rc.provider})
+	opts := controllerOptions{provider: tr.rc.provider}
+	if byNamespace {
+		opts.adoptFlaggerNamespaces = []string{ns}
+	}
+	startController(t, ns, opts)
 
-	c := adoptingCanary(ns, tr.rc, true)
+	c := adoptingCanary(ns, tr.rc, !byNamespace)
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +328,7 @@ func takeOverAfterPromotion(t *testing.T, tr takeOverRouter) {
 	}
 	checkTakenOver(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-primary"}}, got)
 	waitForEvent(t, got, siskinv1.ReasonTakenOverFromFlagger, "took over what Flagger made")
+	refusedFlaggers(t, ns)
 	for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
 		checkTakenOver(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, got)
 	}
@@ -345,5 +361,20 @@ func waitForReady(t *testing.T, ns, name string) {
 			t.Fatalf("deployment %s not available within 10s: %+v", name, d.Status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// refusedFlaggers fails when a round of the take-over refused one of Flagger's objects as
+// NotOwned: the opt-in must hold in every round and every action.
+func refusedFlaggers(t *testing.T, ns string) {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "was made by Flagger") {
+			t.Errorf("a round refused Flagger's objects during the take-over: %s: %s", e.Reason, e.Note)
+		}
 	}
 }

@@ -279,10 +279,16 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	base := obj.DeepCopy()
 	base.Status = *before
 	replaced := obj.ResourceVersion
+	// The patch is sent from a copy: the server's answer would replace obj's metadata and spec
+	// with the stored ones, dropping what the round read into them in memory (the Flagger
+	// spellings canary.Normalize rewrote, the take-over opt-in of --adopt-flagger-namespaces)
+	// before the round's actions run. The optimistic lock means nothing else changed.
+	patched := obj.DeepCopy()
 	// The optimistic lock refuses a status planned from a Canary that changed since it was read.
-	if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.Status().Patch(ctx, patched, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("patch status of canary %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
+	obj.ResourceVersion, obj.Status = patched.ResourceVersion, patched.Status
 	r.writes.wrote(client.ObjectKeyFromObject(obj), replaced, obj.ResourceVersion, r.now())
 	if freed := freedSlots(before.Phase, obj.Status.Phase); freed > 0 {
 		r.slots.release(client.ObjectKeyFromObject(obj), r.now())

@@ -78,6 +78,8 @@ type controllerOptions struct {
 	intercept *interceptor.Funcs
 	// leaderElection, when set, is the Lease (in the test's namespace) the manager must hold.
 	leaderElection string
+	// adoptFlaggerNamespaces is --adopt-flagger-namespaces.
+	adoptFlaggerNamespaces []string
 }
 
 // startController runs a Siskin manager that watches only namespace ns, until the returned
@@ -121,8 +123,8 @@ func startController(t *testing.T, ns string, o controllerOptions) (stop func())
 	}
 	r, err := New(mgr, Options{
 		DefaultProvider: o.provider, MetricsServer: o.metricsServer, Concurrency: 2,
-		MaxConcurrentCanaries: o.maxCanaries,
-		Registry:              prometheus.NewRegistry(),
+		MaxConcurrentCanaries: o.maxCanaries, AdoptFlaggerNamespaces: o.adoptFlaggerNamespaces,
+		Registry: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)
