@@ -17,6 +17,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +45,11 @@ func FlaggerTakeover(t *testing.T, in Input) {
 	r.flaggerInstall(map[string]string{"VERSION": "1.0.0"})
 	r.waitServed("1.0.0")
 	r.waitAvailable(in.Name+"-primary", 2)
+	// Flagger's objects were created a moment ago: the EndpointSlices are still being written
+	// (the data plane can meet a slice with no ready endpoint). Users start once both primary
+	// pods are ready endpoints of the primary Service, as they are at a real take-over.
+	r.waitReadyEndpoints(in.Name+"-primary", 2)
+	r.expectServed(10, "1.0.0", nil)
 	pods := r.primaryPods()
 	before := r.deployment(in.Name + "-primary")
 	users := in.Env.StartTraffic(r.ctx, r.host(), 10, nil)
@@ -212,6 +218,30 @@ func (r *rig) waitServed(version string) {
 	err := framework.Eventually(r.ctx, 60*time.Second, "the data plane to serve "+version, func(ctx context.Context) (bool, error) {
 		resp, err := r.in.Env.Get(ctx, r.host(), "/", nil)
 		return err == nil && resp.Code == 200 && resp.Version == version, nil
+	})
+	if err != nil {
+		r.fatalf("%v", err)
+	}
+}
+
+// waitReadyEndpoints waits until the EndpointSlices of Service svc list exactly n ready
+// endpoints.
+func (r *rig) waitReadyEndpoints(svc string, n int) {
+	r.t.Helper()
+	err := framework.Eventually(r.ctx, 60*time.Second, svc+" endpoints ready", func(ctx context.Context) (bool, error) {
+		list := &discoveryv1.EndpointSliceList{}
+		if err := r.in.Env.Client.List(ctx, list, client.InNamespace(r.in.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc}); err != nil {
+			return false, nil
+		}
+		ready := 0
+		for _, s := range list.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready == nil || *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		return ready == n, nil
 	})
 	if err != nil {
 		r.fatalf("%v", err)
