@@ -598,9 +598,10 @@ func runCorpusRollout(t *testing.T, s corpusStrategy) {
 	if got.Status.Phase != siskinv1.PhaseSucceeded {
 		t.Fatalf("a healthy release ended %s: %s\nevents: %s", got.Status.Phase, conditions(got), canaryEvents(ns))
 	}
-	// The route is confirmed back on the primary shortly after the phase is written.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if rt, ok := s.read(ctx, ns); !ok || rt.atRest() {
+	// The phase is written before the route converges to it: a route write that failed (a
+	// conflict on a loaded API server) is asked for again by a later round, within an interval.
+	for deadline := time.Now().Add(2*analysisInterval + 5*time.Second); s.check != nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if rt, ok := s.read(ctx, ns); ok && rt.atRest() {
 			break
 		}
 	}
