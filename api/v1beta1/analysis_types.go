@@ -48,6 +48,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.stepWeight <= self.maxWeight",message="maxWeight must not be below stepWeight, or the first step is never taken"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeights) || size(self.stepWeights) == 0 || self.stepWeights[0] <= self.maxWeight",message="maxWeight must not be below the first entry of stepWeights"
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="mirrorWeight needs mirror: true"
+// +kubebuilder:validation:XValidation:rule="!has(self.comparison) || !has(self.comparison.control) || self.comparison.control != 'baseline' || (has(self.maxWeight) && self.maxWeight <= 50 && ((has(self.stepWeight) && self.stepWeight > 0) || (has(self.stepWeights) && size(self.stepWeights) > 0))) || (!has(self.maxWeight) && has(self.stepWeights) && size(self.stepWeights) > 0 && self.stepWeights[size(self.stepWeights) - 1] <= 50)",message="comparison.control baseline needs a weighted canary whose maxWeight (or last stepWeights entry) is at most 50: primary, baseline and canary share the traffic"
 // +kubebuilder:validation:XValidation:rule="!has(self.sessionAffinity) || (has(self.stepWeight) && self.stepWeight > 0) || (has(self.stepWeights) && size(self.stepWeights) > 0)",message="sessionAffinity works with a weighted canary only (stepWeight or stepWeights)"
 type CanaryAnalysis struct {
 	// Interval between analysis steps. An interval under 10s is raised to 10s, as Flagger
@@ -164,6 +165,160 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
+
+	// Comparison judges the canary against a control (the primary, or a baseline started
+	// with the canary) with sequential tests that are valid at every look: a regression rolls
+	// back as soon as the evidence is strong enough, and a release shown not to be worse may be
+	// promoted early. It runs beside the metrics' thresholds. Siskin extension.
+	// +optional
+	Comparison *CanaryComparison `json:"comparison,omitempty"`
+
+	// Advise pauses the rollout and asks a person instead of rolling back when a comparison
+	// finds a regression (or, with on: all, when any check fails); timeout decides if nobody
+	// answers. Siskin extension.
+	// +optional
+	Advise *CanaryAdvise `json:"advise,omitempty"`
+}
+
+// Comparison controls.
+const (
+	ControlPrimary  = "primary"
+	ControlBaseline = "baseline"
+)
+
+// Comparison kinds.
+const (
+	// CompareRate compares events per request (errors per request) of canary and control.
+	CompareRate = "rate"
+	// CompareDistribution compares histograms (latency buckets) of canary and control.
+	CompareDistribution = "distribution"
+)
+
+// CanaryComparison is the canary-versus-control analysis. See docs/analysis.md.
+//
+type CanaryComparison struct {
+	// Control is what the canary is compared with: primary (default), or baseline, a
+	// <target>-baseline Deployment running the primary's revision, started with the canary and
+	// given the same weight, so that pod age and warm-up do not bias the comparison. A baseline
+	// needs a weighted canary whose maxWeight is at most 50.
+	// +kubebuilder:validation:Enum=primary;baseline
+	// +kubebuilder:default=primary
+	// +optional
+	Control string `json:"control,omitempty"`
+
+	// Alpha is the probability of rolling back a release that is no worse than the control by
+	// more than the margin, for the whole rollout: all looks and all compared metrics share it.
+	// Defaults to 0.01.
+	// +kubebuilder:validation:Minimum=0.0001
+	// +kubebuilder:validation:Maximum=0.2
+	// +optional
+	Alpha *float64 `json:"alpha,omitempty"`
+
+	// Margin is the degradation tolerated, relative to the control: 0.1 allows the canary 10%
+	// more errors (or slow requests) than the control. Defaults to 0.1.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4
+	// +optional
+	Margin *float64 `json:"margin,omitempty"`
+
+	// LookInterval is how often the evidence is read between analysis steps; a regression is
+	// rolled back at the first look that shows it. Defaults to the analysis interval divided by
+	// 6, at least 5s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	LookInterval string `json:"lookInterval,omitempty"`
+
+	// MinRequests is the number of canary requests a comparison needs before it gives any
+	// verdict; a rollout is not promoted before every compared metric has seen them. Defaults
+	// to 100.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinRequests *int64 `json:"minRequests,omitempty"`
+
+	// EarlyPass promotes at the next passing step, skipping the remaining weight steps, once
+	// every compared metric shows the canary not worse than the control by more than the
+	// margin (a non-inferiority test at the same alpha).
+	// +optional
+	EarlyPass bool `json:"earlyPass,omitempty"`
+
+	// Metrics compared. request-success-rate (errors per request) and request-duration (the
+	// latency histogram) are built in for the router providers that have built-in queries.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Metrics []ComparedMetric `json:"metrics"`
+}
+
+// ComparedMetric is one metric compared between canary and control. Its queries are templates
+// like a MetricTemplate's, with {{ workload }} naming the version's Deployment (the target for
+// the canary, <target>-primary or <target>-baseline for the control) and {{ interval }} the
+// window since the last look; they run on the controller's metrics server.
+//
+// +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.kind)",message="a compared metric needs a kind (rate or distribution) unless its name is a built-in metric"
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind != 'rate' || self.name in ['request-success-rate', 'request-duration'] || (has(self.eventsQuery) && has(self.requestsQuery))",message="a rate comparison needs eventsQuery and requestsQuery"
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind != 'distribution' || self.name in ['request-success-rate', 'request-duration'] || has(self.bucketsQuery)",message="a distribution comparison needs bucketsQuery"
+type ComparedMetric struct {
+	// Name of the metric; request-success-rate and request-duration are built in.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Kind is rate (events per request, for example errors) or distribution (a histogram, for
+	// example latency). Built-in metrics have theirs.
+	// +kubebuilder:validation:Enum=rate;distribution
+	// +optional
+	Kind string `json:"kind,omitempty"`
+
+	// EventsQuery counts the bad events (errors) of one version in the window: a rate
+	// comparison's numerator.
+	// +kubebuilder:validation:MaxLength=8192
+	// +optional
+	EventsQuery string `json:"eventsQuery,omitempty"`
+
+	// RequestsQuery counts the requests of one version in the window: a rate comparison's
+	// denominator, and the traffic each version received.
+	// +kubebuilder:validation:MaxLength=8192
+	// +optional
+	RequestsQuery string `json:"requestsQuery,omitempty"`
+
+	// BucketsQuery returns the histogram bucket counts of one version in the window, one series
+	// per bucket with its upper bound in the le label (as sum by (le) (increase(x_bucket[...]))).
+	// +kubebuilder:validation:MaxLength=8192
+	// +optional
+	BucketsQuery string `json:"bucketsQuery,omitempty"`
+}
+
+// Advise subjects and outcomes.
+const (
+	AdviseOnComparison = "comparison"
+	AdviseOnAll        = "all"
+	AdviseRollback     = "rollback"
+	AdviseContinue     = "continue"
+)
+
+// CanaryAdvise asks a person before rolling back.
+type CanaryAdvise struct {
+	// On says which failures ask a person: comparison (a compared metric shows a regression,
+	// the default) or all (also checks that reach the threshold, and gates' rollback).
+	// +kubebuilder:validation:Enum=comparison;all
+	// +kubebuilder:default=comparison
+	// +optional
+	On string `json:"on,omitempty"`
+
+	// Timeout is how long the rollout waits for an answer; defaults to 1h.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// OnTimeout is what happens when nobody answered within the timeout: rollback (default) or
+	// continue (the rollout goes on, and the failure that asked is not asked about again).
+	// +kubebuilder:validation:Enum=rollback;continue
+	// +kubebuilder:default=rollback
+	// +optional
+	OnTimeout string `json:"onTimeout,omitempty"`
 }
 
 // SessionAffinity configures the cookie that pins clients to the canary.

@@ -17,6 +17,18 @@ const (
 	ReasonInitialized = "Initialized"
 	// ReasonQueued: a new revision waits for a rollout slot (--max-concurrent-canaries).
 	ReasonQueued = "Queued"
+	// ReasonRegressionDetected: a comparison with the control showed a regression.
+	ReasonRegressionDetected = "RegressionDetected"
+	// ReasonEarlyPass: every compared metric showed the canary not worse than the control, so
+	// the remaining weight steps were skipped.
+	ReasonEarlyPass = "EarlyPass"
+	// ReasonAdviceRequested: the rollout paused to ask a person instead of rolling back.
+	ReasonAdviceRequested = "AdviceRequested"
+	// ReasonAdviceTimeout: nobody answered the advice in time; analysis.advise.onTimeout applied.
+	ReasonAdviceTimeout = "AdviceTimeout"
+	// ReasonWaitingForEvidence: the rollout would promote, but a compared metric has not seen
+	// the minimum canary requests.
+	ReasonWaitingForEvidence = "WaitingForEvidence"
 	// ReasonNewRevision: the target's fingerprint changed to a revision not seen before.
 	ReasonNewRevision = "NewRevision"
 	// ReasonWaitingForApproval: the confirm-rollout gate is closed (phase Waiting).

@@ -139,6 +139,14 @@ type CanaryStatus struct {
 	// +optional
 	LastChecks []CheckResult `json:"lastChecks,omitempty"`
 
+	// Comparison is the evidence of the canary-versus-control analysis of the current rollout.
+	// +optional
+	Comparison *ComparisonStatus `json:"comparison,omitempty"`
+
+	// Advice is set while the rollout is paused to ask a person (analysis.advise).
+	// +optional
+	Advice *Advice `json:"advice,omitempty"`
+
 	// Conditions: Ready, Reconciling, Stalled (kstatus) and Promoted.
 	// +listType=map
 	// +listMapKey=type
@@ -185,4 +193,104 @@ type CheckResult struct {
 	Message string `json:"message,omitempty"`
 	// Time of the check.
 	Time metav1.Time `json:"time"`
+}
+
+// ComparisonVerdict is what the evidence of one compared metric says so far.
+//
+// +kubebuilder:validation:Enum=Pending;Regression;NotWorse;NoData;Error;Acknowledged
+type ComparisonVerdict string
+
+// Comparison verdicts.
+const (
+	// ComparisonPending: not enough evidence either way yet.
+	ComparisonPending ComparisonVerdict = "Pending"
+	// ComparisonRegression: the canary is worse than the control by more than the margin.
+	ComparisonRegression ComparisonVerdict = "Regression"
+	// ComparisonNotWorse: the canary is not worse than the control by more than the margin.
+	ComparisonNotWorse ComparisonVerdict = "NotWorse"
+	// ComparisonNoData: fewer canary requests than the minimum so far.
+	ComparisonNoData ComparisonVerdict = "NoData"
+	// ComparisonError: the last look's queries failed.
+	ComparisonError ComparisonVerdict = "Error"
+	// ComparisonAcknowledged: a regression a person (or the advise timeout) let go on.
+	ComparisonAcknowledged ComparisonVerdict = "Acknowledged"
+)
+
+// ComparisonStatus is the evidence gathered so far in the current rollout.
+type ComparisonStatus struct {
+	// Revision is the fingerprint the evidence is about; evidence of another revision is
+	// discarded.
+	Revision string `json:"revision"`
+	// Control is the workload the canary is compared with.
+	Control string `json:"control"`
+	// LastLookTime is when the evidence was last read; the next look reads from there.
+	// +optional
+	LastLookTime *metav1.Time `json:"lastLookTime,omitempty"`
+	// Looks counts the looks with data.
+	// +optional
+	Looks int32 `json:"looks,omitempty"`
+	// Metrics is the evidence per compared metric.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Metrics []ComparedMetricStatus `json:"metrics,omitempty"`
+}
+
+// ComparedMetricStatus is the evidence about one compared metric.
+type ComparedMetricStatus struct {
+	// Name of the compared metric.
+	Name string `json:"name"`
+	// Kind is rate or distribution.
+	Kind string `json:"kind"`
+	// Verdict so far.
+	Verdict ComparisonVerdict `json:"verdict"`
+	// CanaryRequests and ControlRequests are the requests each version served in the looks.
+	// +optional
+	CanaryRequests int64 `json:"canaryRequests,omitempty"`
+	// +optional
+	ControlRequests int64 `json:"controlRequests,omitempty"`
+	// CanaryEvents and ControlEvents are the events compared (errors, or requests slower than
+	// Threshold).
+	// +optional
+	CanaryEvents int64 `json:"canaryEvents,omitempty"`
+	// +optional
+	ControlEvents int64 `json:"controlEvents,omitempty"`
+	// Threshold is the bucket bound of a distribution's most telling comparison (requests
+	// slower than it are the events).
+	// +optional
+	Threshold string `json:"threshold,omitempty"`
+	// Ratio is the estimated ratio of the canary's event rate to the control's.
+	// +optional
+	Ratio string `json:"ratio,omitempty"`
+	// RatioLow and RatioHigh bound the ratio: a 95% confidence sequence, valid at every look.
+	// +optional
+	RatioLow string `json:"ratioLow,omitempty"`
+	// +optional
+	RatioHigh string `json:"ratioHigh,omitempty"`
+	// Evidence is the e-value against "the canary is not worse by more than the margin": a
+	// regression is declared when it reaches 1/alpha (per metric).
+	// +optional
+	Evidence string `json:"evidence,omitempty"`
+	// PassEvidence is the e-value against "the canary is worse by more than the margin".
+	// +optional
+	PassEvidence string `json:"passEvidence,omitempty"`
+	// Message says it in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// State is the test's running state (encoded), so a restart goes on where it was.
+	// +kubebuilder:validation:MaxLength=16384
+	// +optional
+	State string `json:"state,omitempty"`
+}
+
+// Advice is a question to a person: a failure that would have rolled back.
+type Advice struct {
+	// Since is when the rollout paused to ask.
+	Since metav1.Time `json:"since"`
+	// Reason is the reason of the rollback that was not done.
+	Reason string `json:"reason"`
+	// Message is the evidence.
+	Message string `json:"message"`
+	// Deadline is when onTimeout applies.
+	Deadline metav1.Time `json:"deadline"`
 }

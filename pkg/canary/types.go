@@ -22,6 +22,10 @@ type Observation struct {
 	// was created or last promoted from (the target adapter records it on the primary), so Plan
 	// can tell when a promotion has landed.
 	Primary Workload
+	// Baseline is <target>-baseline, observed only when analysis.comparison.control is
+	// baseline: a copy of the primary's revision started with the canary. Its Fingerprint is the
+	// revision it runs.
+	Baseline Workload
 	// Route is what the router observes of the live routing objects.
 	Route Route
 
@@ -33,6 +37,10 @@ type Observation struct {
 	// webhooks, then every metric. A query or call that could not be made is a check with verdict
 	// Error, never a missing entry. Plan ignores Checks when Needs did not ask for a step.
 	Checks []siskinv1.CheckResult
+
+	// Comparisons are the counts of this round's look, one per compared metric, in spec order,
+	// when Needs.Compare asked for them.
+	Comparisons []ComparisonSample
 
 	// RolloutQueued is true when a new rollout may not start now because the controller's
 	// limit of concurrent rollouts is reached; the revision waits at rest and is looked at again
@@ -72,6 +80,8 @@ type Route struct {
 	// testing) they are the weights of the route that matching requests take.
 	PrimaryWeight int32
 	CanaryWeight  int32
+	// BaselineWeight is the observed weight of <target>-baseline (0 when it has no route).
+	BaselineWeight int32
 	// Mirror is true when primary traffic is mirrored to the canary.
 	Mirror bool
 	// Problem is a reason (siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable) why the
@@ -106,6 +116,44 @@ type Needs struct {
 	// it was sent, and its failures count), but a metric without data does not hold the step:
 	// the canary is not judged on traffic it was never sent.
 	NoTraffic bool
+	// Compare is true when the compared metrics must be read: Observation.Comparisons gets one
+	// sample per metric of analysis.comparison, counting what each version served from
+	// CompareSince to now.
+	Compare bool
+	// CompareSince is the start of the look's window (the last look, or the rollout's start).
+	CompareSince time.Time
+	// Control is the workload the canary is compared with (<target>-primary or
+	// <target>-baseline).
+	Control string
+}
+
+// ComparisonSample is what one look read of one compared metric: the counts of each version
+// in the look's window.
+type ComparisonSample struct {
+	// Name of the compared metric.
+	Name string
+	// Error says why the counts could not be read; the look is then no evidence either way.
+	Error string
+	// Canary and Control are the counts of the two versions.
+	Canary, Control Counts
+}
+
+// Counts are one version's counts in a look's window. Prometheus' increase() extrapolates,
+// so they need not be whole numbers.
+type Counts struct {
+	// Requests served.
+	Requests float64
+	// Events counted by a rate comparison (errors).
+	Events float64
+	// Buckets of a distribution comparison: cumulative counts by upper bound, increasing
+	// bounds, the last one +Inf.
+	Buckets []Bucket
+}
+
+// Bucket is one cumulative histogram bucket.
+type Bucket struct {
+	UpperBound float64
+	Count      float64
 }
 
 // Decision is what Plan decided: the ordered actions, the next status and when to look again.
@@ -148,6 +196,12 @@ const (
 	Promote ActionType = "Promote"
 	// SetRoute applies the weights (and mirroring) in Action.Route.
 	SetRoute ActionType = "SetRoute"
+	// EnsureBaseline creates <target>-baseline (Deployment and Service) from the primary's
+	// pod template, scaled like the canary, or scales it up; a no-op when it runs already.
+	EnsureBaseline ActionType = "EnsureBaseline"
+	// RemoveBaseline deletes <target>-baseline; a no-op when it does not exist. The planner
+	// asks for it only once the route sends the baseline nothing.
+	RemoveBaseline ActionType = "RemoveBaseline"
 	// CallWebhooks calls every webhook of Action.Hook and logs the answers (post-rollout); a
 	// failed call is logged, it does not fail the round.
 	CallWebhooks ActionType = "CallWebhooks"
@@ -172,8 +226,12 @@ type Action struct {
 type DesiredRoute struct {
 	// PrimaryWeight is the percent of traffic for the primary.
 	PrimaryWeight int32
-	// CanaryWeight is the percent of traffic for the canary; the two add up to 100.
+	// CanaryWeight is the percent of traffic for the canary; with BaselineWeight the three add
+	// up to 100.
 	CanaryWeight int32
+	// BaselineWeight is the percent of traffic for <target>-baseline (analysis.comparison
+	// control baseline); 0 routes nothing to it, and routers then leave it out of the route.
+	BaselineWeight int32
 	// Mirror copies primary traffic to the canary (MirrorWeight percent of it).
 	Mirror bool
 	// MirrorWeight is the percent of requests mirrored when Mirror is set.
