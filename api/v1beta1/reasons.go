@@ -111,3 +111,7 @@ const (
 	// ReasonManualRequestIgnored: a manual request did not apply in the current phase.
 	ReasonManualRequestIgnored = "ManualRequestIgnored"
 )
+
+// ReasonBaselineNotReady: <target>-baseline (analysis.comparison.control baseline) is not
+// ready, or does not run the primary's revision yet.
+const ReasonBaselineNotReady = "BaselineNotReady"

@@ -121,8 +121,18 @@ func obsFor(c *siskinv1.Canary, now time.Time) Observation {
 		Provider: c.Spec.Provider,
 		Target:   target,
 		Primary:  Workload{Exists: true, Fingerprint: c.Status.LastPromotedSpec, Ready: true, Replicas: 2, Available: 2},
-		Route:    Route{Converged: true, PrimaryWeight: r.PrimaryWeight, CanaryWeight: r.CanaryWeight, Mirror: r.Mirror},
+		Route:    Route{Converged: true, PrimaryWeight: r.PrimaryWeight, CanaryWeight: r.CanaryWeight, BaselineWeight: r.BaselineWeight, Mirror: r.Mirror},
+		Baseline: baselineFor(&s, &c.Status),
 	}
+}
+
+// baselineFor is a ready <target>-baseline on the primary's revision while one is compared
+// and analysing, and none otherwise.
+func baselineFor(s *settings, st *siskinv1.CanaryStatus) Workload {
+	if !s.strategy.baseline || !analysing(st.Phase) {
+		return Workload{}
+	}
+	return Workload{Exists: true, Fingerprint: st.LastPromotedSpec, Ready: true, Replicas: 2, Available: 2}
 }
 
 // metricCheck is a request-success-rate result with the verdict given.
@@ -158,6 +168,9 @@ func formatActions(actions []Action) string {
 		switch a.Type {
 		case SetRoute:
 			s := fmt.Sprintf("SetRoute(%d/%d", a.Route.PrimaryWeight, a.Route.CanaryWeight)
+			if a.Route.BaselineWeight > 0 {
+				s += fmt.Sprintf(" baseline %d", a.Route.BaselineWeight)
+			}
 			if a.Route.Mirror {
 				s += fmt.Sprintf(" mirror %d%%", a.Route.MirrorWeight)
 			}

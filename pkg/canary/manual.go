@@ -205,6 +205,11 @@ func (p *planner) manualStep(request string) {
 // a step that fell due during the pause runs now, once.
 func (p *planner) resume(request string) {
 	st := &p.st
+	if st.Advice != nil {
+		p.info(siskinv1.ReasonManualResume, fmt.Sprintf("%s: a person let revision %s go on after %s", request, p.rev(), st.Advice.Message))
+		p.letGo()
+		return
+	}
 	st.Paused, st.WaitingSince = false, nil
 	p.info(siskinv1.ReasonManualResume, fmt.Sprintf("%s: resumed at %s", request, p.where()))
 	reason := siskinv1.ReasonProgressing
@@ -221,6 +226,10 @@ func (p *planner) resume(request string) {
 
 // pausedRound keeps a paused rollout where it is: no steps, no deadlines, weights kept.
 func (p *planner) pausedRound() {
+	if p.st.Advice != nil {
+		p.adviceRound()
+		return
+	}
 	p.readiness(condProgressing, siskinv1.ReasonPaused, fmt.Sprintf("revision %s: paused by %s at %s", p.rev(), siskinv1.AnnotationPause, p.where()))
 }
 

@@ -44,9 +44,17 @@ func needsFor(c *siskinv1.Canary, obs *Observation, s *settings) Needs {
 			return gateNeeds(s, siskinv1.ConfirmRolloutHook, siskinv1.RollbackHook)
 		}
 	case siskinv1.PhaseProgressing, siskinv1.PhaseWaitingPromotion:
-		if !m.paused && !s.skipAnalysis && fp == st.LastAppliedSpec && blockedBy(s, st, obs) == "" && clockDue(st.LastStepTime, s.interval, obs.Now) {
-			return stepNeeds(s, st)
+		if m.paused || s.skipAnalysis || fp != st.LastAppliedSpec || blockedBy(s, st, obs) != "" {
+			break
 		}
+		var n Needs
+		if clockDue(st.LastStepTime, s.interval, obs.Now) {
+			n = stepNeeds(s, st)
+		}
+		if s.compare != nil && st.Phase == siskinv1.PhaseProgressing && (n.Step || lookDue(s.compare, st, obs.Now)) {
+			n.Compare, n.CompareSince, n.Control = true, lookSince(st), controlWorkload(c, s)
+		}
+		return n
 	}
 	return Needs{}
 }
@@ -73,6 +81,14 @@ func stepNeeds(s *settings, st *siskinv1.CanaryStatus) Needs {
 		n.Gates = append(n.Gates, gate)
 	}
 	return n
+}
+
+// controlWorkload is the Deployment the canary is compared with.
+func controlWorkload(c *siskinv1.Canary, s *settings) string {
+	if s.compare != nil && s.compare.baseline {
+		return baselineOf(c.Spec.TargetRef.Name)
+	}
+	return c.Spec.TargetRef.Name + "-primary"
 }
 
 // gateNeeds asks for the gates of the types given that the spec has webhooks of.
@@ -116,6 +132,8 @@ func blockedBy(s *settings, st *siskinv1.CanaryStatus, obs *Observation) string 
 		return siskinv1.ReasonPrimaryNotReady
 	case !obs.Target.Ready:
 		return siskinv1.ReasonCanaryNotReady
+	case s.strategy.baseline && analysing(st.Phase) && (!obs.Baseline.Ready || obs.Baseline.Fingerprint != st.LastPromotedSpec):
+		return siskinv1.ReasonBaselineNotReady
 	}
 	return ""
 }

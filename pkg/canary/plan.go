@@ -69,6 +69,7 @@ func (p *planner) run() {
 		// The service or route spec may have changed; routers converge idempotently.
 		p.act(EnsureRouting)
 	}
+	defer p.removeBaseline()
 	switch st.Phase {
 	case siskinv1.PhaseInitializing:
 		p.initializing()
@@ -101,7 +102,7 @@ func (p *planner) decision() Decision {
 		st.LastTransitionTime = stampPtr(p.now)
 	}
 	d := Decision{Actions: p.actions, Status: p.st, Events: p.events}
-	if !p.wake.IsZero() && !st.Paused && (!atRest(st) || p.obs.RolloutQueued || p.obs.Route.Problem != "") {
+	if !p.wake.IsZero() && (!st.Paused || st.Advice != nil) && (!atRest(st) || p.obs.RolloutQueued || p.obs.Route.Problem != "") {
 		d.RequeueAfter = p.wake.Sub(p.now)
 	}
 	return d
@@ -177,7 +178,8 @@ func (p *planner) convergeRoute() {
 
 // routeConfirmed reports whether the router observes exactly the route wanted.
 func routeConfirmed(r Route, want DesiredRoute) bool {
-	return r.Converged && r.PrimaryWeight == want.PrimaryWeight && r.CanaryWeight == want.CanaryWeight && r.Mirror == want.Mirror
+	return r.Converged && r.PrimaryWeight == want.PrimaryWeight && r.CanaryWeight == want.CanaryWeight &&
+		r.BaselineWeight == want.BaselineWeight && r.Mirror == want.Mirror
 }
 
 func (p *planner) event(warning bool, sev siskinv1.AlertSeverity, reason, message string, mute bool) {

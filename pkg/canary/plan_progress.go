@@ -33,6 +33,7 @@ func (p *planner) analysing() {
 		// written (a crash, a failed write) is asked for again.
 		p.act(ScaleTargetUp)
 	}
+	p.ensureBaseline()
 	if p.canaryEmpty() {
 		return
 	}
@@ -57,6 +58,10 @@ func (p *planner) analysing() {
 		st.WaitingSince = nil
 		p.readiness(condProgressing, p.analysisReason(), p.progressMessage())
 	}
+	if p.needs.Compare && p.look() {
+		return
+	}
+	p.wakeAt(p.nextLook())
 	if !p.needs.Step {
 		p.wakeAt(p.nextStep())
 		return
@@ -69,7 +74,7 @@ func (p *planner) analysing() {
 func isReadinessWait(reason string) bool {
 	switch reason {
 	case siskinv1.ReasonRouteNotConfirmed, siskinv1.ReasonPrimaryNotReady, siskinv1.ReasonCanaryNotReady,
-		siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable:
+		siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable, siskinv1.ReasonBaselineNotReady:
 		return true
 	}
 	return false
@@ -91,6 +96,8 @@ func (p *planner) blockMessage(reason string) string {
 		return fmt.Sprintf("%s is not ready%s", p.primary(), suffix(p.obs.Primary.Message))
 	case siskinv1.ReasonNotOwned, siskinv1.ReasonRouterUnavailable:
 		return fmt.Sprintf("the route cannot be changed: %s", p.obs.Route.Message)
+	case siskinv1.ReasonBaselineNotReady:
+		return fmt.Sprintf("the baseline %s is not ready with the primary's revision%s", baselineOf(p.target()), suffix(p.obs.Baseline.Message))
 	}
 	return fmt.Sprintf("the canary %s is not ready%s", p.target(), suffix(p.obs.Target.Message))
 }
@@ -103,6 +110,7 @@ func (p *planner) step() {
 	st.LastStepTime = p.stepStamp()
 	st.LastChecks = append([]siskinv1.CheckResult(nil), p.obs.Checks...)
 	p.wakeAt(p.nextStep())
+	p.wakeAt(p.nextLook())
 	if g := p.gate(siskinv1.RollbackHook); g.Open {
 		p.rollback(siskinv1.ReasonRollbackRequested, "a rollback webhook asked for it"+suffix(g.Message))
 		return
@@ -198,6 +206,10 @@ func (p *planner) failedStep(v verdicts) {
 	}
 	detail := fmt.Sprintf("%s; failed checks %d/%d", cause, st.FailedChecks, p.set.threshold)
 	if st.FailedChecks >= p.set.threshold {
+		if p.set.advise != nil && p.set.advise.all {
+			p.askAdvice(siskinv1.ReasonAnalysisCheckFailed, detail)
+			return
+		}
 		p.rollback(siskinv1.ReasonAnalysisCheckFailed, detail)
 		return
 	}
@@ -278,12 +290,25 @@ func (p *planner) advance() {
 	st := &p.st
 	s := &p.set.strategy
 	mv := s.next(st)
+	early := mv.kind != movePromote && p.earlyPass()
+	if early {
+		mv = move{kind: movePromote, weight: st.CanaryWeight, iterations: st.Iterations}
+	}
 	switch mv.kind {
 	case movePromote:
+		if missing := p.missingEvidence(); missing != "" {
+			p.waitForEvidence(missing)
+			return
+		}
 		if g := p.gate(siskinv1.ConfirmPromotionHook); !g.Open {
 			st.Phase = siskinv1.PhaseWaitingPromotion
 			p.awaitGate(siskinv1.ConfirmPromotionHook, g, wait{reason: siskinv1.ReasonWaitingForPromotion,
 				message: fmt.Sprintf("revision %s passed the analysis and waits for approval to be promoted%s", p.rev(), suffix(g.Message))})
+			return
+		}
+		if early {
+			p.startPromotion(siskinv1.ReasonEarlyPass, fmt.Sprintf("revision %s is not worse than %s by more than the margin on every compared metric (%s); promoting it without the remaining steps (%s)",
+				p.rev(), p.controlName(), p.comparisonSummary(), s.describe(st)))
 			return
 		}
 		p.startPromotion(siskinv1.ReasonPromotionStarted, fmt.Sprintf("revision %s passed the analysis (%s); promoting it", p.rev(), s.describe(st)))

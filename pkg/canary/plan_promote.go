@@ -16,7 +16,7 @@ func (p *planner) startPromotion(reason, message string) {
 	p.info(reason, message)
 	st.Phase = siskinv1.PhasePromoting
 	st.WaitingSince = nil
-	st.Paused = false
+	st.Paused, st.Advice = false, nil
 	st.LastStepTime = stampPtr(p.now)
 	p.promote(st.LastAppliedSpec)
 	p.wake = time.Time{} // the analysis schedule ends here
@@ -176,7 +176,7 @@ func (p *planner) rollback(cause, detail string) {
 	st.Phase = siskinv1.PhaseFailed
 	st.CanaryWeight = 0
 	st.WaitingSince = nil
-	st.Paused = false
+	st.Paused, st.Advice = false, nil
 	p.finishRollback()
 }
 

@@ -109,7 +109,7 @@ func (p *planner) resetAnalysis(fp string) {
 	st.CanaryWeight, st.FailedChecks, st.Iterations = 0, 0, 0
 	st.LastChecks = nil
 	st.WaitingSince = nil
-	st.Paused = false
+	st.Paused, st.Advice, st.Comparison = false, nil, nil
 }
 
 // startRollout starts the analysis of revision fp: traffic back to the primary (a no-op from
@@ -123,6 +123,7 @@ func (p *planner) startRollout(fp string) {
 	st.Phase = siskinv1.PhaseProgressing
 	p.convergeRoute()
 	p.act(ScaleTargetUp)
+	p.ensureBaseline()
 	p.promoted(metav1.ConditionUnknown, siskinv1.ReasonProgressing, fmt.Sprintf("revision %s is being analysed", p.rev()))
 	p.readiness(condProgressing, siskinv1.ReasonProgressing, p.progressMessage())
 	p.wakeAt(p.nextStep())

@@ -28,6 +28,10 @@ type settings struct {
 	skipAnalysis bool
 	strategy     strategy
 	webhooks     []siskinv1.CanaryWebhook
+	// compare is analysis.comparison, nil without one.
+	compare *comparison
+	// advise is analysis.advise, nil without one.
+	advise *advise
 }
 
 func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
@@ -64,6 +68,9 @@ func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
 	}
 	s.webhooks = a.Webhooks
 	s.strategy = strategyFor(a, provider)
+	s.compare = comparisonFor(a, s.interval, &s.strategy)
+	s.strategy.baseline = s.compare != nil && s.compare.baseline
+	s.advise = adviseFor(a)
 	return s
 }
 

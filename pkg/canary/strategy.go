@@ -29,6 +29,9 @@ type strategy struct {
 	mirror        bool
 	mirrorWeight  int32
 	promotionStep int32
+	// baseline is true when <target>-baseline takes the canary's weight during the analysis
+	// (analysis.comparison.control baseline, weighted canaries only).
+	baseline bool
 }
 
 func strategyFor(a *siskinv1.CanaryAnalysis, provider string) strategy {
@@ -188,6 +191,10 @@ func (s *strategy) route(st *siskinv1.CanaryStatus) DesiredRoute {
 	}
 	w := min(max(st.CanaryWeight, 0), fullWeight)
 	r := DesiredRoute{PrimaryWeight: fullWeight - w, CanaryWeight: w}
+	if s.baseline && analysing(st.Phase) {
+		r.BaselineWeight = min(w, fullWeight-w)
+		r.PrimaryWeight -= r.BaselineWeight
+	}
 	if s.mirroring(st) {
 		r.Mirror, r.MirrorWeight = true, s.mirrorWeight
 	}
