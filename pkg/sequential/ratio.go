@@ -150,26 +150,23 @@ func (t *Ratio) Regression(k int) float64 { return math.Exp(t.logEvidence(k, abo
 // guarantee when the canary's rate is that ratio of the control's or more.
 func (t *Ratio) NotWorse(k int) float64 { return math.Exp(t.logEvidence(k, below)) }
 
-// Interval is the confidence sequence of level 1-alpha for r: the ratios whose two-sided
-// evidence is below 1/alpha. It holds at every look at once with probability 1-alpha. A bound at
-// the end of the grid means "at most" (or "at least") that ratio. Before any evidence it is the
-// whole grid.
+// Interval is the confidence sequence of level 1-alpha for r: the ratios around the most
+// likely one whose two-sided evidence stays below 1/alpha. It holds at every look at once with
+// probability 1-alpha. A bound at the end of the grid means "at most" (or "at least") that
+// ratio. Before any evidence it is the whole grid.
 func (t *Ratio) Interval(alpha float64) (lo, hi float64) {
 	limit := math.Log(1 / alpha)
-	first, last := -1, -1
-	for k := range t.ll {
-		if t.logEvidence(k, both) < limit {
-			if first < 0 {
-				first = k
-			}
-			last = k
-		}
+	top := floats.MaxIdx(t.ll[:])
+	if t.logEvidence(top, both) >= limit {
+		// Every ratio on the grid is refuted: the truth lies beyond the grid's end.
+		return GridRatio(top), GridRatio(top)
 	}
-	if first < 0 {
-		// Every ratio on the grid is refuted: the truth lies beyond the grid's end where the
-		// likelihood is greatest.
-		k := floats.MaxIdx(t.ll[:])
-		return GridRatio(k), GridRatio(k)
+	first, last := top, top
+	for first > 0 && t.logEvidence(first-1, both) < limit {
+		first--
+	}
+	for last < GridSize-1 && t.logEvidence(last+1, both) < limit {
+		last++
 	}
 	return GridRatio(first), GridRatio(last)
 }
