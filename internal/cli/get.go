@@ -157,6 +157,10 @@ func renderTree(v *View, now time.Time) string {
 	if v.NextStep != nil {
 		fmt.Fprintf(&b, "  Next step:   %s\n", dueIn(v.NextStep.Time, now))
 	}
+	if a := v.Advice; a != nil {
+		fmt.Fprintf(&b, "  Advice:      asked %s ago (%s): %s\n", age(a.Since.Time, now), a.Reason, a.Message)
+		fmt.Fprintf(&b, "               answer with kubectl siskin resume (go on), abort (roll back) or promote; the timeout applies %s\n", dueIn(a.Deadline.Time, now))
+	}
 	for _, c := range v.Conditions {
 		fmt.Fprintf(&b, "  %-13s%s %s: %s\n", c.Type+":", c.Status, c.Reason, c.Message)
 	}
@@ -182,6 +186,9 @@ func renderTree(v *View, now time.Time) string {
 	}
 	r := v.Route
 	line := fmt.Sprintf("%s %s (%s): primary %d%%, canary %d%%", r.Kind, r.Name, r.Provider, r.PrimaryWeight, r.CanaryWeight)
+	if r.BaselineWeight > 0 {
+		line += fmt.Sprintf(", baseline %d%%", r.BaselineWeight)
+	}
 	if r.Mirror {
 		line += ", mirrored to the canary"
 	}
@@ -193,6 +200,16 @@ func renderTree(v *View, now time.Time) string {
 		t.item(fmt.Sprintf("Checks of the last step (%s ago)", age(v.Checks[0].Time.Time, now)))
 		for _, c := range v.Checks {
 			t.sub(checkLine(c))
+		}
+	}
+	if cmp := v.Comparison; cmp != nil {
+		t.item(fmt.Sprintf("Comparison with %s (%d looks)", cmp.Control, cmp.Looks))
+		for _, m := range cmp.Metrics {
+			line := fmt.Sprintf("%s: %s", m.Verdict, m.Message)
+			if m.Evidence != "" {
+				line += fmt.Sprintf(" [evidence %s, not-worse %s]", m.Evidence, m.PassEvidence)
+			}
+			t.sub(line)
 		}
 	}
 	if len(v.Webhooks) > 0 {

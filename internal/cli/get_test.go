@@ -123,6 +123,29 @@ func cannedStates() []cannedState {
 			},
 		},
 		{
+			name:  "advised",
+			route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20},
+			ready: 2, replica: 2,
+			status: siskinv1.CanaryStatus{
+				Phase: siskinv1.PhaseProgressing, CanaryWeight: 20, Iterations: 2, Paused: true,
+				LastAppliedSpec: revNew, LastPromotedSpec: revOld, LastStepTime: ago(40 * time.Second),
+				Comparison: &siskinv1.ComparisonStatus{Revision: revNew, Control: "podinfo-primary", Looks: 9, LastLookTime: ago(5 * time.Second),
+					Metrics: []siskinv1.ComparedMetricStatus{{
+						Name: "request-success-rate", Kind: siskinv1.CompareRate, Verdict: siskinv1.ComparisonRegression,
+						CanaryRequests: 4210, ControlRequests: 16840, CanaryEvents: 27, ControlEvents: 51,
+						Ratio: "2.12", RatioLow: "1.60", RatioHigh: "2.80", Evidence: "412.00", PassEvidence: "0.01",
+						Message: "request-success-rate: errors 2.12× the primary's (95% CS 1.60–2.80) after 4,210 canary requests; evidence of a regression 412.00 ≥ 100.00",
+						State:   "internal",
+					}}},
+				Advice: &siskinv1.Advice{Since: *ago(time.Minute), Deadline: metav1.NewTime(testNow.Add(59 * time.Minute)), Reason: siskinv1.ReasonRegressionDetected,
+					Message: "request-success-rate: errors 2.12× the primary's (95% CS 1.60–2.80) after 4,210 canary requests"},
+				Conditions: []metav1.Condition{
+					cond(siskinv1.ConditionReady, metav1.ConditionFalse, siskinv1.ReasonAdviceRequested, "revision 9f8e7d6c5b4a: errors 2.12× the primary's; waiting for a person"),
+					cond(siskinv1.ConditionReconciling, metav1.ConditionTrue, siskinv1.ReasonAdviceRequested, "revision 9f8e7d6c5b4a: errors 2.12× the primary's; waiting for a person"),
+				},
+			},
+		},
+		{
 			name:  "queued",
 			route: canary.DesiredRoute{PrimaryWeight: 100},
 			ready: 0, replica: 0,

@@ -42,9 +42,11 @@ type RouteView struct {
 	Name          string `json:"name"`
 	PrimaryWeight int32  `json:"primaryWeight"`
 	CanaryWeight  int32  `json:"canaryWeight"`
-	Mirror        bool   `json:"mirror,omitempty"`
-	Converged     bool   `json:"converged"`
-	Message       string `json:"message,omitempty"`
+	// BaselineWeight is the weight of <target>-baseline (analysis.comparison control baseline).
+	BaselineWeight int32  `json:"baselineWeight,omitempty"`
+	Mirror         bool   `json:"mirror,omitempty"`
+	Converged      bool   `json:"converged"`
+	Message        string `json:"message,omitempty"`
 }
 
 // observeRoute reads the weights actually in the live route through the controller's own
@@ -70,6 +72,7 @@ func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, pro
 		return v
 	}
 	v.PrimaryWeight, v.CanaryWeight, v.Mirror, v.Converged, v.Message = r.PrimaryWeight, r.CanaryWeight, r.Mirror, r.Converged, r.Message
+	v.BaselineWeight = r.BaselineWeight
 	if err != nil {
 		v.Message = err.Error()
 	}

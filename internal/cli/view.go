@@ -43,8 +43,12 @@ type View struct {
 	Services         []ObjectView   `json:"services"`
 	Route            RouteView      `json:"route"`
 	Checks           []CheckView    `json:"checks,omitempty"`
-	Webhooks         []WebhookView  `json:"webhooks,omitempty"`
-	Events           []EventView    `json:"events,omitempty"`
+	// Comparison is the evidence of analysis.comparison in the current (or last) rollout.
+	Comparison *siskinv1.ComparisonStatus `json:"comparison,omitempty"`
+	// Advice is the question the rollout waits on (analysis.advise).
+	Advice   *siskinv1.Advice `json:"advice,omitempty"`
+	Webhooks []WebhookView    `json:"webhooks,omitempty"`
+	Events   []EventView      `json:"events,omitempty"`
 }
 
 // ConditionRow is one condition of the Canary.
@@ -139,10 +143,14 @@ func buildView(ctx context.Context, c client.Client, key client.ObjectKey) (*Vie
 	for _, cond := range st.Conditions {
 		v.Conditions = append(v.Conditions, ConditionRow{Type: cond.Type, Status: string(cond.Status), Reason: cond.Reason, Message: cond.Message})
 	}
-	for _, w := range []struct{ role, name string }{
+	workloads := []struct{ role, name string }{
 		{"primary", target.PrimaryName(cn.Spec.TargetRef.Name)},
 		{"canary", cn.Spec.TargetRef.Name},
-	} {
+	}
+	if a := cn.Spec.Analysis; a != nil && a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline {
+		workloads = append(workloads, struct{ role, name string }{"baseline", cn.Spec.TargetRef.Name + "-baseline"})
+	}
+	for _, w := range workloads {
 		wv, err := workloadView(ctx, c, cn.Namespace, w.role, w.name)
 		if err != nil {
 			return nil, err
@@ -164,6 +172,13 @@ func buildView(ctx context.Context, c client.Client, key client.ObjectKey) (*Vie
 			Verdict: string(ch.Verdict), Message: ch.Message, Time: ch.Time,
 		})
 	}
+	if st.Comparison != nil {
+		v.Comparison = st.Comparison.DeepCopy()
+		for i := range v.Comparison.Metrics {
+			v.Comparison.Metrics[i].State = "" // the test's internals, not for people
+		}
+	}
+	v.Advice = st.Advice
 	v.Webhooks = webhookViews(cn)
 	if events, err := canaryEvents(ctx, c, cn); err == nil {
 		if len(events) > maxEvents {
