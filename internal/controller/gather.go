@@ -30,10 +30,12 @@ const gatherLimit = webhooks.MaxTimeout + time.Minute
 // gatherPoll is the safety-net requeue of a round whose gathering goes on off the worker.
 const gatherPoll = 10 * time.Second
 
-// gathered is what one step's gates and checks answered.
+// gathered is what one round's gates, checks and look answered.
 type gathered struct {
 	gates  map[siskinv1.WebhookType]canary.Gate
 	checks []siskinv1.CheckResult
+	// comparisons are the look's counts, when Needs.Compare asked for them.
+	comparisons []canary.ComparisonSample
 }
 
 // gathering is one step's calls, running off the workers.
@@ -108,20 +110,25 @@ func (g *gatherings) forget(c types.NamespacedName) {
 	}
 }
 
-// gatherKey names one step's gathering: the same Canary, revision, step and needs.
+// gatherKey names one round's gathering: the same Canary, revision, step and needs (a look is
+// told apart by its start, Needs.CompareSince).
 func gatherKey(c *siskinv1.Canary, obs *canary.Observation, needs canary.Needs) string {
 	var last string
 	if c.Status.LastStepTime != nil {
 		last = c.Status.LastStepTime.UTC().Format(time.RFC3339)
 	}
+	// The same instant read again (from the cache, in another location, with a monotonic
+	// reading or without) is the same look.
+	needs.CompareSince = needs.CompareSince.UTC()
 	return fmt.Sprintf("%s|%s|%s|%s|%v", c.UID, obs.Target.Fingerprint, c.Status.Phase, last, needs)
 }
 
-// gather calls the gates and runs the analysis step that the planner needs this round. Gates
-// and checks of one round run concurrently, each bounded by its own timeout, off the worker.
-// It returns 0 when obs holds what was needed, or how soon to look again when they still run.
+// gather calls the gates, runs the analysis step and reads the comparison's look that the
+// planner needs this round. They run concurrently, each bounded by its own timeout, off the
+// worker. It returns 0 when obs holds what was needed, or how soon to look again when they
+// still run.
 func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *canary.Observation, needs canary.Needs) time.Duration {
-	if len(needs.Gates) == 0 && !needs.Step {
+	if len(needs.Gates) == 0 && !needs.Step && !needs.Compare {
 		return 0
 	}
 	key := client.ObjectKeyFromObject(c)
@@ -150,15 +157,26 @@ func (r *CanaryReconciler) gather(ctx context.Context, c *siskinv1.Canary, obs *
 			obs.Checks = []siskinv1.CheckResult{}
 		}
 	}
+	if needs.Compare {
+		obs.Comparisons = res.comparisons
+		if len(obs.Comparisons) != len(comparedMetrics(c)) {
+			// The gathering panicked, or the spec changed under it: no counts of this look.
+			obs.Comparisons = lookFailed(c, "the look's counts could not be read")
+		}
+	}
 	return 0
 }
 
 // gatherer returns the calls of one round: the gates, then (for a step) the webhooks and
-// metric queries, concurrently.
+// metric queries, and (for a look) the comparison's queries, all concurrently.
 func (r *CanaryReconciler) gatherer(c *siskinv1.Canary, obs canary.Observation, needs canary.Needs) func(ctx context.Context) gathered {
 	c = c.DeepCopy()
 	return func(ctx context.Context) gathered {
 		var out gathered
+		var wg sync.WaitGroup
+		if needs.Compare {
+			wg.Go(func() { out.comparisons = r.compare(ctx, c, obs, needs) })
+		}
 		var hooks []siskinv1.CanaryWebhook
 		if c.Spec.Analysis != nil {
 			hooks = c.Spec.Analysis.Webhooks
@@ -170,35 +188,71 @@ func (r *CanaryReconciler) gatherer(c *siskinv1.Canary, obs canary.Observation, 
 				out.gates[typ] = r.Webhooks.Gate(ctx, hooks, typ, payload)
 			}
 		}
-		if !needs.Step {
-			return out
+		if needs.Step {
+			out.checks = r.step(ctx, c, obs, needs, hooks, payload)
 		}
-		types := []siskinv1.WebhookType{siskinv1.RolloutHook}
-		if needs.PreRollout {
-			types = []siskinv1.WebhookType{siskinv1.PreRolloutHook, siskinv1.RolloutHook}
-		}
-		var metricChecks []siskinv1.CheckResult
-		var wg sync.WaitGroup
-		wg.Add(1)
-		{
-			go func() {
-				defer wg.Done()
-				defer func() {
-					if v := recover(); v != nil {
-						metricChecks = []siskinv1.CheckResult{{Name: "metrics", Kind: "metric", Verdict: siskinv1.VerdictError,
-							Message: fmt.Sprintf("the metric checks could not be made: %v", v)}}
-					}
-				}()
-				step := metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic}
-				if c.Status.RolloutStartTime != nil {
-					step.Since = c.Status.RolloutStartTime.Time
-				}
-				metricChecks = r.Analyzer.Run(ctx, step)
-			}()
-		}
-		out.checks = r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)
 		wg.Wait()
-		out.checks = append(out.checks, metricChecks...)
 		return out
 	}
+}
+
+// step runs the webhooks and metric checks of an analysis step concurrently.
+func (r *CanaryReconciler) step(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, needs canary.Needs,
+	hooks []siskinv1.CanaryWebhook, payload webhooks.Payload) []siskinv1.CheckResult {
+	types := []siskinv1.WebhookType{siskinv1.RolloutHook}
+	if needs.PreRollout {
+		types = []siskinv1.WebhookType{siskinv1.PreRolloutHook, siskinv1.RolloutHook}
+	}
+	var metricChecks []siskinv1.CheckResult
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer func() {
+			if v := recover(); v != nil {
+				metricChecks = []siskinv1.CheckResult{{Name: "metrics", Kind: "metric", Verdict: siskinv1.VerdictError,
+					Message: fmt.Sprintf("the metric checks could not be made: %v", v)}}
+			}
+		}()
+		step := metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic}
+		if c.Status.RolloutStartTime != nil {
+			step.Since = c.Status.RolloutStartTime.Time
+		}
+		metricChecks = r.Analyzer.Run(ctx, step)
+	})
+	checks := r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)
+	wg.Wait()
+	return append(checks, metricChecks...)
+}
+
+// compare reads the look's counts of every compared metric. A panic is an Error sample of
+// each, never the end of the controller.
+func (r *CanaryReconciler) compare(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, needs canary.Needs) (samples []canary.ComparisonSample) {
+	defer func() {
+		if v := recover(); v != nil {
+			ctrl.LoggerFrom(ctx).Error(fmt.Errorf("%v", v), "comparison look panicked")
+			samples = lookFailed(c, fmt.Sprintf("the comparison could not be read: %v", v))
+		}
+	}()
+	samples = r.Analyzer.Compare(ctx, c, obs.Provider, needs.Control, needs.CompareSince, obs.Now)
+	if samples == nil {
+		samples = []canary.ComparisonSample{}
+	}
+	return samples
+}
+
+// comparedMetrics returns the metrics of c's comparison, if any.
+func comparedMetrics(c *siskinv1.Canary) []siskinv1.ComparedMetric {
+	if c.Spec.Analysis == nil || c.Spec.Analysis.Comparison == nil {
+		return nil
+	}
+	return c.Spec.Analysis.Comparison.Metrics
+}
+
+// lookFailed returns a look whose every compared metric has the Error msg.
+func lookFailed(c *siskinv1.Canary, msg string) []canary.ComparisonSample {
+	ms := comparedMetrics(c)
+	samples := make([]canary.ComparisonSample, len(ms))
+	for i, m := range ms {
+		samples[i] = canary.ComparisonSample{Name: m.Name, Error: fmt.Sprintf("%s: %s", m.Name, msg)}
+	}
+	return samples
 }

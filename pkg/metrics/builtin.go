@@ -21,12 +21,14 @@ var ErrUnknownBuiltin = errors.New("no built-in query")
 var builtinFS embed.FS
 
 // BuiltinQuery returns the query template of a built-in metric (request-success-rate in
-// percent, request-duration as P99 in milliseconds, or RequestCount) for a router provider.
-// gatewayapi:v1 and gatewayapi:v1beta1 use the gatewayapi queries.
+// percent, request-duration as P99 in milliseconds, or RequestCount), or of one of the counts
+// of a built-in compared metric (CompareRequests, CompareErrors, CompareBuckets), for a router
+// provider. gatewayapi:v1 and gatewayapi:v1beta1 use the gatewayapi queries.
 func BuiltinQuery(router, metric string) (string, error) {
 	family := RouterFamily(router)
 	switch metric {
-	case siskinv1.MetricRequestSuccessRate, siskinv1.MetricRequestDuration, RequestCount:
+	case siskinv1.MetricRequestSuccessRate, siskinv1.MetricRequestDuration, RequestCount,
+		CompareRequests, CompareErrors, CompareBuckets:
 	default:
 		return "", fmt.Errorf("%w for metric %q: built-in metrics are %s and %s", ErrUnknownBuiltin, metric,
 			siskinv1.MetricRequestSuccessRate, siskinv1.MetricRequestDuration)

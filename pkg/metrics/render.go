@@ -16,6 +16,10 @@ import (
 // metric has no templateVariable NAME.
 var ErrMissingVariable = errors.New("query uses template variables that are not set")
 
+// ErrNoWorkload is returned by Render when a query that is not a compared metric's uses
+// {{ workload }}: only a comparison counts one version's workload.
+var ErrNoWorkload = errors.New("{{ workload }} is only set in the queries of compared metrics")
+
 // DefaultInterval is the query window of a metric that names none.
 const DefaultInterval = time.Minute
 
@@ -34,6 +38,9 @@ type Vars struct {
 	Ingress string
 	// Interval is the metric's window as a PromQL duration: {{ interval }}.
 	Interval string
+	// Workload is the Deployment of the version a compared metric's query counts:
+	// {{ workload }}. Only comparisons set it; elsewhere {{ workload }} is an error.
+	Workload string
 	// Variables are the metric's templateVariables: {{ variables.NAME }}.
 	Variables map[string]string
 }
@@ -62,6 +69,12 @@ func Render(ctx context.Context, query string, vars Vars) (string, error) {
 	funcs["service"] = func() string { return vars.Service }
 	funcs["ingress"] = func() string { return vars.Ingress }
 	funcs["interval"] = func() string { return vars.Interval }
+	funcs["workload"] = func() (string, error) {
+		if vars.Workload == "" {
+			return "", ErrNoWorkload
+		}
+		return vars.Workload, nil
+	}
 	funcs["variables"] = func() map[string]string { return variables }
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
 	if err != nil {

@@ -28,7 +28,7 @@ var ErrNotAllowed = errors.New("not allowed in queries")
 // whose result is no larger than their arguments or is bounded by boundedFuncs. The built-in
 // call is left out: it would call whatever function value a template could reach.
 var allowedFuncs = map[string]bool{
-	"name": true, "namespace": true, "target": true, "service": true, "ingress": true, "interval": true, "variables": true,
+	"name": true, "namespace": true, "target": true, "service": true, "ingress": true, "interval": true, "workload": true, "variables": true,
 	"and": true, "or": true, "not": true, "eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"len": true, "index": true, "slice": true,
 	"print": true, "printf": true, "println": true, "html": true, "js": true, "urlquery": true,
