@@ -54,16 +54,25 @@ func (t *Ratio) Observe(ec, nc, ep, np float64) {
 		return
 	}
 	offset := math.Log(nc / np)
+	next := t.ll
 	top := math.Inf(-1)
-	for j := range t.ll {
+	for j := range next {
 		eta := gridBeta(j) + offset
-		t.ll[j] += ec*logSigmoid(eta) + ep*logSigmoid(-eta)
-		top = math.Max(top, t.ll[j])
+		next[j] += ec*logSigmoid(eta) + ep*logSigmoid(-eta)
+		top = math.Max(top, next[j])
 	}
-	for j := range t.ll {
-		t.ll[j] -= top
+	if math.IsNaN(top) || math.IsInf(top, 0) {
+		return // counts beyond anything a look can hold
 	}
+	for j := range next {
+		// A floor keeps differences finite; a point this far below the best is refuted anyway.
+		next[j] = math.Max(next[j]-top, llFloor)
+	}
+	t.ll = next
 }
+
+// llFloor is the least relative log-likelihood kept.
+const llFloor = -1e6
 
 // logSigmoid is log(1/(1+e^-x)), stable at both ends.
 func logSigmoid(x float64) float64 {
@@ -178,7 +187,7 @@ func (t *Ratio) MostLikely() float64 { return GridRatio(floats.MaxIdx(t.ll[:])) 
 func (t *Ratio) Marshal() string {
 	buf := make([]byte, 4*GridSize)
 	for j, v := range t.ll {
-		binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(float32(max(v, -1e30))))
+		binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(float32(v)))
 	}
 	return base64.RawStdEncoding.EncodeToString(buf)
 }
@@ -198,7 +207,7 @@ func (t *Ratio) Unmarshal(s string) error {
 	}
 	for j := range t.ll {
 		v := float64(math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:])))
-		if math.IsNaN(v) || v > 0 {
+		if math.IsNaN(v) || v > 0 || v < llFloor {
 			*t = Ratio{}
 			return ErrState
 		}
