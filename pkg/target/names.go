@@ -16,6 +16,12 @@ func PrimaryName(name string) string {
 	return name + PrimarySuffix
 }
 
+// BaselineName is the name of the baseline copy of the object named name (see
+// Deployment.EnsureBaseline).
+func BaselineName(name string) string {
+	return name + BaselineSuffix
+}
+
 // SelectorLabel returns the first of keys found in the Deployment's spec.selector.matchLabels
 // and its value there. The primary's pods carry the same key with the value suffixed by
 // PrimarySuffix.

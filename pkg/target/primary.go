@@ -39,13 +39,19 @@ func (d *Deployment) getTarget(ctx context.Context, c *siskinv1.Canary) (*appsv1
 
 // getPrimary returns the primary, or nil when it does not exist.
 func (d *Deployment) getPrimary(ctx context.Context, c *siskinv1.Canary) (*appsv1.Deployment, error) {
+	return d.getCopy(ctx, "primary", primaryKey(c))
+}
+
+// getCopy returns the Deployment at key, a copy Siskin makes (role names it in errors), or nil
+// when it does not exist.
+func (d *Deployment) getCopy(ctx context.Context, role string, key client.ObjectKey) (*appsv1.Deployment, error) {
 	dep := &appsv1.Deployment{}
-	err := d.reader.Get(ctx, primaryKey(c), dep)
+	err := d.reader.Get(ctx, key, dep)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get primary deployment %s: %w", primaryKey(c), err)
+		return nil, fmt.Errorf("get %s deployment %s: %w", role, key, err)
 	}
 	return dep, nil
 }
@@ -111,35 +117,55 @@ func (d *Deployment) Promote(ctx context.Context, c *siskinv1.Canary, revision s
 	if err := d.ensureConfigCopies(ctx, c, tracked); err != nil {
 		return err
 	}
-	if cur == nil {
-		if err := d.client.Create(ctx, desired); err != nil {
-			return fmt.Errorf("create primary deployment %s: %w", primaryKey(c), err)
-		}
-		return nil
-	}
-	want := cur.DeepCopy()
-	if err := claim(want, c, "deployment"); err != nil {
+	want, err := d.createOrClaim(ctx, c, "primary", cur, desired)
+	if err != nil || want == nil {
 		return err
 	}
-	want.Labels = mergeMetadata(cur.Labels, desired.Labels)
-	want.Annotations = mergeMetadata(cur.Annotations, desired.Annotations)
-	want.Spec.Template = desired.Spec.Template
-	want.Spec.Strategy = desired.Spec.Strategy
-	want.Spec.MinReadySeconds = desired.Spec.MinReadySeconds
-	want.Spec.RevisionHistoryLimit = desired.Spec.RevisionHistoryLimit
-	want.Spec.ProgressDeadlineSeconds = desired.Spec.ProgressDeadlineSeconds
 	if c.Spec.AutoscalerRef == nil {
 		want.Spec.Replicas = desired.Spec.Replicas
 	}
 	return d.patchPrimary(ctx, cur, want)
 }
 
+// createOrClaim creates desired, a copy Siskin makes (role names it in errors), when cur is
+// nil, and returns nil. Otherwise it returns cur claimed for c with desired's revision set on it
+// (copyRevision), for the caller to finish and patch.
+func (d *Deployment) createOrClaim(ctx context.Context, c *siskinv1.Canary, role string, cur, desired *appsv1.Deployment) (*appsv1.Deployment, error) {
+	if cur == nil {
+		if err := d.client.Create(ctx, desired); err != nil {
+			return nil, fmt.Errorf("create %s deployment %s/%s: %w", role, desired.Namespace, desired.Name, err)
+		}
+		return nil, nil
+	}
+	want := cur.DeepCopy()
+	if err := claim(want, c, "deployment"); err != nil {
+		return nil, err
+	}
+	copyRevision(want, desired)
+	return want, nil
+}
+
+// copyRevision sets on want, a live copy Siskin manages, what it takes from desired: workload
+// labels and annotations (added to its own), pod template, strategy, minReadySeconds,
+// revisionHistoryLimit and progressDeadlineSeconds.
+func copyRevision(want, desired *appsv1.Deployment) {
+	want.Labels = mergeMetadata(want.Labels, desired.Labels)
+	want.Annotations = mergeMetadata(want.Annotations, desired.Annotations)
+	want.Spec.Template = desired.Spec.Template
+	want.Spec.Strategy = desired.Spec.Strategy
+	want.Spec.MinReadySeconds = desired.Spec.MinReadySeconds
+	want.Spec.RevisionHistoryLimit = desired.Spec.RevisionHistoryLimit
+	want.Spec.ProgressDeadlineSeconds = desired.Spec.ProgressDeadlineSeconds
+}
+
+// patchPrimary writes want over cur, a copy Siskin manages (the primary, or the baseline
+// cloned from it), unless they are equal.
 func (d *Deployment) patchPrimary(ctx context.Context, cur, want *appsv1.Deployment) error {
 	if equality.Semantic.DeepEqual(cur, want) {
 		return nil
 	}
 	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("patch primary deployment %s/%s: %w", cur.Namespace, cur.Name, err)
+		return fmt.Errorf("patch deployment %s/%s: %w", cur.Namespace, cur.Name, err)
 	}
 	return nil
 }
@@ -169,11 +195,11 @@ func (d *Deployment) desiredPrimary(ctx context.Context, c *siskinv1.Canary, tar
 	if configSum != "" {
 		tmpl.Annotations = mergeMetadata(tmpl.Annotations, map[string]string{AnnotationConfigChecksum: configSum})
 	}
-	rewritePodSelectors(&tmpl.Spec, key, value)
+	rewritePodSelectors(&tmpl.Spec, key, value, value+PrimarySuffix)
 	rewriteConfigRefs(&tmpl.Spec, tracked)
 
 	selector := target.Spec.Selector.DeepCopy()
-	rewriteSelector(selector, key, value)
+	rewriteSelector(selector, key, value, value+PrimarySuffix)
 
 	labels, annotations := copyMeta(c, target.Labels, target.Annotations)
 	annotations[AnnotationRevision] = revision
@@ -219,13 +245,14 @@ func rememberedReplicas(target *appsv1.Deployment) int32 {
 	return int32(n)
 }
 
-// rewriteSelector points a label selector that picks the target's pods at the primary's.
-func rewriteSelector(sel *metav1.LabelSelector, key, value string) {
+// rewriteSelector points a label selector that picks the pods labelled key=from at those
+// labelled key=to: the target's pods at the primary's, or the primary's at the baseline's.
+func rewriteSelector(sel *metav1.LabelSelector, key, from, to string) {
 	if sel == nil {
 		return
 	}
-	if sel.MatchLabels[key] == value {
-		sel.MatchLabels[key] = value + PrimarySuffix
+	if sel.MatchLabels[key] == from {
+		sel.MatchLabels[key] = to
 	}
 	for i := range sel.MatchExpressions {
 		e := &sel.MatchExpressions[i]
@@ -233,22 +260,23 @@ func rewriteSelector(sel *metav1.LabelSelector, key, value string) {
 			continue
 		}
 		for j := range e.Values {
-			if e.Values[j] == value {
-				e.Values[j] = value + PrimarySuffix
+			if e.Values[j] == from {
+				e.Values[j] = to
 			}
 		}
 	}
 }
 
 // rewritePodSelectors rewrites the pod (anti-)affinity and topology spread selectors that
-// refer to the target's own pods, so that the primary spreads over its own pods.
-func rewritePodSelectors(spec *corev1.PodSpec, key, value string) {
+// refer to the copied workload's own pods (key=from), so that the copy spreads over its own
+// pods (key=to).
+func rewritePodSelectors(spec *corev1.PodSpec, key, from, to string) {
 	terms := func(required []corev1.PodAffinityTerm, preferred []corev1.WeightedPodAffinityTerm) {
 		for i := range required {
-			rewriteSelector(required[i].LabelSelector, key, value)
+			rewriteSelector(required[i].LabelSelector, key, from, to)
 		}
 		for i := range preferred {
-			rewriteSelector(preferred[i].PodAffinityTerm.LabelSelector, key, value)
+			rewriteSelector(preferred[i].PodAffinityTerm.LabelSelector, key, from, to)
 		}
 	}
 	if a := spec.Affinity; a != nil {
@@ -262,6 +290,6 @@ func rewritePodSelectors(spec *corev1.PodSpec, key, value string) {
 		}
 	}
 	for i := range spec.TopologySpreadConstraints {
-		rewriteSelector(spec.TopologySpreadConstraints[i].LabelSelector, key, value)
+		rewriteSelector(spec.TopologySpreadConstraints[i].LabelSelector, key, from, to)
 	}
 }
