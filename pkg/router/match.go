@@ -26,7 +26,8 @@ type Rule struct {
 	Name string
 	// Match is the requests the rule takes (service.match included); empty takes all.
 	Match []siskinv1.HTTPMatchRequest
-	// Backends are the primary and then the canary, or the primary alone.
+	// Backends are the primary, the canary and, when it has a weight, the baseline; or the
+	// primary alone.
 	Backends []Backend
 	// MirrorPercent is the percent of the rule's requests copied to the canary; 0 copies none.
 	MirrorPercent int32
@@ -34,8 +35,10 @@ type Rule struct {
 
 // Backend is a destination of a Rule.
 type Backend struct {
-	// Canary is true for the -canary Service, false for the -primary one.
-	Canary bool
+	// Canary is true for the -canary Service, Baseline for the -baseline one; neither for the
+	// -primary one.
+	Canary   bool
+	Baseline bool
 	// Weight is the percent of the rule's requests it takes.
 	Weight int32
 	// SetCookie is a Set-Cookie header value to add to its responses, "" for none.
@@ -59,9 +62,9 @@ func HTTPRules(c *siskinv1.Canary, d canary.DesiredRoute) []Rule {
 
 	var rules []Rule
 	if pinned {
-		rules = append(rules, cookieRule(RuleCanaryCookie, canaryCookie, weighted(0, fullWeight)...))
+		rules = append(rules, cookieRule(RuleCanaryCookie, canaryCookie, weighted(canary.DesiredRoute{CanaryWeight: fullWeight})...))
 		if primaryCookie != "" {
-			rules = append(rules, cookieRule(RulePrimaryCookie, primaryCookie, weighted(fullWeight, 0)...))
+			rules = append(rules, cookieRule(RulePrimaryCookie, primaryCookie, weighted(canary.DesiredRoute{PrimaryWeight: fullWeight})...))
 		}
 	}
 	if prev := PreviousCookie(c, canaryCookie); prev != "" {
@@ -70,10 +73,10 @@ func HTTPRules(c *siskinv1.Canary, d canary.DesiredRoute) []Rule {
 
 	main := Rule{Name: RuleDefault, Match: svcMatch}
 	if IsABTest(c) {
-		rules = append(rules, Rule{Name: RuleABTest, Match: MergeMatches(svcMatch, c.Spec.Analysis.Match), Backends: weighted(d.PrimaryWeight, d.CanaryWeight)})
+		rules = append(rules, Rule{Name: RuleABTest, Match: MergeMatches(svcMatch, c.Spec.Analysis.Match), Backends: weighted(d)})
 		main.Backends = []Backend{{Weight: fullWeight}}
 	} else {
-		main.Backends = weighted(d.PrimaryWeight, d.CanaryWeight)
+		main.Backends = weighted(d)
 		if pinned {
 			main.Backends[1].SetCookie = SetCookie(sa, canaryCookie)
 			if primaryCookie != "" {
@@ -87,9 +90,15 @@ func HTTPRules(c *siskinv1.Canary, d canary.DesiredRoute) []Rule {
 	return append(rules, main)
 }
 
-// weighted is the primary and canary backends with their weights, in that order.
-func weighted(primary, canaryWeight int32) []Backend {
-	return []Backend{{Weight: primary}, {Canary: true, Weight: canaryWeight}}
+// weighted is the primary and canary backends with the weights of d, in that order, then the
+// baseline when d gives it a weight. Without one the baseline is no backend at all, so a
+// route without a baseline is what it was before baselines existed.
+func weighted(d canary.DesiredRoute) []Backend {
+	bs := []Backend{{Weight: d.PrimaryWeight}, {Canary: true, Weight: d.CanaryWeight}}
+	if d.BaselineWeight > 0 {
+		bs = append(bs, Backend{Baseline: true, Weight: d.BaselineWeight})
+	}
+	return bs
 }
 
 // IsABTest reports whether the analysis of c is A/B testing: requests that meet analysis.match

@@ -77,6 +77,28 @@ func TestHTTPRules(t *testing.T) {
 			want:  []shape{{name: router.RuleDefault, backends: []router.Backend{{Weight: 90}, {Canary: true, Weight: 10}}}},
 		},
 		{
+			name:  "a baseline with a weight is a third backend of the default rule",
+			route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10},
+			want: []shape{{name: router.RuleDefault, backends: []router.Backend{
+				{Weight: 80}, {Canary: true, Weight: 10}, {Baseline: true, Weight: 10},
+			}}},
+		},
+		{
+			name:   "session affinity pins the primary's and the canary's clients, not the baseline's, and its cookie rules have no baseline",
+			canary: affinity,
+			route:  canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 20, BaselineWeight: 20},
+			want: []shape{
+				{name: router.RuleCanaryCookie, backends: []router.Backend{{Weight: 0}, {Canary: true, Weight: 100}}},
+				{name: router.RulePrimaryCookie, backends: []router.Backend{{Weight: 100}, {Canary: true, Weight: 0}}},
+				{name: router.RuleExpiredCookie, backends: []router.Backend{expired}},
+				{name: router.RuleDefault, backends: []router.Backend{
+					{Weight: 60, SetCookie: router.SetCookie(sa, primaryCookie)},
+					{Canary: true, Weight: 20, SetCookie: router.SetCookie(sa, canaryCookie)},
+					{Baseline: true, Weight: 20},
+				}},
+			},
+		},
+		{
 			name:   "session affinity pins both cookies and expires the previous one while the canary has traffic",
 			canary: affinity,
 			route:  canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20},

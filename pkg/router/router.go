@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
@@ -29,6 +30,9 @@ var ErrNotOwned = errors.New("object exists and is not owned by siskin")
 const (
 	PrimarySuffix = "-primary"
 	CanarySuffix  = "-canary"
+	// BaselineSuffix names the Service of <target>-baseline, which exists only while an
+	// analysis compared with control baseline runs.
+	BaselineSuffix = "-baseline"
 )
 
 // ServiceNames returns the names of a Canary's apex Service (spec.service.name, else the
@@ -41,6 +45,22 @@ func ServiceNames(c *siskinv1.Canary) (apex, primary, canaryName string) {
 	return apex, apex + PrimarySuffix, apex + CanarySuffix
 }
 
+// BaselineServiceName returns the name of a Canary's -baseline Service: the apex Service's
+// name suffixed like ServiceNames' others.
+func BaselineServiceName(c *siskinv1.Canary) string {
+	apex, _, _ := ServiceNames(c)
+	return apex + BaselineSuffix
+}
+
+// FormatWeights renders the weights of a route for messages: primary/canary, or
+// primary/canary/baseline when the baseline has a weight.
+func FormatWeights(primary, canaryWeight, baseline int32) string {
+	if baseline == 0 {
+		return fmt.Sprintf("%d/%d", primary, canaryWeight)
+	}
+	return fmt.Sprintf("%d/%d/%d", primary, canaryWeight, baseline)
+}
+
 // Ensure creates or updates rt's routing objects and keeps the weights they carry, or routes
 // all traffic to the primary when there is none yet. Routers implement the EnsureRouting action
 // with it.
@@ -49,9 +69,18 @@ func Ensure(ctx context.Context, rt Router, c *siskinv1.Canary) error {
 	if err != nil {
 		return err
 	}
-	d := canary.DesiredRoute{PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror}
-	if d.PrimaryWeight+d.CanaryWeight != 100 {
+	d := Carried(route)
+	if d.PrimaryWeight+d.CanaryWeight+d.BaselineWeight != 100 {
 		d = canary.DesiredRoute{PrimaryWeight: 100}
 	}
 	return rt.Apply(ctx, c, d)
+}
+
+// Carried is the desired route that carries the weights and the mirror observed in route:
+// what a router's objects must equal for the route to have converged.
+func Carried(route canary.Route) canary.DesiredRoute {
+	return canary.DesiredRoute{
+		PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, BaselineWeight: route.BaselineWeight,
+		Mirror: route.Mirror,
+	}
 }

@@ -12,6 +12,10 @@
 // matches are, and a cookie or A/B rule always has one more header or query match than the
 // default rule, so it wins.
 //
+// While an analysis compared with control baseline gives <target>-baseline a weight, the rule
+// that carries the weights has a third backendRef, <svc>-baseline; a route without a baseline
+// weight names no baseline at all.
+//
 // Each of spec.service.additionalPorts gets an HTTPRoute <svc>-<port name> of its own, with the
 // same rules on that port, attached to the same parents with port set to it: an HTTPRoute cannot
 // match on the port. A TCP additional port is refused (TCPRoute is not in the standard channel).

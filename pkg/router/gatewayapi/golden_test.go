@@ -77,6 +77,15 @@ func TestGoldenRoutes(t *testing.T) {
 			desired: canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 40},
 		},
 		{
+			name: "baseline-80-10-10",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.Service.Hosts = []string{"podinfo.example.com"}
+				c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "admin", Port: 8080, AppProtocol: "http"}}
+				c.Spec.Analysis.Comparison = &siskinv1.CanaryComparison{Control: siskinv1.ControlBaseline}
+			},
+			desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10},
+		},
+		{
 			name:     "hand-back",
 			canary:   fullService,
 			desired:  canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50},
@@ -105,7 +114,8 @@ func TestGoldenRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := canary.Route{Converged: true, PrimaryWeight: tt.desired.PrimaryWeight, CanaryWeight: tt.desired.CanaryWeight, Mirror: tt.desired.Mirror}
+			want := canary.Route{Converged: true, PrimaryWeight: tt.desired.PrimaryWeight, CanaryWeight: tt.desired.CanaryWeight,
+				BaselineWeight: tt.desired.BaselineWeight, Mirror: tt.desired.Mirror}
 			if route != want {
 				t.Fatalf("Observe after Apply = %+v, want %+v", route, want)
 			}

@@ -22,14 +22,14 @@ const (
 
 // services are a Canary's Service names and port.
 type services struct {
-	apex, primary, canary string
-	port                  int32
+	apex, primary, canary, baseline string
+	port                            int32
 }
 
 // servicesOf is c's Services on port p.
 func servicesOf(c *siskinv1.Canary, p router.Port) services {
 	apex, primary, canaryName := router.ServiceNames(c)
-	return services{apex: apex, primary: primary, canary: canaryName, port: p.Number}
+	return services{apex: apex, primary: primary, canary: canaryName, baseline: router.BaselineServiceName(c), port: p.Number}
 }
 
 // httpRouteSpec is the HTTPRoute spec that routes port p of c as d asks, with the CRD defaults
@@ -124,8 +124,11 @@ func backends(svc services, bs []router.Backend) []gatewayv1.HTTPBackendRef {
 	out := make([]gatewayv1.HTTPBackendRef, len(bs))
 	for i, b := range bs {
 		name := svc.primary
-		if b.Canary {
+		switch {
+		case b.Canary:
 			name = svc.canary
+		case b.Baseline:
+			name = svc.baseline
 		}
 		out[i] = gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
 			BackendObjectReference: serviceRef(name, nil, &svc.port), Weight: ptr.To(b.Weight),

@@ -78,10 +78,10 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		if err != nil {
 			return route, err
 		}
-		if got.PrimaryWeight != route.PrimaryWeight || got.CanaryWeight != route.CanaryWeight {
+		if weightsOf(got) != weightsOf(route) {
 			got.Converged = false
-			got.Message = fmt.Sprintf("%s %s carries weights %d/%d, but %s %s carries %d/%d", kindHTTPRoute, ref.key,
-				got.PrimaryWeight, got.CanaryWeight, kindHTTPRoute, refs[0].key, route.PrimaryWeight, route.CanaryWeight)
+			got.Message = fmt.Sprintf("%s %s carries weights %s, but %s %s carries %s", kindHTTPRoute, ref.key,
+				weightsOf(got), kindHTTPRoute, refs[0].key, weightsOf(route))
 		}
 		if !got.Converged {
 			route.Converged, route.Message = false, got.Message
@@ -89,6 +89,11 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		}
 	}
 	return route, nil
+}
+
+// weightsOf renders the weights of route for comparisons and messages.
+func weightsOf(route canary.Route) string {
+	return router.FormatWeights(route.PrimaryWeight, route.CanaryWeight, route.BaselineWeight)
 }
 
 // observeRoute reports one HTTPRoute of c as Observe does.
@@ -111,15 +116,13 @@ func (r *Router) observeRoute(ctx context.Context, c *siskinv1.Canary, ref route
 		route.Message = fmt.Sprintf("%s %s is not controlled by Canary %s yet", kindHTTPRoute, key, c.Name)
 		return route, nil
 	}
-	want, err := httpRouteSpec(c, ref.port, canary.DesiredRoute{
-		PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror,
-	})
+	want, err := httpRouteSpec(c, ref.port, router.Carried(route))
 	if err != nil {
 		return route, err
 	}
 	if !sameSpec(&rt.Spec, want) {
-		route.Message = fmt.Sprintf("%s %s differs from the route Siskin applies for weights %d/%d",
-			kindHTTPRoute, key, route.PrimaryWeight, route.CanaryWeight)
+		route.Message = fmt.Sprintf("%s %s differs from the route Siskin applies for weights %s",
+			kindHTTPRoute, key, weightsOf(route))
 		return route, nil
 	}
 	if msg := parentsMessage(rt); msg != "" {
@@ -133,8 +136,7 @@ func (r *Router) observeRoute(ctx context.Context, c *siskinv1.Canary, ref route
 // readWeights reads the weights of the rule that carries them (the last rule, or the one before
 // it with A/B testing) and whether the last rule mirrors to the canary.
 func readWeights(c *siskinv1.Canary, rt *gatewayv1.HTTPRoute, route *canary.Route) {
-	apex, primary, canaryName := router.ServiceNames(c)
-	svc := services{apex: apex, primary: primary, canary: canaryName}
+	svc := servicesOf(c, router.Ports(c)[0])
 	rules := rt.Spec.Rules
 	i := len(rules) - 1
 	if router.IsABTest(c) {
@@ -150,6 +152,8 @@ func readWeights(c *siskinv1.Canary, rt *gatewayv1.HTTPRoute, route *canary.Rout
 			route.PrimaryWeight = w
 		case svc.canary:
 			route.CanaryWeight = w
+		case svc.baseline:
+			route.BaselineWeight = w
 		}
 	}
 	for _, f := range rules[len(rules)-1].Filters {

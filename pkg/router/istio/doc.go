@@ -18,6 +18,12 @@
 // port), and every TCP port gets a TCP route matching it; with the main port alone, routes
 // match no port.
 //
+// While an analysis compared with control baseline gives <target>-baseline a weight, the
+// weighted routes (default or A/B, and TCP) have a third destination, <svc>-baseline, and a
+// DestinationRule <svc>-baseline carries the same trafficPolicy, so the baseline is reached as
+// the canary it is compared with is. A route without a baseline weight names no baseline at all,
+// and Apply deletes the baseline's DestinationRule once the VirtualService no longer names it.
+//
 // The router owns what it creates (controller reference to the Canary plus the
 // siskin.dev/canary annotation). An object of the same name that Siskin did not create is never
 // overwritten: Observe and Apply fail with router.ErrNotOwned until it is deleted, or annotated

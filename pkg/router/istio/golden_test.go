@@ -100,6 +100,16 @@ func TestGoldenRoutes(t *testing.T) {
 			desired: canary.DesiredRoute{PrimaryWeight: 60, CanaryWeight: 40},
 		},
 		{
+			name: "baseline-80-10-10",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.Service.AppProtocol = "http"
+				c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "redis", Port: 6379, AppProtocol: "tcp"}}
+				c.Spec.Service.TrafficPolicy = &runtime.RawExtension{Raw: []byte(`{"outlierDetection":{"consecutive5xxErrors":5}}`)}
+				c.Spec.Analysis.Comparison = &siskinv1.CanaryComparison{Control: siskinv1.ControlBaseline}
+			},
+			desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10},
+		},
+		{
 			name: "delegation",
 			canary: func(c *siskinv1.Canary) {
 				c.Spec.Service.Delegation = true
@@ -122,7 +132,8 @@ func TestGoldenRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := canary.Route{Converged: true, PrimaryWeight: tt.desired.PrimaryWeight, CanaryWeight: tt.desired.CanaryWeight, Mirror: tt.desired.Mirror}
+			want := canary.Route{Converged: true, PrimaryWeight: tt.desired.PrimaryWeight, CanaryWeight: tt.desired.CanaryWeight,
+				BaselineWeight: tt.desired.BaselineWeight, Mirror: tt.desired.Mirror}
 			if route != want {
 				t.Fatalf("Observe after Apply = %+v, want %+v", route, want)
 			}
@@ -130,15 +141,20 @@ func TestGoldenRoutes(t *testing.T) {
 	}
 }
 
-// render is the YAML of the DestinationRules and the VirtualService of podinfo, as stored.
+// render is the YAML of the DestinationRules and the VirtualService of podinfo, as stored. The
+// baseline's DestinationRule is there only while it exists.
 func render(t *testing.T, cl client.Client) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	objs := []client.Object{
 		getDestinationRule(t, cl, "podinfo-primary"),
 		getDestinationRule(t, cl, "podinfo-canary"),
-		getVirtualService(t, cl, "podinfo"),
 	}
+	baseline := &networkingv1.DestinationRule{}
+	if err := cl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo-baseline"}, baseline); err == nil {
+		objs = append(objs, baseline)
+	}
+	objs = append(objs, getVirtualService(t, cl, "podinfo"))
 	for i, o := range objs {
 		o.SetResourceVersion("")
 		switch o := o.(type) {

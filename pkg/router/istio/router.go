@@ -8,11 +8,13 @@ import (
 	istioapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // DefaultClusterDomain is the DNS domain of Services in the FQDNs the router generates.
@@ -40,11 +42,12 @@ func New(reader client.Reader, c client.Client) *Router {
 	return &Router{reader: reader, client: c, ClusterDomain: DefaultClusterDomain}
 }
 
-// Observe reports the route as converged when both DestinationRules and the VirtualService exist,
+// Observe reports the route as converged when the DestinationRules and the VirtualService exist,
 // are Siskin's and equal what Apply generates from the current spec for the weights read from
 // the live VirtualService. The weights are those of the default route, or of the A/B route with
-// analysis.match, on spec.service.port; every additional port must carry the same. An object
-// of the same name that Siskin does not own is an error wrapping router.ErrNotOwned.
+// analysis.match, on spec.service.port; every additional port must carry the same. A route that
+// gives the baseline a weight needs the baseline's DestinationRule too. An object of the same
+// name that Siskin does not own is an error wrapping router.ErrNotOwned.
 func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route, error) {
 	var route canary.Route
 	apex, _, _ := router.ServiceNames(c)
@@ -62,7 +65,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 	}
 	r.readWeights(c, vs, &route)
 
-	for _, dr := range r.destinationRules(c) {
+	for _, dr := range r.destinationRules(c, route.BaselineWeight > 0) {
 		msg, err := r.observeDestinationRule(ctx, c, dr.key, dr.host)
 		if err != nil || msg != "" {
 			route.Message = msg
@@ -73,9 +76,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		route.Message = fmt.Sprintf("%s %s is not controlled by Canary %s yet", kindVirtualService, key, c.Name)
 		return route, nil
 	}
-	want, err := r.virtualService(c, canary.DesiredRoute{
-		PrimaryWeight: route.PrimaryWeight, CanaryWeight: route.CanaryWeight, Mirror: route.Mirror,
-	})
+	want, err := r.virtualService(c, router.Carried(route))
 	if err != nil {
 		return route, err
 	}
@@ -84,8 +85,8 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		return route, nil
 	}
 	if !proto.Equal(&vs.Spec, want) {
-		route.Message = fmt.Sprintf("%s %s differs from the route Siskin applies for weights %d/%d",
-			kindVirtualService, key, route.PrimaryWeight, route.CanaryWeight)
+		route.Message = fmt.Sprintf("%s %s differs from the route Siskin applies for weights %s",
+			kindVirtualService, key, router.FormatWeights(route.PrimaryWeight, route.CanaryWeight, route.BaselineWeight))
 		return route, nil
 	}
 	route.Converged = true
@@ -97,13 +98,17 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 func (r *Router) readWeights(c *siskinv1.Canary, vs *networkingv1.VirtualService, route *canary.Route) {
 	ports := router.Ports(c)
 	w := r.portWeights(c, vs, ports[0], len(ports) > 1)
-	route.PrimaryWeight, route.CanaryWeight, route.Mirror = w.primary, w.canary, w.mirror
+	route.PrimaryWeight, route.CanaryWeight, route.BaselineWeight, route.Mirror = w.primary, w.canary, w.baseline, w.mirror
 }
 
 // weights are what the routes of one port carry.
 type weights struct {
-	primary, canary int32
-	mirror          bool
+	primary, canary, baseline int32
+	mirror                    bool
+}
+
+func (w weights) String() string {
+	return router.FormatWeights(w.primary, w.canary, w.baseline)
 }
 
 // portWeights reads the weights of the route that carries them on port p: its TCP route, or
@@ -118,6 +123,8 @@ func (r *Router) portWeights(c *siskinv1.Canary, vs *networkingv1.VirtualService
 			out.primary = w
 		case h.canary:
 			out.canary = w
+		case h.baseline:
+			out.baseline = w
 		}
 	}
 	if p.TCP {
@@ -161,8 +168,8 @@ func (r *Router) portsMessage(c *siskinv1.Canary, vs *networkingv1.VirtualServic
 	main := r.portWeights(c, vs, ports[0], true)
 	for _, p := range ports[1:] {
 		if w := r.portWeights(c, vs, p, true); w != main {
-			return fmt.Sprintf("%s %s/%s routes port %s at weights %d/%d, but port %s at %d/%d",
-				kindVirtualService, vs.Namespace, vs.Name, p.Name, w.primary, w.canary, ports[0].Name, main.primary, main.canary)
+			return fmt.Sprintf("%s %s/%s routes port %s at weights %s, but port %s at %s",
+				kindVirtualService, vs.Namespace, vs.Name, p.Name, w, ports[0].Name, main)
 		}
 	}
 	return ""
@@ -200,31 +207,43 @@ type destinationRuleRef struct {
 	host string
 }
 
-// destinationRules are the -primary and -canary DestinationRules, named like their Services.
-func (r *Router) destinationRules(c *siskinv1.Canary) []destinationRuleRef {
+// destinationRules are the -primary and -canary DestinationRules, named like their Services,
+// and with baseline the -baseline one: the baseline's traffic takes the same policy as the
+// canary's it is compared with.
+func (r *Router) destinationRules(c *siskinv1.Canary, baseline bool) []destinationRuleRef {
 	_, primary, canaryName := router.ServiceNames(c)
 	h := r.hostsOf(c)
-	return []destinationRuleRef{
+	refs := []destinationRuleRef{
 		{key: client.ObjectKey{Namespace: c.Namespace, Name: primary}, host: h.primary},
 		{key: client.ObjectKey{Namespace: c.Namespace, Name: canaryName}, host: h.canary},
 	}
+	if baseline {
+		refs = append(refs, r.baselineRule(c))
+	}
+	return refs
 }
 
-// Apply converges the DestinationRules, then the VirtualService, to the route d. Objects that
-// already match are not written, so a Canary at rest costs no API calls.
+func (r *Router) baselineRule(c *siskinv1.Canary) destinationRuleRef {
+	return destinationRuleRef{key: client.ObjectKey{Namespace: c.Namespace, Name: router.BaselineServiceName(c)}, host: r.hostsOf(c).baseline}
+}
+
+// Apply converges the DestinationRules, then the VirtualService, to the route d; a route that
+// gives the baseline no weight deletes the baseline's DestinationRule after the VirtualService
+// stops naming its host. Objects that already match are not written, so a Canary at rest costs
+// no API calls.
 func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.DesiredRoute) error {
 	vs, err := r.virtualService(c, d)
 	if err != nil {
 		return err
 	}
-	refs := r.destinationRules(c)
+	refs := r.destinationRules(c, d.BaselineWeight > 0)
 	drs := make([]*istioapi.DestinationRule, len(refs))
 	for i, ref := range refs {
 		if drs[i], err = destinationRule(c, ref.host); err != nil {
 			return err
 		}
 	}
-	if err := r.checkOwnership(ctx, c); err != nil {
+	if err := r.checkOwnership(ctx, c, refs); err != nil {
 		return err
 	}
 	for i, ref := range refs {
@@ -233,18 +252,46 @@ func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.Desired
 		}
 	}
 	apex, _, _ := router.ServiceNames(c)
-	return r.ensureVirtualService(ctx, c, client.ObjectKey{Namespace: c.Namespace, Name: apex}, vs)
+	if err := r.ensureVirtualService(ctx, c, client.ObjectKey{Namespace: c.Namespace, Name: apex}, vs); err != nil {
+		return err
+	}
+	if d.BaselineWeight > 0 {
+		return nil
+	}
+	return r.removeBaselineRule(ctx, c)
+}
+
+// removeBaselineRule deletes the baseline's DestinationRule when it is Siskin's for c: the
+// -baseline Service it describes goes with the rollout that needed it.
+func (r *Router) removeBaselineRule(ctx context.Context, c *siskinv1.Canary) error {
+	key := r.baselineRule(c).key
+	dr := &networkingv1.DestinationRule{}
+	if err := r.reader.Get(ctx, key, dr); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get %s %s: %w", kindDestinationRule, key, err)
+	}
+	ref := metav1.GetControllerOf(dr)
+	controlled := ref != nil && ref.UID == c.UID
+	orphaned := ref == nil && dr.Annotations[target.AnnotationCanary] == c.Name
+	if !controlled && !orphaned {
+		return nil // not Siskin's: someone else's to keep
+	}
+	if err := r.client.Delete(ctx, dr, client.Preconditions{UID: &dr.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete %s %s: %w", kindDestinationRule, key, err)
+	}
+	return nil
 }
 
 // checkOwnership fails with router.ErrNotOwned when any of the objects exists and is not
 // Siskin's, before anything is written.
-func (r *Router) checkOwnership(ctx context.Context, c *siskinv1.Canary) error {
+func (r *Router) checkOwnership(ctx context.Context, c *siskinv1.Canary, rules []destinationRuleRef) error {
 	apex, _, _ := router.ServiceNames(c)
 	vs := &networkingv1.VirtualService{}
 	if err := r.checkOne(ctx, kindVirtualService, client.ObjectKey{Namespace: c.Namespace, Name: apex}, vs, c); err != nil {
 		return err
 	}
-	for _, dr := range r.destinationRules(c) {
+	for _, dr := range rules {
 		if err := r.checkOne(ctx, kindDestinationRule, dr.key, &networkingv1.DestinationRule{}, c); err != nil {
 			return err
 		}

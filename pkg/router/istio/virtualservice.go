@@ -22,9 +22,9 @@ const (
 	fullWeight     = 100
 )
 
-// hosts are the FQDNs of a Canary's apex, -primary and -canary Services.
+// hosts are the FQDNs of a Canary's apex, -primary, -canary and -baseline Services.
 type hosts struct {
-	apex, primary, canary string
+	apex, primary, canary, baseline string
 }
 
 func (r *Router) hostsOf(c *siskinv1.Canary) hosts {
@@ -32,7 +32,7 @@ func (r *Router) hostsOf(c *siskinv1.Canary) hosts {
 	fqdn := func(name string) string {
 		return name + "." + c.Namespace + ".svc." + r.ClusterDomain
 	}
-	return hosts{apex: fqdn(apex), primary: fqdn(primary), canary: fqdn(canaryName)}
+	return hosts{apex: fqdn(apex), primary: fqdn(primary), canary: fqdn(canaryName), baseline: fqdn(router.BaselineServiceName(c))}
 }
 
 // virtualService is the VirtualService spec that routes c as d asks: the TCP routes of the TCP
@@ -57,10 +57,14 @@ func (r *Router) virtualService(c *siskinv1.Canary, d canary.DesiredRoute) (*ist
 		if d.Mirror {
 			return nil, fmt.Errorf("analysis.mirror needs HTTP routes, and %s", tcpField(p))
 		}
-		vs.Tcp = append(vs.Tcp, &istioapi.TCPRoute{Match: l4Match(p, multi), Route: []*istioapi.RouteDestination{
+		route := []*istioapi.RouteDestination{
 			{Destination: destination(h.primary, portNumber(p)), Weight: d.PrimaryWeight},
 			{Destination: destination(h.canary, portNumber(p)), Weight: d.CanaryWeight},
-		}})
+		}
+		if d.BaselineWeight > 0 {
+			route = append(route, &istioapi.RouteDestination{Destination: destination(h.baseline, portNumber(p)), Weight: d.BaselineWeight})
+		}
+		vs.Tcp = append(vs.Tcp, &istioapi.TCPRoute{Match: l4Match(p, multi), Route: route})
 	}
 	if len(httpPorts) == 0 {
 		return vs, nil
@@ -181,8 +185,11 @@ func (h hosts) destinations(bs []router.Backend, port uint32) []*istioapi.HTTPRo
 	out := make([]*istioapi.HTTPRouteDestination, len(bs))
 	for i, b := range bs {
 		host := h.primary
-		if b.Canary {
+		switch {
+		case b.Canary:
 			host = h.canary
+		case b.Baseline:
+			host = h.baseline
 		}
 		out[i] = &istioapi.HTTPRouteDestination{Destination: destination(host, port), Weight: b.Weight}
 		if b.SetCookie != "" {

@@ -383,3 +383,73 @@ func claim(svc *corev1.Service, c *siskinv1.Canary) error {
 	svc.OwnerReferences = append(svc.OwnerReferences, ownerRef(c))
 	return nil
 }
+
+// baselineSelector is the selector of the baseline's pods, given the target's: the selector
+// label's value suffixed as target.EnsureBaseline labels them.
+func baselineSelector(canarySel map[string]string) map[string]string {
+	sel := make(map[string]string, len(canarySel))
+	for k, v := range canarySel {
+		sel[k] = v + target.BaselineSuffix
+	}
+	return sel
+}
+
+// EnsureBaselineService creates or updates the -baseline Service (router.BaselineServiceName),
+// which selects the pods of <target>-baseline on the ports of the -primary Service. It carries
+// none of the custom metadata of spec.service.primary or canary: a tool that selects Services by
+// those labels must not take the baseline for either.
+func (r *Router) EnsureBaselineService(ctx context.Context, c *siskinv1.Canary) error {
+	dep, _, canarySel, err := r.selectors(ctx, c)
+	if err != nil {
+		return err
+	}
+	return r.ensureOwned(ctx, c, router.BaselineServiceName(c), baselineSelector(canarySel), desiredPorts(c, dep), nil)
+}
+
+// baselineService returns the -baseline Service when it exists and is c's (or c may adopt
+// it), else nil and why.
+func (r *Router) baselineService(ctx context.Context, c *siskinv1.Canary) (*corev1.Service, string, error) {
+	key := client.ObjectKey{Namespace: c.Namespace, Name: router.BaselineServiceName(c)}
+	svc := &corev1.Service{}
+	if err := r.reader.Get(ctx, key, svc); apierrors.IsNotFound(err) {
+		return nil, fmt.Sprintf("service %s not found", key), nil
+	} else if err != nil {
+		return nil, "", fmt.Errorf("get service %s: %w", key, err)
+	}
+	if err := claim(svc.DeepCopy(), c); err != nil {
+		return nil, err.Error(), nil
+	}
+	return svc, "", nil
+}
+
+// ObserveBaselineService reports whether the -baseline Service exists and is c's, and, when
+// it is not as EnsureBaselineService leaves it, why ("" when it is). A Service of that name
+// that is not c's is reported as missing: it is neither the baseline's nor one to remove.
+func (r *Router) ObserveBaselineService(ctx context.Context, c *siskinv1.Canary) (exists bool, msg string, err error) {
+	svc, why, err := r.baselineService(ctx, c)
+	if err != nil || svc == nil {
+		return false, why, err
+	}
+	_, _, canarySel, err := r.selectors(ctx, c)
+	if apierrors.IsNotFound(err) {
+		return true, err.Error(), nil
+	}
+	if err != nil {
+		return true, "", err
+	}
+	msg, err = r.checkService(ctx, c, svc.Name, baselineSelector(canarySel), true)
+	return true, msg, err
+}
+
+// RemoveBaselineService deletes the -baseline Service when it is c's; a missing one, or one that
+// is not c's, is left as it is.
+func (r *Router) RemoveBaselineService(ctx context.Context, c *siskinv1.Canary) error {
+	svc, _, err := r.baselineService(ctx, c)
+	if err != nil || svc == nil {
+		return err
+	}
+	if err := r.client.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete service %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	return nil
+}
