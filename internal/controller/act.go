@@ -79,6 +79,18 @@ func (r *CanaryReconciler) do(ctx context.Context, c *siskinv1.Canary, obs canar
 		return r.Target.Promote(ctx, c, a.Revision)
 	case canary.SetRoute:
 		return r.routerFor(obs.Provider).Apply(ctx, c, a.Route)
+	case canary.EnsureBaseline:
+		// The Deployment first: the Service is there to reach its pods.
+		if err := r.Target.EnsureBaseline(ctx, c); err != nil {
+			return err
+		}
+		return r.Services.EnsureBaselineService(ctx, c)
+	case canary.RemoveBaseline:
+		// The planner asks for it once the route sends the baseline nothing.
+		if err := r.Services.RemoveBaselineService(ctx, c); err != nil {
+			return err
+		}
+		return r.Target.RemoveBaseline(ctx, c)
 	case canary.CallWebhooks:
 		if c.Spec.Analysis == nil {
 			return nil

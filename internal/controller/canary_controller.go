@@ -89,10 +89,12 @@ type Notifier interface {
 // +kubebuilder:rbac:groups=siskin.dev,resources=canaries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=siskin.dev,resources=metrictemplates;alertproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=siskin.dev,resources=alertproviders/status,verbs=patch
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=delete
 // +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=destinationrules,verbs=delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

@@ -25,7 +25,8 @@ var manualAnnotations = []string{
 }
 
 // observe reads everything a round needs from the informer caches: the target, the primary,
-// the route and the manual-control annotations. It also returns the checksums of the target's
+// the baseline (when the analysis compares with one), the route and the manual-control
+// annotations. It also returns the checksums of the target's
 // tracked configs, which index the Canary for config watches.
 func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (canary.Observation, map[string]string, error) {
 	obs := canary.Observation{
@@ -46,6 +47,11 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 		return obs, nil, fmt.Errorf("observe target: %w", err)
 	}
 	obs.Target, obs.Primary = tgt, primary
+	if comparesWithBaseline(c) {
+		if obs.Baseline, err = r.observeBaseline(ctx, c); err != nil {
+			return obs, nil, fmt.Errorf("observe baseline: %w", err)
+		}
+	}
 
 	// Everything below is a fact for the planner, not a reason to stop the round: a missing
 	// target is rolled back from, a route the router cannot change runs into the deadlines.
@@ -72,6 +78,31 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 		return obs, nil, err
 	}
 	return obs, configs, nil
+}
+
+// comparesWithBaseline reports whether the analysis of c compares the canary with a baseline.
+func comparesWithBaseline(c *siskinv1.Canary) bool {
+	a := c.Spec.Analysis
+	return a != nil && a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline
+}
+
+// observeBaseline reads the baseline Deployment and its Service as one workload. It exists
+// while either is there (there is something to remove), and it is ready only when the
+// Deployment is ready and the Service selects its pods (it can be routed to).
+func (r *CanaryReconciler) observeBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error) {
+	w, err := r.Target.ObserveBaseline(ctx, c)
+	if err != nil {
+		return w, err
+	}
+	svcExists, msg, err := r.Services.ObserveBaselineService(ctx, c)
+	if err != nil {
+		return w, err
+	}
+	w.Exists = w.Exists || svcExists
+	if w.Ready && msg != "" {
+		w.Ready, w.Message = false, msg
+	}
+	return w, nil
 }
 
 // observeRoute reads the live route. A route that is not Siskin's, or a router whose API is
