@@ -85,6 +85,7 @@ type fuzzRoute struct {
 	exists    bool
 	primary   int32
 	canary    int32
+	baseline  int32
 	mirror    bool
 	confirmAt time.Time
 	notOwned  bool
@@ -102,9 +103,10 @@ type fuzzWorld struct {
 	interval, deadline                  time.Duration
 	routeLag, targetDelay, primaryDelay time.Duration
 
-	target  fuzzTarget
-	primary fuzzPrimary
-	route   fuzzRoute
+	target   fuzzTarget
+	primary  fuzzPrimary
+	baseline fuzzPrimary // <target>-baseline, when the comparison's control is a baseline
+	route    fuzzRoute
 	queued  bool
 	gates   map[siskinv1.WebhookType]bool
 	prom    int
@@ -209,8 +211,21 @@ func (w *fuzzWorld) configure(b0, b1, b2, b3 byte) {
 	w.routeLag = []time.Duration{0, time.Second, 3 * time.Second, 0}[b3%4]
 	w.targetDelay = []time.Duration{0, 5 * time.Second, 20 * time.Second, 70 * time.Second}[(b3>>2)%4]
 	w.primaryDelay = []time.Duration{0, 10 * time.Second, 30 * time.Second, 90 * time.Second}[(b3>>4)%4]
+	compare := []string{"none", "primary", "primary+earlyPass+advise", "baseline"}[b3>>6]
+	if b3>>6 != 0 {
+		cmp := &siskinv1.CanaryComparison{LookInterval: "10s", MinRequests: ptr[int64](50),
+			Metrics: []siskinv1.ComparedMetric{{Name: siskinv1.MetricRequestSuccessRate}}}
+		switch b3 >> 6 {
+		case 2:
+			cmp.EarlyPass = true
+			a.Advise = &siskinv1.CanaryAdvise{On: siskinv1.AdviseOnAll, Timeout: "5m"}
+		case 3:
+			cmp.Control = siskinv1.ControlBaseline
+		}
+		a.Comparison = cmp
+	}
 	w.c = c
-	w.config = fmt.Sprintf("%s skipAnalysis=%t threshold=%d errorLimit=%d deadline=%s interval=%s hooks=[%s] gateTimeout=%t routeLag=%s targetDelay=%s primaryDelay=%s",
+	w.config = fmt.Sprintf("compare=%s ", compare) + fmt.Sprintf("%s skipAnalysis=%t threshold=%d errorLimit=%d deadline=%s interval=%s hooks=[%s] gateTimeout=%t routeLag=%s targetDelay=%s primaryDelay=%s",
 		names[kind], c.Spec.SkipAnalysis, a.Threshold, a.ErrorLimit, w.deadline, w.interval, strings.Join(hooks, " "), b2&0x80 != 0,
 		w.routeLag, w.targetDelay, w.primaryDelay)
 }
@@ -342,9 +357,15 @@ func (w *fuzzWorld) observe() Observation {
 	case !r.exists:
 		obs.Route = Route{Message: "VirtualService test/podinfo not found"}
 	default:
-		obs.Route = Route{Converged: !w.now.Before(r.confirmAt), PrimaryWeight: r.primary, CanaryWeight: r.canary, Mirror: r.mirror}
+		obs.Route = Route{Converged: !w.now.Before(r.confirmAt), PrimaryWeight: r.primary, CanaryWeight: r.canary, BaselineWeight: r.baseline, Mirror: r.mirror}
 		if !obs.Route.Converged {
 			obs.Route.Message = "not yet accepted"
+		}
+	}
+	if b := &w.baseline; b.exists {
+		obs.Baseline = Workload{Exists: true, Fingerprint: b.fp, Replicas: 2}
+		if !w.now.Before(b.readyAt) {
+			obs.Baseline.Ready, obs.Baseline.Available = true, 2
 		}
 	}
 	for k, v := range w.c.Annotations {
@@ -377,6 +398,9 @@ func (w *fuzzWorld) gather(needs Needs, obs *Observation) (passed bool) {
 		}
 		obs.Gates[g] = Gate{Open: open, Message: map[bool]string{false: string(g) + "-hook answered 403"}[open]}
 	}
+	if needs.Compare {
+		obs.Comparisons = []ComparisonSample{w.sample(needs, obs)}
+	}
 	if !needs.Step {
 		return false
 	}
@@ -404,6 +428,39 @@ func (w *fuzzWorld) gather(needs Needs, obs *Observation) (passed bool) {
 		passed = passed && c.Verdict == siskinv1.VerdictPass
 	}
 	return passed
+}
+
+// sample is a look's counts: 100 requests a second split as the route really splits them,
+// 2% errors on the control and on a good canary, 6% on a bad one; Prometheus' mode applies.
+func (w *fuzzWorld) sample(needs Needs, obs *Observation) ComparisonSample {
+	s := ComparisonSample{Name: siskinv1.MetricRequestSuccessRate}
+	prom := w.prom
+	if w.clean {
+		prom = promOK
+	}
+	switch prom {
+	case promError:
+		s.Error = "prometheus: connection refused"
+		return s
+	case promNoData:
+		return s
+	}
+	secs := w.now.Sub(needs.CompareSince).Seconds()
+	if secs <= 0 {
+		return s
+	}
+	canary := 100 * secs * float64(w.route.canary) / fullWeight
+	control := 100 * secs * float64(w.route.primary) / fullWeight
+	if w.route.baseline > 0 {
+		control = 100 * secs * float64(w.route.baseline) / fullWeight
+	}
+	rate := 0.02
+	if w.bad[obs.Target.Fingerprint] || prom == promFlaky {
+		rate = 0.06
+	}
+	s.Canary = Counts{Requests: canary, Events: canary * rate}
+	s.Control = Counts{Requests: control, Events: control * 0.02}
+	return s
 }
 
 // verdict is the metric check of revision fp: a bad revision fails (or cannot be checked),
@@ -561,13 +618,29 @@ func (w *fuzzWorld) do(a Action, all []Action) error {
 			return fmt.Errorf("virtualservice is not Siskin's")
 		}
 		r := w.route
-		if r.exists && r.primary == a.Route.PrimaryWeight && r.canary == a.Route.CanaryWeight && r.mirror == a.Route.Mirror {
+		if r.exists && r.primary == a.Route.PrimaryWeight && r.canary == a.Route.CanaryWeight && r.baseline == a.Route.BaselineWeight && r.mirror == a.Route.Mirror {
 			// Writing the same weights again changes nothing (no new generation for a Gateway
 			// to accept): the confirmation already under way is not restarted.
 			break
 		}
-		w.route = fuzzRoute{exists: true, primary: a.Route.PrimaryWeight, canary: a.Route.CanaryWeight, mirror: a.Route.Mirror, confirmAt: w.now.Add(w.routeLag)}
+		w.route = fuzzRoute{exists: true, primary: a.Route.PrimaryWeight, canary: a.Route.CanaryWeight, baseline: a.Route.BaselineWeight, mirror: a.Route.Mirror, confirmAt: w.now.Add(w.routeLag)}
+		if got := w.route.primary + w.route.canary + w.route.baseline; got != fullWeight {
+			w.fail("SetRoute asks for weights that add up to %d: %+v", got, a.Route)
+		}
 		w.wakeAt(w.route.confirmAt)
+	case EnsureBaseline:
+		if !w.primary.exists {
+			return fmt.Errorf("primary not found")
+		}
+		if !w.baseline.exists || w.baseline.fp != w.primary.fp {
+			w.baseline = fuzzPrimary{exists: true, fp: w.primary.fp, readyAt: w.now.Add(w.targetDelay)}
+			w.wakeAt(w.baseline.readyAt)
+		}
+	case RemoveBaseline:
+		if w.route.baseline > 0 {
+			w.fail("the baseline was removed while the route sends it %d%%", w.route.baseline)
+		}
+		w.baseline = fuzzPrimary{}
 	case CallWebhooks:
 	default:
 		return fmt.Errorf("unknown action %q", a.Type)
@@ -754,6 +827,9 @@ func (w *fuzzWorld) drain() {
 		w.round()
 	}
 	st := &w.c.Status
+	if w.baseline.exists && atRest(st) && w.route.baseline == 0 && w.c.Spec.Analysis.Comparison != nil && w.c.Spec.Analysis.Comparison.Control == siskinv1.ControlBaseline {
+		w.fail("liveness: at rest in %s, but <target>-baseline was left running", st.Phase)
+	}
 	if !atRest(st) {
 		w.fail("liveness: a healed world did not bring the rollout to rest (phase %s, reconciling %s)", st.Phase, reconcilingReason(st))
 	}

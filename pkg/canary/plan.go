@@ -47,6 +47,9 @@ func newPlanner(c *siskinv1.Canary, obs *Observation) *planner {
 
 func (p *planner) run() {
 	st := &p.st
+	// Whatever the round decides, a baseline no analysis needs goes once the route sends it
+	// nothing.
+	defer p.removeBaseline()
 	if st.Phase == "" {
 		st.Phase = siskinv1.PhaseInitializing
 		p.info(siskinv1.ReasonInitializing, fmt.Sprintf("initializing canary for %s", p.target()))
@@ -60,6 +63,9 @@ func (p *planner) run() {
 		return
 	}
 	if p.manual() {
+		// The request's new phase meets the same world: a retry or an abort must not report
+		// a rollback to a primary that does not run the promoted revision.
+		p.primaryDrifted()
 		return
 	}
 	if p.primaryDrifted() {
@@ -69,7 +75,6 @@ func (p *planner) run() {
 		// The service or route spec may have changed; routers converge idempotently.
 		p.act(EnsureRouting)
 	}
-	defer p.removeBaseline()
 	switch st.Phase {
 	case siskinv1.PhaseInitializing:
 		p.initializing()

@@ -73,6 +73,15 @@ func (p *planner) targetMissing() {
 	case siskinv1.PhaseWaiting, siskinv1.PhaseProgressing, siskinv1.PhaseWaitingPromotion:
 		p.rollback(siskinv1.ReasonTargetNotFound, msg)
 	case siskinv1.PhaseFailed:
+		if p.st.CanaryWeight > 0 {
+			// A failed promotion gave the canary the traffic; with the canary gone, only the
+			// primary can serve it.
+			p.st.CanaryWeight = 0
+			p.warn(siskinv1.ReasonTargetNotFound, msg+"; the traffic a failed promotion gave the canary goes back to the primary")
+		}
+		// The route of a failed rollout sends everything to the primary; one that could not be
+		// changed while it was not Siskin's is converged now.
+		p.convergeRoute()
 		if rollbackPending(&p.st) {
 			p.finishRollback()
 			return
