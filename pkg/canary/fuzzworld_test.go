@@ -107,13 +107,13 @@ type fuzzWorld struct {
 	primary  fuzzPrimary
 	baseline fuzzPrimary // <target>-baseline, when the comparison's control is a baseline
 	route    fuzzRoute
-	queued  bool
-	gates   map[siskinv1.WebhookType]bool
-	prom    int
-	hooks   int
-	fault   int
-	prefix  int
-	clean   bool // draining: no faults, no noise
+	queued   bool
+	gates    map[siskinv1.WebhookType]bool
+	prom     int
+	hooks    int
+	fault    int
+	prefix   int
+	clean    bool // draining: no faults, no noise
 
 	bad     map[string]bool
 	revs    int
