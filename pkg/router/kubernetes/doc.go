@@ -1,7 +1,8 @@
 // Package kubernetes is the router for provider kubernetes: plain Services, no traffic split.
 //
 // For a Canary whose apex Service is <svc> it keeps <svc>-primary selecting the primary's pods,
-// <svc>-canary selecting the target's pods, and <svc> itself selecting the primary's pods. It
+// <svc>-canary selecting the target's pods, and <svc> itself selecting the primary's pods (and,
+// while analysis.comparison compares with a baseline, <svc>-baseline selecting its pods). It
 // cannot weight traffic, so it serves blue/green rollouts: the canary is tested through
 // <svc>-canary while every user request goes to the primary.
 //

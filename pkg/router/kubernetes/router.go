@@ -30,7 +30,8 @@ const (
 	AnnotationAddedPorts = "siskin.dev/added-ports"
 )
 
-// Router manages the apex, -primary and -canary Services of Canaries.
+// Router manages the apex, -primary and -canary Services of Canaries, and the -baseline Service
+// of a comparison with a baseline.
 type Router struct {
 	reader         client.Reader
 	client         client.Client
