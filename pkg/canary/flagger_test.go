@@ -206,6 +206,10 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 		{"match without iterations on istio", func(c *siskinv1.Canary) {
 			c.Spec.Analysis.Match = []siskinv1.HTTPMatchRequest{{Headers: map[string]siskinv1.StringMatch{"x-canary": {Exact: "insider"}}}}
 		}, "", "analysis.match (A/B testing) needs analysis.iterations"},
+		{"a baseline on provider kubernetes", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderKubernetes
+			comparing(c, func(cmp *siskinv1.CanaryComparison) { cmp.Control = siskinv1.ControlBaseline })
+		}, "", "analysis.comparison.control baseline needs a router that splits traffic three ways"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCanary()

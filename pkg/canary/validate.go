@@ -41,6 +41,9 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		}
 	}
 	if provider == siskinv1.ProviderKubernetes {
+		if c := a.Comparison; c != nil && c.Control == siskinv1.ControlBaseline {
+			return fmt.Errorf("%w: analysis.comparison.control baseline needs a router that splits traffic three ways (istio, gatewayapi); provider kubernetes sends every user to the primary: compare with control primary", ErrInvalidSpec)
+		}
 		return nil // always blue/green, whatever the analysis says (see adjustments)
 	}
 	weighted := a.StepWeight > 0 || len(a.StepWeights) > 0
