@@ -3,10 +3,12 @@
 package scenarios
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -140,4 +142,47 @@ func ComparisonEarlyPass(t *testing.T, in Input) {
 		r.fatalf("compared metric verdict %s at the promotion, want NotWorse", v)
 	}
 	t.Logf("promoted early from weight %d: %s", top, got.Status.Comparison.Metrics[0].Message)
+}
+
+// ComparisonAgainstABaseline: with control baseline, <name>-baseline runs the primary's
+// revision beside the canary with the same weight (a three-way route on the data plane); a
+// release with twice the baseline's errors is rolled back on the comparison, and the baseline
+// is removed once the route sends it nothing.
+func ComparisonAgainstABaseline(t *testing.T, in Input) {
+	r := newRig(t, in)
+	r.app(map[string]string{"VERSION": "1.0.0", "ERROR_RATE": "0.06"})
+	c := r.comparedCanary(false, func(cmp *siskinv1.CanaryComparison) { cmp.Control = siskinv1.ControlBaseline })
+	r.create(c)
+	users := in.Env.StartTraffic(r.ctx, r.host(), usersRPS, nil)
+	defer func() { t.Logf("users: %s", users.Stop()) }()
+	rec := r.record()
+	baseline := in.Name + "-baseline"
+
+	r.release(map[string]string{"VERSION": "1.1.0", "ERROR_RATE": "0.12"})
+	split := r.wait(rolloutTimeout, "a three-way split", func(c *siskinv1.Canary) bool {
+		if terminal(c) || c.Status.CanaryWeight == 0 {
+			return terminal(c)
+		}
+		rt, err := in.Env.Route(r.ctx, in.Router.Provider, in.Namespace, in.Name)
+		return err == nil && rt.Weight("", baseline) == c.Status.CanaryWeight && rt.Weight("", in.Name+"-canary") == c.Status.CanaryWeight
+	})
+	if terminal(split) {
+		r.fatalf("the rollout ended (%s) before the route split three ways\n%s", readyMessage(split), framework.Format(rec.Snapshots()))
+	}
+	if env, err := in.Env.DeploymentEnv(r.ctx, in.Namespace, baseline); err != nil || env["VERSION"] != "1.0.0" {
+		r.fatalf("%s runs %v (%v); it should run the primary's revision 1.0.0", baseline, env, err)
+	}
+	done := r.waitPhase(rolloutTimeout, siskinv1.PhaseFailed, siskinv1.PhaseSucceeded)
+	if done.Status.Phase != siskinv1.PhaseFailed || done.Status.Comparison == nil || !strings.Contains(readyMessage(done), "× the baseline's") {
+		r.fatalf("a release with twice the baseline's errors: phase %s, %s\n%s", done.Status.Phase, readyMessage(done), framework.Format(rec.Snapshots()))
+	}
+	t.Logf("rolled back: %s", readyMessage(done))
+	r.expectRouteAtRest()
+	err := framework.Eventually(r.ctx, 30*time.Second, baseline+" removed", func(ctx context.Context) (bool, error) {
+		_, err := in.Env.DeploymentEnv(ctx, in.Namespace, baseline)
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		r.fatalf("%v", err)
+	}
 }

@@ -93,6 +93,7 @@ var scenarios = []scenario{
 	{"operator-tools", OperatorTools, []framework.Router{framework.Istio}},
 	{"comparison-vs-thresholds", ComparisonCatchesWhatThresholdsMiss, both},
 	{"comparison-early-pass", ComparisonEarlyPass, []framework.Router{framework.Istio}},
+	{"comparison-baseline", ComparisonAgainstABaseline, both},
 	// Istio only: the attacks go at the controller's analysis (query rendering, metric and
 	// webhook calls, notifications) and at the load tester, none of which depends on the
 	// router; a second run with seven Canaries and a second load tester would only add load to
