@@ -238,6 +238,86 @@ func TestDashboardInABrowserFollowsARolloutAndAbortsIt(t *testing.T) {
 	}
 }
 
+// TestDashboardInABrowserShowsTheEvidenceAndRollsBackWhenAsked shows a rollout that a
+// comparison paused to ask a person (no controller runs: the status is the one it writes): the
+// fleet marks it, the Canary page shows the question and the evidence, and "Roll back",
+// confirmed, sets the abort annotation on the Canary.
+func TestDashboardInABrowserShowsTheEvidenceAndRollsBackWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	b := newBrowser(t)
+	ns := newNamespace(t)
+	c := askingCanary(ns)
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Status = askingStatus(time.Now())
+	if err := k8sClient.Status().Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	s, ts := serve(t, env.Config, Options{Namespace: ns})
+	row := fmt.Sprintf(`tr[data-key=%q]`, ns+"/podinfo")
+
+	b.do("open the printed URL", chromedp.Navigate(ts.URL+"/?token="+s.Token()))
+	b.waitFor("the fleet marks the Canary that asks a person", fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === "asks a person"`, row+" .badge.asks"), 15*time.Second)
+
+	b.do("open the Canary page", chromedp.Navigate(ts.URL+"/canary/"+ns+"/podinfo"))
+	b.waitFor("the banner", `document.getElementById("advice") !== null`, 15*time.Second)
+	b.waitFor("the comparison", `document.querySelector('#comparison tr[data-metric="request-success-rate"]') !== null`, 5*time.Second)
+	b.screenshot("5-canary-asks")
+	msg := c.Status.Advice.Message
+	cells := `#comparison tr[data-metric="request-success-rate"] td.`
+	for sel, want := range map[string]string{
+		"#advice-reason":                siskinv1.ReasonRegressionDetected,
+		"#advice-message":               msg,
+		"#comparison-control":           "podinfo-primary",
+		cells + "verdict":               "Regression",
+		cells + "ratio":                 "2.12× (1.60–2.80)",
+		cells + "canary-counts":         "89 / 4,210",
+		cells + "control-counts":        "168 / 16,840",
+		cells + "evidence":              "412.00",
+		cells + "pass-evidence":         "0.01",
+		cells + "message":               msg,
+		`button[data-advice="resume"]`:  "Go on",
+		`button[data-advice="abort"]`:   "Roll back",
+		`button[data-advice="promote"]`: "Promote",
+	} {
+		if got := b.text(sel); got != want {
+			t.Errorf("%s shows %q, want %q", sel, got, want)
+		}
+	}
+	if got := b.text("#comparison-looks"); !strings.HasPrefix(got, "7 looks") {
+		t.Errorf("the comparison says %q, want 7 looks", got)
+	}
+	if b.text("#advice-since") == "" || b.text("#advice-deadline") == "" {
+		t.Error("the banner shows no time asked or no deadline")
+	}
+
+	b.do("click Roll back", chromedp.Click(chromedp.CSS(`button[data-advice="abort"]`)))
+	b.waitFor("the confirmation dialog", `document.getElementById("confirm").open`, 5*time.Second)
+	if got := b.text("#confirm-title"); !strings.HasPrefix(got, "Roll back ") {
+		t.Errorf("the dialog asks %q, want Roll back …", got)
+	}
+	b.screenshot("6-confirm-roll-back")
+	if got := getCanary(t, c).Annotations[siskinv1.AnnotationAbort]; got != "" {
+		t.Fatalf("abort was set (%s) before it was confirmed", got)
+	}
+	b.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	b.waitFor("the page sent the abort", `document.getElementById("action-status").dataset.state === "requested"`, 10*time.Second)
+	got := getCanary(t, c)
+	abort := got.Annotations[siskinv1.AnnotationAbort]
+	if abort == "" {
+		t.Fatalf("no %s annotation after Roll back: %v", siskinv1.AnnotationAbort, got.Annotations)
+	}
+	if status := b.text("#action-status"); !strings.Contains(status, siskinv1.AnnotationAbort+"="+abort) {
+		t.Errorf("the page says %q, want it to name %s=%s", status, siskinv1.AnnotationAbort, abort)
+	}
+	for _, ann := range []string{siskinv1.AnnotationResume, siskinv1.AnnotationPromote} {
+		if v, ok := got.Annotations[ann]; ok {
+			t.Errorf("Roll back also set %s=%s", ann, v)
+		}
+	}
+}
+
 func getCanary(t *testing.T, c *siskinv1.Canary) *siskinv1.Canary {
 	t.Helper()
 	got := &siskinv1.Canary{}

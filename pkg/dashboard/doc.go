@@ -1,8 +1,10 @@
 // Package dashboard serves Siskin's web dashboard: a fleet page listing every Canary with its
 // phase, weight and health, and a page per Canary with the timeline of its rollout, a chart of
-// each metric against its bounds per step and of the traffic split over time, the tree of
-// objects the Canary owns, and buttons that set the manual-control annotations the controller
-// honours (siskin.dev/promote, abort, retry, pause, resume).
+// each metric against its bounds per step and of the traffic split over time, the evidence of
+// the canary-versus-control comparison, the tree of objects the Canary owns, and buttons that
+// set the manual-control annotations the controller honours (siskin.dev/promote, abort, retry,
+// pause, resume). A rollout paused to ask a person (status.advice) gets a banner whose answers
+// are those same actions.
 //
 // The page updates from one Server-Sent Events stream per browser tab, fed by a watch on
 // Canaries and their Events; the browser never polls. What a chart shows beyond the last step

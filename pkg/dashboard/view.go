@@ -43,6 +43,8 @@ type Row struct {
 	Revision     string     `json:"revision"`
 	Target       string     `json:"target"`
 	Since        *time.Time `json:"since,omitempty"`
+	// Advice is set while the rollout waits for a person to decide.
+	Advice *Advice `json:"advice,omitempty"`
 }
 
 // Detail is the Canary page.
@@ -56,6 +58,7 @@ type Detail struct {
 	ManualRequests map[string]string      `json:"manualRequests"`
 	Conditions     []metav1.Condition     `json:"conditions"`
 	LastChecks     []siskinv1.CheckResult `json:"lastChecks"`
+	Comparison     *Comparison            `json:"comparison,omitempty"`
 	Timeline       []Entry                `json:"timeline"`
 	Metrics        []Series               `json:"metrics"`
 	Traffic        []trafficPoint         `json:"traffic"`
@@ -108,6 +111,7 @@ func rowOf(c *siskinv1.Canary) Row {
 		Namespace: c.Namespace, Name: c.Name, Phase: string(st.Phase), Weight: st.CanaryWeight,
 		FailedChecks: st.FailedChecks, Paused: st.Paused, Revision: shortRev(st.LastAppliedSpec),
 		Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, Health: healthOf(c),
+		Advice: adviceOf(c),
 	}
 	if r.Phase == "" {
 		r.Phase = "Pending"
@@ -205,6 +209,7 @@ func (s *Server) detail(ctx context.Context, who *caller, key types.NamespacedNa
 	d := &Detail{
 		Row: rowOf(c), Provider: c.Spec.Provider, Iterations: st.Iterations,
 		ManualRequests: st.ManualRequests, Conditions: st.Conditions, LastChecks: st.LastChecks,
+		Comparison: comparisonOf(st.Comparison),
 	}
 	if d.ManualRequests == nil {
 		d.ManualRequests = map[string]string{}

@@ -93,7 +93,8 @@ function fleetPage() {
     tbody.replaceChildren(...shown.map((r) => el("tr", {"data-key": r.namespace + "/" + r.name, class: "h-" + r.health.toLowerCase()},
       el("td", {}, r.namespace),
       el("td", {}, el("a", {href: "/canary/" + encodeURIComponent(r.namespace) + "/" + encodeURIComponent(r.name)}, r.name)),
-      el("td", {class: "phase"}, badge(r.phase), r.paused ? badge("paused", "paused") : null),
+      el("td", {class: "phase"}, badge(r.phase), r.paused && !r.advice ? badge("paused", "paused") : null,
+        r.advice ? el("span", {class: "badge asks", title: r.advice.reason + ": " + r.advice.message + " (" + r.advice.onTimeout + " at " + fmtTime(r.advice.deadline) + ")"}, "asks a person") : null),
       el("td", {}, weightBar(r.weight)),
       el("td", {class: "health"}, badge(r.health)),
       el("td", {class: "num"}, r.failedChecks),
@@ -121,8 +122,16 @@ const actionInfo = {
 // pending is the last action requested from this page, until the controller acknowledges it.
 let pending = null;
 
-function confirmAction(key, action) {
-  const [title, text, ann] = actionInfo[action];
+// adviceInfo are the answers to a rollout that asks a person (status.advice): the same actions,
+// in the words of the question.
+const adviceInfo = {
+  resume: ["Go on", "Go on with the rollout despite the evidence? The regression is acknowledged and not asked about again in this rollout.", "siskin.dev/resume"],
+  abort: ["Roll back", "Roll the rollout back and route all traffic to the primary?", "siskin.dev/abort"],
+  promote: ["Promote", "Promote the current revision now, despite the evidence?", "siskin.dev/promote"],
+};
+
+function confirmAction(key, action, info) {
+  const [title, text, ann] = (info || actionInfo)[action];
   const dlg = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title + " " + key + "?";
   document.getElementById("confirm-text").textContent = text + " This sets the annotation " + ann + " on the Canary; the controller acts on it and records it in status.";
@@ -164,7 +173,10 @@ function checkAck(d) {
 }
 
 function stepsView(d) {
-  if (!d.steps || d.steps.length === 0) return el("p", {class: "muted"}, "No analysis steps (analysis skipped).");
+  if (!d.steps || d.steps.length === 0) {
+    const failed = (d.hidden || []).find((h) => h.startsWith("schedule: "));
+    return el("p", {class: "muted"}, failed ? "The steps could not be planned (" + failed + ")." : "No analysis steps (analysis skipped).");
+  }
   return el("ol", {id: "steps", class: "steps"}, d.steps.map((s, i) => {
     const n = i + 1;
     const cls = n < d.currentStep || (n === d.currentStep && d.phase === "Succeeded") ? "done" : n === d.currentStep ? "current" : "todo";
@@ -264,6 +276,51 @@ function checksTable(checks) {
       el("td", {}, badge(c.verdict)), el("td", {class: "message"}, c.message || ""), el("td", {}, fmtTime(c.time))))));
 }
 
+function adviceBanner(d, key) {
+  const a = d.advice;
+  if (!a) return null;
+  return el("section", {id: "advice", class: "advice-banner", role: "alert"},
+    el("h2", {}, "This rollout asks a person"),
+    el("p", {class: "advice-what"}, el("span", {class: "badge fail", id: "advice-reason"}, a.reason), " ",
+      el("span", {id: "advice-message"}, a.message)),
+    el("p", {class: "advice-when"}, "Paused since ", el("time", {id: "advice-since", datetime: a.since}, fmtTime(a.since)),
+      "; if nobody answers by ", el("time", {id: "advice-deadline", datetime: a.deadline}, fmtTime(a.deadline)), ", the rollout will ",
+      el("strong", {}, a.onTimeout === "continue" ? "go on" : "roll back"), "."),
+    el("div", {class: "advice-actions"}, Object.keys(adviceInfo).map((act) => el("button", {
+      type: "button", "data-advice": act, class: act === "abort" ? "danger" : act === "resume" ? "go" : "",
+      onclick: () => confirmAction(key, act, adviceInfo),
+    }, adviceInfo[act][0]))));
+}
+
+// ratioText is "2.12× (1.60–2.80)": the ratio of the canary's event rate to the control's and
+// its 95% confidence sequence.
+function ratioText(m) {
+  if (!m.ratio) return "";
+  return m.ratio + "×" + (m.ratioLow && m.ratioHigh ? " (" + m.ratioLow + "–" + m.ratioHigh + ")" : "");
+}
+
+function comparisonView(d) {
+  const c = d.comparison;
+  if (!c) return [];
+  const num = (n) => (n || 0).toLocaleString("en-US");
+  return [
+    el("h2", {}, "Comparison with ", el("span", {id: "comparison-control"}, c.control)),
+    el("p", {class: "muted", id: "comparison-looks"}, c.looks + (c.looks === 1 ? " look" : " looks") + " with data" +
+      (c.lastLookTime ? ", the last at " + fmtTime(c.lastLookTime) : "") + (c.revision ? " (revision " + c.revision + ")" : "")),
+    el("table", {id: "comparison", class: "comparison"},
+      el("thead", {}, el("tr", {}, ["Metric", "Verdict", "Ratio (95% CS)", "Canary events / requests", "Control events / requests", "Evidence of a regression", "Evidence not worse", "Message"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, c.metrics.map((m) => el("tr", {"data-metric": m.name},
+        el("td", {}, m.name, el("div", {class: "muted"}, m.kind + (m.threshold ? ", slower than " + m.threshold : ""))),
+        el("td", {class: "verdict"}, badge(m.verdict)),
+        el("td", {class: "num ratio"}, ratioText(m)),
+        el("td", {class: "num canary-counts"}, num(m.canaryEvents) + " / " + num(m.canaryRequests)),
+        el("td", {class: "num control-counts"}, num(m.controlEvents) + " / " + num(m.controlRequests)),
+        el("td", {class: "num evidence"}, m.evidence || ""),
+        el("td", {class: "num pass-evidence"}, m.passEvidence || ""),
+        el("td", {class: "message"}, m.message || ""))))),
+  ];
+}
+
 function treeView(d) {
   const node = (n) => el("li", {class: n.problem ? "problem-node" : ""},
     el("span", {class: "kind"}, n.kind), " ", el("strong", {}, n.name), " ", el("span", {class: "status"}, n.status),
@@ -293,12 +350,14 @@ function canaryPage(ns, name) {
   const buttons = el("section", {class: "actions"},
     Object.keys(actionInfo).map((a) => el("button", {type: "button", "data-action": a, class: a === "abort" ? "danger" : "", onclick: () => confirmAction(key, a)}, actionInfo[a][0])),
     el("span", {id: "action-status", class: "action-status"}));
+  const advice = el("div", {id: "advice-box"});
+  const comparison = el("section", {id: "comparison-box"});
   const steps = el("section", {id: "steps-box"});
   const charts = el("section", {id: "charts", class: "charts"});
   const checks = el("section", {id: "checks-box"});
   const tree = el("section", {id: "tree-box"});
   const tl = el("section", {id: "timeline-box"});
-  app.replaceChildren(head, buttons,
+  app.replaceChildren(head, advice, buttons, comparison,
     el("h2", {}, "Steps"), steps,
     el("h2", {}, "Traffic and metrics"), charts,
     el("h2", {}, "Checks of the last step"), checks,
@@ -311,7 +370,7 @@ function canaryPage(ns, name) {
       head.replaceChildren(...[
         el("h1", {}, d.namespace + "/" + d.name),
         el("div", {class: "facts"},
-          el("span", {id: "phase"}, badge(d.phase)), d.paused ? badge("paused", "paused") : null, badge(d.health),
+          el("span", {id: "phase"}, badge(d.phase)), d.advice ? badge("asks a person", "asks") : d.paused ? badge("paused", "paused") : null, badge(d.health),
           weightBar(d.weight),
           el("span", {}, "target " + d.target), el("span", {class: "mono"}, "revision " + (d.revision || "—")),
           el("span", {}, "step " + d.currentStep + " of " + (d.steps ? d.steps.length : 0)),
@@ -319,6 +378,8 @@ function canaryPage(ns, name) {
         d.message ? el("p", {class: "message"}, d.message) : null,
         d.hidden && d.hidden.length ? el("p", {class: "muted"}, "Not shown: " + d.hidden.join("; ")) : null,
       ].filter(Boolean));
+      advice.replaceChildren(...[adviceBanner(d, key)].filter(Boolean));
+      comparison.replaceChildren(...comparisonView(d));
       steps.replaceChildren(stepsView(d));
       charts.replaceChildren(el("figure", {class: "traffic"}, el("figcaption", {}, "Traffic split", el("span", {class: "legend"}, " — ", el("span", {class: "key primary"}, "primary"), " ", el("span", {class: "key canary"}, "canary"))), trafficChart(d)), ...metricCharts(d));
       checks.replaceChildren(checksTable(d.lastChecks));
