@@ -164,6 +164,10 @@ bench: tools build localenv ## Go benchmarks of the hot paths, then the scale be
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/canary/ ./pkg/target/ ./pkg/metrics/
 	$(GO) run ./e2e/bench -n 100,1000 -out bench.json -profile-dir bench-profiles
 
+.PHONY: bench-decisions
+bench-decisions: ## Simulate releases through the planner and compare threshold, fixed-horizon and sequential judging (docs/analysis.md; about 8 minutes on 2 shared cores; ARGS="-good 200 -n 20" for a short run).
+	$(GO) run ./e2e/decisions $(ARGS)
+
 .PHONY: chaos
 chaos: tools build localenv ## Fault injection on the local environment: 50 rollouts while the controller is SIGKILLed every 5-20 s, a leader handover, a Prometheus outage and an API server restart (ARGS="-rollouts 6 -kills 2" for a short run).
 	@hack/prometheus.sh
