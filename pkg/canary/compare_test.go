@@ -281,3 +281,20 @@ func TestABaselineTakesTheCanarysWeight(t *testing.T) {
 		t.Fatalf("actions %s after the rollback's route is confirmed: the baseline must go", formatActions(d.Actions))
 	}
 }
+
+func TestPlanScheduleOfACanaryWithAComparison(t *testing.T) {
+	for _, control := range []string{siskinv1.ControlPrimary, siskinv1.ControlBaseline} {
+		c := comparing(newCanary(), func(cmp *siskinv1.CanaryComparison) {
+			cmp.Control, cmp.EarlyPass = control, true
+			cmp.Metrics = append(cmp.Metrics, siskinv1.ComparedMetric{Name: siskinv1.MetricRequestDuration})
+		})
+		c.Spec.Analysis.Advise = &siskinv1.CanaryAdvise{}
+		s, err := PlanSchedule(c, siskinv1.ProviderIstio)
+		if err != nil {
+			t.Fatalf("control %s: %v", control, err)
+		}
+		if s.Total != 4*time.Minute || s.EarliestRollback == nil {
+			t.Errorf("control %s: total %s, earliest rollback %v; want the schedule of the spec (4m) and a rollback", control, s.Total, s.EarliestRollback)
+		}
+	}
+}

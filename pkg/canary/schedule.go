@@ -3,6 +3,7 @@ package canary
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -104,13 +105,14 @@ func PlanSchedule(c *siskinv1.Canary, provider string) (Schedule, error) {
 
 // simWorld is a cluster that carries out every action at once.
 type simWorld struct {
-	c       *siskinv1.Canary
-	now     time.Time
-	target  Workload
-	primary Workload
-	route   Route
-	verdict siskinv1.CheckVerdict
-	steps   int
+	c        *siskinv1.Canary
+	now      time.Time
+	target   Workload
+	primary  Workload
+	baseline Workload
+	route    Route
+	verdict  siskinv1.CheckVerdict
+	steps    int
 }
 
 // simulateRollout initialises c with a first revision, then releases a second one and
@@ -155,8 +157,11 @@ func (w *simWorld) runUntil(provider string, done func(*siskinv1.CanaryStatus) b
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	same := 0
 	for range scheduleRounds {
-		obs := Observation{Now: w.now, Provider: provider, Target: w.target, Primary: w.primary, Route: w.route}
+		obs := Observation{Now: w.now, Provider: provider, Target: w.target, Primary: w.primary, Baseline: w.baseline, Route: w.route}
 		needs := NeedsFor(w.c, obs)
+		if needs.Compare {
+			obs.Comparisons = w.comparisons()
+		}
 		m := Moment{}
 		if needs.Step {
 			w.steps++
@@ -222,6 +227,19 @@ func (w *simWorld) checks(needs Needs) ([]siskinv1.CheckResult, []string) {
 	return out, names
 }
 
+// comparisons are a look's samples: plenty of requests and no events, so the comparison holds
+// no promotion for want of evidence and decides nothing early. The schedule is the one the
+// spec gives; a comparison can only end it sooner.
+func (w *simWorld) comparisons() []ComparisonSample {
+	cmp := w.c.Spec.Analysis.Comparison
+	out := make([]ComparisonSample, 0, len(cmp.Metrics))
+	for _, m := range cmp.Metrics {
+		n := Counts{Requests: 1e6, Buckets: []Bucket{{UpperBound: math.Inf(1), Count: 1e6}}}
+		out = append(out, ComparisonSample{Name: m.Name, Canary: n, Control: n})
+	}
+	return out
+}
+
 // apply carries out the actions at once, and reports whether the world changed.
 func (w *simWorld) apply(actions []Action, m *Moment) bool {
 	changed := false
@@ -238,7 +256,7 @@ func (w *simWorld) apply(actions []Action, m *Moment) bool {
 				changed = true
 			}
 		case SetRoute:
-			r := Route{Converged: true, PrimaryWeight: a.Route.PrimaryWeight, CanaryWeight: a.Route.CanaryWeight, Mirror: a.Route.Mirror}
+			r := Route{Converged: true, PrimaryWeight: a.Route.PrimaryWeight, CanaryWeight: a.Route.CanaryWeight, BaselineWeight: a.Route.BaselineWeight, Mirror: a.Route.Mirror}
 			changed = changed || r != w.route
 			w.route = r
 		case ScaleTargetUp:
@@ -254,6 +272,16 @@ func (w *simWorld) apply(actions []Action, m *Moment) bool {
 		case Promote:
 			if w.primary.Fingerprint != a.Revision {
 				w.primary.Fingerprint = a.Revision
+				changed = true
+			}
+		case EnsureBaseline:
+			if !w.baseline.Exists {
+				w.baseline = Workload{Exists: true, Fingerprint: w.primary.Fingerprint, Ready: true, Replicas: 1, Available: 1}
+				changed = true
+			}
+		case RemoveBaseline:
+			if w.baseline.Exists {
+				w.baseline = Workload{}
 				changed = true
 			}
 		case CallWebhooks:
