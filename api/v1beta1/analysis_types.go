@@ -195,7 +195,6 @@ const (
 )
 
 // CanaryComparison is the canary-versus-control analysis. See docs/analysis.md.
-//
 type CanaryComparison struct {
 	// Control is what the canary is compared with: primary (default), or baseline, a
 	// <target>-baseline Deployment running the primary's revision, started with the canary and
