@@ -50,11 +50,11 @@ func (t *Tail) Observe(canary, control []Bucket) bool {
 	if canary == nil || control == nil {
 		return false
 	}
-	if len(t.Bounds) > 0 {
-		nc, np := total(canary), total(control)
+	if nc, np := total(canary), total(control); len(t.Bounds) > 0 && nc > 0 && np > 0 {
 		for i, b := range t.Bounds {
 			var r Ratio
-			if r.Unmarshal(t.Tests[i]) != nil {
+			if !hasBound(canary, b) || !hasBound(control, b) || r.Unmarshal(t.Tests[i]) != nil {
+				// A histogram without the bound cannot say which requests were slower.
 				continue
 			}
 			r.Observe(nc-countAt(canary, b), nc, np-countAt(control, b), np)
@@ -160,13 +160,20 @@ func total(bs []Bucket) float64 {
 	return bs[len(bs)-1].Count
 }
 
-// countAt is the cumulative count at bound b (0 when no bucket has that bound).
+// countAt is the cumulative count at bound b: the count of the largest bucket bound at most b
+// (a cumulative histogram is a step function), 0 below the first.
 func countAt(bs []Bucket, b float64) float64 {
-	i := sort.Search(len(bs), func(i int) bool { return bs[i].UpperBound >= b })
-	if i < len(bs) && bs[i].UpperBound == b {
-		return bs[i].Count
+	i := sort.Search(len(bs), func(i int) bool { return bs[i].UpperBound > b })
+	if i == 0 {
+		return 0
 	}
-	return 0
+	return bs[i-1].Count
+}
+
+// hasBound reports whether a histogram has a bucket with upper bound b.
+func hasBound(bs []Bucket, b float64) bool {
+	i := sort.Search(len(bs), func(i int) bool { return bs[i].UpperBound >= b })
+	return i < len(bs) && bs[i].UpperBound == b
 }
 
 // clean returns the buckets sorted, with counts made cumulative-monotone and non-negative
@@ -189,15 +196,30 @@ func clean(bs []Bucket) []Bucket {
 	return out
 }
 
-// add sums two cumulative histograms bound by bound (a bound missing from one counts what
-// that one has at or below it... which, for histograms of one metric, never happens).
+// add sums two cumulative histograms over the union of their bounds. An empty histogram (no
+// requests, which an empty query result gives as a lone +Inf bucket) adds nothing, so it never
+// takes the bounds of the other away.
 func add(a, b []Bucket) []Bucket {
-	if len(a) == 0 {
+	switch {
+	case total(b) == 0:
+		return a
+	case total(a) == 0:
 		return append([]Bucket(nil), b...)
 	}
-	out := append([]Bucket(nil), a...)
-	for i := range out {
-		out[i].Count += countAt(b, out[i].UpperBound)
+	bounds := make([]float64, 0, len(a)+len(b))
+	for _, x := range a {
+		bounds = append(bounds, x.UpperBound)
+	}
+	for _, x := range b {
+		bounds = append(bounds, x.UpperBound)
+	}
+	sort.Float64s(bounds)
+	out := make([]Bucket, 0, len(bounds))
+	for i, ub := range bounds {
+		if i > 0 && ub == bounds[i-1] {
+			continue
+		}
+		out = append(out, Bucket{UpperBound: ub, Count: countAt(a, ub) + countAt(b, ub)})
 	}
 	return out
 }

@@ -103,3 +103,46 @@ func TestTailRefusesUnusableBuckets(t *testing.T) {
 		t.Fatal("a look without usable canary buckets was taken")
 	}
 }
+
+// empty is what an empty query result becomes: a lone +Inf bucket of 0.
+var empty = []Bucket{{UpperBound: math.Inf(1)}}
+
+func TestAnEmptyLookDoesNotFreezeTheHistogram(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 5))
+	var test Tail
+	// A baseline that has no traffic yet in the first looks.
+	test.Observe(histogram(rng, 20, 40), empty)
+	test.Observe(empty, empty)
+	for range 5 {
+		test.Observe(histogram(rng, 60, 40), histogram(rng, 60, 40))
+	}
+	if len(test.Bounds) == 0 {
+		t.Fatalf("no bounds chosen after 300 control requests that followed empty looks; control buckets %v", test.Control)
+	}
+	if q := Quantile(test.Canary, 0.99); !(q > 40) {
+		t.Fatalf("canary p99 %g after its first looks: its histogram lost its bounds", q)
+	}
+}
+
+func TestALookWithoutTheBoundGivesNoEvidence(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 6))
+	var test Tail
+	test.Observe(histogram(rng, 100, 40), histogram(rng, 400, 40))
+	if len(test.Bounds) == 0 {
+		t.Fatal("no bounds chosen")
+	}
+	before := test.Marshal()
+	// Requests counted but no finite buckets: nothing says which were slower.
+	for range 20 {
+		test.Observe([]Bucket{{UpperBound: math.Inf(1), Count: 500}}, histogram(rng, 500, 40))
+	}
+	after := Tail{}
+	_ = after.Unmarshal(test.Marshal())
+	prev := Tail{}
+	_ = prev.Unmarshal(before)
+	for i := range after.Tests {
+		if after.Tests[i] != prev.Tests[i] {
+			t.Fatalf("the test at bound %g changed on looks whose canary histogram lacks the bound", after.Bounds[i])
+		}
+	}
+}
