@@ -235,6 +235,15 @@ type CanaryComparison struct {
 	// +optional
 	MinRequests *int64 `json:"minRequests,omitempty"`
 
+	// Warmup is how long after the canary first receives requests its counts are left out of
+	// the comparison: new pods are often slower, or fail more, while caches fill and code
+	// warms up, which a long-running primary does not. A baseline warms up with the canary and
+	// needs none. Defaults to 0.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	Warmup string `json:"warmup,omitempty"`
+
 	// EarlyPass promotes at the next passing step, skipping the remaining weight steps, once
 	// every compared metric shows the canary not worse than the control by more than the
 	// margin (a non-inferiority test at the same alpha).

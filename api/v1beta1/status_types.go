@@ -226,6 +226,10 @@ type ComparisonStatus struct {
 	// LastLookTime is when the evidence was last read; the next look reads from there.
 	// +optional
 	LastLookTime *metav1.Time `json:"lastLookTime,omitempty"`
+	// CanaryTrafficSince is the start of the first look in which the canary served requests;
+	// analysis.comparison.warmup counts from it.
+	// +optional
+	CanaryTrafficSince *metav1.Time `json:"canaryTrafficSince,omitempty"`
 	// Looks counts the looks with data.
 	// +optional
 	Looks int32 `json:"looks,omitempty"`

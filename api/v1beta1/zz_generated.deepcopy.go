@@ -745,6 +745,10 @@ func (in *ComparisonStatus) DeepCopyInto(out *ComparisonStatus) {
 		in, out := &in.LastLookTime, &out.LastLookTime
 		*out = (*in).DeepCopy()
 	}
+	if in.CanaryTrafficSince != nil {
+		in, out := &in.CanaryTrafficSince, &out.CanaryTrafficSince
+		*out = (*in).DeepCopy()
+	}
 	if in.Metrics != nil {
 		in, out := &in.Metrics, &out.Metrics
 		*out = make([]ComparedMetricStatus, len(*in))

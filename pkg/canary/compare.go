@@ -31,6 +31,7 @@ type comparison struct {
 	look        time.Duration
 	minRequests int64
 	earlyPass   bool
+	warmup      time.Duration
 	metrics     []siskinv1.ComparedMetric
 }
 
@@ -61,6 +62,9 @@ func comparisonFor(a *siskinv1.CanaryAnalysis, interval time.Duration, s *strate
 	}
 	if d, err := time.ParseDuration(cmp.LookInterval); err == nil && d > 0 {
 		c.look = max(d, minLook)
+	}
+	if d, err := time.ParseDuration(cmp.Warmup); err == nil && d > 0 {
+		c.warmup = d
 	}
 	return c
 }
@@ -129,7 +133,23 @@ func (p *planner) look() (decided bool) {
 		ev = ev.DeepCopy()
 	}
 	ev.Control = p.controlName()
+	since := lookSince(st)
 	ev.LastLookTime = stampPtr(p.now)
+	if ev.CanaryTrafficSince == nil && canaryServed(p.obs.Comparisons) {
+		ev.CanaryTrafficSince = stampPtr(since)
+	}
+	if until, warming := c.warming(ev, p.now); warming {
+		for i := range c.metrics {
+			ms := metricStatus(ev, &c.metrics[i])
+			ms.Verdict = siskinv1.ComparisonNoData
+			ms.Message = fmt.Sprintf("%s: warming up: the canary's first %s of traffic are not compared", ms.Name, c.warmup)
+			if !until.IsZero() {
+				ms.Message += " (until " + until.UTC().Format(time.RFC3339) + ")"
+			}
+		}
+		st.Comparison = ev
+		return false
+	}
 	seen := false
 	var regressions []string
 	for i := range c.metrics {
@@ -169,6 +189,29 @@ func (p *planner) look() (decided bool) {
 	}
 	p.rollback(siskinv1.ReasonRegressionDetected, detail)
 	return true
+}
+
+// canaryServed reports whether a look's samples show canary requests.
+func canaryServed(samples []ComparisonSample) bool {
+	for i := range samples {
+		if samples[i].Error == "" && samples[i].Canary.Requests > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// warming reports whether the canary's counts are still left out (analysis.comparison.warmup),
+// and until when (zero before the canary served a request).
+func (c *comparison) warming(ev *siskinv1.ComparisonStatus, now time.Time) (time.Time, bool) {
+	if c.warmup <= 0 {
+		return time.Time{}, false
+	}
+	if ev.CanaryTrafficSince == nil {
+		return time.Time{}, true
+	}
+	until := ev.CanaryTrafficSince.Add(c.warmup)
+	return until, now.Before(until)
 }
 
 // controlRole names the control in messages: "the primary's" or "the baseline's".

@@ -298,3 +298,27 @@ func TestPlanScheduleOfACanaryWithAComparison(t *testing.T) {
 		}
 	}
 }
+
+func TestWarmupLeavesTheCanarysFirstTrafficOut(t *testing.T) {
+	c := comparing(newCanary(), func(cmp *siskinv1.CanaryComparison) { cmp.Warmup = "90s" })
+	w := newTraffic(t, c, 200, 0.01, 3)
+	// Weight 0 for the first minute: no canary traffic, so the warm-up has not started.
+	w.until(80*time.Second, siskinv1.PhaseFailed)
+	ev := w.c.Status.Comparison
+	if ev == nil || ev.CanaryTrafficSince == nil {
+		t.Fatalf("comparison %+v: the look after the first step saw canary requests", ev)
+	}
+	started := ev.CanaryTrafficSince.Time
+	w.until(10*time.Minute, siskinv1.PhaseFailed)
+	if w.c.Status.Phase != siskinv1.PhaseFailed {
+		t.Fatalf("phase %s: the regression is still caught after the warm-up", w.c.Status.Phase)
+	}
+	if at := w.now.Sub(started); at < 90*time.Second {
+		t.Fatalf("rolled back %s after the canary's first requests, inside its 90s warm-up", at)
+	}
+	fresh := newTraffic(t, comparing(newCanary(), func(cmp *siskinv1.CanaryComparison) { cmp.Warmup = "90s" }), 200, 0.01, 3)
+	fresh.until(100*time.Second, siskinv1.PhaseFailed)
+	if m := fresh.c.Status.Comparison.Metrics[0]; m.Verdict != siskinv1.ComparisonNoData || !strings.Contains(m.Message, "warming up") || m.CanaryRequests != 0 {
+		t.Fatalf("during the warm-up: %+v", m)
+	}
+}
