@@ -1,0 +1,196 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+)
+
+// The values of spec.targetRef.kind that Siskin rolls out.
+const (
+	KindDeployment = "Deployment"
+	KindDaemonSet  = "DaemonSet"
+)
+
+// ErrUnsupported is returned for an operation that does not apply to a target's kind (a
+// baseline beside a DaemonSet), or for a kind that has no adapter.
+var ErrUnsupported = errors.New("not supported for this kind of target")
+
+// Adapter is what the controller does with a Canary's target, whatever its kind. Each method
+// takes the Canary and finds the target, the primary and their configs from it.
+type Adapter interface {
+	// Observe reports the target and the primary as the planner sees them.
+	Observe(ctx context.Context, c *siskinv1.Canary) (target, primary canary.Workload, err error)
+	// Configs returns the checksums of the ConfigMaps and Secrets the target's pods read,
+	// keyed "configmap/<name>" and "secret/<name>"; a missing required one is NotFound.
+	Configs(ctx context.Context, c *siskinv1.Canary) (map[string]string, error)
+
+	// EnsurePrimary creates the primary from the target when it does not exist.
+	EnsurePrimary(ctx context.Context, c *siskinv1.Canary) error
+	// ScaleUp gives the target its pods for an analysis.
+	ScaleUp(ctx context.Context, c *siskinv1.Canary) error
+	// ScaleDown takes the target's pods away at rest.
+	ScaleDown(ctx context.Context, c *siskinv1.Canary) error
+	// Promote copies the target's revision to the primary, if the target still holds the
+	// revision that was analysed (else ErrRevisionChanged).
+	Promote(ctx context.Context, c *siskinv1.Canary, revision string) error
+	// Revert gives the target back its pods when the Canary is deleted, and reports whether
+	// it is ready to take the traffic back.
+	Revert(ctx context.Context, c *siskinv1.Canary) (bool, error)
+	// SyncPrimaryHPA keeps the primary's autoscaler equal to the target's.
+	SyncPrimaryHPA(ctx context.Context, c *siskinv1.Canary) error
+
+	// EnsureBaseline, ObserveBaseline and RemoveBaseline manage the baseline workload of an
+	// analysis compared with control baseline.
+	EnsureBaseline(ctx context.Context, c *siskinv1.Canary) error
+	ObserveBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error)
+	RemoveBaseline(ctx context.Context, c *siskinv1.Canary) error
+
+	// MarkAdoption and AdoptPrimary take over what Flagger made (see Deployment.MarkAdoption).
+	MarkAdoption(c *siskinv1.Canary)
+	AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, error)
+}
+
+// Configs returns the checksums of the configs the target Deployment reads (TrackedConfigs of
+// its pod template).
+func (d *Deployment) Configs(ctx context.Context, c *siskinv1.Canary) (map[string]string, error) {
+	dep, err := d.getTarget(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return d.TrackedConfigs(ctx, dep.Namespace, &dep.Spec.Template)
+}
+
+// Kinds holds the adapter of each target kind, by spec.targetRef.kind. It is itself an
+// Adapter: every call goes to the adapter of the Canary's kind, and a kind without one is
+// ErrUnsupported. An empty kind is a Deployment, as in Flagger.
+type Kinds map[string]Adapter
+
+// NewKinds returns the adapters of every kind Siskin rolls out, reading through reader (the
+// informer cache) and writing through c. selectorLabels overrides DefaultSelectorLabels when
+// not empty; adoptFlaggerIn are the namespaces of --adopt-flagger-namespaces.
+func NewKinds(reader client.Reader, c client.Client, selectorLabels, adoptFlaggerIn []string) Kinds {
+	deployments := NewDeployment(reader, c, selectorLabels)
+	deployments.AdoptFlaggerIn(adoptFlaggerIn)
+	daemonSets := NewDaemonSet(reader, c, selectorLabels)
+	daemonSets.AdoptFlaggerIn(adoptFlaggerIn)
+	return Kinds{KindDeployment: deployments, KindDaemonSet: daemonSets}
+}
+
+// For returns the adapter of a kind.
+func (k Kinds) For(kind string) (Adapter, error) {
+	if kind == "" {
+		kind = KindDeployment
+	}
+	if a, ok := k[kind]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("target kind %q: %w", kind, ErrUnsupported)
+}
+
+// Observe is the Observe of the Canary's kind.
+func (k Kinds) Observe(ctx context.Context, c *siskinv1.Canary) (target, primary canary.Workload, err error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return target, primary, err
+	}
+	return a.Observe(ctx, c)
+}
+
+// Configs is the Configs of the Canary's kind.
+func (k Kinds) Configs(ctx context.Context, c *siskinv1.Canary) (map[string]string, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return a.Configs(ctx, c)
+}
+
+// EnsurePrimary is the EnsurePrimary of the Canary's kind.
+func (k Kinds) EnsurePrimary(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.EnsurePrimary(ctx, c) })
+}
+
+// ScaleUp is the ScaleUp of the Canary's kind.
+func (k Kinds) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.ScaleUp(ctx, c) })
+}
+
+// ScaleDown is the ScaleDown of the Canary's kind.
+func (k Kinds) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.ScaleDown(ctx, c) })
+}
+
+// Promote is the Promote of the Canary's kind.
+func (k Kinds) Promote(ctx context.Context, c *siskinv1.Canary, revision string) error {
+	return k.do(c, func(a Adapter) error { return a.Promote(ctx, c, revision) })
+}
+
+// Revert is the Revert of the Canary's kind.
+func (k Kinds) Revert(ctx context.Context, c *siskinv1.Canary) (bool, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return false, err
+	}
+	return a.Revert(ctx, c)
+}
+
+// SyncPrimaryHPA is the SyncPrimaryHPA of the Canary's kind.
+func (k Kinds) SyncPrimaryHPA(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.SyncPrimaryHPA(ctx, c) })
+}
+
+// EnsureBaseline is the EnsureBaseline of the Canary's kind.
+func (k Kinds) EnsureBaseline(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.EnsureBaseline(ctx, c) })
+}
+
+// ObserveBaseline is the ObserveBaseline of the Canary's kind.
+func (k Kinds) ObserveBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return canary.Workload{}, err
+	}
+	return a.ObserveBaseline(ctx, c)
+}
+
+// RemoveBaseline is the RemoveBaseline of the Canary's kind.
+func (k Kinds) RemoveBaseline(ctx context.Context, c *siskinv1.Canary) error {
+	return k.do(c, func(a Adapter) error { return a.RemoveBaseline(ctx, c) })
+}
+
+// MarkAdoption is the MarkAdoption of the Canary's kind; a kind without an adapter marks
+// nothing (the round stops at its first call that can fail).
+func (k Kinds) MarkAdoption(c *siskinv1.Canary) {
+	if a, err := k.For(c.Spec.TargetRef.Kind); err == nil {
+		a.MarkAdoption(c)
+	}
+}
+
+// AdoptPrimary is the AdoptPrimary of the Canary's kind.
+func (k Kinds) AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return Adoption{}, err
+	}
+	return a.AdoptPrimary(ctx, c)
+}
+
+func (k Kinds) do(c *siskinv1.Canary, fn func(Adapter) error) error {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return err
+	}
+	return fn(a)
+}
+
+var (
+	_ Adapter = (*Deployment)(nil)
+	_ Adapter = (*DaemonSet)(nil)
+	_ Adapter = Kinds(nil)
+)
