@@ -184,8 +184,8 @@ type TargetReference struct {
 	// +optional
 	APIVersion string `json:"apiVersion,omitempty"`
 
-	// Kind of the target. Only Deployment is supported.
-	// +kubebuilder:validation:Enum=Deployment
+	// Kind of the target: Deployment or DaemonSet.
+	// +kubebuilder:validation:Enum=Deployment;DaemonSet
 	Kind string `json:"kind"`
 
 	// Name of the target in the Canary's namespace.

@@ -49,8 +49,9 @@ type CanaryReconciler struct {
 	// waits at rest for a slot. 0 means no limit.
 	MaxConcurrentCanaries int
 
-	// Target adapts Deployment targets.
-	Target *target.Deployment
+	// Target adapts the Canaries' targets; New sets it to target.Kinds, which hands each call
+	// to the adapter of the Canary's spec.targetRef.kind.
+	Target target.Adapter
 	// Services manages the apex, -primary and -canary Services.
 	Services *kubernetes.Router
 	// Routers are the mesh and gateway routers by provider; a provider without one (kubernetes)
@@ -90,6 +91,7 @@ type Notifier interface {
 // +kubebuilder:rbac:groups=siskin.dev,resources=metrictemplates;alertproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=siskin.dev,resources=alertproviders/status,verbs=patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=delete

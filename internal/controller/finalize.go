@@ -149,7 +149,7 @@ func (r *CanaryReconciler) abandonHandBack(ctx context.Context, c *siskinv1.Cana
 // returns them as kind/name.
 func (r *CanaryReconciler) orphanOwned(ctx context.Context, c *siskinv1.Canary) ([]string, error) {
 	lists := []client.ObjectList{
-		&appsv1.DeploymentList{}, &corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{},
+		&appsv1.DeploymentList{}, &appsv1.DaemonSetList{}, &corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{},
 		&corev1.ConfigMapList{}, &corev1.SecretList{},
 		&networkingv1.VirtualServiceList{}, &networkingv1.DestinationRuleList{}, &gatewayv1.HTTPRouteList{},
 	}

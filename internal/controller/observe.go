@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,11 +56,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 	// target is rolled back from, a route the router cannot change runs into the deadlines.
 	var configs map[string]string
 	if tgt.Exists {
-		dep := &appsv1.Deployment{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, dep); err != nil {
-			return obs, nil, fmt.Errorf("get target: %w", err)
-		}
-		if configs, err = r.Target.TrackedConfigs(ctx, c.Namespace, &dep.Spec.Template); apierrors.IsNotFound(err) {
+		if configs, err = r.Target.Configs(ctx, c); apierrors.IsNotFound(err) {
 			// The target reports the missing config (not ready); keep the configs tracked so far.
 			configs, err = nil, nil
 		}

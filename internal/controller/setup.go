@@ -23,7 +23,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
-// Field indexes on Canaries, so that a change to a Deployment, autoscaler or config finds its
+// Field indexes on Canaries, so that a change to a target (Deployment, DaemonSet), autoscaler or config finds its
 // Canaries in the cache without a list of every Canary.
 const (
 	indexTarget     = "siskin.dev/target"
@@ -96,9 +96,11 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			r.writes.Awaited(),
 		))).
 		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&appsv1.Deployment{}, r.enqueueBy(indexTarget, nil)).
+		Watches(&appsv1.DaemonSet{}, r.enqueueBy(indexTarget, nil)).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.enqueueBy(indexAutoscaler, nil)).
 		Watches(&corev1.ConfigMap{}, r.enqueueBy(indexConfig, func(name string) string { return "configmap/" + name })).
 		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).

@@ -166,9 +166,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"an unknown alert severity is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "pager", "severity": "critical", "providerRef": map[string]any{"name": "pager"}}}, analysis("alerts")...)
 		}, `spec.analysis.alerts[0].severity: Unsupported value: "critical"`},
-		{"a DaemonSet target is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			set(t, c, "DaemonSet", "spec", "targetRef", "kind")
-		}, `spec.targetRef.kind: Unsupported value: "DaemonSet"`},
+		{"a StatefulSet target is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "StatefulSet", "spec", "targetRef", "kind")
+		}, `spec.targetRef.kind: Unsupported value: "StatefulSet"`},
 		{"gatewayapi without gatewayRefs is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "gatewayapi:v1", "spec", "provider")
 		}, "service.gatewayRefs must name at least one Gateway when provider is gatewayapi"},

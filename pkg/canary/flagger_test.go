@@ -169,6 +169,7 @@ func TestValidateAcceptsFlaggerValues(t *testing.T) {
 		{"provider kubernetes with match and no iterations", kubernetesWeighted, ""},
 		{"the controller's default provider kubernetes with stepWeight", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, siskinv1.ProviderKubernetes},
 		{"no analysis", func(c *siskinv1.Canary) { c.Spec.Analysis = nil }, ""},
+		{"a DaemonSet target", func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = "DaemonSet" }, ""},
 		{"fields of routers Siskin lacks beside a supported provider", func(c *siskinv1.Canary) {
 			c.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{Kind: "Ingress", Name: "podinfo"}
 			c.Spec.Service.MeshName, c.Spec.Service.Backends = "global", []string{"backend.test"}
@@ -210,6 +211,14 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 			c.Spec.Provider = siskinv1.ProviderKubernetes
 			comparing(c, func(cmp *siskinv1.CanaryComparison) { cmp.Control = siskinv1.ControlBaseline })
 		}, "", "analysis.comparison.control baseline needs a router that splits traffic three ways"},
+		{"a baseline beside a DaemonSet", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "DaemonSet"
+			comparing(c, func(cmp *siskinv1.CanaryComparison) { cmp.Control = siskinv1.ControlBaseline })
+		}, "", "a DaemonSet target has no baseline: compare with control primary"},
+		{"an autoscaler for a DaemonSet", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "DaemonSet"
+			c.Spec.AutoscalerRef = &siskinv1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
+		}, "", "a DaemonSet target runs one pod a node and takes no autoscalerRef"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCanary()

@@ -30,6 +30,15 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		return fmt.Errorf("%w: provider %q is not supported: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
 	case provider == siskinv1.ProviderGatewayAPI && len(spec.Service.GatewayRefs) == 0:
 		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
+	case spec.TargetRef.Kind == "DaemonSet":
+		// A DaemonSet runs one pod a node: nothing scales it, and no third copy can be sized
+		// like the canary beside the primary.
+		if spec.AutoscalerRef != nil {
+			return fmt.Errorf("%w: a DaemonSet target runs one pod a node and takes no autoscalerRef: delete spec.autoscalerRef", ErrInvalidSpec)
+		}
+		if a := spec.Analysis; a != nil && a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline {
+			return fmt.Errorf("%w: analysis.comparison.control baseline needs a Deployment target; a DaemonSet target has no baseline: compare with control primary", ErrInvalidSpec)
+		}
 	}
 	a := spec.Analysis
 	if a == nil {
