@@ -136,7 +136,7 @@ func waitFor(ctx context.Context, c client.WithWatch, key client.ObjectKey, rev 
 // currentRevision is the fingerprint of the target's pod template and tracked configs, as the
 // controller computes it.
 func currentRevision(ctx context.Context, c client.Client, cn *siskinv1.Canary) (string, error) {
-	tgt, _, err := target.NewDeployment(c, c, nil).Observe(ctx, cn)
+	tgt, _, err := target.NewKinds(c, c, nil, nil).Observe(ctx, cn)
 	if err != nil {
 		return "", fmt.Errorf("read the revision of the target (give --revision to skip this): %w", err)
 	}

@@ -1,4 +1,5 @@
-// Package target adapts the workload a Canary rolls out. Deployment is the only kind so far.
+// Package target adapts the workload a Canary rolls out: Deployments and DaemonSets, each
+// through the Adapter interface (kind.go), chosen by spec.targetRef.kind.
 //
 // For a target Deployment <name> Siskin keeps a primary clone <name>-primary that serves
 // production traffic, copies of the ConfigMaps and Secrets the target reads (<config>-primary)
