@@ -48,17 +48,21 @@ type schedule struct {
 	// threshold is analysis.threshold in threshold mode.
 	threshold int32
 	earlyPass bool
+	// control is the comparison's control of this schedule; "" takes the -control flag.
+	control string
+	// warmup is the comparison's warmup: the canary's first traffic left out.
+	warmup time.Duration
 }
 
 // schedules are (a) the Flagger tutorial's and (b) Siskin's own defaults for a comparison.
 var schedules = []schedule{
 	{
-		name: "a", title: "Flagger tutorial: interval 1m, stepWeight 10, maxWeight 50, threshold 5; comparison with the same steps, lookInterval 10s, no early pass",
-		interval: time.Minute, stepWeight: 10, maxWeight: 50, threshold: 5,
+		name: "a", title: "Flagger tutorial: interval 1m, stepWeight 10, maxWeight 50, threshold 5; comparison against the primary with the same steps, warmup 1m, lookInterval 10s, no early pass",
+		interval: time.Minute, stepWeight: 10, maxWeight: 50, threshold: 5, warmup: time.Minute,
 	},
 	{
-		name: "b", title: "Siskin defaults: interval 1m, stepWeights 5,10,25,50, comparison lookInterval 10s (interval/6), earlyPass; threshold mode keeps threshold 5",
-		interval: time.Minute, stepWeights: []int32{5, 10, 25, 50}, maxWeight: 50, threshold: 5, earlyPass: true,
+		name: "b", title: "Siskin defaults: interval 1m, stepWeights 5,10,25,50, comparison against a baseline (control: baseline), lookInterval 10s (interval/6), earlyPass; threshold mode keeps threshold 5",
+		interval: time.Minute, stepWeights: []int32{5, 10, 25, 50}, maxWeight: 50, threshold: 5, earlyPass: true, control: siskinv1.ControlBaseline,
 	},
 }
 
@@ -87,6 +91,9 @@ func canaryFor(m mode, s schedule, control string) *siskinv1.Canary {
 		a.Comparison = &siskinv1.CanaryComparison{
 			Control: control, Alpha: &al, Margin: &mg, EarlyPass: s.earlyPass,
 			Metrics: []siskinv1.ComparedMetric{{Name: siskinv1.MetricRequestSuccessRate}, {Name: siskinv1.MetricRequestDuration}},
+		}
+		if s.warmup > 0 && control == siskinv1.ControlPrimary {
+			a.Comparison.Warmup = s.warmup.String()
 		}
 	}
 	deadline := int32(600)

@@ -144,11 +144,15 @@ func simulate(cfg *config, cs []*cell) {
 // runOne simulates release i of cell c judged by mode m.
 func runOne(cfg *config, c *cell, m mode, i int, tr *traffic) outcome {
 	tr.reset(&c.model, c.rel, releaseSeed(cfg.seed, c.rel, c.model.rps, i))
+	name := cfg.control
+	if c.sched.control != "" {
+		name = c.sched.control
+	}
 	control := vPrimary
-	if cfg.control == siskinv1.ControlBaseline {
+	if name == siskinv1.ControlBaseline {
 		control = vBaseline
 	}
-	w := newWorld(canaryFor(m, c.sched, cfg.control), judgeFor(m, c.sched, control), tr)
+	w := newWorld(canaryFor(m, c.sched, name), judgeFor(m, c.sched, control), tr)
 	// The fixed test reads a baseline too when the comparison's is one: the data plane gives it
 	// the canary's weight out of the primary's, as the planner routes a compared baseline.
 	w.shareBaseline = m == modeFixed && control == vBaseline
