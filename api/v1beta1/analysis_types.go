@@ -174,8 +174,8 @@ type CanaryAnalysis struct {
 	Comparison *CanaryComparison `json:"comparison,omitempty"`
 
 	// Advise pauses the rollout and asks a person instead of rolling back when a comparison
-	// finds a regression (or, with on: all, when any check fails); timeout decides if nobody
-	// answers. Siskin extension.
+	// finds a regression (or, with on: all, when failed checks reach the threshold); timeout
+	// decides if nobody answers. Siskin extension.
 	// +optional
 	Advise *CanaryAdvise `json:"advise,omitempty"`
 }
@@ -309,7 +309,7 @@ const (
 // CanaryAdvise asks a person before rolling back.
 type CanaryAdvise struct {
 	// On says which failures ask a person: comparison (a compared metric shows a regression,
-	// the default) or all (also checks that reach the threshold, and gates' rollback).
+	// the default) or all (also failed checks that reach the threshold).
 	// +kubebuilder:validation:Enum=comparison;all
 	// +kubebuilder:default=comparison
 	// +optional
