@@ -22,7 +22,9 @@ type Row struct {
 	Steps     int    `json:"steps"`
 	Revision  string `json:"revision,omitempty"`
 	Paused    bool   `json:"paused,omitempty"`
-	Queued    bool   `json:"queued,omitempty"`
+	// Asks is true while the rollout waits for a person to answer its advice.
+	Asks   bool `json:"asks,omitempty"`
+	Queued bool `json:"queued,omitempty"`
 }
 
 func newListCommand(o *Options) *cobra.Command {
@@ -69,7 +71,7 @@ or paused.`,
 				rows = append(rows, Row{
 					Namespace: cn.Namespace, Name: cn.Name, Phase: string(cn.Status.Phase),
 					Weight: cn.Status.CanaryWeight, Step: pr.Step, Steps: pr.Steps,
-					Revision: short(cn.Status.LastAppliedSpec), Paused: cn.Status.Paused, Queued: isQueued(cn),
+					Revision: short(cn.Status.LastAppliedSpec), Paused: cn.Status.Paused, Asks: cn.Status.Advice != nil, Queued: isQueued(cn),
 				})
 			}
 			sort.Slice(rows, func(i, j int) bool {
@@ -85,7 +87,10 @@ or paused.`,
 			_, _ = fmt.Fprintln(tw, "NAMESPACE\tNAME\tPHASE\tWEIGHT\tSTEP\tREVISION\tQUEUED")
 			for _, r := range rows {
 				phase := orDash(r.Phase)
-				if r.Paused {
+				switch {
+				case r.Asks:
+					phase += " (asks a person)"
+				case r.Paused:
 					phase += " (paused)"
 				}
 				queued := "-"
