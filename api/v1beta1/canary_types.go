@@ -115,8 +115,8 @@ type CanarySpec struct {
 	// TargetRef is the workload whose new revisions are rolled out.
 	TargetRef TargetReference `json:"targetRef"`
 
-	// AutoscalerRef is the target's HorizontalPodAutoscaler; Siskin keeps a copy of it for the
-	// primary.
+	// AutoscalerRef is the target's HorizontalPodAutoscaler or KEDA ScaledObject; Siskin keeps
+	// a copy of it for the primary.
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
@@ -230,12 +230,16 @@ type TypedObjectReference struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.primaryScalerReplicas) || !has(self.primaryScalerReplicas.minReplicas) || !has(self.primaryScalerReplicas.maxReplicas) || self.primaryScalerReplicas.minReplicas <= self.primaryScalerReplicas.maxReplicas",message="primaryScalerReplicas.minReplicas must not exceed maxReplicas"
 type AutoscalerReference struct {
-	// APIVersion of the autoscaler, for example autoscaling/v2.
+	// APIVersion of the autoscaler: autoscaling/v2 for a HorizontalPodAutoscaler,
+	// keda.sh/v1alpha1 for a ScaledObject.
 	// +optional
 	APIVersion string `json:"apiVersion,omitempty"`
 
-	// Kind of the autoscaler. Only HorizontalPodAutoscaler is supported.
-	// +kubebuilder:validation:Enum=HorizontalPodAutoscaler
+	// Kind of the autoscaler: HorizontalPodAutoscaler, or ScaledObject (KEDA). Siskin keeps
+	// <name>-primary, aimed at the primary, equal to it; a ScaledObject of the target is
+	// paused at zero replicas (autoscaling.keda.sh/paused-replicas) while the target is at
+	// rest, and put back as it was when the Canary is deleted.
+	// +kubebuilder:validation:Enum=HorizontalPodAutoscaler;ScaledObject
 	Kind string `json:"kind"`
 
 	// Name of the autoscaler in the Canary's namespace.
@@ -243,13 +247,18 @@ type AutoscalerReference struct {
 	// +kubebuilder:validation:MaxLength=244
 	Name string `json:"name"`
 
-	// PrimaryScalerReplicas overrides the replica bounds of the primary's autoscaler.
+	// PrimaryScalerReplicas overrides the replica bounds of the primary's autoscaler
+	// (minReplicas and maxReplicas of an HPA, minReplicaCount and maxReplicaCount of a
+	// ScaledObject).
 	// +optional
 	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
 
-	// PrimaryScalerQueries are the queries of the primary's KEDA ScaledObject triggers, by
-	// trigger name, in Flagger. Siskin supports HorizontalPodAutoscaler only, which has no
-	// queries: the field is kept and has no effect (Flagger ignores it for an HPA too).
+	// PrimaryScalerQueries are, for a ScaledObject, the queries of the primary's triggers by
+	// trigger name (spec.triggers[].name): each replaces metadata.query of the primary's trigger
+	// of that name, and triggers not named keep the target's query. Without it, as in Flagger,
+	// every trigger's query is guessed by replacing the target's name, and <target>-canary, with
+	// <target>-primary. A HorizontalPodAutoscaler has no queries: it ignores the field, as
+	// Flagger does.
 	// +optional
 	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
 }

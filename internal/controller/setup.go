@@ -8,6 +8,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,6 +22,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // Field indexes on Canaries, so that a change to a target (Deployment, DaemonSet), autoscaler or config finds its
@@ -42,8 +44,10 @@ var activePhases = map[siskinv1.CanaryPhase]bool{
 	siskinv1.PhasePromoting: true, siskinv1.PhaseFinalising: true,
 }
 
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;patch
+
 // SetupWithManager registers the controller, its watches and its indexes. Istio and Gateway
-// API objects are watched only when their CRDs are installed.
+// API objects, and KEDA's ScaledObjects, are watched only when their CRDs are installed.
 func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
@@ -112,6 +116,11 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if served(mgr.GetRESTMapper(), schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: gatewayv1.GroupVersion.Version, Kind: "HTTPRoute"}) {
 		b = b.Owns(&gatewayv1.HTTPRoute{})
 	}
+	if served(mgr.GetRESTMapper(), target.ScaledObjectGVK) {
+		// KEDA's ScaledObjects: the primary's is owned, the target's wakes its Canaries. A
+		// cluster without KEDA has no watch; a Canary naming a ScaledObject there is told so.
+		b = b.Owns(scaledObject()).Watches(scaledObject(), r.enqueueBy(indexAutoscaler, nil))
+	}
 	return b.Complete(r)
 }
 
@@ -133,6 +142,13 @@ func (r *CanaryReconciler) enqueueBy(index string, key func(string) string) hand
 		}
 		return reqs
 	})
+}
+
+// scaledObject is an empty KEDA ScaledObject, for the watches.
+func scaledObject() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(target.ScaledObjectGVK)
+	return u
 }
 
 // served reports whether the API server serves a kind (its CRD is installed).

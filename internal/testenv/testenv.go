@@ -1,12 +1,15 @@
 // Package testenv starts a real Kubernetes API server (etcd and kube-apiserver from bin/, through
-// envtest) with Siskin's CRDs and the Istio and Gateway API CRDs installed, for integration
-// tests.
+// envtest) with Siskin's CRDs and the Istio, Gateway API and KEDA ScaledObject CRDs installed,
+// for integration tests.
 package testenv
 
 import (
+	"archive/zip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,9 +55,14 @@ func Scheme() (*k8sruntime.Scheme, error) {
 	return s, nil
 }
 
-// CRDPaths lists Siskin's CRDs and the Istio and Gateway API CRDs from their Go modules.
+// CRDPaths lists Siskin's CRDs, the Istio and Gateway API CRDs from their Go modules and
+// KEDA's ScaledObject CRD (KEDACRD).
 func CRDPaths() ([]string, error) {
 	root := RepoRoot()
+	keda, err := KEDACRD(context.Background(), root)
+	if err != nil {
+		return nil, err
+	}
 	istio, err := ModuleDir(context.Background(), root, "istio.io/api")
 	if err != nil {
 		return nil, err
@@ -67,7 +75,78 @@ func CRDPaths() ([]string, error) {
 		filepath.Join(root, "config", "crd", "bases"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(gw, "config", "crd", "standard"),
+		keda,
 	}, nil
+}
+
+// KEDAModule is the KEDA release whose ScaledObject CRD the tests install.
+const KEDAModule = "github.com/kedacore/keda/v2@v2.21.1"
+
+// kedaCRDFile is the ScaledObject CRD's path inside KEDA's module.
+const kedaCRDFile = "config/crd/bases/keda.sh_scaledobjects.yaml"
+
+// KEDACRD returns the path of KEDA's ScaledObject CRD, extracted into .state/crds/keda/ from
+// the zip of KEDA's module, which `go mod download` fetches through the module proxy. KEDA is not
+// a dependency (its module needs a newer Go to build): only its zip is read, never compiled.
+// The go command checks the zip against go.sum's checksum database when it downloads it.
+func KEDACRD(ctx context.Context, root string) (string, error) {
+	dir := filepath.Join(root, ".state", "crds", "keda")
+	out := filepath.Join(dir, filepath.Base(kedaCRDFile))
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", KEDAModule)
+	cmd.Dir = root
+	// The go command exits non-zero because KEDA's go.mod asks for a newer Go than this one, but
+	// it has downloaded the zip and names it: only a missing Zip is a failure.
+	stdout, runErr := cmd.Output()
+	var mod struct{ Zip, Error string }
+	if err := json.Unmarshal(stdout, &mod); err != nil || mod.Zip == "" {
+		return "", fmt.Errorf("download %s: %s: %w", KEDAModule, mod.Error, errors.Join(runErr, err))
+	}
+	zr, err := zip.OpenReader(mod.Zip)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", mod.Zip, err)
+	}
+	defer func() { _ = zr.Close() }()
+	want := KEDAModule + "/" + kedaCRDFile
+	for _, f := range zr.File {
+		if f.Name != want {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", want, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+		_ = rc.Close()
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", want, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		// Written to a temporary name first: test binaries of several packages run at once.
+		tmp, err := os.CreateTemp(dir, ".crd-*")
+		if err != nil {
+			return "", err
+		}
+		if _, err := tmp.Write(data); err != nil {
+			_ = tmp.Close()
+			return "", err
+		}
+		if err := tmp.Close(); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+			return "", err
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return "", err
+		}
+		return out, nil
+	}
+	return "", fmt.Errorf("%s not found in %s", kedaCRDFile, mod.Zip)
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs.

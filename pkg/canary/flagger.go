@@ -50,7 +50,7 @@ func adjustments(spec *siskinv1.CanarySpec, provider string) []string {
 		}
 	}
 	notes = append(notes, foreignRouterFields(spec, provider)...)
-	if as := spec.AutoscalerRef; as != nil && len(as.PrimaryScalerQueries) > 0 {
+	if as := spec.AutoscalerRef; as != nil && as.Kind != "ScaledObject" && len(as.PrimaryScalerQueries) > 0 {
 		notes = append(notes, "autoscalerRef.primaryScalerQueries is for KEDA ScaledObjects and is ignored for a HorizontalPodAutoscaler (as in Flagger)")
 	}
 	return notes

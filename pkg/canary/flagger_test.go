@@ -304,3 +304,14 @@ func TestNormalizeRewritesFlaggerSpellingsForRouters(t *testing.T) {
 		t.Error("Normalize is not idempotent")
 	}
 }
+
+func TestPrimaryScalerQueriesAreIgnoredOnlyForAnHPA(t *testing.T) {
+	queries := map[string]string{"requests": "sum(rate(http_requests_total[1m]))"}
+	for kind, ignored := range map[string]bool{"HorizontalPodAutoscaler": true, "ScaledObject": false} {
+		spec := &siskinv1.CanarySpec{AutoscalerRef: &siskinv1.AutoscalerReference{Kind: kind, Name: "podinfo", PrimaryScalerQueries: queries}}
+		noted := strings.Contains(strings.Join(adjustments(spec, siskinv1.ProviderKubernetes), "; "), "primaryScalerQueries")
+		if noted != ignored {
+			t.Errorf("autoscalerRef.kind %s: primaryScalerQueries noted as ignored = %v, want %v", kind, noted, ignored)
+		}
+	}
+}

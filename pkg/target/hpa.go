@@ -16,11 +16,15 @@ import (
 // SyncPrimaryHPA keeps <hpa>-primary, aimed at <target>-primary, equal to the target's
 // HorizontalPodAutoscaler (autoscaling/v2) with autoscalerRef.primaryScalerReplicas applied.
 // Call it on every reconcile, not only at promotion: a change to the target's autoscaler or
-// to the overrides reaches the primary at once. It does nothing without an autoscalerRef.
+// to the overrides reaches the primary at once. It does nothing without an autoscalerRef. An
+// autoscalerRef of kind ScaledObject is KEDA's, kept in sync by syncPrimaryScaledObject.
 func (d *Deployment) SyncPrimaryHPA(ctx context.Context, c *siskinv1.Canary) error {
 	ref := c.Spec.AutoscalerRef
 	if ref == nil {
 		return nil
+	}
+	if ref.Kind == KindScaledObject {
+		return d.syncPrimaryScaledObject(ctx, c)
 	}
 	srcKey := client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}
 	src := &autoscalingv2.HorizontalPodAutoscaler{}

@@ -2,12 +2,14 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,7 +26,7 @@ func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 	}
 	n := ptr.Deref(target.Spec.Replicas, 1)
 	if n == 0 {
-		return nil
+		return d.PauseScaler(ctx, c)
 	}
 	want := target.DeepCopy()
 	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationReplicas: strconv.Itoa(int(n))})
@@ -32,7 +34,8 @@ func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(target, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("scale deployment %s to zero: %w", targetKey(c), err)
 	}
-	return nil
+	// A KEDA ScaledObject would scale the target up again at rest.
+	return d.PauseScaler(ctx, c)
 }
 
 // ScaleUp scales a target at zero to its desired replicas: those remembered by ScaleDown, else
@@ -40,6 +43,10 @@ func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 func (d *Deployment) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 	target, err := d.getTarget(ctx, c)
 	if err != nil {
+		return err
+	}
+	// A paused KEDA ScaledObject would hold the target at zero.
+	if err := d.ResumeScaler(ctx, c); err != nil {
 		return err
 	}
 	if ptr.Deref(target.Spec.Replicas, 1) > 0 {
@@ -59,6 +66,10 @@ func (d *Deployment) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 func (d *Deployment) Revert(ctx context.Context, c *siskinv1.Canary) (bool, error) {
 	target, err := d.getTarget(ctx, c)
 	if err != nil {
+		return false, err
+	}
+	// The target's KEDA ScaledObject goes back to how the user had it.
+	if err := d.ResumeScaler(ctx, c); err != nil && !errors.Is(err, ErrKEDANotInstalled) && !apierrors.IsNotFound(err) {
 		return false, err
 	}
 	primary, err := d.getPrimary(ctx, c)
@@ -111,7 +122,16 @@ func (d *Deployment) upReplicas(ctx context.Context, c *siskinv1.Canary, target 
 			return n, nil
 		}
 	}
-	if ref := c.Spec.AutoscalerRef; ref != nil {
+	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind == KindScaledObject {
+		so, err := d.getScaledObject(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name})
+		switch {
+		case err == nil:
+			n, _, _ := unstructured.NestedInt64(so.Object, "spec", "minReplicaCount")
+			return max(int32(n), 1), nil
+		case !apierrors.IsNotFound(err):
+			return 0, err
+		}
+	} else if ref != nil {
 		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 		key := client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}
 		err := d.reader.Get(ctx, key, hpa)
