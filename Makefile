@@ -18,7 +18,7 @@ DASHBOARD_IMG ?= ghcr.io/siskin-dev/siskin-dashboard:$(VERSION)
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # Packages whose tests need a real API server; everything else is a unit test.
-GO_TEST_FLAGS ?= -count=1
+GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: all
 all: build
