@@ -1,14 +1,11 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -89,7 +86,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		MaxConcurrentReconciles: o.Concurrency,
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
 		Target:                  target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces),
-		Services:                kubernetes.New(daemonSetsAsDeployments{reader}, c, o.SelectorLabels),
+		Services:                kubernetes.New(reader, c, o.SelectorLabels),
 		Routers:                 meshRouters(reader, c),
 		Webhooks:                webhooks.New(hookOpts...),
 		Analyzer: metrics.NewAnalyzer(metrics.AnalyzerOptions{
@@ -112,30 +109,4 @@ func meshRouters(reader client.Reader, c client.Client) map[string]router.Router
 		siskinv1.ProviderIstio:      istio.New(reader, c),
 		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
 	}
-}
-
-// daemonSetsAsDeployments is the reader of the Services router, which reads a Canary's target
-// as a Deployment, for its selector label and, with portDiscovery, its container ports. A
-// Deployment that is not there is looked up as a DaemonSet of the same name and served as a
-// Deployment with the DaemonSet's metadata, selector and pod template, the only fields the
-// router reads. It bridges DaemonSet targets until the router asks the target adapter for the
-// selector and the pod template instead of reading a Deployment itself.
-type daemonSetsAsDeployments struct{ client.Reader }
-
-// Get is the embedded reader's Get, except for a Deployment that is not found (above).
-func (r daemonSetsAsDeployments) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	err := r.Reader.Get(ctx, key, obj, opts...)
-	dep, ok := obj.(*appsv1.Deployment)
-	if !ok || !apierrors.IsNotFound(err) {
-		return err
-	}
-	ds := &appsv1.DaemonSet{}
-	if r.Reader.Get(ctx, key, ds, opts...) != nil {
-		return err
-	}
-	*dep = appsv1.Deployment{
-		ObjectMeta: ds.ObjectMeta,
-		Spec:       appsv1.DeploymentSpec{Selector: ds.Spec.Selector, Template: ds.Spec.Template},
-	}
-	return nil
 }

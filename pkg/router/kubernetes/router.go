@@ -52,16 +52,34 @@ func New(reader client.Reader, c client.Client, selectorLabels []string) *Router
 
 // selectors returns the selectors of the primary's pods and of the target's pods.
 func (r *Router) selectors(ctx context.Context, c *siskinv1.Canary) (dep *appsv1.Deployment, primary, canarySel map[string]string, err error) {
-	dep = &appsv1.Deployment{}
-	key := client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}
-	if err := r.reader.Get(ctx, key, dep); err != nil {
-		return nil, nil, nil, fmt.Errorf("get target deployment %s: %w", key, err)
+	dep, err = r.targetWorkload(ctx, c)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	k, v, err := target.SelectorLabel(dep, r.selectorLabels)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return dep, map[string]string{k: v + target.PrimarySuffix}, map[string]string{k: v}, nil
+}
+
+// targetWorkload reads the Canary's target, of the kind spec.targetRef.kind names, as the
+// Deployment-shaped view the Services need: its metadata, selector and pod template.
+func (r *Router) targetWorkload(ctx context.Context, c *siskinv1.Canary) (*appsv1.Deployment, error) {
+	key := client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}
+	if c.Spec.TargetRef.Kind == target.KindDaemonSet {
+		ds := &appsv1.DaemonSet{}
+		if err := r.reader.Get(ctx, key, ds); err != nil {
+			return nil, fmt.Errorf("get target daemonset %s: %w", key, err)
+		}
+		return &appsv1.Deployment{ObjectMeta: ds.ObjectMeta,
+			Spec: appsv1.DeploymentSpec{Selector: ds.Spec.Selector, Template: ds.Spec.Template}}, nil
+	}
+	dep := &appsv1.Deployment{}
+	if err := r.reader.Get(ctx, key, dep); err != nil {
+		return nil, fmt.Errorf("get target deployment %s: %w", key, err)
+	}
+	return dep, nil
 }
 
 // EnsureServices creates or updates the -primary and -canary Services and the apex Service.
