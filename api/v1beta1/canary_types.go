@@ -40,6 +40,10 @@ const (
 	ProviderGatewayAPIV1     = "gatewayapi:v1"
 	ProviderGatewayAPIV1beta = "gatewayapi:v1beta1"
 	ProviderKubernetes       = "kubernetes"
+	// ProviderReplicas routes nothing: the canary's share of the work is its share of the
+	// pods. A StatefulSet target always has it (its pods are updated in place); a Deployment
+	// with it is a worker whose canary runs a fraction of the primary's replicas.
+	ProviderReplicas = "replicas"
 )
 
 // FlaggerOnlyProviders are the provider names of Flagger's routers that Siskin does not have.
@@ -88,20 +92,23 @@ type CanaryList struct {
 
 // CanarySpec is the desired rollout of a target workload.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service) && has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
+// +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.provider) && self.provider == 'replicas') || self.targetRef.kind == 'StatefulSet'",message="spec.service is required: only a Canary of provider replicas (a worker) or of a StatefulSet target routes nothing and may leave it out"
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.match) || size(self.analysis.match) == 0 || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.provider) && self.provider == 'kubernetes')",message="analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion"
 // +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
 type CanarySpec struct {
 	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
-	// gatewayapi:v1beta1) or kubernetes (blue/green without a router). Defaults to the
-	// controller's --provider flag. The names of Flagger's other routers (linkerd, appmesh,
+	// gatewayapi:v1beta1), kubernetes (blue/green without a router) or replicas (no router:
+	// the canary's share is its share of the pods, for workers without inbound traffic and
+	// for StatefulSets, whose provider is always replicas). Defaults to the controller's
+	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (linkerd, appmesh,
 	// contour, gloo, nginx, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
 	// here and refused by the controller with a message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
 	// Flagger: stepWeight, stepWeights, match and mirror are ignored and iterations defaults
 	// to 10. The Canary's SpecAdjusted condition says so.
-	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes;apisix;appmesh;appmesh:v1beta2;contour;gloo;knative;kuma;linkerd;nginx;osm;skipper;smi:v1alpha1;smi:v1alpha2;smi:v1alpha3;traefik
+	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes;replicas;apisix;appmesh;appmesh:v1beta2;contour;gloo;knative;kuma;linkerd;nginx;osm;skipper;smi:v1alpha1;smi:v1alpha2;smi:v1alpha3;traefik
 	// +optional
 	Provider string `json:"provider,omitempty"`
 
@@ -139,8 +146,10 @@ type CanarySpec struct {
 	// +optional
 	UpstreamRef *TypedObjectReference `json:"upstreamRef,omitempty"`
 
-	// Service describes the Services and routes Siskin generates.
-	Service CanaryService `json:"service"`
+	// Service describes the Services and routes Siskin generates. A Canary of provider
+	// replicas or of a StatefulSet target generates none and may leave it out.
+	// +optional
+	Service CanaryService `json:"service,omitzero"`
 
 	// Analysis is how a new revision is tested before it is promoted. Without it a new
 	// revision is promoted without analysis, as with skipAnalysis: true (Flagger's meaning).
@@ -184,8 +193,9 @@ type TargetReference struct {
 	// +optional
 	APIVersion string `json:"apiVersion,omitempty"`
 
-	// Kind of the target: Deployment or DaemonSet.
-	// +kubebuilder:validation:Enum=Deployment;DaemonSet
+	// Kind of the target: Deployment, DaemonSet or StatefulSet. A StatefulSet is rolled out
+	// in place by its partition, pod by pod, and never copied into a primary.
+	// +kubebuilder:validation:Enum=Deployment;DaemonSet;StatefulSet
 	Kind string `json:"kind"`
 
 	// Name of the target in the Canary's namespace.

@@ -18,9 +18,13 @@ import (
 func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, actions []canary.Action) error {
 	log := ctrl.LoggerFrom(ctx)
 	for _, a := range actions {
-		if a.Type == canary.EnsureRouting && hasAction(actions, canary.SetRoute) {
+		if a.Type == canary.EnsureRouting && (hasAction(actions, canary.SetRoute) || !hasServices(obs.Provider)) {
 			// SetRoute converges the same objects; a router's Ensure before it would write
-			// from a cache that has not seen the other's write yet.
+			// from a cache that has not seen the other's write yet. Provider replicas has no
+			// Services and nothing to ensure.
+			if !hasServices(obs.Provider) {
+				continue
+			}
 			if err := r.Services.EnsureServices(ctx, c, obs.Primary.Ready); err != nil {
 				return fmt.Errorf("%s: %w", a.Type, err)
 			}
@@ -37,6 +41,10 @@ func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs cana
 	}
 	return nil
 }
+
+// hasServices reports whether a provider's Canaries have the generated Services: every
+// provider but replicas, which routes nothing.
+func hasServices(provider string) bool { return provider != siskinv1.ProviderReplicas }
 
 func hasAction(actions []canary.Action, t canary.ActionType) bool {
 	for _, a := range actions {

@@ -80,8 +80,11 @@ func (r *CanaryReconciler) finalize(ctx context.Context, c *siskinv1.Canary) (ct
 			return ctrl.Result{}, fmt.Errorf("finalize %s route: %w", provider, err)
 		}
 	}
-	if err := r.Services.Finalize(ctx, c); err != nil {
-		return ctrl.Result{}, fmt.Errorf("finalize services: %w", err)
+	// Provider replicas generated no Services: a StatefulSet's or a worker's own are untouched.
+	if hasServices(provider) {
+		if err := r.Services.Finalize(ctx, c); err != nil {
+			return ctrl.Result{}, fmt.Errorf("finalize services: %w", err)
+		}
 	}
 
 	if c.Status.Phase != siskinv1.PhaseTerminated {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/target"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
@@ -213,6 +215,7 @@ func (r *CanaryReconciler) step(ctx context.Context, c *siskinv1.Canary, obs can
 			}
 		}()
 		step := metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic}
+		step.CanaryPods, step.PrimaryPods = r.pods(ctx, c)
 		if c.Status.RolloutStartTime != nil {
 			step.Since = c.Status.RolloutStartTime.Time
 		}
@@ -221,6 +224,24 @@ func (r *CanaryReconciler) step(ctx context.Context, c *siskinv1.Canary, obs can
 	checks := r.Webhooks.Checks(ctx, webhooks.OfType(hooks, types...), payload)
 	wg.Wait()
 	return append(checks, metricChecks...)
+}
+
+// pods returns the regular expressions of the names of the canary's and the primary's pods
+// for {{ canaryPods }} and {{ primaryPods }}, or empty ones when the target's kind does not
+// know them (a query using them then says so).
+func (r *CanaryReconciler) pods(ctx context.Context, c *siskinv1.Canary) (canaryPods, primaryPods string) {
+	s, ok := r.Target.(target.Sharer)
+	if !ok {
+		return "", ""
+	}
+	canaryPods, primaryPods, err := s.Pods(ctx, c)
+	if err != nil {
+		if !errors.Is(err, target.ErrUnsupported) {
+			ctrl.LoggerFrom(ctx).Info("pod names unknown for the metric queries", "reason", err.Error())
+		}
+		return "", ""
+	}
+	return canaryPods, primaryPods
 }
 
 // compare reads the look's counts of every compared metric. A panic is an Error sample of

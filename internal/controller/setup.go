@@ -25,7 +25,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
-// Field indexes on Canaries, so that a change to a target (Deployment, DaemonSet), autoscaler or config finds its
+// Field indexes on Canaries, so that a change to a target (Deployment, DaemonSet, StatefulSet), autoscaler or config finds its
 // Canaries in the cache without a list of every Canary.
 const (
 	indexTarget     = "siskin.dev/target"
@@ -105,6 +105,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&appsv1.Deployment{}, r.enqueueBy(indexTarget, nil)).
 		Watches(&appsv1.DaemonSet{}, r.enqueueBy(indexTarget, nil)).
+		Watches(&appsv1.StatefulSet{}, r.enqueueBy(indexTarget, nil)).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.enqueueBy(indexAutoscaler, nil)).
 		Watches(&corev1.ConfigMap{}, r.enqueueBy(indexConfig, func(name string) string { return "configmap/" + name })).
 		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).

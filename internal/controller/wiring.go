@@ -17,6 +17,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
 	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/router/replicas"
 	"github.com/siskin-dev/siskin/pkg/target"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
@@ -79,15 +80,16 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		}
 	}
 	pool := prometheus.NewPool(prometheus.Options{})
+	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	return &CanaryReconciler{
 		Client:                  c,
 		Recorder:                mgr.GetEventRecorder("siskin"),
 		DefaultProvider:         o.DefaultProvider,
 		MaxConcurrentReconciles: o.Concurrency,
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
-		Target:                  target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces),
+		Target:                  kinds,
 		Services:                kubernetes.New(reader, c, o.SelectorLabels),
-		Routers:                 meshRouters(reader, c),
+		Routers:                 routers(reader, c, kinds),
 		Webhooks:                webhooks.New(hookOpts...),
 		Analyzer: metrics.NewAnalyzer(metrics.AnalyzerOptions{
 			Providers: pool,
@@ -103,10 +105,12 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 	}, nil
 }
 
-// meshRouters returns the routers of the providers that shift traffic by weight.
-func meshRouters(reader client.Reader, c client.Client) map[string]router.Router {
+// routers returns the routers of the providers that shift traffic by weight, and of provider
+// replicas, which shares pods through the target adapters of kinds.
+func routers(reader client.Reader, c client.Client, kinds target.Kinds) map[string]router.Router {
 	return map[string]router.Router{
 		siskinv1.ProviderIstio:      istio.New(reader, c),
 		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
+		siskinv1.ProviderReplicas:   replicas.New(kinds),
 	}
 }

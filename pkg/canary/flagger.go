@@ -18,7 +18,7 @@ import (
 // deprecated match and CORS fields into the ones routers read.
 
 // SupportedProviders names the providers Siskin has routers for, for messages.
-const SupportedProviders = "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1) or kubernetes"
+const SupportedProviders = "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"
 
 // adjustments lists, in a fixed order, how the controller reads spec otherwise than it is
 // written, the way Flagger does. Provider is the resolved provider (Provider's result).

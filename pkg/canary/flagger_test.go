@@ -193,7 +193,7 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 		want     string
 	}{
 		{"a Flagger router Siskin lacks", func(c *siskinv1.Canary) { c.Spec.Provider = "linkerd" }, "",
-			"provider linkerd is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1) or kubernetes"},
+			"provider linkerd is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"},
 		{"a Flagger router Siskin lacks as the controller's default", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, "smi:v1alpha3",
 			"provider smi:v1alpha3 is a Flagger router that Siskin does not have"},
 		{"nginx with its ingressRef", func(c *siskinv1.Canary) {
@@ -219,6 +219,38 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 			c.Spec.TargetRef.Kind = "DaemonSet"
 			c.Spec.AutoscalerRef = &siskinv1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
 		}, "", "a DaemonSet target runs one pod a node and takes no autoscalerRef"},
+		{"a StatefulSet behind a mesh router", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "StatefulSet"
+			c.Spec.Provider = siskinv1.ProviderIstio
+		}, "", "a StatefulSet is updated in place, pod by pod, and its traffic follows its pods: provider istio cannot route between its revisions"},
+		{"a StatefulSet with an autoscaler", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "StatefulSet"
+			c.Spec.Provider = ""
+			c.Spec.AutoscalerRef = &siskinv1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
+		}, siskinv1.ProviderIstio, "a StatefulSet target is rolled out in place and keeps its own autoscaler"},
+		{"A/B testing of a StatefulSet", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "StatefulSet"
+			c.Spec.Provider = ""
+			c.Spec.Analysis.Iterations = 5
+			c.Spec.Analysis.Match = []siskinv1.HTTPMatchRequest{{Headers: map[string]siskinv1.StringMatch{"x-canary": {Exact: "insider"}}}}
+		}, "", "a StatefulSet target shares pods, not requests, and cannot route by header or cookie"},
+		{"a mirrored worker", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderReplicas
+			c.Spec.Analysis.Mirror = true
+		}, "", "provider replicas shares pods, not requests, and cannot mirror traffic"},
+		{"a compared worker", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderReplicas
+			comparing(c, func(cmp *siskinv1.CanaryComparison) {})
+		}, "", "the compared metrics cannot count each version apart"},
+		{"a blue/green worker", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderReplicas
+			c.Spec.Analysis.StepWeight, c.Spec.Analysis.StepWeights = 0, nil
+			c.Spec.Analysis.Iterations = 5
+		}, "", "set analysis.stepWeight or analysis.stepWeights (iterations alone is blue/green, which needs a router)"},
+		{"a DaemonSet sharing pods", func(c *siskinv1.Canary) {
+			c.Spec.TargetRef.Kind = "DaemonSet"
+			c.Spec.Provider = siskinv1.ProviderReplicas
+		}, "", "a DaemonSet runs one pod a node and cannot give its canary a share of pods"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCanary()
@@ -228,6 +260,25 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 				t.Fatalf("Validate = %v, want an invalid spec saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A StatefulSet's provider is replicas whatever the controller's default; a worker names it.
+func TestStatefulSetsAndWorkersShareReplicas(t *testing.T) {
+	sts := newCanary()
+	sts.Spec.TargetRef.Kind = "StatefulSet"
+	sts.Spec.Provider = ""
+	if p := Provider(&sts.Spec, siskinv1.ProviderIstio); p != siskinv1.ProviderReplicas {
+		t.Errorf("Provider of a StatefulSet = %q, want replicas", p)
+	}
+	if err := Validate(&sts.Spec, siskinv1.ProviderIstio); err != nil {
+		t.Errorf("Validate(StatefulSet) = %v", err)
+	}
+	worker := newCanary()
+	worker.Spec.Provider = siskinv1.ProviderReplicas
+	worker.Spec.Service = siskinv1.CanaryService{}
+	if err := Validate(&worker.Spec, siskinv1.ProviderIstio); err != nil {
+		t.Errorf("Validate(worker) = %v", err)
 	}
 }
 

@@ -24,12 +24,19 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		return fmt.Errorf("%w: spec.canaryAnalysis is the deprecated name of spec.analysis: rename canaryAnalysis to analysis, or delete it when analysis is also set", ErrInvalidSpec)
 	}
 	switch {
+	case spec.TargetRef.Kind == "StatefulSet" && provider != siskinv1.ProviderReplicas:
+		return fmt.Errorf("%w: a StatefulSet is updated in place, pod by pod, and its traffic follows its pods: provider %s cannot route between its revisions; set spec.provider to replicas or leave it out", ErrInvalidSpec, provider)
 	case isFlaggerOnlyProvider(provider):
 		return fmt.Errorf("%w: provider %s is a Flagger router that Siskin does not have: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
-	case provider != "" && provider != siskinv1.ProviderIstio && provider != siskinv1.ProviderGatewayAPI && provider != siskinv1.ProviderKubernetes:
+	case provider != "" && provider != siskinv1.ProviderIstio && provider != siskinv1.ProviderGatewayAPI &&
+		provider != siskinv1.ProviderKubernetes && provider != siskinv1.ProviderReplicas:
 		return fmt.Errorf("%w: provider %q is not supported: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
 	case provider == siskinv1.ProviderGatewayAPI && len(spec.Service.GatewayRefs) == 0:
 		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
+	case provider == siskinv1.ProviderReplicas:
+		if err := validateShare(spec); err != nil {
+			return err
+		}
 	case spec.TargetRef.Kind == "DaemonSet":
 		// A DaemonSet runs one pod a node: nothing scales it, and no third copy can be sized
 		// like the canary beside the primary.
@@ -65,10 +72,48 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 	return nil
 }
 
-// Provider is the router provider of a Canary: its own, or the controller's default.
-// The Gateway API aliases all name the same router.
+// validateShare refuses what provider replicas cannot do: it moves pods, not requests, so
+// nothing can be routed by header, mirrored or split three ways, and the canary's share is only
+// ever a weighted schedule.
+func validateShare(spec *siskinv1.CanarySpec) error {
+	kind := spec.TargetRef.Kind
+	if kind == "" {
+		kind = "Deployment"
+	}
+	if kind == "DaemonSet" {
+		return fmt.Errorf("%w: a DaemonSet runs one pod a node and cannot give its canary a share of pods: use a router provider (istio, gatewayapi, kubernetes)", ErrInvalidSpec)
+	}
+	if kind == "StatefulSet" && spec.AutoscalerRef != nil {
+		return fmt.Errorf("%w: a StatefulSet target is rolled out in place and keeps its own autoscaler: delete spec.autoscalerRef", ErrInvalidSpec)
+	}
+	a := spec.Analysis
+	if a == nil {
+		return nil
+	}
+	what := "provider replicas"
+	if kind == "StatefulSet" {
+		what = "a StatefulSet target"
+	}
+	switch {
+	case len(a.Match) > 0:
+		return fmt.Errorf("%w: %s shares pods, not requests, and cannot route by header or cookie: delete analysis.match", ErrInvalidSpec, what)
+	case a.Mirror:
+		return fmt.Errorf("%w: %s shares pods, not requests, and cannot mirror traffic: delete analysis.mirror", ErrInvalidSpec, what)
+	case a.Comparison != nil:
+		return fmt.Errorf("%w: %s runs both versions behind the same workload, so the compared metrics cannot count each version apart: delete analysis.comparison and use metrics that select {{ canaryPods }}", ErrInvalidSpec, what)
+	case !spec.SkipAnalysis && a.StepWeight <= 0 && len(a.StepWeights) == 0:
+		return fmt.Errorf("%w: %s gives the canary a share of the pods step by step: set analysis.stepWeight or analysis.stepWeights (iterations alone is blue/green, which needs a router)", ErrInvalidSpec, what)
+	}
+	return nil
+}
+
+// Provider is the router provider of a Canary: its own, or the controller's default (for a
+// StatefulSet target, replicas). The Gateway API aliases all name the same router.
 func Provider(spec *siskinv1.CanarySpec, defaultProvider string) string {
 	p := spec.Provider
+	if p == "" && spec.TargetRef.Kind == "StatefulSet" {
+		p = siskinv1.ProviderReplicas
+	}
 	if p == "" {
 		p = defaultProvider
 	}

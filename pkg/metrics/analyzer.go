@@ -81,6 +81,10 @@ type Step struct {
 	// mirroring): a metric without data is then NoData, never a failed check, with or without
 	// a minimum sample.
 	NoTraffic bool
+	// CanaryPods and PrimaryPods are anchored regular expressions of the names of the canary's
+	// and the primary's pods ({{ canaryPods }}, {{ primaryPods }}), set by the controller when
+	// the target's kind knows them; empty, a query that uses them fails with ErrNoPods.
+	CanaryPods, PrimaryPods string
 	// MinSamples are minimum samples by metric name for metrics whose spec declares none
 	// (spec.analysis.metrics[].minSample wins); tests and callers use it to impose one.
 	MinSamples map[string]MinSample

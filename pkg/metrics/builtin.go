@@ -37,6 +37,9 @@ func BuiltinQuery(router, metric string) (string, error) {
 		return "", fmt.Errorf("%w for router provider %q: built-in metrics exist for %s", ErrUnknownBuiltin, router,
 			strings.Join(BuiltinRouters(), ", "))
 	}
+	if family == siskinv1.ProviderReplicas && (metric == CompareRequests || metric == CompareErrors || metric == CompareBuckets) {
+		return "", fmt.Errorf("%w for compared metric %q of provider replicas: both versions of a shared workload count as one", ErrUnknownBuiltin, metric)
+	}
 	b, err := builtinFS.ReadFile("queries/" + family + "/" + metric + ".promql")
 	if err != nil {
 		return "", fmt.Errorf("read built-in query %s/%s: %w", family, metric, err)
@@ -46,7 +49,7 @@ func BuiltinQuery(router, metric string) (string, error) {
 
 // BuiltinRouters returns the router providers that have built-in queries.
 func BuiltinRouters() []string {
-	return []string{siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderKubernetes}
+	return []string{siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas}
 }
 
 // RouterFamily maps a router provider to the directory of its built-in queries: the Gateway API
@@ -55,7 +58,9 @@ func RouterFamily(router string) string {
 	switch router {
 	case siskinv1.ProviderGatewayAPI, siskinv1.ProviderGatewayAPIV1, siskinv1.ProviderGatewayAPIV1beta:
 		return siskinv1.ProviderGatewayAPI
-	case siskinv1.ProviderIstio, siskinv1.ProviderKubernetes:
+	case siskinv1.ProviderIstio, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas:
+		// Provider replicas reads the mesh's telemetry of the canary's own pods: both revisions
+		// of a StatefulSet are one workload.
 		return router
 	}
 	return ""

@@ -10,7 +10,8 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
 
-var testVars = Vars{Name: "podinfo", Namespace: "test", Target: "podinfo", Service: "podinfo", Interval: "1m"}
+var testVars = Vars{Name: "podinfo", Namespace: "test", Target: "podinfo", Service: "podinfo", Interval: "1m",
+	CanaryPods: "podinfo-[a-z0-9]+-[a-z0-9]+", PrimaryPods: "podinfo-primary-[a-z0-9]+-[a-z0-9]+"}
 
 func TestBuiltinQueriesExistForEveryRouterAndRender(t *testing.T) {
 	routers := append(BuiltinRouters(), siskinv1.ProviderGatewayAPIV1, siskinv1.ProviderGatewayAPIV1beta)

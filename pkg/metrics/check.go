@@ -219,6 +219,9 @@ func varsFor(c *siskinv1.Canary, m siskinv1.CanaryMetric, step Step) (Vars, bool
 		Ingress:   ingress,
 		Interval:  interval,
 		Variables: m.TemplateVariables,
+
+		CanaryPods:  step.CanaryPods,
+		PrimaryPods: step.PrimaryPods,
 	}, clamped, nil
 }
 

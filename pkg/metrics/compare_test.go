@@ -339,6 +339,9 @@ func TestWorkloadIsOnlySetInComparisons(t *testing.T) {
 func TestBuiltinCompareQueriesSelectOneWorkload(t *testing.T) {
 	vars := metrics.Vars{Namespace: "test", Workload: "podinfo", Interval: "30s"}
 	for _, router := range metrics.BuiltinRouters() {
+		if router == siskinv1.ProviderReplicas {
+			continue // no comparison: Validate refuses one (TestReplicasHasNoBuiltinComparedMetrics)
+		}
 		for _, name := range []string{metrics.CompareRequests, metrics.CompareErrors, metrics.CompareBuckets} {
 			text, err := metrics.BuiltinQuery(router, name)
 			if err != nil {
@@ -353,5 +356,24 @@ func TestBuiltinCompareQueriesSelectOneWorkload(t *testing.T) {
 				t.Errorf("%s/%s rendered to %s", router, name, q)
 			}
 		}
+	}
+}
+
+func TestReplicasHasNoBuiltinComparedMetrics(t *testing.T) {
+	for _, name := range []string{metrics.CompareRequests, metrics.CompareErrors, metrics.CompareBuckets} {
+		if _, err := metrics.BuiltinQuery(siskinv1.ProviderReplicas, name); !errors.Is(err, metrics.ErrUnknownBuiltin) {
+			t.Errorf("BuiltinQuery(replicas, %s) = %v, want ErrUnknownBuiltin", name, err)
+		}
+	}
+}
+
+func TestPodsVariables(t *testing.T) {
+	q := `x{pod=~"{{ canaryPods }}"} / y{pod=~"{{ primaryPods }}"}`
+	if _, err := metrics.Render(context.Background(), q, metrics.Vars{}); !errors.Is(err, metrics.ErrNoPods) {
+		t.Errorf("Render without pods: %v, want ErrNoPods", err)
+	}
+	got, err := metrics.Render(context.Background(), q, metrics.Vars{CanaryPods: "web-(3|4)", PrimaryPods: "web-(0|1|2)"})
+	if want := `x{pod=~"web-(3|4)"} / y{pod=~"web-(0|1|2)"}`; err != nil || got != want {
+		t.Errorf("Render = %q, %v; want %q", got, err, want)
 	}
 }

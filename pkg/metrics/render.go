@@ -20,6 +20,10 @@ var ErrMissingVariable = errors.New("query uses template variables that are not 
 // {{ workload }}: only a comparison counts one version's workload.
 var ErrNoWorkload = errors.New("{{ workload }} is only set in the queries of compared metrics")
 
+// ErrNoPods is returned by Render when a query uses {{ canaryPods }} or {{ primaryPods }} and
+// the target's kind does not know its pods' names (a DaemonSet).
+var ErrNoPods = errors.New("{{ canaryPods }} and {{ primaryPods }} are set for Deployment and StatefulSet targets only")
+
 // DefaultInterval is the query window of a metric that names none.
 const DefaultInterval = time.Minute
 
@@ -43,6 +47,19 @@ type Vars struct {
 	Workload string
 	// Variables are the metric's templateVariables: {{ variables.NAME }}.
 	Variables map[string]string
+	// CanaryPods and PrimaryPods are anchored regular expressions of the names of the
+	// canary's and of the primary's pods now: {{ canaryPods }}, {{ primaryPods }} (for
+	// PromQL's pod=~"..."). Empty, using them is ErrNoPods.
+	CanaryPods, PrimaryPods string
+}
+
+func podsFunc(pods string) func() (string, error) {
+	return func() (string, error) {
+		if pods == "" {
+			return "", ErrNoPods
+		}
+		return pods, nil
+	}
 }
 
 // Render executes query as a Go text/template over vars and collapses its whitespace to single
@@ -75,6 +92,8 @@ func Render(ctx context.Context, query string, vars Vars) (string, error) {
 		}
 		return vars.Workload, nil
 	}
+	funcs["canaryPods"] = podsFunc(vars.CanaryPods)
+	funcs["primaryPods"] = podsFunc(vars.PrimaryPods)
 	funcs["variables"] = func() map[string]string { return variables }
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
 	if err != nil {

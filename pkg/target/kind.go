@@ -15,6 +15,8 @@ import (
 const (
 	KindDeployment = "Deployment"
 	KindDaemonSet  = "DaemonSet"
+	// KindStatefulSet is rolled out in place, by its partition (see Sharer).
+	KindStatefulSet = "StatefulSet"
 )
 
 // ErrUnsupported is returned for an operation that does not apply to a target's kind (a
@@ -54,6 +56,22 @@ type Adapter interface {
 	// MarkAdoption and AdoptPrimary take over what Flagger made (see Deployment.MarkAdoption).
 	MarkAdoption(c *siskinv1.Canary)
 	AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, error)
+}
+
+// Sharer is an Adapter of a kind whose canary's share of the work is its share of the pods,
+// with no router: a StatefulSet's updated pods, a worker Deployment's canary replicas beside
+// its primary (spec.provider replicas). The replicas router is made of these three methods.
+type Sharer interface {
+	// ObserveShare reports the share as a route: CanaryWeight is the weight last applied
+	// (PrimaryWeight 100 minus it), Converged is true when the pods carry it.
+	ObserveShare(ctx context.Context, c *siskinv1.Canary) (canary.Route, error)
+	// ApplyShare gives the canary the pods of desired.CanaryWeight. Weight 0 takes no pods
+	// away: ScaleDown does, at the end of an analysis.
+	ApplyShare(ctx context.Context, c *siskinv1.Canary, desired canary.DesiredRoute) error
+	// Pods returns anchored regular expressions (RE2, as PromQL's =~ reads them) of the names
+	// of the canary's pods and of the primary's pods now, for the metric templates'
+	// {{ canaryPods }} and {{ primaryPods }}.
+	Pods(ctx context.Context, c *siskinv1.Canary) (canaryPods, primaryPods string, err error)
 }
 
 // Configs returns the checksums of the configs the target Deployment reads (TrackedConfigs of
@@ -181,6 +199,46 @@ func (k Kinds) AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, 
 	return a.AdoptPrimary(ctx, c)
 }
 
+// ObserveShare is the ObserveShare of the Canary's kind, ErrUnsupported for a kind that is not
+// a Sharer.
+func (k Kinds) ObserveShare(ctx context.Context, c *siskinv1.Canary) (canary.Route, error) {
+	s, err := k.sharer(c)
+	if err != nil {
+		return canary.Route{}, err
+	}
+	return s.ObserveShare(ctx, c)
+}
+
+// ApplyShare is the ApplyShare of the Canary's kind.
+func (k Kinds) ApplyShare(ctx context.Context, c *siskinv1.Canary, desired canary.DesiredRoute) error {
+	s, err := k.sharer(c)
+	if err != nil {
+		return err
+	}
+	return s.ApplyShare(ctx, c, desired)
+}
+
+// Pods is the Pods of the Canary's kind.
+func (k Kinds) Pods(ctx context.Context, c *siskinv1.Canary) (canaryPods, primaryPods string, err error) {
+	s, err := k.sharer(c)
+	if err != nil {
+		return "", "", err
+	}
+	return s.Pods(ctx, c)
+}
+
+func (k Kinds) sharer(c *siskinv1.Canary) (Sharer, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := a.(Sharer)
+	if !ok {
+		return nil, fmt.Errorf("a %s target's canary cannot be given a share of pods: %w", c.Spec.TargetRef.Kind, ErrUnsupported)
+	}
+	return s, nil
+}
+
 func (k Kinds) do(c *siskinv1.Canary, fn func(Adapter) error) error {
 	a, err := k.For(c.Spec.TargetRef.Kind)
 	if err != nil {
@@ -193,4 +251,5 @@ var (
 	_ Adapter = (*Deployment)(nil)
 	_ Adapter = (*DaemonSet)(nil)
 	_ Adapter = Kinds(nil)
+	_ Sharer  = Kinds(nil)
 )
