@@ -177,7 +177,9 @@ func buildService(k svcKey, svc *corev1.Service, eps []*discoveryv1.EndpointSlic
 	return out
 }
 
-// workloadIndex resolves a pod to the workload that owns it: pod -> ReplicaSet -> Deployment.
+// workloadIndex resolves a pod to the workload that owns it: pod -> ReplicaSet -> Deployment,
+// or the owner itself for a pod owned directly by a StatefulSet, a DaemonSet (or any other
+// kind), as Istio's destination_workload does.
 type workloadIndex struct {
 	pods map[svcKey]*metav1.PartialObjectMetadata
 	rss  map[svcKey]*metav1.PartialObjectMetadata
@@ -194,8 +196,9 @@ func newWorkloadIndex(pods, rss []*metav1.PartialObjectMetadata) workloadIndex {
 	return w
 }
 
-// workload names the Deployment of a pod. A ReplicaSet missing from the cache is resolved
-// by its name less the pod-template-hash; a pod with no owner is its own workload.
+// workload names the Deployment of a pod, or the StatefulSet or DaemonSet that owns it. A
+// ReplicaSet missing from the cache is resolved by its name less the pod-template-hash; a pod
+// with no owner is its own workload.
 func (w workloadIndex) workload(ns, pod string) string {
 	if pod == "" {
 		return "unknown"

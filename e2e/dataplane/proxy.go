@@ -165,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	s.proxy.ServeHTTP(rec, r.WithContext(ctx))
-	s.metrics.observe(d.Service, d.Endpoint.Workload, rec.status(), time.Since(start))
+	s.metrics.observe(d.Service, d.Endpoint, rec.status(), time.Since(start))
 }
 
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
@@ -344,7 +344,7 @@ func (s *Server) mirror(r *http.Request, d *Decision) {
 			} else {
 				code = http.StatusServiceUnavailable
 			}
-			s.metrics.observe(m.Service, m.Endpoint.Workload, code, time.Since(start))
+			s.metrics.observe(m.Service, m.Endpoint, code, time.Since(start))
 		}()
 	}
 }
@@ -389,7 +389,10 @@ func (w *statusRecorder) status() int {
 	return w.code
 }
 
-// metrics are Istio's standard request metrics as the destination proxy reports them.
+// metrics are Istio's standard request metrics as the destination proxy reports them, with the
+// pod label that Prometheus adds when it scrapes each pod's sidecar, which the data plane stands
+// in for: the destination pod's name, so that a query can select some pods of a workload (a
+// StatefulSet's updated ordinals, pod=~"web-(3|4)").
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -404,7 +407,7 @@ var istioLabels = []string{
 	"reporter", "source_workload", "source_workload_namespace",
 	"destination_workload", "destination_workload_namespace",
 	"destination_service", "destination_service_name", "destination_service_namespace",
-	"request_protocol", "response_code",
+	"request_protocol", "response_code", "pod",
 }
 
 func newMetrics() *metrics {
@@ -433,8 +436,10 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) observe(svc svcKey, workload string, code int, d time.Duration) {
+func (m *metrics) observe(svc svcKey, ep Endpoint, code int, d time.Duration) {
+	workload := ep.Workload
 	labels := prometheus.Labels{
+		"pod":                            ep.Pod,
 		"reporter":                       "destination",
 		"source_workload":                "unknown",
 		"source_workload_namespace":      "unknown",

@@ -278,7 +278,7 @@ func TestMetricsNameTheDestinationWorkload(t *testing.T) {
 	rec := do(s, "127.0.0.1:1234", "/metrics", nil)
 	body := rec.Body.String()
 	for _, want := range []string{
-		`istio_requests_total{destination_service="podinfo-canary.test.svc.cluster.local",destination_service_name="podinfo-canary",destination_service_namespace="test",destination_workload="podinfo",destination_workload_namespace="test",reporter="destination",request_protocol="http",response_code="200",source_workload="unknown",source_workload_namespace="unknown"}`,
+		`istio_requests_total{destination_service="podinfo-canary.test.svc.cluster.local",destination_service_name="podinfo-canary",destination_service_namespace="test",destination_workload="podinfo",destination_workload_namespace="test",pod="podinfo-5d8f9c-0",reporter="destination",request_protocol="http",response_code="200",source_workload="unknown",source_workload_namespace="unknown"}`,
 		`destination_workload="podinfo-primary"`,
 		`istio_request_duration_milliseconds_bucket{`,
 	} {
