@@ -4,9 +4,16 @@
 // behaviour comes from the container's env, so a bad release is a pod template change, as it
 // is in a real cluster:
 //
-//	VERSION      the version it reports (default: the image tag)
-//	ERROR_RATE   fraction 0..1 of requests to / answered with 500
-//	LATENCY_MS   delay added to every request except the health probes
+//	VERSION          the version it reports (default: the image tag)
+//	ERROR_RATE       fraction 0..1 of requests to / answered with 500
+//	LATENCY_MS       delay added to every request except the health probes
+//	WORK_RATE        worker mode: jobs the pod does on its own each second (see Worker)
+//	WORK_ERROR_RATE  fraction 0..1 of those jobs that fail
+//
+// Every pod is served alike whatever owns it (a Deployment's ReplicaSet, a StatefulSet, a
+// DaemonSet, nothing). A worker pod declares a port too: its /metrics is served there, for
+// Prometheus to scrape (the pod annotations prometheus.io/scrape: "true" and
+// prometheus.io/port, which the local environment's Prometheus honours).
 package testapp
 
 import (
@@ -25,10 +32,17 @@ const (
 	EnvVersion   = "VERSION"
 	EnvErrorRate = "ERROR_RATE"
 	EnvLatencyMS = "LATENCY_MS"
+	// EnvWorkRate turns worker mode on: jobs per second, a positive number.
+	EnvWorkRate = "WORK_RATE"
+	// EnvWorkErrorRate is the fraction 0..1 of a worker's jobs that fail.
+	EnvWorkErrorRate = "WORK_ERROR_RATE"
 )
 
 // maxDelay bounds /delay/{seconds}.
 const maxDelay = 60 * time.Second
+
+// maxWorkRate bounds WORK_RATE: a worker pod is a goroutine among thousands of pods.
+const maxWorkRate = 10000
 
 // Config is how one pod's app behaves.
 type Config struct {
@@ -42,6 +56,10 @@ type Config struct {
 	ErrorRate float64
 	// Latency is added to every request except /healthz and /readyz.
 	Latency time.Duration
+	// WorkRate is the jobs per second of worker mode; 0 is no worker.
+	WorkRate float64
+	// WorkErrorRate is the fraction of the worker's jobs that fail.
+	WorkErrorRate float64
 }
 
 // ParseConfig reads the app's behaviour from a container's env and image; values that do not
@@ -52,15 +70,18 @@ func ParseConfig(hostname, namespace, image string, env map[string]string) (Conf
 		c.Version = imageTag(image)
 	}
 	var errs []string
-	if v := strings.TrimSpace(env[EnvErrorRate]); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		switch {
-		case err != nil || f < 0 || f > 1:
-			errs = append(errs, fmt.Sprintf("%s=%q is not a fraction between 0 and 1", EnvErrorRate, v))
-		default:
-			c.ErrorRate = f
+	fraction := func(name string, dst *float64) {
+		if v := strings.TrimSpace(env[name]); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a fraction between 0 and 1", name, v))
+				return
+			}
+			*dst = f
 		}
 	}
+	fraction(EnvErrorRate, &c.ErrorRate)
+	fraction(EnvWorkErrorRate, &c.WorkErrorRate)
 	if v := strings.TrimSpace(env[EnvLatencyMS]); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		switch {
@@ -68,6 +89,15 @@ func ParseConfig(hostname, namespace, image string, env map[string]string) (Conf
 			errs = append(errs, fmt.Sprintf("%s=%q is not a number of milliseconds", EnvLatencyMS, v))
 		default:
 			c.Latency = time.Duration(f * float64(time.Millisecond))
+		}
+	}
+	if v := strings.TrimSpace(env[EnvWorkRate]); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil || f < 0 || f > maxWorkRate:
+			errs = append(errs, fmt.Sprintf("%s=%q is not a number of jobs per second (0..%d)", EnvWorkRate, v, maxWorkRate))
+		default:
+			c.WorkRate = f
 		}
 	}
 	if errs != nil {
@@ -96,12 +126,16 @@ func imageTag(image string) string {
 //	/delay/{seconds}  answers after that many seconds (at most 60)
 //	/headers          echoes the request headers
 //	/version          JSON with the version
-func Handler(cfg Config) http.Handler {
-	return handler(cfg, rand.Float64)
+//	/metrics          the worker's job counters, when w is not nil
+func Handler(cfg Config, w *Worker) http.Handler {
+	return handler(cfg, w, rand.Float64)
 }
 
-func handler(cfg Config, random func() float64) http.Handler {
+func handler(cfg Config, worker *Worker, random func() float64) http.Handler {
 	mux := http.NewServeMux()
+	if worker != nil {
+		mux.Handle("GET /metrics", worker.Metrics())
+	}
 	probe := func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "OK"})
 	}
@@ -160,7 +194,7 @@ func handler(cfg Config, random func() float64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App-Version", cfg.Version)
 		w.Header().Set("X-App-Hostname", cfg.Hostname)
-		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && cfg.Latency > 0 {
+		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics" && cfg.Latency > 0 {
 			if !sleep(r, cfg.Latency) {
 				return
 			}

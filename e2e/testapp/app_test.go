@@ -49,7 +49,7 @@ func TestParseConfigReadsEnvAndImage(t *testing.T) {
 }
 
 func TestHandlerAnswersLikePodinfo(t *testing.T) {
-	h := Handler(Config{Version: "1.2.3", Hostname: "podinfo-abc", Namespace: "test"})
+	h := Handler(Config{Version: "1.2.3", Hostname: "podinfo-abc", Namespace: "test"}, nil)
 	rec, body := get(t, h, "/")
 	if rec.Code != http.StatusOK || body["version"] != "1.2.3" || body["hostname"] != "podinfo-abc" {
 		t.Errorf("/ answered %d %v", rec.Code, body)
@@ -65,15 +65,15 @@ func TestHandlerAnswersLikePodinfo(t *testing.T) {
 }
 
 func TestHandlerErrorRate(t *testing.T) {
-	always := handler(Config{ErrorRate: 1}, func() float64 { return 0.999 })
+	always := handler(Config{ErrorRate: 1}, nil, func() float64 { return 0.999 })
 	if rec, _ := get(t, always, "/"); rec.Code != http.StatusInternalServerError {
 		t.Errorf("ERROR_RATE=1 answered %d", rec.Code)
 	}
 	if rec, _ := get(t, always, "/healthz"); rec.Code != http.StatusOK {
 		t.Errorf("ERROR_RATE made the probe fail: %d", rec.Code)
 	}
-	never := Handler(Config{})
-	fifth := Handler(Config{ErrorRate: 0.2})
+	never := Handler(Config{}, nil)
+	fifth := Handler(Config{ErrorRate: 0.2}, nil)
 	failed := 0
 	const n = 2000
 	for range n {
@@ -91,7 +91,7 @@ func TestHandlerErrorRate(t *testing.T) {
 }
 
 func TestHandlerLatency(t *testing.T) {
-	h := Handler(Config{Latency: 50 * time.Millisecond})
+	h := Handler(Config{Latency: 50 * time.Millisecond}, nil)
 	start := time.Now()
 	get(t, h, "/")
 	if d := time.Since(start); d < 50*time.Millisecond {

@@ -165,12 +165,17 @@ func (s *Server) start(ctx context.Context, pod *corev1.Pod, ip, sig string) *po
 		if err != nil {
 			s.log.Info("Ignoring invalid app env", "pod", key, "error", err.Error())
 		}
+		var worker *Worker
+		if cfg.WorkRate > 0 && hasTCPPort(c) {
+			worker = NewWorker(cfg)
+			go worker.Run(ctx)
+		}
 		for _, p := range c.Ports {
 			if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
 				continue
 			}
 			addr := net.JoinHostPort(ip, strconv.Itoa(int(p.ContainerPort)))
-			srv := &http.Server{Addr: addr, Handler: Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Addr: addr, Handler: Handler(cfg, worker), ReadHeaderTimeout: 10 * time.Second}
 			app.servers = append(app.servers, srv)
 			go s.serve(ctx, key, srv)
 		}
@@ -181,6 +186,17 @@ func (s *Server) start(ctx context.Context, pod *corev1.Pod, ip, sig string) *po
 	}
 	s.log.V(1).Info("Serving pod", "pod", key, "podIP", pod.Status.PodIP, "listenIP", ip)
 	return app
+}
+
+// hasTCPPort reports whether the app serves c on a port: a worker runs only where its metrics
+// can be read.
+func hasTCPPort(c *corev1.Container) bool {
+	for _, p := range c.Ports {
+		if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+			return true
+		}
+	}
+	return false
 }
 
 // serve binds srv's address, retrying for a while when it is still in use, and serves until
