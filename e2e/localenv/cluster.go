@@ -29,7 +29,6 @@ import (
 )
 
 const (
-	nodeName        = "kwok-node-0"
 	kwokAnnotation  = "kwok.x-k8s.io/node"
 	gatewayNS       = "gateway-system"
 	gatewayName     = "gateway"
@@ -37,6 +36,11 @@ const (
 	fieldOwner      = "siskin-localenv"
 	crdApplyWorkers = 4
 )
+
+// nodeNames are the kwok nodes. Three, so that a DaemonSet runs three pods and pods of a
+// Deployment spread; pod IPs come from kwok's one --cidr pool whatever the node (no node has a
+// podCIDR: kube-controller-manager runs without nodeipam), so every pod is served alike.
+var nodeNames = []string{"kwok-node-0", "kwok-node-1", "kwok-node-2"}
 
 func clusterScheme() (*k8sruntime.Scheme, error) {
 	s := k8sruntime.NewScheme()
@@ -48,8 +52,11 @@ func clusterScheme() (*k8sruntime.Scheme, error) {
 	return s, nil
 }
 
-// crdFiles lists Siskin's CRDs and the Istio and Gateway API (standard channel) CRDs from
-// their Go modules.
+// crdFiles lists Siskin's CRDs, the Istio and Gateway API (standard channel) CRDs from their
+// Go modules, and KEDA's ScaledObject CRD extracted from KEDA's module as the envtests get it
+// (testenv.KEDACRD). Only the CRD: no KEDA operator runs here, so a ScaledObject scales
+// nothing; it is served so that Canaries with an autoscalerRef of kind ScaledObject work, and
+// Siskin's handling of it (the primary's copy, the paused-replicas annotation) can be seen.
 func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(repo, "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -68,7 +75,12 @@ func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	if err != nil || len(std) == 0 {
 		return nil, fmt.Errorf("no Gateway API CRDs in %s", gw)
 	}
-	return append(files, std...), nil
+	files = append(files, std...)
+	keda, err := testenv.KEDACRD(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, keda), nil
 }
 
 // readCRDs decodes the CustomResourceDefinitions in files; other kinds are skipped.
@@ -157,9 +169,19 @@ func collect(errs <-chan error) []error {
 	return out
 }
 
-// createNode creates the one kwok node: annotated for kwok, without the not-ready taint,
-// with room for many thousands of pods.
-func createNode(ctx context.Context, c client.Client) error {
+// createNodes creates the kwok nodes.
+func createNodes(ctx context.Context, c client.Client) error {
+	for _, name := range nodeNames {
+		if err := createNode(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createNode creates one kwok node: annotated for kwok, without the not-ready taint, with room
+// for many thousands of pods.
+func createNode(ctx context.Context, c client.Client, name string) error {
 	big := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("10k"),
 		corev1.ResourceMemory: resource.MustParse("10Ti"),
@@ -167,50 +189,59 @@ func createNode(ctx context.Context, c client.Client) error {
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        nodeName,
+			Name:        name,
 			Annotations: map[string]string{kwokAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
 			Labels: map[string]string{
-				"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+				"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
 				"type": "kwok",
 			},
 		},
 		Status: corev1.NodeStatus{Allocatable: big, Capacity: big},
 	}
 	if err := c.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create node: %w", err)
+		return fmt.Errorf("create node %s: %w", name, err)
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
-		return fmt.Errorf("get node: %w", err)
+		return fmt.Errorf("get node %s: %w", name, err)
 	}
 	if len(node.Spec.Taints) > 0 {
 		node.Spec.Taints = nil
 		if err := c.Update(ctx, node); err != nil {
-			return fmt.Errorf("remove node taints: %w", err)
+			return fmt.Errorf("remove taints of node %s: %w", name, err)
 		}
 	}
 	if node.Status.Allocatable.Pods().IsZero() {
 		node.Status.Allocatable, node.Status.Capacity = big, big
 		if err := c.Status().Update(ctx, node); err != nil {
-			return fmt.Errorf("set node capacity: %w", err)
+			return fmt.Errorf("set capacity of node %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-// waitNodeReady waits until kwok has marked the node Ready.
-func waitNodeReady(ctx context.Context, c client.Client, timeout time.Duration) error {
+// waitNodesReady waits until kwok has marked every node Ready.
+func waitNodesReady(ctx context.Context, c client.Client, timeout time.Duration) error {
 	return poll(ctx, timeout, func() (bool, error) {
-		var node corev1.Node
-		if err := c.Get(ctx, client.ObjectKey{Name: nodeName}, &node); err != nil {
-			return false, nil //nolint:nilerr // retried until the deadline
-		}
-		for _, cond := range node.Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-				return len(node.Spec.Taints) == 0, nil
+		for _, name := range nodeNames {
+			var node corev1.Node
+			if err := c.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
+				return false, nil //nolint:nilerr // retried until the deadline
+			}
+			if !nodeReady(&node) {
+				return false, nil
 			}
 		}
-		return false, nil
+		return true, nil
 	})
+}
+
+func nodeReady(node *corev1.Node) bool {
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+			return len(node.Spec.Taints) == 0
+		}
+	}
+	return false
 }
 
 // createGateway creates the default GatewayClass (served by the data plane) and a Gateway

@@ -1,9 +1,9 @@
 // Command localenv runs Siskin's local environment: a throwaway Kubernetes control plane
 // (etcd, kube-apiserver, kube-controller-manager, kube-scheduler from bin/), kwok as the
-// kubelet of one fake node whose pods get 10.X.c.d IPs and are served at their loopback
-// twins 127.X.c.d (package podnet), the Siskin, Istio and Gateway API CRDs, and beside it the
-// test app, the mesh/gateway data plane, Prometheus scraping it, and a Slack sink. See
-// docs/localenv.md.
+// kubelet of three fake nodes whose pods get 10.X.c.d IPs and are served at their loopback
+// twins 127.X.c.d (package podnet), the Siskin, Istio, Gateway API and KEDA ScaledObject CRDs,
+// and beside it the test app, the mesh/gateway data plane, Prometheus scraping it and the pods
+// that ask to be scraped, and a Slack sink. See docs/localenv.md.
 //
 //	go run ./e2e/localenv up     [--state-dir DIR] [--loadtester bin/siskin-loadtester]
 //	go run ./e2e/localenv status [--state-dir DIR]

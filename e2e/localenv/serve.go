@@ -126,6 +126,7 @@ func (s *supervisor) up(ctx, compCtx context.Context) error {
 		return err
 	}
 	s.startTestapp(compCtx)
+	s.startPodScraper(compCtx)
 	if err := s.startCluster(ctx); err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func (s *supervisor) up(ctx, compCtx context.Context) error {
 // pod network and writes the kubeconfig and a first env.json.
 func (s *supervisor) prepare() error {
 	o := s.o
-	for _, d := range []string{"logs", "pids", "pki", "etcd", "prometheus/data", "prometheus/targets", "kcm", "scheduler"} {
+	for _, d := range []string{"logs", "pids", "pki", "etcd", "prometheus/data", "prometheus/targets", "prometheus/pods", "kcm", "scheduler"} {
 		if err := os.MkdirAll(filepath.Join(o.stateDir, d), 0o700); err != nil {
 			return fmt.Errorf("create state dir: %w", err)
 		}
@@ -239,7 +240,7 @@ func (s *supervisor) startCluster(ctx context.Context) error {
 	}
 	crdDone := make(chan error, 1)
 	go func() { crdDone <- s.installCRDs(ctx) }()
-	if err := createNode(ctx, s.kube); err != nil {
+	if err := createNodes(ctx, s.kube); err != nil {
 		return err
 	}
 	for _, p := range controllers {
@@ -247,10 +248,10 @@ func (s *supervisor) startCluster(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := waitNodeReady(ctx, s.kube, s.o.timeout); err != nil {
-		return fmt.Errorf("node %s not ready (kwok): %w", nodeName, err)
+	if err := waitNodesReady(ctx, s.kube, s.o.timeout); err != nil {
+		return fmt.Errorf("nodes %s not ready (kwok): %w", strings.Join(nodeNames, ", "), err)
 	}
-	s.progress("kube-controller-manager, kube-scheduler and kwok ready; node %s Ready", nodeName)
+	s.progress("kube-controller-manager, kube-scheduler and kwok ready; nodes %s Ready", strings.Join(nodeNames, ", "))
 	return <-crdDone
 }
 
@@ -273,7 +274,8 @@ func (s *supervisor) newEnv() *envfile.Env {
 			URL: slack, WebhookURL: slack + "/services/localenv", APIURL: slack + "/api/", Messages: slack + "/messages",
 		},
 		PodCIDR:    s.net.CIDR,
-		NodeName:   nodeName,
+		NodeName:   nodeNames[0],
+		NodeNames:  nodeNames,
 		Supervisor: os.Getpid(),
 	}
 	if s.o.loadtester != "" {
@@ -488,7 +490,25 @@ func (s *supervisor) startKwok() (*proc, error) {
 
 func (s *supervisor) startPrometheus() (*proc, error) {
 	dir := filepath.Join(s.o.stateDir, "prometheus")
-	conf := fmt.Sprintf(`global:
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(s.prometheusConfig()), 0o644); err != nil {
+		return nil, fmt.Errorf("write prometheus config: %w", err)
+	}
+	return s.launch("prometheus", s.o.prometheus, []string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--storage.tsdb.retention.time=1d",
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(s.ports["prometheus"]),
+		"--web.enable-lifecycle",
+		"--log.level=warn",
+	}, nil)
+}
+
+// prometheusConfig scrapes the data plane, the jobs added with `localenv scrape`, and the pods
+// that ask for it.
+func (s *supervisor) prometheusConfig() string {
+	dir := filepath.Join(s.o.stateDir, "prometheus")
+	return fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -501,19 +521,34 @@ scrape_configs:
   file_sd_configs:
   - files: ["%s"]
     refresh_interval: 2s
-`, s.ports["dataplane"], filepath.Join(dir, "targets", "*.json"))
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("write prometheus config: %w", err)
+%s`, s.ports["dataplane"], filepath.Join(dir, "targets", "*.json"), s.podScrapeConfig())
+}
+
+// podScrapeConfig is the Prometheus job of the pods that ask to be scraped (annotation
+// prometheus.io/scrape: "true"), listed in prometheus/pods/pods.json by the supervisor's pod
+// watch (podScraper): Debian's Prometheus has no Kubernetes discovery.
+func (s *supervisor) podScrapeConfig() string {
+	return fmt.Sprintf(`- job_name: pods
+  file_sd_configs:
+  - files: ["%s"]
+    refresh_interval: 2s
+`, filepath.Join(s.o.stateDir, "prometheus", "pods", "*.json"))
+}
+
+// startPodScraper keeps Prometheus's list of the pods to scrape up to date (podScraper).
+func (s *supervisor) startPodScraper(ctx context.Context) {
+	log, err := s.componentLogger("localenv-pods")
+	if err != nil {
+		s.progress("%v", err)
 	}
-	return s.launch("prometheus", s.o.prometheus, []string{
-		"--config.file=" + cfg,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--storage.tsdb.retention.time=1d",
-		"--web.listen-address=127.0.0.1:" + strconv.Itoa(s.ports["prometheus"]),
-		"--web.enable-lifecycle",
-		"--log.level=warn",
-	}, nil)
+	p := &podScraper{client: kubernetes.NewForConfigOrDie(s.cfg), pods: s.pods, log: log,
+		file: filepath.Join(s.o.stateDir, "prometheus", "pods", "pods.json")}
+	s.wg.Go(func() {
+		if err := p.run(ctx); err != nil && ctx.Err() == nil {
+			log.Error(err, "Pod scrape discovery stopped")
+			s.progress("pod scrape discovery stopped: %v", err)
+		}
+	})
 }
 
 func (s *supervisor) startLoadtester() (*proc, error) {
@@ -549,7 +584,7 @@ func (s *supervisor) installCRDs(ctx context.Context) error {
 	if err := createGateway(ctx, s.kube); err != nil {
 		return err
 	}
-	s.progress("%d CRDs (Siskin, Istio, Gateway API) applied in %.1fs, established in %.1fs; GatewayClass %s and Gateway %s/%s created",
+	s.progress("%d CRDs (Siskin, Istio, Gateway API, KEDA ScaledObject) applied in %.1fs, established in %.1fs; GatewayClass %s and Gateway %s/%s created",
 		len(crds), applied.Seconds(), (time.Since(start) - applied).Seconds(), gatewayClass, gatewayNS, gatewayName)
 	return nil
 }

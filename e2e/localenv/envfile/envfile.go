@@ -39,8 +39,10 @@ type Env struct {
 	// PodCIDR is the range kwok gives pod IPs from, 10.X.0.0/16. A pod with IP 10.X.c.d is
 	// served at its loopback twin 127.X.c.d (see e2e/localenv/podnet).
 	PodCIDR string `json:"podCIDR"`
-	// NodeName is the kwok node pods are scheduled to.
+	// NodeName is the first kwok node (kept for readers of one node).
 	NodeName string `json:"nodeName"`
+	// NodeNames are the kwok nodes pods are scheduled to.
+	NodeNames []string `json:"nodeNames,omitempty"`
 	// Supervisor is the pid of the `localenv serve` process that owns every component.
 	Supervisor int `json:"supervisor"`
 	// Components lists what localenv runs, in start order.
