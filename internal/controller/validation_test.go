@@ -94,6 +94,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		mutate func(t *testing.T, c *unstructured.Unstructured)
 		want   string
 	}{
+		{"a Canary that routes needs its service", func(t *testing.T, c *unstructured.Unstructured) {
+			del(c, "spec", "service")
+		}, "spec.service is required: only a Canary of provider replicas (a worker) or of a StatefulSet target routes nothing and may leave it out"},
 		{"a provider unknown to Flagger too is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "cilium", "spec", "provider")
 		}, `spec.provider: Unsupported value: "cilium"`},
@@ -166,9 +169,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"an unknown alert severity is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, []any{map[string]any{"name": "pager", "severity": "critical", "providerRef": map[string]any{"name": "pager"}}}, analysis("alerts")...)
 		}, `spec.analysis.alerts[0].severity: Unsupported value: "critical"`},
-		{"a StatefulSet target is refused", func(t *testing.T, c *unstructured.Unstructured) {
-			set(t, c, "StatefulSet", "spec", "targetRef", "kind")
-		}, `spec.targetRef.kind: Unsupported value: "StatefulSet"`},
+		{"a ReplicaSet target is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "ReplicaSet", "spec", "targetRef", "kind")
+		}, `spec.targetRef.kind: Unsupported value: "ReplicaSet"`},
 		{"gatewayapi without gatewayRefs is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "gatewayapi:v1", "spec", "provider")
 		}, "service.gatewayRefs must name at least one Gateway when provider is gatewayapi"},
@@ -249,6 +252,42 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error does not say %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
+// A worker (provider replicas) and a StatefulSet's Canary route nothing and need no service;
+// a Canary written back by the controller does not grow an empty one.
+func TestAPIServerAcceptsCanariesWithoutServicesWhenNothingIsRouted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for name, mutate := range map[string]func(c *unstructured.Unstructured){
+		"worker":      func(c *unstructured.Unstructured) { set(t, c, "replicas", "spec", "provider") },
+		"statefulset": func(c *unstructured.Unstructured) { set(t, c, "StatefulSet", "spec", "targetRef", "kind"); del(c, "spec", "provider") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := podinfo(t, "default")
+			del(c, "spec", "service")
+			mutate(c)
+			if err := k8sClient.Create(ctx, c); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			typed := &siskinv1.Canary{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), typed); err != nil {
+				t.Fatal(err)
+			}
+			typed.Annotations = map[string]string{"touched": "yes"}
+			if err := k8sClient.Update(ctx, typed); err != nil {
+				t.Fatalf("update through the typed API: %v", err)
+			}
+			back := &unstructured.Unstructured{}
+			back.SetGroupVersionKind(c.GroupVersionKind())
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), back); err != nil {
+				t.Fatal(err)
+			}
+			if _, found, _ := unstructured.NestedFieldNoCopy(back.Object, "spec", "service"); found {
+				t.Errorf("the typed update wrote a spec.service: %v", back.Object["spec"])
 			}
 		})
 	}

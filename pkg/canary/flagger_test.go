@@ -224,29 +224,44 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 			c.Spec.Provider = siskinv1.ProviderIstio
 		}, "", "a StatefulSet is updated in place, pod by pod, and its traffic follows its pods: provider istio cannot route between its revisions"},
 		{"a StatefulSet with an autoscaler", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
 			c.Spec.TargetRef.Kind = "StatefulSet"
 			c.Spec.Provider = ""
 			c.Spec.AutoscalerRef = &siskinv1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
 		}, siskinv1.ProviderIstio, "a StatefulSet target is rolled out in place and keeps its own autoscaler"},
 		{"A/B testing of a StatefulSet", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
 			c.Spec.TargetRef.Kind = "StatefulSet"
 			c.Spec.Provider = ""
 			c.Spec.Analysis.Iterations = 5
 			c.Spec.Analysis.Match = []siskinv1.HTTPMatchRequest{{Headers: map[string]siskinv1.StringMatch{"x-canary": {Exact: "insider"}}}}
 		}, "", "a StatefulSet target shares pods, not requests, and cannot route by header or cookie"},
 		{"a mirrored worker", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
 			c.Spec.Provider = siskinv1.ProviderReplicas
 			c.Spec.Analysis.Mirror = true
 		}, "", "provider replicas shares pods, not requests, and cannot mirror traffic"},
 		{"a compared worker", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
 			c.Spec.Provider = siskinv1.ProviderReplicas
 			comparing(c, func(cmp *siskinv1.CanaryComparison) {})
 		}, "", "the compared metrics cannot count each version apart"},
 		{"a blue/green worker", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
 			c.Spec.Provider = siskinv1.ProviderReplicas
 			c.Spec.Analysis.StepWeight, c.Spec.Analysis.StepWeights = 0, nil
 			c.Spec.Analysis.Iterations = 5
 		}, "", "set analysis.stepWeight or analysis.stepWeights (iterations alone is blue/green, which needs a router)"},
+		{"Services for a worker", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderReplicas
+			c.Spec.Service = siskinv1.CanaryService{Port: 8080}
+		}, "", "provider replicas generates no Services and no routes (the pods' own Services keep serving): delete spec.service"},
+		{"session affinity for a StatefulSet", func(c *siskinv1.Canary) {
+			c.Spec.Service = siskinv1.CanaryService{}
+			c.Spec.TargetRef.Kind = "StatefulSet"
+			c.Spec.Provider = ""
+			c.Spec.Analysis.SessionAffinity = &siskinv1.SessionAffinity{CookieName: "pin"}
+		}, "", "a StatefulSet target shares pods, not requests, and cannot pin sessions to the canary"},
 		{"a DaemonSet sharing pods", func(c *siskinv1.Canary) {
 			c.Spec.TargetRef.Kind = "DaemonSet"
 			c.Spec.Provider = siskinv1.ProviderReplicas
@@ -268,6 +283,7 @@ func TestStatefulSetsAndWorkersShareReplicas(t *testing.T) {
 	sts := newCanary()
 	sts.Spec.TargetRef.Kind = "StatefulSet"
 	sts.Spec.Provider = ""
+	sts.Spec.Service = siskinv1.CanaryService{}
 	if p := Provider(&sts.Spec, siskinv1.ProviderIstio); p != siskinv1.ProviderReplicas {
 		t.Errorf("Provider of a StatefulSet = %q, want replicas", p)
 	}

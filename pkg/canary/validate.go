@@ -3,6 +3,7 @@ package canary
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -86,15 +87,20 @@ func validateShare(spec *siskinv1.CanarySpec) error {
 	if kind == "StatefulSet" && spec.AutoscalerRef != nil {
 		return fmt.Errorf("%w: a StatefulSet target is rolled out in place and keeps its own autoscaler: delete spec.autoscalerRef", ErrInvalidSpec)
 	}
-	a := spec.Analysis
-	if a == nil {
-		return nil
-	}
 	what := "provider replicas"
 	if kind == "StatefulSet" {
 		what = "a StatefulSet target"
 	}
+	if !reflect.ValueOf(spec.Service).IsZero() {
+		return fmt.Errorf("%w: %s generates no Services and no routes (the pods' own Services keep serving): delete spec.service", ErrInvalidSpec, what)
+	}
+	a := spec.Analysis
+	if a == nil {
+		return nil
+	}
 	switch {
+	case a.SessionAffinity != nil:
+		return fmt.Errorf("%w: %s shares pods, not requests, and cannot pin sessions to the canary: delete analysis.sessionAffinity", ErrInvalidSpec, what)
 	case len(a.Match) > 0:
 		return fmt.Errorf("%w: %s shares pods, not requests, and cannot route by header or cookie: delete analysis.match", ErrInvalidSpec, what)
 	case a.Mirror:
