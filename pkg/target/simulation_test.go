@@ -275,7 +275,7 @@ func edit[T client.Object](ctx context.Context, c client.Client, name string, ob
 	return c.Update(ctx, obj)
 }
 
-func image(spec *corev1.PodSpec) string {
+func imageVersion(spec *corev1.PodSpec) string {
 	if len(spec.Containers) == 0 {
 		return "?"
 	}
@@ -288,7 +288,7 @@ func describeDeployment(ctx context.Context, c client.Client, name string) strin
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
 		return name + " absent"
 	}
-	return fmt.Sprintf("%s %s×%d", name, image(&d.Spec.Template.Spec), ptr.Deref(d.Spec.Replicas, 1))
+	return fmt.Sprintf("%s %s×%d", name, imageVersion(&d.Spec.Template.Spec), ptr.Deref(d.Spec.Replicas, 1))
 }
 
 func describeDaemonSet(ctx context.Context, c client.Client, name string) string {
@@ -296,7 +296,7 @@ func describeDaemonSet(ctx context.Context, c client.Client, name string) string
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, ds); err != nil {
 		return name + " absent"
 	}
-	return fmt.Sprintf("%s %s on %d nodes", name, image(&ds.Spec.Template.Spec), ds.Status.DesiredNumberScheduled)
+	return fmt.Sprintf("%s %s on %d nodes", name, imageVersion(&ds.Spec.Template.Spec), ds.Status.DesiredNumberScheduled)
 }
 
 // settle plays the workload controllers of the test namespace: every Deployment and
@@ -360,7 +360,7 @@ func settleStatefulSets(ctx context.Context, t *testing.T, c client.Client) {
 		if ru := sts.Spec.UpdateStrategy.RollingUpdate; ru != nil {
 			partition = ptr.Deref(ru.Partition, 0)
 		}
-		update := sts.Name + "-" + image(&sts.Spec.Template.Spec)
+		update := sts.Name + "-" + imageVersion(&sts.Spec.Template.Spec)
 		current := sts.Status.CurrentRevision
 		if current == "" {
 			current = update
@@ -432,5 +432,5 @@ func describeStatefulSet(ctx context.Context, c client.Client, name string) stri
 		}
 		pods = append(pods, strings.TrimPrefix(pod.Labels[appsv1.ControllerRevisionHashLabelKey], name+"-"))
 	}
-	return fmt.Sprintf("%s template %s partition %s pods [%s]", name, image(&sts.Spec.Template.Spec), partition, strings.Join(pods, " "))
+	return fmt.Sprintf("%s template %s partition %s pods [%s]", name, imageVersion(&sts.Spec.Template.Spec), partition, strings.Join(pods, " "))
 }
