@@ -99,6 +99,11 @@ var scenarios = []scenario{
 	// router; a second run with seven Canaries and a second load tester would only add load to
 	// a two-core machine.
 	{"hostile", Hostile, []framework.Router{framework.Istio}},
+	// Target kinds (kinds.go): the router does not change what a kind does.
+	{"daemonset", DaemonSetPromotionAndRollback, []framework.Router{framework.Istio}},
+	{"keda", KEDAScaledObject, []framework.Router{framework.Istio}},
+	{"statefulset", StatefulSetPartition, []framework.Router{Replicas}},
+	{"worker", WorkerReplicas, []framework.Router{Replicas}},
 }
 
 // TestScenarios runs every scenario for every router it applies to, in parallel, each in its
