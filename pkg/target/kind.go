@@ -97,7 +97,7 @@ func NewKinds(reader client.Reader, c client.Client, selectorLabels, adoptFlagge
 	deployments.AdoptFlaggerIn(adoptFlaggerIn)
 	daemonSets := NewDaemonSet(reader, c, selectorLabels)
 	daemonSets.AdoptFlaggerIn(adoptFlaggerIn)
-	return Kinds{KindDeployment: deployments, KindDaemonSet: daemonSets}
+	return Kinds{KindDeployment: deployments, KindDaemonSet: daemonSets, KindStatefulSet: NewStatefulSet(reader, c)}
 }
 
 // For returns the adapter of a kind.
