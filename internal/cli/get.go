@@ -167,11 +167,18 @@ func renderTree(v *View, now time.Time) string {
 
 	t := &tree{b: &b}
 	for _, d := range v.Deployments {
+		kind := d.Kind
+		if kind == "" {
+			kind = "Deployment"
+		}
 		if !d.Exists {
-			t.item(fmt.Sprintf("Deployment %s (%s): not found", d.Name, d.Role))
+			t.item(fmt.Sprintf("%s %s (%s): not found", kind, d.Name, d.Role))
 			continue
 		}
-		line := fmt.Sprintf("Deployment %s (%s): %d/%d ready, %d updated, %d available", d.Name, d.Role, d.Ready, d.Replicas, d.Updated, d.Available)
+		line := fmt.Sprintf("%s %s (%s): %d/%d ready, %d updated, %d available", kind, d.Name, d.Role, d.Ready, d.Replicas, d.Updated, d.Available)
+		if d.Partition != nil {
+			line += fmt.Sprintf(", partition %d", *d.Partition)
+		}
 		if d.Revision != "" {
 			line += ", revision " + d.Revision
 		}

@@ -11,18 +11,21 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
 	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/router/replicas"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // resolveProvider is spec.provider or, when the Canary names none (the controller's default
 // applies, which the plugin cannot read), the router whose objects exist: a VirtualService,
 // else an HTTPRoute, else plain Services.
 func resolveProvider(ctx context.Context, c client.Reader, cn *siskinv1.Canary) string {
-	if p := cn.Spec.Provider; p != "" {
-		return p
+	if p := canary.Provider(&cn.Spec, ""); p != "" {
+		return p // its own, or replicas for a StatefulSet
 	}
 	apex, _, _ := router.ServiceNames(cn)
 	key := client.ObjectKey{Namespace: cn.Namespace, Name: apex}
@@ -62,6 +65,9 @@ func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, pro
 		v.Kind, rt = "HTTPRoute", gatewayapi.New(c, c)
 	case provider == siskinv1.ProviderKubernetes:
 		v.Kind, rt = "Service", kubernetes.New(c, c, nil)
+	case provider == siskinv1.ProviderReplicas:
+		// No route: the canary's share of the pods, as the target's adapter reads it.
+		v.Kind, v.Name, rt = "Pods of", cn.Spec.TargetRef.Name, replicas.New(target.NewKinds(c, c, nil, nil))
 	default:
 		v.Message = fmt.Sprintf("provider %s is not supported by Siskin", provider)
 		return v

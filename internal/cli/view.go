@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,8 +60,11 @@ type ConditionRow struct {
 	Message string `json:"message,omitempty"`
 }
 
-// WorkloadView is a Deployment with the readiness of its pods.
+// WorkloadView is a workload (the primary and the canary Deployment or DaemonSet, or the
+// StatefulSet rolled out in place) with the readiness of its pods.
 type WorkloadView struct {
+	// Kind is Deployment, DaemonSet or StatefulSet.
+	Kind      string `json:"kind,omitempty"`
 	Role      string `json:"role"`
 	Name      string `json:"name"`
 	Exists    bool   `json:"exists"`
@@ -70,6 +74,9 @@ type WorkloadView struct {
 	Available int32  `json:"available"`
 	// Revision is the target revision the primary was last copied from.
 	Revision string `json:"revision,omitempty"`
+	// Partition is a StatefulSet's rolling-update partition: pods at or above it run the new
+	// revision.
+	Partition *int32 `json:"partition,omitempty"`
 }
 
 // ObjectView is an object that exists or not.
@@ -143,27 +150,38 @@ func buildView(ctx context.Context, c client.Client, key client.ObjectKey) (*Vie
 	for _, cond := range st.Conditions {
 		v.Conditions = append(v.Conditions, ConditionRow{Type: cond.Type, Status: string(cond.Status), Reason: cond.Reason, Message: cond.Message})
 	}
+	kind := cn.Spec.TargetRef.Kind
+	if kind == "" {
+		kind = target.KindDeployment
+	}
 	workloads := []struct{ role, name string }{
 		{"primary", target.PrimaryName(cn.Spec.TargetRef.Name)},
 		{"canary", cn.Spec.TargetRef.Name},
+	}
+	if kind == target.KindStatefulSet {
+		// Rolled out in place: the one StatefulSet is both.
+		workloads = workloads[1:]
+		workloads[0].role = "in place"
 	}
 	if a := cn.Spec.Analysis; a != nil && a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline {
 		workloads = append(workloads, struct{ role, name string }{"baseline", cn.Spec.TargetRef.Name + "-baseline"})
 	}
 	for _, w := range workloads {
-		wv, err := workloadView(ctx, c, cn.Namespace, w.role, w.name)
+		wv, err := workloadView(ctx, c, cn.Namespace, kind, w.role, w.name)
 		if err != nil {
 			return nil, err
 		}
 		v.Deployments = append(v.Deployments, wv)
 	}
-	apex, primary, canaryName := router.ServiceNames(cn)
-	for _, name := range []string{apex, primary, canaryName} {
-		err := c.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: name}, &corev1.Service{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("get service %s/%s: %w", cn.Namespace, name, err)
+	if provider != siskinv1.ProviderReplicas { // provider replicas generates no Services
+		apex, primary, canaryName := router.ServiceNames(cn)
+		for _, name := range []string{apex, primary, canaryName} {
+			err := c.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: name}, &corev1.Service{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("get service %s/%s: %w", cn.Namespace, name, err)
+			}
+			v.Services = append(v.Services, ObjectView{Kind: "Service", Name: name, Exists: err == nil})
 		}
-		v.Services = append(v.Services, ObjectView{Kind: "Service", Name: name, Exists: err == nil})
 	}
 	v.Route = observeRoute(ctx, c, cn, provider)
 	for _, ch := range st.LastChecks {
@@ -192,20 +210,44 @@ func buildView(ctx context.Context, c client.Client, key client.ObjectKey) (*Vie
 	return v, nil
 }
 
-func workloadView(ctx context.Context, c client.Client, ns, role, name string) (WorkloadView, error) {
-	wv := WorkloadView{Role: role, Name: name}
-	dep := &appsv1.Deployment{}
-	switch err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, dep); {
+// workloadView reads the workload of a role; the baseline is always a Deployment.
+func workloadView(ctx context.Context, c client.Client, ns, kind, role, name string) (WorkloadView, error) {
+	if role == "baseline" {
+		kind = target.KindDeployment
+	}
+	wv := WorkloadView{Kind: kind, Role: role, Name: name}
+	var obj client.Object
+	switch kind {
+	case target.KindDaemonSet:
+		obj = &appsv1.DaemonSet{}
+	case target.KindStatefulSet:
+		obj = &appsv1.StatefulSet{}
+	default:
+		obj = &appsv1.Deployment{}
+	}
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); {
 	case apierrors.IsNotFound(err):
 		return wv, nil
 	case err != nil:
-		return wv, fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
+		return wv, fmt.Errorf("get %s %s/%s: %w", strings.ToLower(kind), ns, name, err)
 	}
 	wv.Exists = true
-	wv.Replicas = ptr.Deref(dep.Spec.Replicas, 1)
-	wv.Ready, wv.Updated, wv.Available = dep.Status.ReadyReplicas, dep.Status.UpdatedReplicas, dep.Status.AvailableReplicas
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		wv.Replicas = ptr.Deref(o.Spec.Replicas, 1)
+		wv.Ready, wv.Updated, wv.Available = o.Status.ReadyReplicas, o.Status.UpdatedReplicas, o.Status.AvailableReplicas
+	case *appsv1.DaemonSet:
+		wv.Replicas = o.Status.DesiredNumberScheduled
+		wv.Ready, wv.Updated, wv.Available = o.Status.NumberReady, o.Status.UpdatedNumberScheduled, o.Status.NumberAvailable
+	case *appsv1.StatefulSet:
+		wv.Replicas = ptr.Deref(o.Spec.Replicas, 1)
+		wv.Ready, wv.Updated, wv.Available = o.Status.ReadyReplicas, o.Status.UpdatedReplicas, o.Status.AvailableReplicas
+		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+			wv.Partition = ptr.To(*ru.Partition)
+		}
+	}
 	if role == "primary" {
-		wv.Revision = dep.Annotations[target.AnnotationRevision]
+		wv.Revision = obj.GetAnnotations()[target.AnnotationRevision]
 	}
 	return wv, nil
 }

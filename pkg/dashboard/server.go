@@ -197,6 +197,8 @@ func (s *Server) Start(ctx context.Context) error {
 // treeKinds are the kinds of the objects a Canary page shows.
 var treeKinds = []schema.GroupVersionKind{
 	appsv1.SchemeGroupVersion.WithKind("Deployment"),
+	appsv1.SchemeGroupVersion.WithKind("DaemonSet"),
+	appsv1.SchemeGroupVersion.WithKind("StatefulSet"),
 	corev1.SchemeGroupVersion.WithKind("Service"),
 	virtualServiceGVK,
 	httpRouteGVK,

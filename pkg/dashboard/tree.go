@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -40,10 +41,28 @@ func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidd
 		return true
 	}
 	var nodes []Node
-	if may("apps", "deployments") {
-		nodes = append(nodes,
-			s.deploymentNode(ctx, ns, c.Spec.TargetRef.Name, "canary (target)"),
-			s.deploymentNode(ctx, ns, target.PrimaryName(c.Spec.TargetRef.Name), "primary"))
+	kind := c.Spec.TargetRef.Kind
+	switch kind {
+	case target.KindStatefulSet:
+		if may("apps", "statefulsets") {
+			nodes = append(nodes, s.workloadNode(ctx, kind, ns, c.Spec.TargetRef.Name, "rolled out in place"))
+		}
+	case target.KindDaemonSet:
+		if may("apps", "daemonsets") {
+			nodes = append(nodes,
+				s.workloadNode(ctx, kind, ns, c.Spec.TargetRef.Name, "canary (target)"),
+				s.workloadNode(ctx, kind, ns, target.PrimaryName(c.Spec.TargetRef.Name), "primary"))
+		}
+	default:
+		if may("apps", "deployments") {
+			nodes = append(nodes,
+				s.workloadNode(ctx, target.KindDeployment, ns, c.Spec.TargetRef.Name, "canary (target)"),
+				s.workloadNode(ctx, target.KindDeployment, ns, target.PrimaryName(c.Spec.TargetRef.Name), "primary"))
+		}
+	}
+	p := canary.Provider(&c.Spec, "")
+	if p == siskinv1.ProviderReplicas {
+		return nodes, hidden // no Services, no route: the canary's share is its share of the pods
 	}
 	apex, primary, canaryName := router.ServiceNames(c)
 	if may("", "services") {
@@ -51,7 +70,6 @@ func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidd
 		svc.Children = []Node{s.serviceNode(ctx, ns, primary, "primary"), s.serviceNode(ctx, ns, canaryName, "canary")}
 		nodes = append(nodes, svc)
 	}
-	p := c.Spec.Provider
 	if (p == "" || p == siskinv1.ProviderIstio) && may("networking.istio.io", "virtualservices") {
 		if n, ok := s.routeNode(ctx, virtualServiceGVK, ns, apex, p != ""); ok {
 			nodes = append(nodes, n)
@@ -73,21 +91,45 @@ func missing(kind, name string, err error) Node {
 	return n
 }
 
-func (s *Server) deploymentNode(ctx context.Context, ns, name, role string) Node {
-	d := &appsv1.Deployment{}
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
-		return missing("Deployment", name, err)
+// workloadNode reads a Deployment, DaemonSet or StatefulSet and shows its pods' readiness and
+// images (and a StatefulSet's partition).
+func (s *Server) workloadNode(ctx context.Context, kind, ns, name, role string) Node {
+	var (
+		obj         client.Object
+		ready, want int32
+		spec        *corev1.PodSpec
+	)
+	switch kind {
+	case target.KindDaemonSet:
+		obj = &appsv1.DaemonSet{}
+	case target.KindStatefulSet:
+		obj = &appsv1.StatefulSet{}
+	default:
+		obj = &appsv1.Deployment{}
 	}
-	want := ptr.Deref(d.Spec.Replicas, 1)
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		return missing(kind, name, err)
+	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		ready, want, spec = o.Status.ReadyReplicas, ptr.Deref(o.Spec.Replicas, 1), &o.Spec.Template.Spec
+	case *appsv1.DaemonSet:
+		ready, want, spec = o.Status.NumberReady, o.Status.DesiredNumberScheduled, &o.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		ready, want, spec = o.Status.ReadyReplicas, ptr.Deref(o.Spec.Replicas, 1), &o.Spec.Template.Spec
+		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+			role += fmt.Sprintf(" · %d of %d pods updated, partition %d", o.Status.UpdatedReplicas, want, *ru.Partition)
+		}
+	}
 	var images []string
-	for _, c := range d.Spec.Template.Spec.Containers {
+	for _, c := range spec.Containers {
 		images = append(images, c.Image)
 	}
 	return Node{
-		Kind: "Deployment", Name: name,
-		Status:  fmt.Sprintf("%d/%d ready", d.Status.ReadyReplicas, want),
+		Kind: kind, Name: name,
+		Status:  fmt.Sprintf("%d/%d ready", ready, want),
 		Detail:  role + " · " + strings.Join(images, ", "),
-		Problem: d.Status.ReadyReplicas < want,
+		Problem: ready < want,
 	}
 }
 
