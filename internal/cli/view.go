@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -216,38 +213,17 @@ func workloadView(ctx context.Context, c client.Client, ns, kind, role, name str
 		kind = target.KindDeployment
 	}
 	wv := WorkloadView{Kind: kind, Role: role, Name: name}
-	var obj client.Object
-	switch kind {
-	case target.KindDaemonSet:
-		obj = &appsv1.DaemonSet{}
-	case target.KindStatefulSet:
-		obj = &appsv1.StatefulSet{}
-	default:
-		obj = &appsv1.Deployment{}
-	}
-	switch err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); {
+	pc, err := target.ReadPodCounts(ctx, c, kind, client.ObjectKey{Namespace: ns, Name: name})
+	switch {
 	case apierrors.IsNotFound(err):
 		return wv, nil
 	case err != nil:
-		return wv, fmt.Errorf("get %s %s/%s: %w", strings.ToLower(kind), ns, name, err)
+		return wv, err
 	}
 	wv.Exists = true
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		wv.Replicas = ptr.Deref(o.Spec.Replicas, 1)
-		wv.Ready, wv.Updated, wv.Available = o.Status.ReadyReplicas, o.Status.UpdatedReplicas, o.Status.AvailableReplicas
-	case *appsv1.DaemonSet:
-		wv.Replicas = o.Status.DesiredNumberScheduled
-		wv.Ready, wv.Updated, wv.Available = o.Status.NumberReady, o.Status.UpdatedNumberScheduled, o.Status.NumberAvailable
-	case *appsv1.StatefulSet:
-		wv.Replicas = ptr.Deref(o.Spec.Replicas, 1)
-		wv.Ready, wv.Updated, wv.Available = o.Status.ReadyReplicas, o.Status.UpdatedReplicas, o.Status.AvailableReplicas
-		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-			wv.Partition = ptr.To(*ru.Partition)
-		}
-	}
+	wv.Replicas, wv.Ready, wv.Updated, wv.Available, wv.Partition = pc.Wanted, pc.Ready, pc.Updated, pc.Available, pc.Partition
 	if role == "primary" {
-		wv.Revision = obj.GetAnnotations()[target.AnnotationRevision]
+		wv.Revision = pc.Object.GetAnnotations()[target.AnnotationRevision]
 	}
 	return wv, nil
 }

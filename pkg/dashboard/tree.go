@@ -6,12 +6,10 @@ import (
 	"sort"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -94,42 +92,22 @@ func missing(kind, name string, err error) Node {
 // workloadNode reads a Deployment, DaemonSet or StatefulSet and shows its pods' readiness and
 // images (and a StatefulSet's partition).
 func (s *Server) workloadNode(ctx context.Context, kind, ns, name, role string) Node {
-	var (
-		obj         client.Object
-		ready, want int32
-		spec        *corev1.PodSpec
-	)
-	switch kind {
-	case target.KindDaemonSet:
-		obj = &appsv1.DaemonSet{}
-	case target.KindStatefulSet:
-		obj = &appsv1.StatefulSet{}
-	default:
-		obj = &appsv1.Deployment{}
-	}
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+	pc, err := target.ReadPodCounts(ctx, s.client, kind, client.ObjectKey{Namespace: ns, Name: name})
+	if err != nil {
 		return missing(kind, name, err)
 	}
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		ready, want, spec = o.Status.ReadyReplicas, ptr.Deref(o.Spec.Replicas, 1), &o.Spec.Template.Spec
-	case *appsv1.DaemonSet:
-		ready, want, spec = o.Status.NumberReady, o.Status.DesiredNumberScheduled, &o.Spec.Template.Spec
-	case *appsv1.StatefulSet:
-		ready, want, spec = o.Status.ReadyReplicas, ptr.Deref(o.Spec.Replicas, 1), &o.Spec.Template.Spec
-		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-			role += fmt.Sprintf(" · %d of %d pods updated, partition %d", o.Status.UpdatedReplicas, want, *ru.Partition)
-		}
+	if pc.Partition != nil {
+		role += fmt.Sprintf(" · %d of %d pods updated, partition %d", pc.Updated, pc.Wanted, *pc.Partition)
 	}
 	var images []string
-	for _, c := range spec.Containers {
+	for _, c := range pc.Template.Spec.Containers {
 		images = append(images, c.Image)
 	}
 	return Node{
 		Kind: kind, Name: name,
-		Status:  fmt.Sprintf("%d/%d ready", ready, want),
+		Status:  fmt.Sprintf("%d/%d ready", pc.Ready, pc.Wanted),
 		Detail:  role + " · " + strings.Join(images, ", "),
-		Problem: ready < want,
+		Problem: pc.Ready < pc.Wanted,
 	}
 }
 
