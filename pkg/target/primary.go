@@ -213,7 +213,7 @@ func (d *Deployment) desiredPrimary(ctx context.Context, c *siskinv1.Canary, tar
 			OwnerReferences: []metav1.OwnerReference{ownerRef(c)},
 		},
 		Spec: appsv1.DeploymentSpec{
-			Replicas:                ptr.To(desiredReplicas(target)),
+			Replicas:                ptr.To(desiredReplicas(c, target)),
 			Selector:                selector,
 			Template:                *tmpl,
 			Strategy:                target.Spec.Strategy,
@@ -226,8 +226,13 @@ func (d *Deployment) desiredPrimary(ctx context.Context, c *siskinv1.Canary, tar
 }
 
 // desiredReplicas is what the target runs when it is up: its replicas, or those remembered
-// while it is scaled to zero, or 1.
-func desiredReplicas(target *appsv1.Deployment) int32 {
+// while it is scaled to zero, or 1. A worker canary's running replicas are a share of the
+// primary's, never a count for the primary: the remembered ones come first, and the replicas
+// only when none are remembered (before the first scale-up, when they are the user's).
+func desiredReplicas(c *siskinv1.Canary, target *appsv1.Deployment) int32 {
+	if n := rememberedReplicas(target); n > 0 && sharesPods(c) {
+		return n
+	}
 	if n := ptr.Deref(target.Spec.Replicas, 1); n > 0 {
 		return n
 	}

@@ -18,7 +18,8 @@ import (
 
 // ScaleDown scales the target to zero and remembers its replicas in AnnotationReplicas, so
 // that ScaleUp restores them. The patch carries the resourceVersion that was read: a replica
-// count changed meanwhile is a conflict, not a wrong memory.
+// count changed meanwhile is a conflict, not a wrong memory. A worker canary's replicas are a
+// share of the primary's, not the user's count: the memory it already has is kept.
 func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 	target, err := d.getTarget(ctx, c)
 	if err != nil {
@@ -28,8 +29,12 @@ func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 	if n == 0 {
 		return d.PauseScaler(ctx, c)
 	}
+	remember := n
+	if m := rememberedReplicas(target); m > 0 && sharesPods(c) {
+		remember = m
+	}
 	want := target.DeepCopy()
-	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationReplicas: strconv.Itoa(int(n))})
+	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationReplicas: strconv.Itoa(int(remember))})
 	want.Spec.Replicas = ptr.To[int32](0)
 	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(target, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("scale deployment %s to zero: %w", targetKey(c), err)
@@ -39,7 +44,9 @@ func (d *Deployment) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 }
 
 // ScaleUp scales a target at zero to its desired replicas: those remembered by ScaleDown, else
-// the primary's, else the autoscaler's minimum, else 1. A target already up is left alone.
+// the primary's, else the autoscaler's minimum, else 1. A target already up is left alone. A
+// worker canary (spec.provider replicas) starts on one replica instead, its smallest share,
+// and keeps the memory (see scaleUpShare).
 func (d *Deployment) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 	target, err := d.getTarget(ctx, c)
 	if err != nil {
@@ -48,6 +55,9 @@ func (d *Deployment) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 	// A paused KEDA ScaledObject would hold the target at zero.
 	if err := d.ResumeScaler(ctx, c); err != nil {
 		return err
+	}
+	if sharesPods(c) {
+		return d.scaleUpShare(ctx, c, target)
 	}
 	if ptr.Deref(target.Spec.Replicas, 1) > 0 {
 		return nil
@@ -96,11 +106,13 @@ func (d *Deployment) Revert(ctx context.Context, c *siskinv1.Canary) (bool, erro
 	return ready, nil
 }
 
-// scaleTo sets the target's replicas and forgets the remembered ones. Only those two fields
-// are in the patch, so a stale read cannot undo another writer's change.
+// scaleTo sets the target's replicas and forgets the remembered ones, and a worker canary's
+// applied share. Only those fields are in the patch, so a stale read cannot undo another
+// writer's change.
 func (d *Deployment) scaleTo(ctx context.Context, c *siskinv1.Canary, target *appsv1.Deployment, n int32) error {
 	want := target.DeepCopy()
 	delete(want.Annotations, AnnotationReplicas)
+	delete(want.Annotations, AnnotationShareWeight)
 	want.Spec.Replicas = ptr.To(n)
 	if err := d.client.Patch(ctx, want, client.MergeFrom(target)); err != nil {
 		return fmt.Errorf("scale deployment %s to %d: %w", targetKey(c), n, err)
