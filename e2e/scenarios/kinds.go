@@ -28,8 +28,16 @@ import (
 const replicasProvider = "replicas"
 
 // Replicas is the "router" of the provider replicas scenarios: there is none, and the subtests
-// are named after the provider.
+// are named after the provider. Their controller runs with the default --provider (which
+// cannot be replicas): the Canaries name their provider, or imply it (a StatefulSet).
 var Replicas = framework.Router{Provider: replicasProvider}
+
+// withoutRouter is in for a scenario of provider replicas: its controller runs with the default
+// provider flag.
+func withoutRouter(in Input) Input {
+	in.Router = framework.Istio
+	return in
+}
 
 // Annotations of KEDA's ScaledObject (pkg/target/keda.go).
 const kedaPausedReplicas = "autoscaling.keda.sh/paused-replicas"
@@ -78,7 +86,9 @@ func DaemonSetPromotionAndRollback(t *testing.T, in Input) {
 	if c.Status.Phase != siskinv1.PhaseFailed {
 		r.fatalf("a DaemonSet release failing half its requests was promoted")
 	}
-	if msg := readyMessage(c); !strings.Contains(msg, siskinv1.MetricRequestSuccessRate) {
+	msg := readyMessage(c)
+	t.Logf("rolled back: %s", msg)
+	if !strings.Contains(msg, siskinv1.MetricRequestSuccessRate) {
 		r.fatalf("rollback reason %q does not name request-success-rate", msg)
 	}
 	r.expectDaemonSetPods(in.Name+"-primary", nodes, "1.1.0")
@@ -232,12 +242,13 @@ func (r *rig) updateScaledObject(change func(*unstructured.Unstructured)) {
 
 // replicasCanary is the Canary of the provider replicas scenarios: no Service and no router,
 // steps of stepWeights every 10 s, judged by metric only (the built-in metrics read a mesh's
-// telemetry of requests, which a worker has not).
-func (r *rig) replicasCanary(kind string, stepWeights []int32, metric siskinv1.CanaryMetric) *siskinv1.Canary {
+// telemetry of requests, which a worker has not). provider is spec.provider: replicas, or
+// empty for a StatefulSet, whose provider it implies.
+func (r *rig) replicasCanary(provider, kind string, stepWeights []int32, metric siskinv1.CanaryMetric) *siskinv1.Canary {
 	return &siskinv1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Name: r.in.Name, Namespace: r.in.Namespace},
 		Spec: siskinv1.CanarySpec{
-			Provider:  replicasProvider,
+			Provider:  provider,
 			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: kind, Name: r.in.Name},
 			Analysis: &siskinv1.CanaryAnalysis{
 				Interval:    "10s",
@@ -270,7 +281,7 @@ func (r *rig) metricTemplate(name, query string) *siskinv1.CrossNamespaceObjectR
 // partition at five.
 func StatefulSetPartition(t *testing.T, in Input) {
 	in.Name = "web"
-	r := newRig(t, in)
+	r := newRig(t, withoutRouter(in))
 	const replicas = 5
 	r.createStatefulSet(replicas, map[string]string{"VERSION": "1.0.0"})
 	r.expectStatefulSet(replicas, "1.0.0", false)
@@ -279,7 +290,7 @@ sum(rate(istio_requests_total{reporter="destination",destination_workload_namesp
 /
 sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ target }}",pod=~"{{ canaryPods }}"}[{{ interval }}]))
 * 100`)
-	c := r.replicasCanary("StatefulSet", []int32{20, 40, 60}, siskinv1.CanaryMetric{
+	c := r.replicasCanary("", "StatefulSet", []int32{20, 40, 60}, siskinv1.CanaryMetric{
 		Name: "pod-success-rate", Interval: "30s", TemplateRef: ref,
 		ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)},
 		MinSample: &siskinv1.CanaryMetricMinSample{Min: 10, Query: `sum(increase(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ target }}",pod=~"{{ canaryPods }}"}[{{ interval }}]))`},
@@ -312,7 +323,9 @@ sum(rate(istio_requests_total{reporter="destination",destination_workload_namesp
 	if c.Status.Phase != siskinv1.PhaseFailed {
 		r.fatalf("a StatefulSet release failing half its requests was promoted")
 	}
-	if msg := readyMessage(c); !strings.Contains(msg, "pod-success-rate") {
+	msg := readyMessage(c)
+	t.Logf("rolled back: %s", msg)
+	if !strings.Contains(msg, "pod-success-rate") {
 		r.fatalf("rollback reason %q does not name pod-success-rate", msg)
 	}
 	users.Stop()
@@ -370,7 +383,7 @@ func (r *rig) expectStatefulSet(replicas int, version string, rolledBack bool) {
 // canary pods' jobs. A good release is promoted; one failing half its jobs is rolled back.
 func WorkerReplicas(t *testing.T, in Input) {
 	in.Name = "worker"
-	r := newRig(t, in)
+	r := newRig(t, withoutRouter(in))
 	r.createWorker(4, map[string]string{"VERSION": "1.0.0", "WORK_RATE": "20"})
 	selector := `namespace="{{ namespace }}",pod=~"{{ canaryPods }}"`
 	ref := r.metricTemplate("job-failure-rate", `
@@ -378,7 +391,7 @@ sum(rate(testapp_jobs_total{`+selector+`,result="failed"}[{{ interval }}]))
 /
 sum(rate(testapp_jobs_total{`+selector+`}[{{ interval }}]))
 * 100`)
-	c := r.replicasCanary("Deployment", []int32{25, 50}, siskinv1.CanaryMetric{
+	c := r.replicasCanary(replicasProvider, "Deployment", []int32{25, 50}, siskinv1.CanaryMetric{
 		Name: "job-failure-rate", Interval: "30s", TemplateRef: ref,
 		ThresholdRange: &siskinv1.CanaryThresholdRange{Max: ptr.To(5.0)},
 		MinSample:      &siskinv1.CanaryMetricMinSample{Min: 20, Query: `sum(increase(testapp_jobs_total{` + selector + `}[{{ interval }}]))`},
@@ -408,7 +421,9 @@ sum(rate(testapp_jobs_total{`+selector+`}[{{ interval }}]))
 	if c.Status.Phase != siskinv1.PhaseFailed {
 		r.fatalf("a worker release failing half its jobs was promoted")
 	}
-	if msg := readyMessage(c); !strings.Contains(msg, "job-failure-rate") {
+	msg := readyMessage(c)
+	t.Logf("rolled back: %s", msg)
+	if !strings.Contains(msg, "job-failure-rate") {
 		r.fatalf("rollback reason %q does not name job-failure-rate", msg)
 	}
 	if v := r.primaryVersion(); v != "1.1.0" {
