@@ -168,7 +168,10 @@ func (v stsView) wanted() int32 {
 // the next template change waits for the analysis.
 func (v stsView) sharePartition(weight int32) int32 {
 	if v.atPrimary {
-		if v.complete {
+		if v.complete || (!v.fresh && v.partition >= v.replicas) {
+			// A partition raised to replicas stays there until the StatefulSet controller has
+			// observed it: its status is of the spec before until then, and says nothing of
+			// the pods.
 			return v.replicas
 		}
 		return 0
@@ -351,11 +354,20 @@ func (s *StatefulSet) EnsurePrimary(ctx context.Context, c *siskinv1.Canary) err
 		AnnotationPrimaryRevision: fp,
 		AnnotationPartition:       original,
 	})
-	setPartition(want, newSTSView(want, fp).sharePartition(0))
+	setPartition(want, heldPartition(newSTSView(want, fp)))
 	if err := s.client.Patch(ctx, want, client.MergeFromWithOptions(sts, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("take over statefulset %s: %w", targetKey(c), err)
 	}
 	return nil
+}
+
+// heldPartition is the partition of a StatefulSet whose template has just become the primary's
+// revision (v.atPrimary): 0 until every pod runs it, replicas if every pod does already.
+func heldPartition(v stsView) int32 {
+	if v.complete {
+		return v.replicas
+	}
+	return 0
 }
 
 // setPartition sets a RollingUpdate partition on sts.
@@ -546,7 +558,11 @@ func (s *StatefulSet) Promote(ctx context.Context, c *siskinv1.Canary, revision 
 			want.Annotations[AnnotationPartition] = strconv.Itoa(int(p))
 		}
 	}
-	setPartition(want, newSTSView(want, fp).sharePartition(appliedWeight(sts)))
+	if sts.Annotations[AnnotationPrimaryRevision] == fp {
+		setPartition(want, newSTSView(want, fp).sharePartition(0))
+	} else {
+		setPartition(want, heldPartition(newSTSView(want, fp)))
+	}
 	if partitionOf(sts) == partitionOf(want) && sts.Annotations[AnnotationPrimaryRevision] == fp &&
 		sts.Annotations[AnnotationPartition] == want.Annotations[AnnotationPartition] {
 		return nil

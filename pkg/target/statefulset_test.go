@@ -353,6 +353,20 @@ func TestStatefulSetPromotionHoldsPartitionZeroUntilEveryPodIsUpdated(t *testing
 	if p := partition(getWeb(t, cl)); p != 5 {
 		t.Errorf("partition %d once the promotion finished, want 5 so that the next template waits", p)
 	}
+	// Until the StatefulSet controller observes the raised partition its status is of the spec
+	// before: the partition stays raised all the same.
+	mutateWeb(t, cl, func(sts *appsv1.StatefulSet) { sts.Generation, sts.Status.ObservedGeneration = 4, 3 })
+	for _, w := range []int32{0, 60} {
+		if err := s.ApplyShare(ctx, c, canary.DesiredRoute{CanaryWeight: w, PrimaryWeight: 100 - w}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ScaleDown(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if p := partition(getWeb(t, cl)); p != 5 {
+			t.Errorf("weight %d before the raised partition was observed: partition %d, want 5", w, p)
+		}
+	}
 	// Promoting the same revision again does not release the next template.
 	if err := s.Promote(ctx, c, tgt.Fingerprint); err != nil {
 		t.Fatal(err)
@@ -552,5 +566,31 @@ func TestKindsDispatchAStatefulSetToItsAdapter(t *testing.T) {
 	}
 	if canaryPods, primaryPods, err := k.Pods(context.Background(), c); err != nil || canaryPods != noPod || primaryPods != "^web-(0|1|2)$" {
 		t.Errorf("Pods = %s, %s, %v", canaryPods, primaryPods, err)
+	}
+}
+
+func TestStatefulSetOfOneReplicaIsNotRolledBackByDeletingItsPod(t *testing.T) {
+	// One replica at any weight is every pod: the StatefulSet controller makes the new revision
+	// the current one, and a deleted pod would come back on it.
+	s, cl, c := takeOver(t, 1, webPod(0, revNew, "web"))
+	ctx := context.Background()
+	if err := s.ApplyShare(ctx, c, canary.DesiredRoute{CanaryWeight: 20, PrimaryWeight: 80}); err != nil {
+		t.Fatal(err)
+	}
+	rollWeb(t, cl, 1)
+	if canaryPods, primaryPods, _ := s.Pods(ctx, c); canaryPods != "^web-(0)$" || primaryPods != noPod {
+		t.Errorf("pods %s and %s, want the one pod on the canary's side", canaryPods, primaryPods)
+	}
+	if err := s.ApplyShare(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScaleDown(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPods(t, cl); n != 1 {
+		t.Errorf("%d pods after the rollback of a one-replica statefulset, want its pod left alone", n)
+	}
+	if p := partition(getWeb(t, cl)); p != 1 {
+		t.Errorf("partition %d after the rollback, want 1", p)
 	}
 }
