@@ -95,7 +95,7 @@ func releaseWorker(t *testing.T, ns, img string) time.Time {
 // shareState is what a worker rollout looks like at one moment.
 type shareState struct {
 	targetReplicas  int32
-	weight          string // the target's AnnotationShareWeight
+	weight          string // the target's AnnotationWeight
 	primaryReplicas int32
 	primaryImage    string
 }
@@ -145,7 +145,7 @@ func (r *shareRecorder) poll(ctx context.Context) {
 	}
 	s := shareState{
 		targetReplicas:  ptr.Deref(tgt.Spec.Replicas, 1),
-		weight:          tgt.Annotations[target.AnnotationShareWeight],
+		weight:          tgt.Annotations[target.AnnotationWeight],
 		primaryReplicas: ptr.Deref(primary.Spec.Replicas, 1),
 		primaryImage:    image(primary),
 	}

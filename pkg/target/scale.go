@@ -112,7 +112,7 @@ func (d *Deployment) Revert(ctx context.Context, c *siskinv1.Canary) (bool, erro
 func (d *Deployment) scaleTo(ctx context.Context, c *siskinv1.Canary, target *appsv1.Deployment, n int32) error {
 	want := target.DeepCopy()
 	delete(want.Annotations, AnnotationReplicas)
-	delete(want.Annotations, AnnotationShareWeight)
+	delete(want.Annotations, AnnotationWeight)
 	want.Spec.Replicas = ptr.To(n)
 	if err := d.client.Patch(ctx, want, client.MergeFrom(target)); err != nil {
 		return fmt.Errorf("scale deployment %s to %d: %w", targetKey(c), n, err)

@@ -21,11 +21,7 @@ import (
 // target runs a share of the primary's replicas beside <target>-primary, and the weight is that
 // share. The target's own replica count, the user's, stays in AnnotationReplicas from the first
 // scale-up until the end of the Canary, so that the primary never takes a share for its size.
-
-// AnnotationShareWeight on a worker canary's target is the canary weight ApplyShare last
-// applied: the share of the primary's replicas the target runs. ObserveShare reads it back as
-// the route's weights.
-const AnnotationShareWeight = "siskin.dev/share-weight"
+// The weight ApplyShare last applied is AnnotationWeight on the target, as on a StatefulSet.
 
 // fullShare is the weight of every pod, the primary's at rest.
 const fullShare = 100
@@ -51,7 +47,7 @@ func shareOf(p, w int32) int32 {
 
 // sharedWeight is the weight ApplyShare last recorded on the target, 0 when none was.
 func sharedWeight(target *appsv1.Deployment) int32 {
-	w, err := strconv.ParseInt(target.Annotations[AnnotationShareWeight], 10, 32)
+	w, err := strconv.ParseInt(target.Annotations[AnnotationWeight], 10, 32)
 	if err != nil || w < 0 {
 		return 0
 	}
@@ -115,7 +111,7 @@ func (d *Deployment) ApplyShare(ctx context.Context, c *siskinv1.Canary, desired
 	}
 	w := min(max(desired.CanaryWeight, 0), fullShare)
 	want := target.DeepCopy()
-	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationShareWeight: strconv.Itoa(int(w))})
+	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationWeight: strconv.Itoa(int(w))})
 	if w > 0 {
 		primary, err := d.getPrimary(ctx, c)
 		if err != nil {

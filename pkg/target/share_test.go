@@ -87,7 +87,7 @@ func TestAWorkerCanaryRunsItsShareOfThePrimaryReplicas(t *testing.T) {
 			if n := *got.Spec.Replicas; n != tt.want {
 				t.Errorf("target runs %d replicas, want %d", n, tt.want)
 			}
-			if w := got.Annotations[AnnotationShareWeight]; w != fmt.Sprint(tt.weight) {
+			if w := got.Annotations[AnnotationWeight]; w != fmt.Sprint(tt.weight) {
 				t.Errorf("applied weight recorded as %q, want %d", w, tt.weight)
 			}
 			if m := got.Annotations[AnnotationReplicas]; m != "6" {
