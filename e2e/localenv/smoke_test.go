@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/clientcmd"
@@ -201,11 +202,70 @@ func TestSmoke(t *testing.T) {
 	})
 	t.Logf("istio_requests_total visible in Prometheus after %s", time.Since(t0).Round(10*time.Millisecond))
 
+	smokeNodesAndWorkers(ctx, t, c, plain, env)
+
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, env.Slack.WebhookURL, strings.NewReader(`{"text":"smoke"}`))
 	req.Header.Set("Content-Type", "application/json")
 	if _, err := call(plain, req); err != nil {
 		t.Errorf("slack sink: %v", err)
 	}
+}
+
+// smokeNodesAndWorkers checks the three Ready nodes, KEDA's ScaledObject CRD, and a worker
+// DaemonSet: a pod on each node, each scraped by Prometheus (annotation prometheus.io/scrape)
+// with its namespace and pod labels.
+func smokeNodesAndWorkers(ctx context.Context, t *testing.T, c client.Client, plain *http.Client, env *envfile.Env) {
+	t.Helper()
+	if len(env.NodeNames) != 3 {
+		t.Errorf("env.json names nodes %v; expected three", env.NodeNames)
+	}
+	var nodes corev1.NodeList
+	if err := c.List(ctx, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	ready := 0
+	for i := range nodes.Items {
+		if nodeReady(&nodes.Items[i]) {
+			ready++
+		}
+	}
+	if ready != 3 {
+		t.Errorf("%d of %d nodes Ready; expected three", ready, len(nodes.Items))
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := c.Get(ctx, client.ObjectKey{Name: "scaledobjects.keda.sh"}, &crd); err != nil {
+		t.Errorf("KEDA's ScaledObject CRD: %v", err)
+	}
+
+	labels := map[string]string{"app": "worker"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "smoke", Name: "worker"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9797"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "worker", Image: "worker:1.0.0",
+					Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9797}},
+					Env:   []corev1.EnvVar{{Name: "WORK_RATE", Value: "10"}},
+				}}},
+			},
+		},
+	}
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	q := `count(testapp_jobs_total{namespace="smoke",pod=~"worker-.*",result="ok"} > 0)`
+	eventually(t, "the worker pods' jobs in Prometheus, one pod per node", 60*time.Second, func() error {
+		v, err := promQuery(ctx, plain, env.Prometheus, q)
+		if err != nil {
+			return err
+		}
+		if v != 3 {
+			return fmt.Errorf("%s = %v", q, v)
+		}
+		return nil
+	})
 }
 
 func createPodinfo(ctx context.Context, t *testing.T, c client.Client, ns string) {
