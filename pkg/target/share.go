@@ -110,6 +110,7 @@ func (d *Deployment) ApplyShare(ctx context.Context, c *siskinv1.Canary, desired
 		return err
 	}
 	w := min(max(desired.CanaryWeight, 0), fullShare)
+	var opts []client.MergeFromOption
 	want := target.DeepCopy()
 	want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationWeight: strconv.Itoa(int(w))})
 	if w > 0 {
@@ -122,14 +123,16 @@ func (d *Deployment) ApplyShare(ctx context.Context, c *siskinv1.Canary, desired
 				apierrors.NewNotFound(appsv1.Resource("deployments"), primaryKey(c).Name))
 		}
 		if cur := ptr.Deref(target.Spec.Replicas, 1); cur > 0 && rememberedReplicas(target) == 0 {
+			// As in ScaleDown: a count changed since it was read is a conflict, not a wrong memory.
 			want.Annotations[AnnotationReplicas] = strconv.Itoa(int(cur))
+			opts = append(opts, client.MergeFromWithOptimisticLock{})
 		}
 		want.Spec.Replicas = ptr.To(shareOf(ptr.Deref(primary.Spec.Replicas, 1), w))
 	}
 	if equality.Semantic.DeepEqual(target, want) {
 		return nil
 	}
-	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(target, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(target, opts...)); err != nil {
 		return fmt.Errorf("share %d%% of the primary's replicas with deployment %s: %w", w, targetKey(c), err)
 	}
 	return nil

@@ -133,6 +133,16 @@ func TestWeightZeroTakesNoPodsFromAWorkerCanary(t *testing.T) {
 	}
 }
 
+func TestApplyShareRemembersTheUserCountOfATargetWithoutAMemory(t *testing.T) {
+	c := newCanary(workerCanary)
+	d, cl := newAdapter(t, newTarget(workerReplicas(4, 0)), workerPrimary(4))
+	applyWorkerShare(t, d, c, 25)
+	got := get(t, cl, "podinfo", &appsv1.Deployment{})
+	if *got.Spec.Replicas != 1 || got.Annotations[AnnotationReplicas] != "4" {
+		t.Errorf("target at %d replicas remembering %q, want its share 1 and the user's 4", *got.Spec.Replicas, got.Annotations[AnnotationReplicas])
+	}
+}
+
 func TestObserveShareFollowsThePrimaryAndTheTarget(t *testing.T) {
 	c := newCanary(workerCanary)
 	d, cl := newAdapter(t, newTarget(workerReplicas(1, 4)), workerPrimary(4))
