@@ -305,12 +305,31 @@ sum(rate(istio_requests_total{reporter="destination",destination_workload_namesp
 	host := fmt.Sprintf("%s.%s:%d", in.Name, in.Namespace, in.Port)
 	users := in.Env.StartTraffic(r.ctx, host, 20, nil)
 	rec := r.record()
+	// Which pods run the new version, step by step: ceil(5*w/100) of the highest ordinals.
+	updated := r.sample(func(ctx context.Context) (string, error) {
+		pods, err := r.podsOf(ctx, "StatefulSet", in.Name)
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, name := range sortedKeys(pods) {
+			if envMap(pods[name].Spec.Containers[0].Env)["VERSION"] == "1.1.0" {
+				names = append(names, name)
+			}
+		}
+		return strings.Join(names, ","), nil
+	})
 	r.releaseWorkload(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: in.Name}}, map[string]string{"VERSION": "1.1.0"})
 	r.waitPhase(rolloutTimeout, siskinv1.PhaseSucceeded)
 	snaps := r.snapshots(rec, siskinv1.PhaseSucceeded)
 	if w := framework.Weights(snaps); !isSubsequence([]int32{20, 40, 60}, w) {
 		r.fatalf("status weights went %v; expected the steps 20, 40, 60\n%s", w, framework.Format(snaps))
 	}
+	seen := updated.Stop()
+	if want := []string{"", "web-4", "web-3,web-4", "web-2,web-3,web-4"}; !containsInOrder(want, seen) {
+		r.fatalf("the pods on the new version went %q; expected %q, then all", seen, want)
+	}
+	t.Logf("pods on the new version went %q", seen)
 	r.expectStatefulSet(replicas, "1.1.0", false)
 	stats := users.Take()
 	expectNoLoss(t, r, "during the StatefulSet's promotion", stats)
@@ -403,12 +422,25 @@ sum(rate(testapp_jobs_total{`+selector+`}[{{ interval }}]))
 	r.expectWorkerPods(in.Name+"-primary", 4, "1.0.0")
 
 	rec := r.record()
+	// The canary Deployment's replicas, step by step: ceil(4*w/100) beside the primary's four.
+	replicas := r.sample(func(ctx context.Context) (string, error) {
+		var d appsv1.Deployment
+		if err := in.Env.Client.Get(ctx, types.NamespacedName{Namespace: in.Namespace, Name: in.Name}, &d); err != nil {
+			return "", err
+		}
+		return fmt.Sprint(ptr.Deref(d.Spec.Replicas, 1)), nil
+	})
 	r.release(map[string]string{"VERSION": "1.1.0"})
 	r.waitPhase(rolloutTimeout, siskinv1.PhaseSucceeded)
 	snaps := r.snapshots(rec, siskinv1.PhaseSucceeded)
 	if w := framework.Weights(snaps); !isSubsequence([]int32{25, 50}, w) {
 		r.fatalf("status weights went %v; expected the steps 25, 50\n%s", w, framework.Format(snaps))
 	}
+	seen := replicas.Stop()
+	if want := []string{"0", "1", "2", "0"}; !containsInOrder(want, seen) {
+		r.fatalf("the canary Deployment's replicas went %v; expected %v", seen, want)
+	}
+	t.Logf("canary replicas went %v", seen)
 	if v := r.primaryVersion(); v != "1.1.0" {
 		r.fatalf("primary runs %q after the promotion; expected 1.1.0", v)
 	}

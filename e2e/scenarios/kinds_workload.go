@@ -243,3 +243,50 @@ func scaledObject(ns, name string) *unstructured.Unstructured {
 	u.SetName(name)
 	return u
 }
+
+// sampler records what observe returns every 200 ms, dropping repeats, until it is stopped.
+type sampler struct {
+	stop func()
+	done chan struct{}
+	seen []string
+}
+
+// sample starts a sampler; errors are skipped (the next sample tries again).
+func (r *rig) sample(observe func(ctx context.Context) (string, error)) *sampler {
+	ctx, cancel := context.WithCancel(r.ctx)
+	s := &sampler{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			if v, err := observe(ctx); err == nil && (len(s.seen) == 0 || s.seen[len(s.seen)-1] != v) {
+				s.seen = append(s.seen, v)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	r.t.Cleanup(cancel)
+	return s
+}
+
+// Stop stops the sampler and returns the distinct values it saw, in order.
+func (s *sampler) Stop() []string {
+	s.stop()
+	<-s.done
+	return s.seen
+}
+
+// containsInOrder reports whether want appears in got in order, possibly with other values
+// between.
+func containsInOrder(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
