@@ -118,6 +118,26 @@ func (e *Env) Diagnose(ctx context.Context, ns, name string, ctrl *Controller) s
 			fmt.Fprintf(&b, "   %s replicas=%d ready=%d updated=%d env:%s\n", d.Name, ptrVal(d.Spec.Replicas), d.Status.ReadyReplicas, d.Status.UpdatedReplicas, env)
 		}
 	}
+	var dss appsv1.DaemonSetList
+	if err := e.Client.List(ctx, &dss, client.InNamespace(ns)); err == nil && len(dss.Items) > 0 {
+		b.WriteString("-- daemonsets:\n")
+		for _, d := range dss.Items {
+			fmt.Fprintf(&b, "   %s desired=%d ready=%d updated=%d nodeSelector=%v env:%s\n", d.Name, d.Status.DesiredNumberScheduled, d.Status.NumberReady,
+				d.Status.UpdatedNumberScheduled, d.Spec.Template.Spec.NodeSelector, containerEnv(d.Spec.Template.Spec.Containers))
+		}
+	}
+	var sts appsv1.StatefulSetList
+	if err := e.Client.List(ctx, &sts, client.InNamespace(ns)); err == nil && len(sts.Items) > 0 {
+		b.WriteString("-- statefulsets:\n")
+		for _, s := range sts.Items {
+			partition := "unset"
+			if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+				partition = fmt.Sprint(*ru.Partition)
+			}
+			fmt.Fprintf(&b, "   %s replicas=%d ready=%d updated=%d partition=%s currentRevision=%s updateRevision=%s env:%s\n", s.Name, ptrVal(s.Spec.Replicas),
+				s.Status.ReadyReplicas, s.Status.UpdatedReplicas, partition, s.Status.CurrentRevision, s.Status.UpdateRevision, containerEnv(s.Spec.Template.Spec.Containers))
+		}
+	}
 	var evs corev1.EventList
 	if err := e.Client.List(ctx, &evs, client.InNamespace(ns)); err == nil {
 		sort.Slice(evs.Items, func(i, j int) bool { return eventTime(evs.Items[i]).Before(eventTime(evs.Items[j])) })
@@ -152,6 +172,17 @@ func eventTime(ev corev1.Event) time.Time {
 	default:
 		return ev.CreationTimestamp.Time
 	}
+}
+
+// containerEnv renders the environment of the first container.
+func containerEnv(cs []corev1.Container) string {
+	env := ""
+	if len(cs) > 0 {
+		for _, v := range cs[0].Env {
+			env += " " + v.Name + "=" + v.Value
+		}
+	}
+	return env
 }
 
 func ptrVal(p *int32) int32 {
