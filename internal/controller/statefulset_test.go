@@ -494,9 +494,36 @@ func TestStatefulSetCanaryDeletionRestoresTheUsersPartition(t *testing.T) {
 	if p := stsPartition(sts); p != 0 {
 		t.Errorf("partition %d after the Canary was deleted, want the user's 0", p)
 	}
-	for _, a := range []string{target.AnnotationPartition, target.AnnotationPrimaryRevision, target.AnnotationWeight} {
+	for _, a := range []string{target.AnnotationPartition, target.AnnotationPrimaryRevision, target.AnnotationWeight, target.AnnotationCanaryRevision} {
 		if _, ok := sts.Annotations[a]; ok {
 			t.Errorf("annotation %s left on the statefulset after the Canary was deleted", a)
 		}
 	}
+}
+
+func TestStatefulSetTemplateReplacedMidAnalysisLeavesNoPodOnTheAbandonedRevision(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{})
+	runStatefulSetController(t, ns)
+	url, _, _ := hookServer(t)
+	c := statefulSetCanary(ns, siskinv1.CanaryWebhook{Name: "load", Type: siskinv1.RolloutHook, URL: url})
+	first := setupStatefulSetRollout(t, ns, c)
+
+	second := releaseStatefulSet(t, ns, "web:2")
+	waitForWithin(t, keyOf(c), "weight 40", 3*analysisInterval, func(c *siskinv1.Canary) bool {
+		return c.Status.CanaryWeight == 40
+	})
+	waitForPods(t, ns, "2 pods on web:2", updatedFrom(2, first, second))
+	// The StatefulSet controller never touches pods below the partition: without Siskin, web-3
+	// and web-4 would run web:2 beside the primary's pods until the next promotion.
+	third := releaseStatefulSet(t, ns, "web:3")
+	waitForPods(t, ns, "web:2's pods back on the previous revision", func(int32) string { return first })
+	t.Logf("web:2's pods back on the previous revision after %s", time.Since(start).Round(time.Millisecond))
+	waitForWithin(t, keyOf(c), "weight 20 of web:3", 2*analysisInterval, func(c *siskinv1.Canary) bool {
+		return c.Status.CanaryWeight == 20
+	})
+	waitForPods(t, ns, "1 pod on web:3", updatedFrom(1, first, third))
+	t.Logf("web:3 at weight 20 after %s", time.Since(start).Round(time.Millisecond))
 }

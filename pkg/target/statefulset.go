@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -32,6 +33,12 @@ const (
 	AnnotationPartition = "siskin.dev/partition"
 	// AnnotationWeight is the canary weight ApplyShare last applied, which ObserveShare reports.
 	AnnotationWeight = "siskin.dev/weight"
+	// AnnotationCanaryRevision is the name of the StatefulSet's update revision (its
+	// ControllerRevision) when ApplyShare last gave it pods. If the template is replaced during
+	// the analysis, the pods of that revision below the partition would run it until the next
+	// promotion: the StatefulSet controller never touches them. ApplyShare and ScaleDown delete
+	// them, by this name, once it is neither the current nor the update revision.
+	AnnotationCanaryRevision = "siskin.dev/canary-revision"
 
 	// PartitionUnset is the value of AnnotationPartition for a StatefulSet that had no
 	// partition of its own.
@@ -379,18 +386,24 @@ func setPartition(sts *appsv1.StatefulSet, partition int32) {
 	sts.Spec.UpdateStrategy.RollingUpdate.Partition = ptr.To(partition)
 }
 
-// patchShare writes the partition and, when weight is not nil, AnnotationWeight, if either
-// changes. The patch carries the resourceVersion that was read: the partition is computed
-// from the replicas and the template read, and a template changed since must not be released
-// to pods by a partition meant for the one before.
-func (s *StatefulSet) patchShare(ctx context.Context, sts *appsv1.StatefulSet, partition int32, weight *int32) error {
+// patchShare writes the partition and, when they are not nil, AnnotationWeight and
+// AnnotationCanaryRevision (removed when empty), if anything changes. The patch carries the
+// resourceVersion that was read: the partition is computed from the replicas and the template
+// read, and a template changed since must not be released to pods by a partition meant for the
+// one before.
+func (s *StatefulSet) patchShare(ctx context.Context, sts *appsv1.StatefulSet, partition int32, weight *int32, canaryRevision *string) error {
 	want := sts.DeepCopy()
 	setPartition(want, partition)
 	if weight != nil {
 		want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationWeight: strconv.Itoa(int(*weight))})
 	}
-	if partitionOf(sts) == partition && (weight == nil || sts.Annotations[AnnotationWeight] == want.Annotations[AnnotationWeight]) &&
-		sts.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType {
+	if canaryRevision != nil && *canaryRevision != "" {
+		want.Annotations = mergeMetadata(want.Annotations, map[string]string{AnnotationCanaryRevision: *canaryRevision})
+	} else if canaryRevision != nil {
+		delete(want.Annotations, AnnotationCanaryRevision)
+	}
+	if partitionOf(sts) == partition && sts.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType &&
+		equality.Semantic.DeepEqual(sts.Annotations, want.Annotations) {
 		return nil
 	}
 	if err := s.client.Patch(ctx, want, client.MergeFromWithOptions(sts, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -473,11 +486,63 @@ func (s *StatefulSet) ApplyShare(ctx context.Context, c *siskinv1.Canary, desire
 		return fmt.Errorf("give statefulset %s's canary weight %d: it is not under siskin's control yet", v.name, desired.CanaryWeight)
 	}
 	weight := min(max(desired.CanaryWeight, 0), 100)
-	return s.patchShare(ctx, sts, v.sharePartition(weight), &weight)
+	canaryRevision, err := s.deleteAbandoned(ctx, v)
+	if err != nil {
+		return err
+	}
+	if weight > 0 && v.fresh && v.split && !v.atPrimary {
+		canaryRevision = ptr.To(sts.Status.UpdateRevision)
+	}
+	return s.patchShare(ctx, sts, v.sharePartition(weight), &weight, canaryRevision)
 }
 
-// ScaleUp does nothing: the canary's pods are given by ApplyShare, a share at a time.
-func (s *StatefulSet) ScaleUp(context.Context, *siskinv1.Canary) error { return nil }
+// abandoned returns the revision recorded in AnnotationCanaryRevision if it is neither the
+// current nor the update revision any more, else "".
+func (v stsView) abandoned() string {
+	rev, st := v.sts.Annotations[AnnotationCanaryRevision], v.sts.Status
+	if rev == "" || !v.fresh || rev == st.UpdateRevision || rev == st.CurrentRevision {
+		return ""
+	}
+	return rev
+}
+
+// deleteAbandoned deletes the pods of an abandoned canary revision (see
+// AnnotationCanaryRevision), which the StatefulSet controller recreates on the revision of
+// their ordinal, and returns the annotation's new value for patchShare: nil to keep it.
+func (s *StatefulSet) deleteAbandoned(ctx context.Context, v stsView) (*string, error) {
+	rev := v.abandoned()
+	if rev == "" {
+		return nil, nil
+	}
+	if err := s.deletePods(ctx, v.sts, rev); err != nil {
+		return nil, err
+	}
+	return ptr.To(""), nil
+}
+
+// ScaleUp gives the canary no pod: ApplyShare does, a share at a time. An analysis starts with
+// it, and it is asked for again while the canary has no pod, so it is where the pods of a
+// canary revision that a new template abandoned are deleted (see AnnotationCanaryRevision):
+// the new analysis does not count them as the primary's.
+func (s *StatefulSet) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
+	sts, err := s.getTarget(ctx, c)
+	if err != nil {
+		return err
+	}
+	fp, err := s.fingerprint(sts)
+	if err != nil {
+		return fmt.Errorf("fingerprint statefulset %s: %w", targetKey(c), err)
+	}
+	v := newSTSView(sts, fp)
+	if !v.takenOver() || sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return nil
+	}
+	canaryRevision, err := s.deleteAbandoned(ctx, v)
+	if err != nil || canaryRevision == nil {
+		return err
+	}
+	return s.patchShare(ctx, sts, v.partition, nil, canaryRevision)
+}
 
 // ScaleDown takes the canary's pods away: the partition goes back to replicas (or stays 0
 // while a promotion finishes), and once the StatefulSet controller has observed it, the pods
@@ -498,31 +563,36 @@ func (s *StatefulSet) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
 	if !v.takenOver() || sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		return nil
 	}
-	if want := v.sharePartition(0); partitionOf(sts) != want {
-		return s.patchShare(ctx, sts, want, nil)
+	canaryRevision, err := s.deleteAbandoned(ctx, v)
+	if err != nil {
+		return err
+	}
+	if want := v.sharePartition(0); partitionOf(sts) != want || canaryRevision != nil {
+		return s.patchShare(ctx, sts, want, nil, canaryRevision)
 	}
 	if v.atPrimary || !v.fresh || !v.split || v.canaryPods() == 0 || v.partition < v.replicas {
 		// Without a current revision apart from the update one (every pod was updated, see
 		// sharePartition), deleted pods would come back on the canary's revision.
 		return nil
 	}
-	return s.deleteCanaryPods(ctx, sts)
+	return s.deletePods(ctx, sts, sts.Status.UpdateRevision)
 }
 
-// deleteCanaryPods deletes the pods of the StatefulSet's update revision.
-func (s *StatefulSet) deleteCanaryPods(ctx context.Context, sts *appsv1.StatefulSet) error {
+// deletePods deletes the StatefulSet's pods of a revision, with one deletecollection of the
+// pods its selector picks that carry the revision's controller-revision-hash.
+func (s *StatefulSet) deletePods(ctx context.Context, sts *appsv1.StatefulSet, revision string) error {
 	sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector)
 	if err != nil {
 		return fmt.Errorf("selector of statefulset %s/%s: %w", sts.Namespace, sts.Name, err)
 	}
-	rev, err := labels.NewRequirement(appsv1.ControllerRevisionHashLabelKey, selection.Equals, []string{sts.Status.UpdateRevision})
+	rev, err := labels.NewRequirement(appsv1.ControllerRevisionHashLabelKey, selection.Equals, []string{revision})
 	if err != nil {
-		return fmt.Errorf("revision %q of statefulset %s/%s: %w", sts.Status.UpdateRevision, sts.Namespace, sts.Name, err)
+		return fmt.Errorf("revision %q of statefulset %s/%s: %w", revision, sts.Namespace, sts.Name, err)
 	}
 	err = s.client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(sts.Namespace),
 		client.MatchingLabelsSelector{Selector: sel.Add(*rev)})
 	if err != nil {
-		return fmt.Errorf("delete the pods of revision %s of statefulset %s/%s: %w", sts.Status.UpdateRevision, sts.Namespace, sts.Name, err)
+		return fmt.Errorf("delete the pods of revision %s of statefulset %s/%s: %w", revision, sts.Namespace, sts.Name, err)
 	}
 	return nil
 }
@@ -585,11 +655,13 @@ func (s *StatefulSet) Revert(ctx context.Context, c *siskinv1.Canary) (bool, err
 	original, taken := sts.Annotations[AnnotationPartition]
 	_, recorded := sts.Annotations[AnnotationPrimaryRevision]
 	_, weighed := sts.Annotations[AnnotationWeight]
-	if taken || recorded || weighed {
+	_, shared := sts.Annotations[AnnotationCanaryRevision]
+	if taken || recorded || weighed || shared {
 		want := sts.DeepCopy()
 		delete(want.Annotations, AnnotationPartition)
 		delete(want.Annotations, AnnotationPrimaryRevision)
 		delete(want.Annotations, AnnotationWeight)
+		delete(want.Annotations, AnnotationCanaryRevision)
 		if taken && want.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType {
 			if p, err := strconv.ParseInt(original, 10, 32); err == nil {
 				setPartition(want, int32(p))

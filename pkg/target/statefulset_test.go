@@ -524,7 +524,7 @@ func TestStatefulSetRevertRestoresTheUsersPartition(t *testing.T) {
 				t.Fatalf("first Revert = %v, %v; want not ready yet, no error", ready, err)
 			}
 			sts := getWeb(t, cl)
-			for _, a := range []string{AnnotationPartition, AnnotationPrimaryRevision, AnnotationWeight} {
+			for _, a := range []string{AnnotationPartition, AnnotationPrimaryRevision, AnnotationWeight, AnnotationCanaryRevision} {
 				if _, ok := sts.Annotations[a]; ok {
 					t.Errorf("annotation %s left after Revert", a)
 				}
@@ -592,5 +592,54 @@ func TestStatefulSetOfOneReplicaIsNotRolledBackByDeletingItsPod(t *testing.T) {
 	}
 	if p := partition(getWeb(t, cl)); p != 1 {
 		t.Errorf("partition %d after the rollback, want 1", p)
+	}
+}
+
+func TestStatefulSetTemplateReplacedMidAnalysisLeavesNoPodOnTheAbandonedRevision(t *testing.T) {
+	const revThird = "web-7f9c6d5b8"
+	pods := []client.Object{
+		webPod(0, revOld, "web"), webPod(1, revOld, "web"), webPod(2, revOld, "web"),
+		webPod(3, revNew, "web"), webPod(4, revNew, "web"),
+	}
+	s, cl, c := takeOver(t, 5, pods...)
+	ctx := context.Background()
+	if err := s.ApplyShare(ctx, c, canary.DesiredRoute{CanaryWeight: 40, PrimaryWeight: 60}); err != nil {
+		t.Fatal(err)
+	}
+	rollWeb(t, cl, 2)
+	if err := s.ApplyShare(ctx, c, canary.DesiredRoute{CanaryWeight: 40, PrimaryWeight: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getWeb(t, cl).Annotations[AnnotationCanaryRevision]; got != revNew {
+		t.Fatalf("canary revision %q recorded, want %s", got, revNew)
+	}
+	// web:3 replaces web:2: the StatefulSet controller leaves web-3 and web-4 on web:2, below
+	// the partition the new analysis starts from.
+	mutateWeb(t, cl, func(sts *appsv1.StatefulSet) {
+		sts.Spec.Template.Spec.Containers[0].Image = "web:3"
+		sts.Status.UpdateRevision, sts.Status.UpdatedReplicas = revThird, 0
+	})
+	// The new analysis starts: weight 0 before the StatefulSet controller observed the new
+	// template (nothing to tell yet), then the scale-up, asked for while the canary has no pod.
+	mutateWeb(t, cl, func(sts *appsv1.StatefulSet) { sts.Generation, sts.Status.ObservedGeneration = 2, 1 })
+	if err := s.ApplyShare(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPods(t, cl); n != 5 {
+		t.Errorf("%d pods left before the new template was observed, want 5", n)
+	}
+	mutateWeb(t, cl, func(sts *appsv1.StatefulSet) { sts.Status.ObservedGeneration = 2 })
+	if tgt, _, _ := s.Observe(ctx, c); tgt.Replicas != 0 {
+		t.Errorf("target replicas %d, want 0 (the planner asks for a scale-up then)", tgt.Replicas)
+	}
+	if err := s.ScaleUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPods(t, cl); n != 3 {
+		t.Errorf("%d pods left once web:3 replaced web:2, want web:2's two deleted", n)
+	}
+	sts := getWeb(t, cl)
+	if _, ok := sts.Annotations[AnnotationCanaryRevision]; ok || partition(sts) != 5 {
+		t.Errorf("annotations %v, partition %d: want the abandoned revision forgotten and partition 5", sts.Annotations, partition(sts))
 	}
 }
