@@ -527,3 +527,28 @@ func TestStatefulSetTemplateReplacedMidAnalysisLeavesNoPodOnTheAbandonedRevision
 	waitForPods(t, ns, "1 pod on web:3", updatedFrom(1, first, third))
 	t.Logf("web:3 at weight 20 after %s", time.Since(start).Round(time.Millisecond))
 }
+
+func TestStatefulSetOnDeleteIsRefusedWithAMessage(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startController(t, ns, controllerOptions{})
+	runStatefulSetController(t, ns)
+	ctx := context.Background()
+	sts := webStatefulSet(ns, "web:1")
+	sts.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	if err := k8sClient.Create(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	c := statefulSetCanary(ns)
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(t, c, siskinv1.ReasonReconcileError, "set spec.updateStrategy.type to RollingUpdate")
+	got := getStatefulSet(t, ns, "web")
+	if got.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType || got.Annotations[target.AnnotationPrimaryRevision] != "" {
+		t.Errorf("refused statefulset changed: strategy %s, annotations %v", got.Spec.UpdateStrategy.Type, got.Annotations)
+	}
+	if phase := getCanary(t, keyOf(c)).Status.Phase; phase != siskinv1.PhaseInitializing && phase != "" {
+		t.Errorf("phase %s, want the Canary left initializing", phase)
+	}
+}
