@@ -36,8 +36,9 @@ const (
 	// AnnotationCanaryRevision is the name of the StatefulSet's update revision (its
 	// ControllerRevision) when ApplyShare last gave it pods. If the template is replaced during
 	// the analysis, the pods of that revision below the partition would run it until the next
-	// promotion: the StatefulSet controller never touches them. ApplyShare and ScaleDown delete
-	// them, by this name, once it is neither the current nor the update revision.
+	// promotion: the StatefulSet controller never touches them. ScaleUp, ApplyShare and
+	// ScaleDown delete them, by this name, once it is neither the current nor the update
+	// revision.
 	AnnotationCanaryRevision = "siskin.dev/canary-revision"
 
 	// PartitionUnset is the value of AnnotationPartition for a StatefulSet that had no
@@ -55,14 +56,19 @@ const noPod = `^[^\s\S]$`
 // its "canary" the pods the analysis moved to the new revision of its pod template, and the
 // canary's weight is its share of the pods. The weight is applied by moving
 // spec.updateStrategy.rollingUpdate.partition: at weight w the ceil(replicas×w/100) highest
-// ordinals run the new revision, and at rest the partition is replicas, so that a template
-// change updates no pod until the analysis gives it some.
+// ordinals run the new revision (below weight 100, at most all but one), and at rest the
+// partition is replicas, so that a template change updates no pod until the analysis gives it
+// some.
 //
 // A promotion sets the partition to 0 and keeps it there until every pod runs the promoted
 // revision; a rollback sets it back to replicas and deletes the updated pods, which the
-// StatefulSet controller recreates on the current revision. Taking a StatefulSet over lets an
-// update already in progress finish first (the partition is 0 until every pod is updated), and
-// a StatefulSet with updateStrategy OnDelete is refused: it has no partition to move.
+// StatefulSet controller recreates on the current revision. That needs a pod left on the
+// current revision: once every pod is updated the StatefulSet controller makes the update
+// revision the current one, so a StatefulSet of one replica, whose canary is its only pod,
+// keeps the new revision after a rollback until its template is set back. Taking a StatefulSet
+// over lets an update already in progress finish first (the partition is 0 until every pod is
+// updated), and a StatefulSet with updateStrategy OnDelete is refused: it has no partition to
+// move.
 //
 // The revision is the fingerprint of the pod template alone. Config tracking does not start a
 // StatefulSet rollout: a ConfigMap or Secret changed without a template change is the same
