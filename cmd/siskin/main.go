@@ -30,6 +30,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/notify"
 	"github.com/siskin-dev/siskin/pkg/observability"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
@@ -76,7 +77,7 @@ func main() {
 	flag.StringVar(&o.leaderElectionID, "leader-election-id", "siskin-leader-election", "Name of the leader-election Lease; give each installation watching the same namespace its own.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler's /debug/pprof endpoints; empty disables it. Keep it on loopback or behind a network policy.")
 	flag.StringVar(&o.namespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
-	flag.StringVar(&o.provider, "provider", siskinv1.ProviderIstio, "Router provider of Canaries that name none: istio, gatewayapi or kubernetes.")
+	flag.StringVar(&o.provider, "provider", siskinv1.ProviderIstio, "Router provider of Canaries that name none: "+providers.Names(true)+".")
 	flag.StringVar(&o.metricsServer, "metrics-server", "http://prometheus:9090", "Prometheus address of Canaries and MetricTemplates that name none.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
@@ -250,13 +251,11 @@ func cacheSynced(mgr ctrl.Manager) healthz.Checker {
 	}
 }
 
-func checkProvider(p string) error {
-	switch p {
-	case siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderGatewayAPIV1,
-		siskinv1.ProviderGatewayAPIV1beta, siskinv1.ProviderKubernetes:
+func checkProvider(name string) error {
+	if p, ok := providers.Lookup(name); ok && p.Default {
 		return nil
 	}
-	return fmt.Errorf("--provider %q is not one of istio, gatewayapi, gatewayapi:v1, gatewayapi:v1beta1, kubernetes", p)
+	return fmt.Errorf("--provider %q is not one of %s", name, providers.Names(true))
 }
 
 func newLogger(level, encoding string) (*zap.Logger, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,11 +11,10 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
-	"github.com/siskin-dev/siskin/pkg/router/istio"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
-	"github.com/siskin-dev/siskin/pkg/router/replicas"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -57,21 +55,17 @@ type RouteView struct {
 func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, provider string) RouteView {
 	apex, _, _ := router.ServiceNames(cn)
 	v := RouteView{Provider: provider, Name: apex}
-	var rt router.Router
-	switch {
-	case provider == siskinv1.ProviderIstio:
-		v.Kind, rt = "VirtualService", istio.New(c, c)
-	case strings.HasPrefix(provider, siskinv1.ProviderGatewayAPI):
-		v.Kind, rt = "HTTPRoute", gatewayapi.New(c, c)
-	case provider == siskinv1.ProviderKubernetes:
-		v.Kind, rt = "Service", kubernetes.New(c, c, nil)
-	case provider == siskinv1.ProviderReplicas:
-		// No route: the canary's share of the pods, as the target's adapter reads it.
-		v.Kind, v.Name, rt = "Pods of", cn.Spec.TargetRef.Name, replicas.New(target.NewKinds(c, c, nil, nil))
-	default:
+	info, ok := providers.Lookup(provider)
+	if !ok {
 		v.Message = fmt.Sprintf("provider %s is not supported by Siskin", provider)
 		return v
 	}
+	v.Kind = info.Route
+	if info.Pods {
+		v.Name = cn.Spec.TargetRef.Name // no route: the canary's share of the target's pods
+	}
+	kinds := target.NewKinds(c, c, nil, nil)
+	rt := all.New(c, c, kubernetes.New(c, c, nil), kinds)[info.Name]
 	r, err := rt.Observe(ctx, cn)
 	if err != nil && !errors.Is(err, router.ErrNotOwned) {
 		v.Message = err.Error()

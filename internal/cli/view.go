@@ -13,6 +13,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -170,7 +171,7 @@ func buildView(ctx context.Context, c client.Client, key client.ObjectKey) (*Vie
 		}
 		v.Deployments = append(v.Deployments, wv)
 	}
-	if provider != siskinv1.ProviderReplicas { // provider replicas generates no Services
+	if providers.Generates(provider) { // provider replicas generates no Services
 		apex, primary, canaryName := router.ServiceNames(cn)
 		for _, name := range []string{apex, primary, canaryName} {
 			err := c.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: name}, &corev1.Service{})

@@ -9,6 +9,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
@@ -42,9 +43,9 @@ func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs cana
 	return nil
 }
 
-// hasServices reports whether a provider's Canaries have the generated Services: every
-// provider but replicas, which routes nothing.
-func hasServices(provider string) bool { return provider != siskinv1.ProviderReplicas }
+// hasServices reports whether a provider's Canaries have the generated Services (not
+// provider replicas, which routes nothing).
+func hasServices(provider string) bool { return providers.Generates(provider) }
 
 func hasAction(actions []canary.Action, t canary.ActionType) bool {
 	for _, a := range actions {

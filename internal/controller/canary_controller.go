@@ -54,8 +54,8 @@ type CanaryReconciler struct {
 	Target target.Adapter
 	// Services manages the apex, -primary and -canary Services.
 	Services *kubernetes.Router
-	// Routers are the mesh and gateway routers by provider; a provider without one (kubernetes)
-	// routes with Services alone.
+	// Routers are the routers by provider (pkg/router/all); a provider missing here routes
+	// with Services alone, as provider kubernetes does.
 	Routers map[string]router.Router
 	// Webhooks calls the Canaries' webhooks.
 	Webhooks *webhooks.Client
@@ -97,9 +97,6 @@ type Notifier interface {
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=delete
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=networking.istio.io,resources=destinationrules,verbs=delete
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one Canary a step forward and writes its status once.

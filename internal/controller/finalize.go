@@ -22,6 +22,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
 )
 
 // revertPoll is how often a deletion checks whether the target is ready to take traffic back.
@@ -72,7 +73,8 @@ func (r *CanaryReconciler) finalize(ctx context.Context, c *siskinv1.Canary) (ct
 		return ctrl.Result{}, fmt.Errorf("revert target: %w", err)
 	}
 	provider := canary.Provider(&c.Spec, r.DefaultProvider)
-	if rt, ok := r.Routers[provider]; ok {
+	rt := r.routerFor(provider)
+	if rt != router.Router(r.Services) { // the Services are finalized below, once
 		if err := rt.Finalize(ctx, c); meta.IsNoMatchError(err) {
 			// The router's CRDs are gone, and with them every object there was to hand back.
 			log.Info("router API not installed; nothing to hand back through it", "router", provider)

@@ -2,8 +2,8 @@ package controller
 
 import (
 	"context"
+	"fmt"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -111,11 +111,18 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
-	if served(mgr.GetRESTMapper(), networkingv1.SchemeGroupVersion.WithKind("VirtualService")) {
-		b = b.Owns(&networkingv1.VirtualService{}).Owns(&networkingv1.DestinationRule{})
-	}
-	if served(mgr.GetRESTMapper(), schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: gatewayv1.GroupVersion.Version, Kind: "HTTPRoute"}) {
-		b = b.Owns(&gatewayv1.HTTPRoute{})
+	// The routing objects of every provider (providers.All), where their API is served.
+	for _, p := range providers.All {
+		for _, gvk := range p.Owns {
+			if !served(mgr.GetRESTMapper(), gvk) {
+				continue
+			}
+			obj, err := mgr.GetScheme().New(gvk)
+			if err != nil {
+				return fmt.Errorf("provider %s owns %s: %w", p.Name, gvk.Kind, err)
+			}
+			b = b.Owns(obj.(client.Object))
+		}
 	}
 	if served(mgr.GetRESTMapper(), target.ScaledObjectGVK) {
 		// KEDA's ScaledObjects: the primary's is owned, the target's wakes its Canaries. A

@@ -263,8 +263,11 @@ func TestAPIServerAcceptsCanariesWithoutServicesWhenNothingIsRouted(t *testing.T
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for name, mutate := range map[string]func(c *unstructured.Unstructured){
-		"worker":      func(c *unstructured.Unstructured) { set(t, c, "replicas", "spec", "provider") },
-		"statefulset": func(c *unstructured.Unstructured) { set(t, c, "StatefulSet", "spec", "targetRef", "kind"); del(c, "spec", "provider") },
+		"worker": func(c *unstructured.Unstructured) { set(t, c, "replicas", "spec", "provider") },
+		"statefulset": func(c *unstructured.Unstructured) {
+			set(t, c, "StatefulSet", "spec", "targetRef", "kind")
+			del(c, "spec", "provider")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := podinfo(t, "default")

@@ -7,17 +7,12 @@ import (
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
-	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
-	"github.com/siskin-dev/siskin/pkg/router/istio"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
-	"github.com/siskin-dev/siskin/pkg/router/replicas"
 	"github.com/siskin-dev/siskin/pkg/target"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
@@ -81,6 +76,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 	}
 	pool := prometheus.NewPool(prometheus.Options{})
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
+	services := kubernetes.New(reader, c, o.SelectorLabels)
 	return &CanaryReconciler{
 		Client:                  c,
 		Recorder:                mgr.GetEventRecorder("siskin"),
@@ -88,8 +84,8 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		MaxConcurrentReconciles: o.Concurrency,
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
 		Target:                  kinds,
-		Services:                kubernetes.New(reader, c, o.SelectorLabels),
-		Routers:                 routers(reader, c, kinds),
+		Services:                services,
+		Routers:                 all.New(reader, c, services, kinds),
 		Webhooks:                webhooks.New(hookOpts...),
 		Analyzer: metrics.NewAnalyzer(metrics.AnalyzerOptions{
 			Providers: pool,
@@ -103,14 +99,4 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		Notifier: o.Notifier,
 		Now:      o.Now,
 	}, nil
-}
-
-// routers returns the routers of the providers that shift traffic by weight, and of provider
-// replicas, which shares pods through the target adapters of kinds.
-func routers(reader client.Reader, c client.Client, kinds target.Kinds) map[string]router.Router {
-	return map[string]router.Router{
-		siskinv1.ProviderIstio:      istio.New(reader, c),
-		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
-		siskinv1.ProviderReplicas:   replicas.New(kinds),
-	}
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // This file holds what Siskin does with Flagger spellings and values it reads otherwise than
@@ -18,7 +19,7 @@ import (
 // deprecated match and CORS fields into the ones routers read.
 
 // SupportedProviders names the providers Siskin has routers for, for messages.
-const SupportedProviders = "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"
+var SupportedProviders = providers.Names(false)
 
 // adjustments lists, in a fixed order, how the controller reads spec otherwise than it is
 // written, the way Flagger does. Provider is the resolved provider (Provider's result).
@@ -32,9 +33,9 @@ func adjustments(spec *siskinv1.CanarySpec, provider string) []string {
 	if d, err := time.ParseDuration(a.Interval); err == nil && d > 0 && d < MinInterval {
 		notes = append(notes, fmt.Sprintf("analysis.interval %s is below %s: the analysis runs every %s (as in Flagger)", a.Interval, MinInterval, MinInterval))
 	}
-	if provider == siskinv1.ProviderKubernetes && spec.Analysis != nil {
+	if !providers.Weighs(provider) && spec.Analysis != nil {
 		if n := kubernetesIgnores(a); n != "" || a.Iterations <= 0 {
-			note := fmt.Sprintf("provider kubernetes cannot split traffic: the analysis runs blue/green with %d iterations", kubernetesIterations(a))
+			note := fmt.Sprintf("provider %s cannot split traffic: the analysis runs blue/green with %d iterations", provider, kubernetesIterations(a))
 			if a.Iterations <= 0 {
 				note += " (analysis.iterations unset: 10)"
 			}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // Defaults of the Flagger model, applied when the API server's defaulting did not run (objects
@@ -39,9 +40,7 @@ func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
 	if provider == "" {
 		provider = c.Spec.Provider
 	}
-	if isGatewayAPI(provider) {
-		provider = siskinv1.ProviderGatewayAPI
-	}
+	provider = providers.Canonical(provider)
 	s := settings{
 		provider:     provider,
 		interval:     defaultInterval,

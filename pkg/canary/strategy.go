@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // strategyKind is how traffic moves to a new revision. It follows from the analysis fields as in
@@ -36,7 +37,7 @@ type strategy struct {
 
 func strategyFor(a *siskinv1.CanaryAnalysis, provider string) strategy {
 	s := strategy{
-		canRoute:      provider != siskinv1.ProviderKubernetes,
+		canRoute:      providers.Weighs(provider),
 		maxWeight:     fullWeight,
 		stepWeight:    a.StepWeight,
 		stepWeights:   a.StepWeights,

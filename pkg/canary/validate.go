@@ -7,6 +7,7 @@ import (
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // ErrInvalidSpec marks a spec that no retry can fix: the Canary is Stalled until it changes.
@@ -21,6 +22,7 @@ const MinInterval = 10 * time.Second
 // of routers it lacks). It returns an error wrapping ErrInvalidSpec that says what to write.
 func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 	provider := Provider(spec, defaultProvider)
+	info, known := providers.Lookup(provider)
 	if spec.CanaryAnalysis != nil {
 		return fmt.Errorf("%w: spec.canaryAnalysis is the deprecated name of spec.analysis: rename canaryAnalysis to analysis, or delete it when analysis is also set", ErrInvalidSpec)
 	}
@@ -29,12 +31,11 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		return fmt.Errorf("%w: a StatefulSet is updated in place, pod by pod, and its traffic follows its pods: provider %s cannot route between its revisions; set spec.provider to replicas or leave it out", ErrInvalidSpec, provider)
 	case isFlaggerOnlyProvider(provider):
 		return fmt.Errorf("%w: provider %s is a Flagger router that Siskin does not have: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
-	case provider != "" && provider != siskinv1.ProviderIstio && provider != siskinv1.ProviderGatewayAPI &&
-		provider != siskinv1.ProviderKubernetes && provider != siskinv1.ProviderReplicas:
+	case provider != "" && !known:
 		return fmt.Errorf("%w: provider %q is not supported: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
-	case provider == siskinv1.ProviderGatewayAPI && len(spec.Service.GatewayRefs) == 0:
+	case info.GatewayRefs && len(spec.Service.GatewayRefs) == 0:
 		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
-	case provider == siskinv1.ProviderReplicas:
+	case info.Pods:
 		if err := validateShare(spec); err != nil {
 			return err
 		}
@@ -57,9 +58,9 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 			return fmt.Errorf("%w: analysis.interval %q: %w", ErrInvalidSpec, a.Interval, err)
 		}
 	}
-	if provider == siskinv1.ProviderKubernetes {
+	if known && !info.Weights {
 		if c := a.Comparison; c != nil && c.Control == siskinv1.ControlBaseline {
-			return fmt.Errorf("%w: analysis.comparison.control baseline needs a router that splits traffic three ways (istio, gatewayapi); provider kubernetes sends every user to the primary: compare with control primary", ErrInvalidSpec)
+			return fmt.Errorf("%w: analysis.comparison.control baseline needs a router that splits traffic three ways (%s); provider %s sends every user to the primary: compare with control primary", ErrInvalidSpec, providers.Baselines(), provider)
 		}
 		return nil // always blue/green, whatever the analysis says (see adjustments)
 	}
@@ -123,12 +124,5 @@ func Provider(spec *siskinv1.CanarySpec, defaultProvider string) string {
 	if p == "" {
 		p = defaultProvider
 	}
-	if isGatewayAPI(p) {
-		return siskinv1.ProviderGatewayAPI
-	}
-	return p
-}
-
-func isGatewayAPI(p string) bool {
-	return p == siskinv1.ProviderGatewayAPI || p == siskinv1.ProviderGatewayAPIV1 || p == siskinv1.ProviderGatewayAPIV1beta
+	return providers.Canonical(p)
 }

@@ -14,6 +14,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -59,7 +60,7 @@ func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidd
 		}
 	}
 	p := canary.Provider(&c.Spec, "")
-	if p == siskinv1.ProviderReplicas {
+	if !providers.Generates(p) {
 		return nodes, hidden // no Services, no route: the canary's share is its share of the pods
 	}
 	apex, primary, canaryName := router.ServiceNames(c)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // RequestCount is the built-in query of the canary's requests in the metric's window. It is no
@@ -37,8 +38,8 @@ func BuiltinQuery(router, metric string) (string, error) {
 		return "", fmt.Errorf("%w for router provider %q: built-in metrics exist for %s", ErrUnknownBuiltin, router,
 			strings.Join(BuiltinRouters(), ", "))
 	}
-	if family == siskinv1.ProviderReplicas && (metric == CompareRequests || metric == CompareErrors || metric == CompareBuckets) {
-		return "", fmt.Errorf("%w for compared metric %q of provider replicas: both versions of a shared workload count as one", ErrUnknownBuiltin, metric)
+	if p, _ := providers.Lookup(router); !p.Compare && (metric == CompareRequests || metric == CompareErrors || metric == CompareBuckets) {
+		return "", fmt.Errorf("%w for compared metric %q of provider %s: it cannot count each version apart", ErrUnknownBuiltin, metric, p.Name)
 	}
 	b, err := builtinFS.ReadFile("queries/" + family + "/" + metric + ".promql")
 	if err != nil {
@@ -49,21 +50,14 @@ func BuiltinQuery(router, metric string) (string, error) {
 
 // BuiltinRouters returns the router providers that have built-in queries.
 func BuiltinRouters() []string {
-	return []string{siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas}
+	return providers.Queried()
 }
 
-// RouterFamily maps a router provider to the directory of its built-in queries: the Gateway API
-// versions share one set.
+// RouterFamily maps a router provider (or an alias) to the directory of its built-in queries,
+// "" for a provider without.
 func RouterFamily(router string) string {
-	switch router {
-	case siskinv1.ProviderGatewayAPI, siskinv1.ProviderGatewayAPIV1, siskinv1.ProviderGatewayAPIV1beta:
-		return siskinv1.ProviderGatewayAPI
-	case siskinv1.ProviderIstio, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas:
-		// Provider replicas reads the mesh's telemetry of the canary's own pods: both revisions
-		// of a StatefulSet are one workload.
-		return router
-	}
-	return ""
+	p, _ := providers.Lookup(router)
+	return p.Queries
 }
 
 // IsBuiltin reports whether name is a built-in metric.

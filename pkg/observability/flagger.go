@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // Label names of Flagger's series that Siskin's own do not use.
@@ -154,7 +155,7 @@ func (f *flaggerSeries) strategy(c *siskinv1.Canary) string {
 	}
 	a := c.Spec.Analysis
 	switch {
-	case provider == siskinv1.ProviderKubernetes:
+	case !providers.Weighs(provider):
 		return StrategyBlueGreen
 	case a == nil:
 		return StrategyCanary

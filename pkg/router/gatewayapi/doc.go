@@ -29,3 +29,6 @@
 // never overwritten: Observe and Apply fail with router.ErrNotOwned until it is deleted, or
 // annotated siskin.dev/canary=<canary name> to hand it over.
 package gatewayapi
+
+// The controller's permissions for this router (controller-gen reads them here):
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete

@@ -29,3 +29,7 @@
 // overwritten: Observe and Apply fail with router.ErrNotOwned until it is deleted, or annotated
 // siskin.dev/canary=<canary name> to hand it over.
 package istio
+
+// The controller's permissions for this router (controller-gen reads them here):
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=destinationrules,verbs=delete
