@@ -3,7 +3,6 @@ package target
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -46,9 +45,11 @@ const (
 	PartitionUnset = "unset"
 )
 
-// noPod is a regular expression that matches no pod name, nor the empty string: PromQL's
-// pod=~"" would select the series that have no pod label at all.
-const noPod = `^[^\s\S]$`
+// noPod is a regular expression that matches no pod name, nor the empty string (PromQL's
+// pod=~"" would select the series that have no pod label at all): a character after the end
+// of the text. Like every regular expression Pods returns, it has no backslash, so a template
+// can put it in a PromQL string literal as it is.
+const noPod = `^$.`
 
 // StatefulSet is the adapter for a target of kind StatefulSet, whose Canaries are always of
 // provider replicas. A StatefulSet is rolled out in place: no primary copy is made. Its
@@ -691,7 +692,7 @@ func (s *StatefulSet) Revert(ctx context.Context, c *siskinv1.Canary) (bool, err
 // Pods returns the anchored regular expressions of the names of the canary's pods (the
 // ordinals at or above the partition that the StatefulSet controller has updated) and of the
 // primary's (the others), such as ^web-(3|4)$ and ^web-(0|1|2)$. A side without pods gets a
-// regular expression that matches no pod.
+// regular expression that matches no pod. None has a backslash (see quoteName).
 func (s *StatefulSet) Pods(ctx context.Context, c *siskinv1.Canary) (canaryPods, primaryPods string, err error) {
 	sts, err := s.getTarget(ctx, c)
 	if err != nil {
@@ -716,7 +717,7 @@ func podNames(name string, from, to int32) string {
 	for i := from; i < to; i++ {
 		ordinals = append(ordinals, strconv.Itoa(int(i)))
 	}
-	return "^" + regexp.QuoteMeta(name) + "-(" + strings.Join(ordinals, "|") + ")$"
+	return "^" + quoteName(name) + "-(" + strings.Join(ordinals, "|") + ")$"
 }
 
 // SyncPrimaryHPA does nothing: a StatefulSet keeps its own autoscaler, which scales both of

@@ -493,8 +493,16 @@ func TestStatefulSetPodsNameTheUpdatedOrdinals(t *testing.T) {
 }
 
 func TestStatefulSetPodsQuoteTheName(t *testing.T) {
-	if got := podNames("db.v1", 0, 2); got != `^db\.v1-(0|1)$` {
-		t.Errorf("podNames = %s, want the name quoted", got)
+	if got := podNames("db.v1", 0, 2); got != `^db[.]v1-(0|1)$` {
+		t.Errorf("podNames = %s, want the name quoted without a backslash (PromQL strings read it as an escape)", got)
+	}
+	if strings.Contains(noPod, `\`) {
+		t.Errorf("noPod %s has a backslash", noPod)
+	}
+	for _, name := range []string{"web-0", "web", "0"} {
+		if regexp.MustCompile(noPod).MatchString(name) {
+			t.Errorf("noPod %s matches %s", noPod, name)
+		}
 	}
 	if regexp.MustCompile(podNames("db.v1", 0, 2)).MatchString("dbxv1-0") {
 		t.Error("the dot of the name matched any character")
