@@ -262,6 +262,11 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 			c.Spec.Provider = ""
 			c.Spec.Analysis.SessionAffinity = &siskinv1.SessionAffinity{CookieName: "pin"}
 		}, "", "a StatefulSet target shares pods, not requests, and cannot pin sessions to the canary"},
+		{"an HPA for a worker", func(c *siskinv1.Canary) {
+			c.Spec.Provider = siskinv1.ProviderReplicas
+			c.Spec.Service = siskinv1.CanaryService{}
+			c.Spec.AutoscalerRef = &siskinv1.AutoscalerReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
+		}, "", "an HPA on the target would scale it past that share"},
 		{"a DaemonSet sharing pods", func(c *siskinv1.Canary) {
 			c.Spec.TargetRef.Kind = "DaemonSet"
 			c.Spec.Provider = siskinv1.ProviderReplicas

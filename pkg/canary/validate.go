@@ -88,6 +88,9 @@ func validateShare(spec *siskinv1.CanarySpec) error {
 	if kind == "StatefulSet" && spec.AutoscalerRef != nil {
 		return fmt.Errorf("%w: a StatefulSet target is rolled out in place and keeps its own autoscaler: delete spec.autoscalerRef", ErrInvalidSpec)
 	}
+	if ref := spec.AutoscalerRef; ref != nil && ref.Kind == "HorizontalPodAutoscaler" {
+		return fmt.Errorf("%w: a worker canary runs a share of the primary's replicas, and an HPA on the target would scale it past that share: use a KEDA ScaledObject (Siskin holds it at the share during the analysis) or no autoscalerRef", ErrInvalidSpec)
+	}
 	what := "provider replicas"
 	if kind == "StatefulSet" {
 		what = "a StatefulSet target"

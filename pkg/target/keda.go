@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -71,7 +73,8 @@ func (d *Deployment) getScaledObject(ctx context.Context, key client.ObjectKey) 
 // syncPrimaryScaledObject keeps <so>-primary equal to the target's ScaledObject, aimed at the
 // primary, with primaryScalerReplicas and primaryScalerQueries applied (PrimaryScaledObjectSpec);
 // then it holds the target's own ScaledObject paused while the target is at rest (scaled to
-// zero) and resumed while it runs, so that KEDA never scales the canary up between analyses.
+// zero) and resumed while it runs, so that KEDA never scales the canary up between analyses;
+// a worker canary's stays paused at the canary's share while it runs.
 func (d *Deployment) syncPrimaryScaledObject(ctx context.Context, c *siskinv1.Canary) error {
 	ref := c.Spec.AutoscalerRef
 	srcKey := client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}
@@ -124,8 +127,13 @@ func (d *Deployment) syncPrimaryScaledObject(ctx context.Context, c *siskinv1.Ca
 	if err != nil {
 		return err
 	}
-	if target.Spec.Replicas != nil && *target.Spec.Replicas == 0 {
-		return d.pauseScaledObject(ctx, src)
+	switch n := ptr.Deref(target.Spec.Replicas, 1); {
+	case n == 0:
+		return d.pauseScaledObject(ctx, src, 0)
+	case sharesPods(c):
+		// A worker canary runs its share of the primary's replicas, not what KEDA would
+		// scale it to: its ScaledObject holds it there until the analysis ends.
+		return d.pauseScaledObject(ctx, src, n)
 	}
 	return d.resumeScaledObject(ctx, src)
 }
@@ -192,11 +200,13 @@ func PrimaryScaledObjectSpec(c *siskinv1.Canary, src *unstructured.Unstructured)
 	return spec, nil
 }
 
-// pauseScaledObject holds the target's ScaledObject at zero replicas, remembering the user's
-// own paused-replicas value the first time.
-func (d *Deployment) pauseScaledObject(ctx context.Context, so *unstructured.Unstructured) error {
+// pauseScaledObject holds the target's ScaledObject at n replicas (zero at rest; a worker
+// canary's share during its analysis), remembering the user's own paused-replicas value the
+// first time.
+func (d *Deployment) pauseScaledObject(ctx context.Context, so *unstructured.Unstructured, n int32) error {
 	ann := so.GetAnnotations()
-	if _, paused := ann[AnnotationUserPausedReplicas]; paused && ann[AnnotationKEDAPausedReplicas] == "0" {
+	held := strconv.Itoa(int(n))
+	if _, paused := ann[AnnotationUserPausedReplicas]; paused && ann[AnnotationKEDAPausedReplicas] == held {
 		return nil
 	}
 	want := so.DeepCopy()
@@ -204,7 +214,7 @@ func (d *Deployment) pauseScaledObject(ctx context.Context, so *unstructured.Uns
 	if _, paused := ann[AnnotationUserPausedReplicas]; !paused {
 		a[AnnotationUserPausedReplicas] = ann[AnnotationKEDAPausedReplicas]
 	}
-	a[AnnotationKEDAPausedReplicas] = "0"
+	a[AnnotationKEDAPausedReplicas] = held
 	want.SetAnnotations(a)
 	if err := d.client.Patch(ctx, want, client.MergeFromWithOptions(so, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("pause scaledobject %s/%s: %w", so.GetNamespace(), so.GetName(), err)
@@ -263,5 +273,5 @@ func (d *Deployment) PauseScaler(ctx context.Context, c *siskinv1.Canary) error 
 		// A ScaledObject that is not there scales nothing.
 		return client.IgnoreNotFound(err)
 	}
-	return d.pauseScaledObject(ctx, so)
+	return d.pauseScaledObject(ctx, so, 0)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
 )
 
 func withScaledObject(queries map[string]string, min, max *int32) func(*siskinv1.Canary) {
@@ -239,4 +241,54 @@ func TestScaledObjectWithoutKEDA(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A worker canary's ScaledObject would scale it by the queue, past its share of the primary's
+// replicas: it stays paused during the analysis, at the share.
+func TestScaledObjectOfAWorkerIsHeldAtItsShare(t *testing.T) {
+	ctx := context.Background()
+	c := newCanary(withScaledObject(nil, nil, nil), func(c *siskinv1.Canary) { c.Spec.Provider = siskinv1.ProviderReplicas })
+	d, cl := newKEDAAdapter(t, newTarget(), newScaledObjectFixture(nil))
+	paused := func() string { return getSO(t, cl, "podinfo-so").GetAnnotations()[AnnotationKEDAPausedReplicas] }
+
+	if err := d.ScaleDown(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := paused(); got != "0" {
+		t.Fatalf("at rest paused-replicas %q, want 0", got)
+	}
+	if err := d.ScaleUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SyncPrimaryHPA(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := paused(); got != "1" {
+		t.Fatalf("after ScaleUp paused-replicas %q, want 1: KEDA must not scale the worker canary", got)
+	}
+	primary := newTarget(func(dep *appsv1.Deployment) { dep.Name = "podinfo-primary"; dep.Spec.Replicas = ptr.To[int32](4) })
+	if err := cl.Create(ctx, primary); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ApplyShare(ctx, c, canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SyncPrimaryHPA(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := paused(); got != "2" {
+		t.Fatalf("at weight 50 of 4 paused-replicas %q, want 2", got)
+	}
+	if err := d.ScaleDown(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := paused(); got != "0" {
+		t.Fatalf("after the analysis paused-replicas %q, want 0", got)
+	}
+	if err := d.ResumeScaler(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := getSO(t, cl, "podinfo-so").GetAnnotations()[AnnotationKEDAPausedReplicas]; ok {
+		t.Fatal("the user's ScaledObject is not given back unpaused")
+	}
 }

@@ -52,12 +52,13 @@ func (d *Deployment) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 	if err != nil {
 		return err
 	}
+	if sharesPods(c) {
+		// The target's KEDA ScaledObject stays paused, at the share (syncPrimaryScaledObject).
+		return d.scaleUpShare(ctx, c, target)
+	}
 	// A paused KEDA ScaledObject would hold the target at zero.
 	if err := d.ResumeScaler(ctx, c); err != nil {
 		return err
-	}
-	if sharesPods(c) {
-		return d.scaleUpShare(ctx, c, target)
 	}
 	if ptr.Deref(target.Spec.Replicas, 1) > 0 {
 		return nil
