@@ -242,6 +242,15 @@ func simKinds() []simKind {
 			},
 		},
 		{
+			name:    "worker",
+			canary:  func(c *siskinv1.Canary) { c.Spec.Provider = siskinv1.ProviderReplicas; c.Spec.Service = siskinv1.CanaryService{} },
+			objects: append(defaultConfigs(), deployment.DeepCopy()),
+			release: releaseDeployment("podinfo"),
+			describe: func(ctx context.Context, c client.Client) string {
+				return describeDeployment(ctx, c, "podinfo") + " | " + describeDeployment(ctx, c, "podinfo-primary")
+			},
+		},
+		{
 			name:    "daemonset",
 			canary:  func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = KindDaemonSet },
 			objects: append(defaultConfigs(), daemonSet),
