@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // primaryDrifted checks the invariant that the primary runs status.lastPromotedSpec whenever no
@@ -135,6 +136,12 @@ func (p *planner) erroredStep(v verdicts) {
 func (p *planner) canaryEmpty() bool {
 	st, obs := &p.st, p.obs
 	if st.CanaryWeight <= 0 || !obs.Target.Exists || obs.Target.Available > 0 {
+		return false
+	}
+	if info, _ := providers.Lookup(p.set.provider); info.Pods && !obs.Route.Converged {
+		// The weight is the canary's pods: a StatefulSet's step is what starts them. Until
+		// the step has converged they are coming up, which the route's wait bounds; the
+		// clock of an empty canary starts once they have been there.
 		return false
 	}
 	msg := fmt.Sprintf("the canary %s has no available replica while it receives %d%% of traffic%s", p.target(), st.CanaryWeight, suffix(obs.Target.Message))

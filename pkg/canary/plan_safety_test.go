@@ -117,6 +117,21 @@ var safetyCases = []planCase{{
 	events:  "CanaryNotReady!warn RolledBack!error",
 	requeue: time.Minute,
 }, {
+	name: "a StatefulSet's canary pods coming up at a step are not an empty canary",
+	canary: func(c *siskinv1.Canary) {
+		c.Spec.Provider = siskinv1.ProviderReplicas
+		progressingStatus(c, 20)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(-20*time.Minute))
+	},
+	obs: both(noAvailableCanary, func(_ *siskinv1.Canary, o *Observation) {
+		o.Provider = siskinv1.ProviderReplicas
+		o.Route = Route{PrimaryWeight: 80, CanaryWeight: 20, Message: "1 of 5 pods updated, 0 ready"}
+	}),
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	actions: "EnsureRouting SetRoute(80/20)",
+	requeue: 10 * time.Minute,
+}, {
 	name: "the wait for an empty canary keeps its clock while the primary is not ready",
 	canary: func(c *siskinv1.Canary) {
 		progressingStatus(c, 20)
