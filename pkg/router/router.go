@@ -2,11 +2,11 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // Router is a traffic router for Canaries.
@@ -22,9 +22,9 @@ type Router interface {
 }
 
 // ErrNotOwned is returned by a router when an object it would create already exists and
-// Siskin does not own it: taking it over could break its owner. Wrap it with the object's
-// kind and name.
-var ErrNotOwned = errors.New("object exists and is not owned by siskin")
+// Siskin does not own it: taking it over could break its owner. It is target.ErrNotOwned: one
+// error, from one set of ownership rules (target.Ownership), for every object Siskin manages.
+var ErrNotOwned = target.ErrNotOwned
 
 // Suffixes of the generated Services.
 const (

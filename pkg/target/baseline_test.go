@@ -210,7 +210,7 @@ func TestEnsureBaselineRefusals(t *testing.T) {
 			t.Fatalf("EnsureBaseline error = %v, want ErrNotOwned", err)
 		}
 		w, err := d.ObserveBaseline(ctx, c)
-		if err != nil || w.Exists || !strings.Contains(w.Message, "not created by siskin") {
+		if err != nil || w.Exists || !strings.Contains(w.Message, "is not managed by Canary podinfo") {
 			t.Fatalf("ObserveBaseline = %+v, %v; want it reported as not the canary's", w, err)
 		}
 		if err := d.RemoveBaseline(ctx, c); err != nil {

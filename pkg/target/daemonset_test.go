@@ -308,8 +308,8 @@ func TestKindsPickTheAdapterOfTheTargetRefKind(t *testing.T) {
 			t.Errorf("For(%q) = %s, %v; want %s", kind, typeName(a), err, want)
 		}
 	}
-	if _, err := k.For("StatefulSet"); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("For(StatefulSet) = %v, want ErrUnsupported", err)
+	if _, err := k.For("ReplicaSet"); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("For(ReplicaSet) = %v, want ErrUnsupported", err)
 	}
 	ctx := context.Background()
 	dsTarget, _, err := k.Observe(ctx, daemonSetCanary())
@@ -323,8 +323,8 @@ func TestKindsPickTheAdapterOfTheTargetRefKind(t *testing.T) {
 	if dsTarget.Replicas != 4 || depTarget.Replicas != 3 {
 		t.Errorf("observed %d and %d replicas, want the DaemonSet's 4 nodes and the Deployment's 3", dsTarget.Replicas, depTarget.Replicas)
 	}
-	if err := k.ScaleUp(ctx, newCanary(func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = "StatefulSet" })); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("ScaleUp of a StatefulSet target = %v, want ErrUnsupported", err)
+	if err := k.ScaleUp(ctx, newCanary(func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = "ReplicaSet" })); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ScaleUp of a ReplicaSet target = %v, want ErrUnsupported", err)
 	}
 }
 

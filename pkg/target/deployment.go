@@ -43,8 +43,9 @@ const (
 // target's pods from the primary's.
 var DefaultSelectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
-// ErrNotOwned is returned when an object Siskin would create already exists and is controlled
-// by something else, or was not created by Siskin: taking it over could break its owner.
+// ErrNotOwned is returned when an object Siskin would create or manage for a Canary already
+// exists and is not that Canary's (see Ownership): taking it over could break its owner. It
+// is wrapped with the object's kind and name and what to do.
 var ErrNotOwned = errors.New("object exists and is not owned by this canary")
 
 // Deployment is the adapter for a target of kind Deployment.

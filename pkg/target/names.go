@@ -74,34 +74,8 @@ func ownerRef(c *siskinv1.Canary) metav1.OwnerReference {
 	return *metav1.NewControllerRef(c, siskinv1.GroupVersion.WithKind(siskinv1.CanaryKind))
 }
 
-// claim checks that obj may be managed for c. An object controlled by c is; an orphan that
-// carries c's AnnotationCanary is adopted (its controller reference is set on obj); so is an
-// object Flagger made for the Flagger Canary of c's name, when c opted in (AdoptsFlagger), in
-// place of Flagger's owner reference and finalizer. Anything else is ErrNotOwned.
-func claim(obj client.Object, c *siskinv1.Canary, kind string) error {
-	if ref := metav1.GetControllerOf(obj); ref != nil {
-		if ref.UID == c.UID {
-			return nil
-		}
-		if FlaggerMade(obj, c) {
-			if !AdoptsFlagger(c) {
-				return fmt.Errorf("%s %s/%s was made by Flagger for its canary %s; annotate the canary %s=%s to take it over: %w",
-					kind, obj.GetNamespace(), obj.GetName(), ref.Name, AnnotationAdopt, AdoptFlagger, ErrNotOwned)
-			}
-			TakeOver(obj, c)
-			return nil
-		}
-		return fmt.Errorf("%s %s/%s is controlled by %s %s: %w",
-			kind, obj.GetNamespace(), obj.GetName(), ref.Kind, ref.Name, ErrNotOwned)
-	}
-	if obj.GetAnnotations()[AnnotationCanary] != c.Name {
-		return fmt.Errorf("%s %s/%s was not created by siskin for canary %s: %w",
-			kind, obj.GetNamespace(), obj.GetName(), c.Name, ErrNotOwned)
-	}
-	refs := append([]metav1.OwnerReference(nil), obj.GetOwnerReferences()...)
-	obj.SetOwnerReferences(append(refs, ownerRef(c)))
-	return nil
-}
+// claim is Claim with the arguments in the order of this package's callers.
+func claim(obj client.Object, c *siskinv1.Canary, kind string) error { return Claim(kind, obj, c) }
 
 // mergeMetadata returns base with every key of over set.
 func mergeMetadata(base, over map[string]string) map[string]string {

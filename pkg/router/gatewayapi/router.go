@@ -15,6 +15,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // kindHTTPRoute is the kind of the routing object, as it appears in messages and errors.
@@ -107,7 +108,7 @@ func (r *Router) observeRoute(ctx context.Context, c *siskinv1.Canary, ref route
 	} else if err != nil {
 		return route, fmt.Errorf("get %s %s: %w", kindHTTPRoute, key, err)
 	}
-	adopt, err := router.Ownership(kindHTTPRoute, rt, c)
+	adopt, err := target.Ownership(kindHTTPRoute, rt, c)
 	if err != nil {
 		return route, err
 	}
@@ -190,7 +191,7 @@ func (r *Router) ensureRoute(ctx context.Context, c *siskinv1.Canary, key client
 	live := &gatewayv1.HTTPRoute{}
 	err := r.reader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
-		obj := &gatewayv1.HTTPRoute{ObjectMeta: router.NewMeta(c, key), Spec: *spec}
+		obj := &gatewayv1.HTTPRoute{ObjectMeta: target.NewMeta(c, key), Spec: *spec}
 		if err := r.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("set weights on %s %s: %w", kindHTTPRoute, key, err)
 		}
@@ -200,11 +201,11 @@ func (r *Router) ensureRoute(ctx context.Context, c *siskinv1.Canary, key client
 		return fmt.Errorf("get %s %s: %w", kindHTTPRoute, key, err)
 	}
 	want := live.DeepCopy()
-	if err := router.Claim(kindHTTPRoute, want, c); err != nil {
+	if err := target.Claim(kindHTTPRoute, want, c); err != nil {
 		return err
 	}
 	want.Spec = *spec
-	if sameSpec(&live.Spec, &want.Spec) && router.SameMeta(live, want) {
+	if sameSpec(&live.Spec, &want.Spec) && target.SameMeta(live, want) {
 		return nil
 	}
 	if err := r.patch(ctx, live, want); err != nil {
@@ -269,7 +270,7 @@ func (r *Router) handBackRoute(ctx context.Context, c *siskinv1.Canary, ref rout
 	} else if err != nil {
 		return fmt.Errorf("get %s %s: %w", kindHTTPRoute, key, err)
 	}
-	if _, err := router.Ownership(kindHTTPRoute, live, c); err != nil {
+	if _, err := target.Ownership(kindHTTPRoute, live, c); err != nil {
 		return nil // not Siskin's: nothing to hand back
 	}
 	spec, err := handBack(c, ref.port)
@@ -278,8 +279,8 @@ func (r *Router) handBackRoute(ctx context.Context, c *siskinv1.Canary, ref rout
 	}
 	want := live.DeepCopy()
 	want.Spec = *spec
-	router.Release(want, c)
-	if sameSpec(&live.Spec, &want.Spec) && router.SameMeta(live, want) {
+	target.Release(want, c)
+	if sameSpec(&live.Spec, &want.Spec) && target.SameMeta(live, want) {
 		return nil
 	}
 	if err := r.patch(ctx, live, want); err != nil {

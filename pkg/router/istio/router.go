@@ -59,7 +59,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 	} else if err != nil {
 		return route, fmt.Errorf("get %s %s: %w", kindVirtualService, key, err)
 	}
-	adopt, err := router.Ownership(kindVirtualService, vs, c)
+	adopt, err := target.Ownership(kindVirtualService, vs, c)
 	if err != nil {
 		return route, err
 	}
@@ -184,7 +184,7 @@ func (r *Router) observeDestinationRule(ctx context.Context, c *siskinv1.Canary,
 	} else if err != nil {
 		return "", fmt.Errorf("get %s %s: %w", kindDestinationRule, key, err)
 	}
-	adopt, err := router.Ownership(kindDestinationRule, dr, c)
+	adopt, err := target.Ownership(kindDestinationRule, dr, c)
 	if err != nil {
 		return "", err
 	}
@@ -305,7 +305,7 @@ func (r *Router) checkOne(ctx context.Context, kind string, key client.ObjectKey
 	} else if err != nil {
 		return fmt.Errorf("get %s %s: %w", kind, key, err)
 	}
-	_, err := router.Ownership(kind, obj, c)
+	_, err := target.Ownership(kind, obj, c)
 	return err
 }
 
@@ -332,7 +332,7 @@ func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
 	} else if err != nil {
 		return fmt.Errorf("get %s %s: %w", kindVirtualService, key, err)
 	}
-	if _, err := router.Ownership(kindVirtualService, live, c); err != nil {
+	if _, err := target.Ownership(kindVirtualService, live, c); err != nil {
 		return nil // not Siskin's: nothing to hand back
 	}
 	spec, err := r.handBack(c)
@@ -341,8 +341,8 @@ func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
 	}
 	want := live.DeepCopy()
 	spec.DeepCopyInto(&want.Spec)
-	router.Release(want, c)
-	if proto.Equal(&live.Spec, &want.Spec) && router.SameMeta(live, want) {
+	target.Release(want, c)
+	if proto.Equal(&live.Spec, &want.Spec) && target.SameMeta(live, want) {
 		return nil
 	}
 	if err := r.patch(ctx, live, want); err != nil {
@@ -355,7 +355,7 @@ func (r *Router) ensureVirtualService(ctx context.Context, c *siskinv1.Canary, k
 	live := &networkingv1.VirtualService{}
 	err := r.reader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
-		obj := &networkingv1.VirtualService{ObjectMeta: router.NewMeta(c, key)}
+		obj := &networkingv1.VirtualService{ObjectMeta: target.NewMeta(c, key)}
 		spec.DeepCopyInto(&obj.Spec)
 		if err := r.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("set weights on %s %s: %w", kindVirtualService, key, err)
@@ -366,11 +366,11 @@ func (r *Router) ensureVirtualService(ctx context.Context, c *siskinv1.Canary, k
 		return fmt.Errorf("get %s %s: %w", kindVirtualService, key, err)
 	}
 	want := live.DeepCopy()
-	if err := router.Claim(kindVirtualService, want, c); err != nil {
+	if err := target.Claim(kindVirtualService, want, c); err != nil {
 		return err
 	}
 	spec.DeepCopyInto(&want.Spec)
-	if proto.Equal(&live.Spec, &want.Spec) && router.SameMeta(live, want) {
+	if proto.Equal(&live.Spec, &want.Spec) && target.SameMeta(live, want) {
 		return nil
 	}
 	if err := r.patch(ctx, live, want); err != nil {
@@ -383,7 +383,7 @@ func (r *Router) ensureDestinationRule(ctx context.Context, c *siskinv1.Canary, 
 	live := &networkingv1.DestinationRule{}
 	err := r.reader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
-		obj := &networkingv1.DestinationRule{ObjectMeta: router.NewMeta(c, key)}
+		obj := &networkingv1.DestinationRule{ObjectMeta: target.NewMeta(c, key)}
 		spec.DeepCopyInto(&obj.Spec)
 		if err := r.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("create %s %s: %w", kindDestinationRule, key, err)
@@ -394,11 +394,11 @@ func (r *Router) ensureDestinationRule(ctx context.Context, c *siskinv1.Canary, 
 		return fmt.Errorf("get %s %s: %w", kindDestinationRule, key, err)
 	}
 	want := live.DeepCopy()
-	if err := router.Claim(kindDestinationRule, want, c); err != nil {
+	if err := target.Claim(kindDestinationRule, want, c); err != nil {
 		return err
 	}
 	spec.DeepCopyInto(&want.Spec)
-	if proto.Equal(&live.Spec, &want.Spec) && router.SameMeta(live, want) {
+	if proto.Equal(&live.Spec, &want.Spec) && target.SameMeta(live, want) {
 		return nil
 	}
 	if err := r.patch(ctx, live, want); err != nil {

@@ -264,12 +264,8 @@ func contains(list []string, s string) bool {
 func (r *Router) create(ctx context.Context, c *siskinv1.Canary, key client.ObjectKey, selector map[string]string,
 	ports []corev1.ServicePort, meta *siskinv1.CustomMetadata) error {
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            key.Name,
-			Namespace:       key.Namespace,
-			OwnerReferences: []metav1.OwnerReference{ownerRef(c)},
-		},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP},
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, OwnerReferences: target.NewMeta(c, key).OwnerReferences},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP},
 	}
 	if c.Spec.Service.Headless {
 		svc.Spec.ClusterIP = corev1.ClusterIPNone
@@ -363,26 +359,9 @@ func (r *Router) patch(ctx context.Context, cur, want *corev1.Service) error {
 	return nil
 }
 
-func ownerRef(c *siskinv1.Canary) metav1.OwnerReference {
-	return *metav1.NewControllerRef(c, siskinv1.GroupVersion.WithKind(siskinv1.CanaryKind))
-}
-
-// claim checks that a Service may be managed outright for c: it is controlled by c, or it is
-// an orphan Siskin created for c (then it is adopted). Anything else is router.ErrNotOwned.
-func claim(svc *corev1.Service, c *siskinv1.Canary) error {
-	key := svc.Namespace + "/" + svc.Name
-	if ref := metav1.GetControllerOf(svc); ref != nil {
-		if ref.UID == c.UID {
-			return nil
-		}
-		return fmt.Errorf("service %s is controlled by %s %s: %w", key, ref.Kind, ref.Name, router.ErrNotOwned)
-	}
-	if svc.Annotations[target.AnnotationCanary] != c.Name {
-		return fmt.Errorf("service %s was not created by siskin for canary %s: %w", key, c.Name, router.ErrNotOwned)
-	}
-	svc.OwnerReferences = append(svc.OwnerReferences, ownerRef(c))
-	return nil
-}
+// claim checks that a generated Service may be managed for c, and adopts it when it may
+// (target.Claim: the rules every object Siskin manages follows).
+func claim(svc *corev1.Service, c *siskinv1.Canary) error { return target.Claim("Service", svc, c) }
 
 // baselineSelector is the selector of the baseline's pods, given the target's: the selector
 // label's value suffixed as target.EnsureBaseline labels them.

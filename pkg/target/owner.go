@@ -1,4 +1,4 @@
-package router
+package target
 
 import (
 	"fmt"
@@ -9,37 +9,40 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/target"
 )
 
+// Ownership is decided here for every object Siskin makes or manages for a Canary — the
+// primary and baseline workloads, their config copies, autoscalers and ScaledObjects, the
+// generated Services and the routers' objects — with one set of adoption rules.
+
 // Ownership tells whether obj, a routing object of the given kind, is c's: it is when c is its
-// controller. An object without a controller that carries target.AnnotationCanary naming c was
+// controller. An object without a controller that carries AnnotationCanary naming c was
 // made by Siskin for c (and orphaned, or handed back by Finalize), and so was one controlled by
 // a deleted Canary of the same name: adopt is true and it may be claimed. When c opted in to
-// taking over from Flagger (target.AdoptsFlagger), so may an object Flagger made for its
-// Canary of c's name (target.FlaggerMade), and a pre-existing object that no controller owns
+// taking over from Flagger (AdoptsFlagger), so may an object Flagger made for its
+// Canary of c's name (FlaggerMade), and a pre-existing object that no controller owns
 // and no other Canary's annotation names.
 // Anything else is an error wrapping ErrNotOwned that tells the user how to hand the object
 // over.
 func Ownership(kind string, obj client.Object, c *siskinv1.Canary) (adopt bool, err error) {
 	key := client.ObjectKeyFromObject(obj)
-	takeOver := target.AdoptsFlagger(c)
+	takeOver := AdoptsFlagger(c)
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		switch {
 		case ref.UID == c.UID:
 			return false, nil
 		case staleOwner(ref, c):
 			return true, nil
-		case target.FlaggerMade(obj, c) && takeOver:
+		case FlaggerMade(obj, c) && takeOver:
 			return true, nil
-		case target.FlaggerMade(obj, c):
+		case FlaggerMade(obj, c):
 			return false, fmt.Errorf("%s %s was made by Flagger for its Canary %s; annotate the Canary %s=%s to let Siskin take it over: %w",
-				kind, key, ref.Name, target.AnnotationAdopt, target.AdoptFlagger, ErrNotOwned)
+				kind, key, ref.Name, AnnotationAdopt, AdoptFlagger, ErrNotOwned)
 		}
 		return false, fmt.Errorf("%s %s is controlled by %s %s, not by Canary %s; delete it or change its owner: %w",
 			kind, key, ref.Kind, ref.Name, c.Name, ErrNotOwned)
 	}
-	switch owner, annotated := obj.GetAnnotations()[target.AnnotationCanary]; {
+	switch owner, annotated := obj.GetAnnotations()[AnnotationCanary]; {
 	case owner == c.Name:
 		return true, nil
 	case takeOver && !annotated:
@@ -47,12 +50,12 @@ func Ownership(kind string, obj client.Object, c *siskinv1.Canary) (adopt bool, 
 		return true, nil
 	}
 	return false, fmt.Errorf("%s %s exists and is not managed by Canary %s; delete it or annotate it %s=%s to let Siskin manage it (or annotate the Canary %s=%s to take over what exists): %w",
-		kind, key, c.Name, target.AnnotationCanary, c.Name, target.AnnotationAdopt, target.AdoptFlagger, ErrNotOwned)
+		kind, key, c.Name, AnnotationCanary, c.Name, AnnotationAdopt, AdoptFlagger, ErrNotOwned)
 }
 
 // Claim makes obj c's in memory (see Ownership): it gets c as its controller, in place of a
 // deleted Canary of the same name or of Flagger's Canary (whose finalizer goes too), and the
-// target.AnnotationCanary annotation. It fails like Ownership, before changing anything, when
+// AnnotationCanary annotation. It fails like Ownership, before changing anything, when
 // obj is not Siskin's.
 func Claim(kind string, obj client.Object, c *siskinv1.Canary) error {
 	adopt, err := Ownership(kind, obj, c)
@@ -68,14 +71,14 @@ func Claim(kind string, obj client.Object, c *siskinv1.Canary) error {
 		}
 		obj.SetOwnerReferences(refs)
 		// Flagger's references and finalizer go, c becomes the controller.
-		target.TakeOver(obj, c)
+		TakeOver(obj, c)
 	}
-	if obj.GetAnnotations()[target.AnnotationCanary] != c.Name {
+	if obj.GetAnnotations()[AnnotationCanary] != c.Name {
 		a := obj.GetAnnotations()
 		if a == nil {
 			a = map[string]string{}
 		}
-		a[target.AnnotationCanary] = c.Name
+		a[AnnotationCanary] = c.Name
 		obj.SetAnnotations(a)
 	}
 	return nil
@@ -99,7 +102,7 @@ func NewMeta(c *siskinv1.Canary, key client.ObjectKey) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name:            key.Name,
 		Namespace:       key.Namespace,
-		Annotations:     map[string]string{target.AnnotationCanary: c.Name},
+		Annotations:     map[string]string{AnnotationCanary: c.Name},
 		OwnerReferences: []metav1.OwnerReference{ownerRef(c)},
 	}
 }
@@ -111,9 +114,6 @@ func SameMeta(a, b client.Object) bool {
 		equality.Semantic.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
 }
 
-func ownerRef(c *siskinv1.Canary) metav1.OwnerReference {
-	return *metav1.NewControllerRef(c, siskinv1.GroupVersion.WithKind(siskinv1.CanaryKind))
-}
 
 // staleOwner reports whether ref names an earlier Canary of c's name: only one Canary of a name
 // exists at a time, so that one is gone and the garbage collector has not caught up yet.

@@ -1,4 +1,4 @@
-package router_test
+package target
 
 import (
 	"errors"
@@ -10,8 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // flaggerRef is the controller reference Flagger sets on what it makes for its Canary name.
@@ -21,7 +19,7 @@ func flaggerRef(name string) *metav1.OwnerReference {
 }
 
 func adopting(c *siskinv1.Canary) {
-	c.Annotations = map[string]string{target.AnnotationAdopt: target.AdoptFlagger}
+	c.Annotations = map[string]string{AnnotationAdopt: AdoptFlagger}
 }
 
 func TestOwnershipOfFlaggersObjects(t *testing.T) {
@@ -68,20 +66,20 @@ func TestOwnershipOfFlaggersObjects(t *testing.T) {
 		{
 			name:    "another opt-in value is no opt-in",
 			obj:     object(flaggerRef("podinfo"), ""),
-			canary:  newCanary(func(c *siskinv1.Canary) { c.Annotations = map[string]string{target.AnnotationAdopt: "none"} }),
+			canary:  newCanary(func(c *siskinv1.Canary) { c.Annotations = map[string]string{AnnotationAdopt: "none"} }),
 			message: "was made by Flagger",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			adopt, err := router.Ownership("VirtualService", tt.obj, tt.canary)
+			adopt, err := Ownership("VirtualService", tt.obj, tt.canary)
 			if tt.message == "" {
 				if err != nil || adopt != tt.adopt {
 					t.Fatalf("Ownership = %v, %v; want %v, nil", adopt, err, tt.adopt)
 				}
 				return
 			}
-			if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), tt.message) {
+			if !errors.Is(err, ErrNotOwned) || !strings.Contains(err.Error(), tt.message) {
 				t.Fatalf("Ownership error = %v, want ErrNotOwned with %q", err, tt.message)
 			}
 		})
@@ -93,9 +91,9 @@ func TestClaimReplacesFlaggersOwnerAndFinalizer(t *testing.T) {
 	other := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "keep", UID: "keep-uid"}
 	obj := object(flaggerRef("podinfo"), "")
 	obj.SetOwnerReferences(append(obj.GetOwnerReferences(), other))
-	obj.SetFinalizers([]string{target.FlaggerFinalizer, "example.com/keep"})
+	obj.SetFinalizers([]string{FlaggerFinalizer, "example.com/keep"})
 	obj.SetLabels(map[string]string{"app": "podinfo"})
-	if err := router.Claim("VirtualService", obj, c); err != nil {
+	if err := Claim("VirtualService", obj, c); err != nil {
 		t.Fatal(err)
 	}
 	refs := obj.GetOwnerReferences()
@@ -105,10 +103,10 @@ func TestClaimReplacesFlaggersOwnerAndFinalizer(t *testing.T) {
 	if f := obj.GetFinalizers(); len(f) != 1 || f[0] != "example.com/keep" {
 		t.Fatalf("finalizers after Claim: %v", f)
 	}
-	if obj.GetAnnotations()[target.AnnotationCanary] != "podinfo" || obj.GetLabels()["app"] != "podinfo" {
+	if obj.GetAnnotations()[AnnotationCanary] != "podinfo" || obj.GetLabels()["app"] != "podinfo" {
 		t.Fatalf("metadata after Claim: %v %v", obj.GetAnnotations(), obj.GetLabels())
 	}
-	if adopt, err := router.Ownership("VirtualService", obj, newCanary()); err != nil || adopt {
+	if adopt, err := Ownership("VirtualService", obj, newCanary()); err != nil || adopt {
 		t.Fatalf("a claimed route is the Canary's without the opt-in: %v, %v", adopt, err)
 	}
 }
@@ -116,10 +114,10 @@ func TestClaimReplacesFlaggersOwnerAndFinalizer(t *testing.T) {
 func TestClaimLeavesFlaggersObjectsAloneWithoutTheOptIn(t *testing.T) {
 	obj := object(flaggerRef("podinfo"), "")
 	before := obj.DeepCopyObject().(client.Object)
-	if err := router.Claim("VirtualService", obj, newCanary()); !errors.Is(err, router.ErrNotOwned) {
+	if err := Claim("VirtualService", obj, newCanary()); !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("Claim = %v, want ErrNotOwned", err)
 	}
-	if !router.SameMeta(before, obj) {
+	if !SameMeta(before, obj) {
 		t.Fatalf("a refused Claim changed the object: %+v", obj)
 	}
 }

@@ -1,4 +1,4 @@
-package router_test
+package target
 
 import (
 	"errors"
@@ -12,8 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
-	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // object is a routing object stand-in named podinfo, with the given controller and annotation.
@@ -23,7 +21,7 @@ func object(controller *metav1.OwnerReference, annotation string) client.Object 
 		obj.OwnerReferences = []metav1.OwnerReference{*controller}
 	}
 	if annotation != "" {
-		obj.Annotations = map[string]string{target.AnnotationCanary: annotation}
+		obj.Annotations = map[string]string{AnnotationCanary: annotation}
 	}
 	return obj
 }
@@ -61,14 +59,14 @@ func TestOwnership(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			adopt, err := router.Ownership("HTTPRoute", tt.obj, newCanary())
+			adopt, err := Ownership("HTTPRoute", tt.obj, newCanary())
 			if tt.message == "" {
 				if err != nil || adopt != tt.adopt {
 					t.Fatalf("Ownership = %v, %v; want %v, nil", adopt, err, tt.adopt)
 				}
 				return
 			}
-			if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), tt.message) {
+			if !errors.Is(err, ErrNotOwned) || !strings.Contains(err.Error(), tt.message) {
 				t.Fatalf("Ownership error = %v, want ErrNotOwned with %q", err, tt.message)
 			}
 		})
@@ -80,8 +78,8 @@ func TestClaimReplacesADeletedCanaryOfTheSameName(t *testing.T) {
 	other := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "keep", UID: "keep-uid"}
 	obj := object(canaryRef("old-uid"), "")
 	obj.SetOwnerReferences(append(obj.GetOwnerReferences(), other))
-	obj.SetAnnotations(map[string]string{target.AnnotationCanary: "podinfo", "team": "a"})
-	if err := router.Claim("HTTPRoute", obj, c); err != nil {
+	obj.SetAnnotations(map[string]string{AnnotationCanary: "podinfo", "team": "a"})
+	if err := Claim("HTTPRoute", obj, c); err != nil {
 		t.Fatal(err)
 	}
 	refs := obj.GetOwnerReferences()
@@ -92,14 +90,14 @@ func TestClaimReplacesADeletedCanaryOfTheSameName(t *testing.T) {
 		t.Fatalf("annotations after Claim: %v", obj.GetAnnotations())
 	}
 	again := obj.DeepCopyObject().(client.Object)
-	if err := router.Claim("HTTPRoute", again, c); err != nil || !router.SameMeta(obj, again) {
+	if err := Claim("HTTPRoute", again, c); err != nil || !SameMeta(obj, again) {
 		t.Fatalf("a second Claim changed the object: %v, %+v", err, again)
 	}
 }
 
 func TestClaimLeavesForeignObjectsAlone(t *testing.T) {
 	obj := object(nil, "")
-	if err := router.Claim("HTTPRoute", obj, newCanary()); !errors.Is(err, router.ErrNotOwned) {
+	if err := Claim("HTTPRoute", obj, newCanary()); !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("Claim = %v, want ErrNotOwned", err)
 	}
 	if len(obj.GetOwnerReferences()) != 0 || len(obj.GetAnnotations()) != 0 {
@@ -109,16 +107,16 @@ func TestClaimLeavesForeignObjectsAlone(t *testing.T) {
 
 func TestReleaseKeepsTheObjectForAdoption(t *testing.T) {
 	c := newCanary()
-	obj := &corev1.ConfigMap{ObjectMeta: router.NewMeta(c, client.ObjectKey{Namespace: "test", Name: "podinfo"})}
-	if adopt, err := router.Ownership("HTTPRoute", obj, c); err != nil || adopt {
+	obj := &corev1.ConfigMap{ObjectMeta: NewMeta(c, client.ObjectKey{Namespace: "test", Name: "podinfo"})}
+	if adopt, err := Ownership("HTTPRoute", obj, c); err != nil || adopt {
 		t.Fatalf("a new object is not the Canary's: %v, %v", adopt, err)
 	}
-	router.Release(obj, c)
+	Release(obj, c)
 	if len(obj.OwnerReferences) != 0 {
 		t.Fatalf("owner references after Release: %+v", obj.OwnerReferences)
 	}
 	again := newCanary(func(c *siskinv1.Canary) { c.UID = "new-uid" })
-	if adopt, err := router.Ownership("HTTPRoute", obj, again); err != nil || !adopt {
+	if adopt, err := Ownership("HTTPRoute", obj, again); err != nil || !adopt {
 		t.Fatalf("a released object cannot be adopted: %v, %v", adopt, err)
 	}
 }
