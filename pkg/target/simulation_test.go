@@ -232,6 +232,14 @@ func simKinds() []simKind {
 		ds.Spec.Template.Spec.Containers[0].Image = "podinfo:v1"
 		ds.Status = appsv1.DaemonSetStatus{}
 	})
+	statefulSet := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Generation: 1},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](5), ServiceName: "podinfo", Selector: deployment.Spec.Selector,
+			Template:       *deployment.Spec.Template.DeepCopy(),
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+		},
+	}
 	return []simKind{
 		{
 			name:    "deployment",
@@ -249,6 +257,17 @@ func simKinds() []simKind {
 			describe: func(ctx context.Context, c client.Client) string {
 				return describeDeployment(ctx, c, "podinfo") + " | " + describeDeployment(ctx, c, "podinfo-primary")
 			},
+		},
+		{
+			name:    "statefulset",
+			canary:  func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = KindStatefulSet; c.Spec.Service = siskinv1.CanaryService{} },
+			objects: []client.Object{statefulSet},
+			release: func(ctx context.Context, c client.Client, v string) error {
+				return edit(ctx, c, "podinfo", &appsv1.StatefulSet{}, func(sts *appsv1.StatefulSet) {
+					sts.Spec.Template.Spec.Containers[0].Image = "podinfo:" + v
+				})
+			},
+			describe: func(ctx context.Context, c client.Client) string { return describeStatefulSet(ctx, c, "podinfo") },
 		},
 		{
 			name:    "daemonset",
