@@ -308,10 +308,17 @@ func (p *planner) target() string {
 	return p.c.Spec.TargetRef.Kind + "/" + p.c.Spec.TargetRef.Name
 }
 
-// primary names the primary workload.
+// primary names the primary workload: <target>-primary, or a StatefulSet itself, which is
+// rolled out in place.
 func (p *planner) primary() string {
+	if p.inPlace() {
+		return p.target() + " (in place)"
+	}
 	return p.target() + "-primary"
 }
+
+// inPlace reports whether the target is rolled out in place, with no primary copy.
+func (p *planner) inPlace() bool { return p.c.Spec.TargetRef.Kind == "StatefulSet" }
 
 // rev is the short fingerprint of the revision being rolled out.
 func (p *planner) rev() string {

@@ -20,7 +20,11 @@ func (p *planner) initializing() {
 	switch {
 	case !obs.Primary.Exists:
 		p.act(EnsurePrimary)
-		p.initWait(fmt.Sprintf("creating %s from revision %s", p.primary(), short(fp)))
+		if p.inPlace() {
+			p.initWait(fmt.Sprintf("taking over %s at revision %s", p.target(), short(fp)))
+		} else {
+			p.initWait(fmt.Sprintf("creating %s from revision %s", p.primary(), short(fp)))
+		}
 	case obs.Primary.Fingerprint != fp:
 		// The target changed while initializing: the primary takes the newest revision, and the
 		// wait for it starts again.
