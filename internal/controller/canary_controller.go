@@ -51,7 +51,7 @@ type CanaryReconciler struct {
 
 	// Target adapts the Canaries' targets; New sets it to target.Kinds, which hands each call
 	// to the adapter of the Canary's spec.targetRef.kind.
-	Target target.Adapter
+	Target target.Targets
 	// Services manages the apex, -primary and -canary Services.
 	Services *kubernetes.Router
 	// Routers are the routers by provider (pkg/router/all); a provider missing here routes

@@ -402,29 +402,6 @@ func daemonSetSelectorLabel(ds *appsv1.DaemonSet, keys []string) (key, value str
 		ds.Namespace, ds.Name, strings.Join(keys, ", "))
 }
 
-// SyncPrimaryHPA does nothing: a DaemonSet runs one pod a node and has no autoscaler. An
-// autoscalerRef is ErrUnsupported (Validate refuses it first).
-func (d *DaemonSet) SyncPrimaryHPA(_ context.Context, c *siskinv1.Canary) error {
-	if c.Spec.AutoscalerRef != nil {
-		return fmt.Errorf("autoscalerRef %s with a daemonset target: %w", c.Spec.AutoscalerRef.Name, ErrUnsupported)
-	}
-	return nil
-}
-
-// EnsureBaseline is ErrUnsupported: a baseline needs a workload that can run as many pods as
-// the canary beside the primary, and a DaemonSet runs one pod a node.
-func (d *DaemonSet) EnsureBaseline(_ context.Context, c *siskinv1.Canary) error {
-	return fmt.Errorf("baseline of daemonset %s: %w", targetKey(c), ErrUnsupported)
-}
-
-// ObserveBaseline is ErrUnsupported, as EnsureBaseline is.
-func (d *DaemonSet) ObserveBaseline(_ context.Context, c *siskinv1.Canary) (canary.Workload, error) {
-	return canary.Workload{}, fmt.Errorf("baseline of daemonset %s: %w", targetKey(c), ErrUnsupported)
-}
-
-// RemoveBaseline does nothing: a DaemonSet never has a baseline to remove.
-func (d *DaemonSet) RemoveBaseline(context.Context, *siskinv1.Canary) error { return nil }
-
 // AdoptPrimary reports nothing adopted, except when c opted in and the primary DaemonSet is
 // one Flagger made: taking that over is not done yet, and is ErrUnsupported rather than a
 // silent rewrite of its pods.

@@ -278,7 +278,8 @@ func TestDaemonSetRevertGivesTheTargetItsPodsBack(t *testing.T) {
 }
 
 func TestDaemonSetHasNoBaselineNorAutoscaler(t *testing.T) {
-	d, _ := newDaemonSetAdapter(t, objs(defaultConfigs(), []client.Object{newTargetDaemonSet()})...)
+	ds, _ := newDaemonSetAdapter(t, objs(defaultConfigs(), []client.Object{newTargetDaemonSet()})...)
+	d := Kinds{KindDaemonSet: ds}
 	ctx := context.Background()
 	c := daemonSetCanary()
 	if err := d.EnsureBaseline(ctx, c); !errors.Is(err, ErrUnsupported) {

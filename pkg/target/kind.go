@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,7 +25,9 @@ const (
 var ErrUnsupported = errors.New("not supported for this kind of target")
 
 // Adapter is what the controller does with a Canary's target, whatever its kind. Each method
-// takes the Canary and finds the target, the primary and their configs from it.
+// takes the Canary and finds the target, the primary and their configs from it. What only some
+// kinds do is in the smaller interfaces below (Autoscaled, Baseliner, Adopter, Sharer): Kinds
+// answers for a kind that lacks one.
 type Adapter interface {
 	// Observe reports the target and the primary as the planner sees them.
 	Observe(ctx context.Context, c *siskinv1.Canary) (target, primary canary.Workload, err error)
@@ -44,18 +47,37 @@ type Adapter interface {
 	// Revert gives the target back its pods when the Canary is deleted, and reports whether
 	// it is ready to take the traffic back.
 	Revert(ctx context.Context, c *siskinv1.Canary) (bool, error)
+}
+
+// Autoscaled is an Adapter of a kind whose primary gets a copy of the target's autoscaler.
+type Autoscaled interface {
 	// SyncPrimaryHPA keeps the primary's autoscaler equal to the target's.
 	SyncPrimaryHPA(ctx context.Context, c *siskinv1.Canary) error
+}
 
-	// EnsureBaseline, ObserveBaseline and RemoveBaseline manage the baseline workload of an
-	// analysis compared with control baseline.
+// Baseliner is an Adapter of a kind that can run a baseline beside the canary, for an
+// analysis compared with control baseline.
+type Baseliner interface {
 	EnsureBaseline(ctx context.Context, c *siskinv1.Canary) error
 	ObserveBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error)
 	RemoveBaseline(ctx context.Context, c *siskinv1.Canary) error
+}
 
-	// MarkAdoption and AdoptPrimary take over what Flagger made (see Deployment.MarkAdoption).
+// Adopter is an Adapter of a kind whose objects Flagger made and Siskin can take over (see
+// Deployment.MarkAdoption).
+type Adopter interface {
 	MarkAdoption(c *siskinv1.Canary)
 	AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, error)
+}
+
+// Targets is everything the controller asks of any Canary's target: Kinds, which hands each
+// call to the adapter of the Canary's kind and answers for a kind without the method.
+type Targets interface {
+	Adapter
+	Autoscaled
+	Baseliner
+	Adopter
+	Sharer
 }
 
 // Sharer is an Adapter of a kind whose canary's share of the work is its share of the pods,
@@ -158,45 +180,97 @@ func (k Kinds) Revert(ctx context.Context, c *siskinv1.Canary) (bool, error) {
 	return a.Revert(ctx, c)
 }
 
-// SyncPrimaryHPA is the SyncPrimaryHPA of the Canary's kind.
+// SyncPrimaryHPA is the SyncPrimaryHPA of the Canary's kind. A kind without autoscalers has
+// nothing to keep in sync, and an autoscalerRef on it is ErrUnsupported (Validate refuses it
+// first).
 func (k Kinds) SyncPrimaryHPA(ctx context.Context, c *siskinv1.Canary) error {
-	return k.do(c, func(a Adapter) error { return a.SyncPrimaryHPA(ctx, c) })
-}
-
-// EnsureBaseline is the EnsureBaseline of the Canary's kind.
-func (k Kinds) EnsureBaseline(ctx context.Context, c *siskinv1.Canary) error {
-	return k.do(c, func(a Adapter) error { return a.EnsureBaseline(ctx, c) })
-}
-
-// ObserveBaseline is the ObserveBaseline of the Canary's kind.
-func (k Kinds) ObserveBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error) {
 	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return err
+	}
+	if as, ok := a.(Autoscaled); ok {
+		return as.SyncPrimaryHPA(ctx, c)
+	}
+	if ref := c.Spec.AutoscalerRef; ref != nil {
+		return fmt.Errorf("autoscalerRef %s with a %s target: %w", ref.Name, kindOf(c), ErrUnsupported)
+	}
+	return nil
+}
+
+// EnsureBaseline is the EnsureBaseline of the Canary's kind; ErrUnsupported for a kind that
+// runs no baseline.
+func (k Kinds) EnsureBaseline(ctx context.Context, c *siskinv1.Canary) error {
+	b, err := k.baseliner(c)
+	if err != nil {
+		return err
+	}
+	return b.EnsureBaseline(ctx, c)
+}
+
+// ObserveBaseline is the ObserveBaseline of the Canary's kind; ErrUnsupported for a kind that
+// runs no baseline.
+func (k Kinds) ObserveBaseline(ctx context.Context, c *siskinv1.Canary) (canary.Workload, error) {
+	b, err := k.baseliner(c)
 	if err != nil {
 		return canary.Workload{}, err
 	}
-	return a.ObserveBaseline(ctx, c)
+	return b.ObserveBaseline(ctx, c)
 }
 
-// RemoveBaseline is the RemoveBaseline of the Canary's kind.
+// RemoveBaseline is the RemoveBaseline of the Canary's kind; a kind that runs no baseline has
+// none to remove.
 func (k Kinds) RemoveBaseline(ctx context.Context, c *siskinv1.Canary) error {
-	return k.do(c, func(a Adapter) error { return a.RemoveBaseline(ctx, c) })
+	b, err := k.baseliner(c)
+	if errors.Is(err, ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return b.RemoveBaseline(ctx, c)
 }
 
-// MarkAdoption is the MarkAdoption of the Canary's kind; a kind without an adapter marks
-// nothing (the round stops at its first call that can fail).
+func (k Kinds) baseliner(c *siskinv1.Canary) (Baseliner, error) {
+	a, err := k.For(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := a.(Baseliner)
+	if !ok {
+		return nil, fmt.Errorf("baseline of %s %s: %w", strings.ToLower(kindOf(c)), targetKey(c), ErrUnsupported)
+	}
+	return b, nil
+}
+
+// MarkAdoption is the MarkAdoption of the Canary's kind; a kind Flagger has no objects of
+// marks nothing.
 func (k Kinds) MarkAdoption(c *siskinv1.Canary) {
 	if a, err := k.For(c.Spec.TargetRef.Kind); err == nil {
-		a.MarkAdoption(c)
+		if ad, ok := a.(Adopter); ok {
+			ad.MarkAdoption(c)
+		}
 	}
 }
 
-// AdoptPrimary is the AdoptPrimary of the Canary's kind.
+// AdoptPrimary is the AdoptPrimary of the Canary's kind; a kind Flagger has no objects of
+// adopts nothing.
 func (k Kinds) AdoptPrimary(ctx context.Context, c *siskinv1.Canary) (Adoption, error) {
 	a, err := k.For(c.Spec.TargetRef.Kind)
 	if err != nil {
 		return Adoption{}, err
 	}
-	return a.AdoptPrimary(ctx, c)
+	if ad, ok := a.(Adopter); ok {
+		return ad.AdoptPrimary(ctx, c)
+	}
+	return Adoption{}, nil
+}
+
+// kindOf is the Canary's target kind, Deployment when it names none.
+func kindOf(c *siskinv1.Canary) string {
+	if c.Spec.TargetRef.Kind == "" {
+		return KindDeployment
+	}
+	return c.Spec.TargetRef.Kind
 }
 
 // ObserveShare is the ObserveShare of the Canary's kind, ErrUnsupported for a kind that is not
@@ -248,8 +322,8 @@ func (k Kinds) do(c *siskinv1.Canary, fn func(Adapter) error) error {
 }
 
 var (
-	_ Adapter = (*Deployment)(nil)
+	_ Targets = (*Deployment)(nil)
 	_ Adapter = (*DaemonSet)(nil)
-	_ Adapter = Kinds(nil)
-	_ Sharer  = Kinds(nil)
+	_ Adopter = (*DaemonSet)(nil)
+	_ Targets = Kinds(nil)
 )

@@ -720,29 +720,3 @@ func podNames(name string, from, to int32) string {
 	return "^" + quoteName(name) + "-(" + strings.Join(ordinals, "|") + ")$"
 }
 
-// SyncPrimaryHPA does nothing: a StatefulSet keeps its own autoscaler, which scales both of
-// its revisions (Validate refuses an autoscalerRef).
-func (s *StatefulSet) SyncPrimaryHPA(context.Context, *siskinv1.Canary) error { return nil }
-
-// EnsureBaseline is ErrUnsupported: both revisions of a StatefulSet are one workload, and
-// there is no third copy to compare with (Validate refuses comparisons).
-func (s *StatefulSet) EnsureBaseline(_ context.Context, c *siskinv1.Canary) error {
-	return fmt.Errorf("baseline of statefulset %s: %w", targetKey(c), ErrUnsupported)
-}
-
-// ObserveBaseline is ErrUnsupported, as EnsureBaseline is.
-func (s *StatefulSet) ObserveBaseline(_ context.Context, c *siskinv1.Canary) (canary.Workload, error) {
-	return canary.Workload{}, fmt.Errorf("baseline of statefulset %s: %w", targetKey(c), ErrUnsupported)
-}
-
-// RemoveBaseline does nothing: a StatefulSet never has a baseline to remove.
-func (s *StatefulSet) RemoveBaseline(context.Context, *siskinv1.Canary) error { return nil }
-
-// MarkAdoption does nothing: Flagger has no StatefulSet targets, so there is nothing of its
-// to take over.
-func (s *StatefulSet) MarkAdoption(*siskinv1.Canary) {}
-
-// AdoptPrimary reports nothing adopted, for the same reason.
-func (s *StatefulSet) AdoptPrimary(context.Context, *siskinv1.Canary) (Adoption, error) {
-	return Adoption{}, nil
-}

@@ -548,7 +548,8 @@ func TestStatefulSetRevertRestoresTheUsersPartition(t *testing.T) {
 }
 
 func TestStatefulSetHasNoBaselineAndNoConfigs(t *testing.T) {
-	s, _ := newStatefulSetAdapter(t, newWeb(3, nil))
+	sts, _ := newStatefulSetAdapter(t, newWeb(3, nil))
+	s := Kinds{KindStatefulSet: sts}
 	ctx := context.Background()
 	c := webCanary()
 	if err := s.EnsureBaseline(ctx, c); !errors.Is(err, ErrUnsupported) {
