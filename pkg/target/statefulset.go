@@ -527,22 +527,32 @@ func (s *StatefulSet) deleteAbandoned(ctx context.Context, v stsView) (*string, 
 	return ptr.To(""), nil
 }
 
+// managed reads the target and its view when Siskin has taken it over and can move its
+// partition; a nil StatefulSet otherwise (not taken over yet, or OnDelete), with nothing to do.
+func (s *StatefulSet) managed(ctx context.Context, c *siskinv1.Canary) (*appsv1.StatefulSet, stsView, error) {
+	sts, err := s.getTarget(ctx, c)
+	if err != nil {
+		return nil, stsView{}, err
+	}
+	fp, err := s.fingerprint(sts)
+	if err != nil {
+		return nil, stsView{}, fmt.Errorf("fingerprint statefulset %s: %w", targetKey(c), err)
+	}
+	v := newSTSView(sts, fp)
+	if !v.takenOver() || sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return nil, stsView{}, nil
+	}
+	return sts, v, nil
+}
+
 // ScaleUp gives the canary no pod: ApplyShare does, a share at a time. An analysis starts with
 // it, and it is asked for again while the canary has no pod, so it is where the pods of a
 // canary revision that a new template abandoned are deleted (see AnnotationCanaryRevision):
 // the new analysis does not count them as the primary's.
 func (s *StatefulSet) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
-	sts, err := s.getTarget(ctx, c)
-	if err != nil {
+	sts, v, err := s.managed(ctx, c)
+	if err != nil || sts == nil {
 		return err
-	}
-	fp, err := s.fingerprint(sts)
-	if err != nil {
-		return fmt.Errorf("fingerprint statefulset %s: %w", targetKey(c), err)
-	}
-	v := newSTSView(sts, fp)
-	if !v.takenOver() || sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-		return nil
 	}
 	canaryRevision, err := s.deleteAbandoned(ctx, v)
 	if err != nil || canaryRevision == nil {
@@ -558,17 +568,9 @@ func (s *StatefulSet) ScaleUp(ctx context.Context, c *siskinv1.Canary) error {
 // since their ordinals are below the partition. A round that only moved the partition leaves
 // the deletion to the next ScaleDown (the target still reports the pods as Replicas).
 func (s *StatefulSet) ScaleDown(ctx context.Context, c *siskinv1.Canary) error {
-	sts, err := s.getTarget(ctx, c)
-	if err != nil {
+	sts, v, err := s.managed(ctx, c)
+	if err != nil || sts == nil {
 		return err
-	}
-	fp, err := s.fingerprint(sts)
-	if err != nil {
-		return fmt.Errorf("fingerprint statefulset %s: %w", targetKey(c), err)
-	}
-	v := newSTSView(sts, fp)
-	if !v.takenOver() || sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-		return nil
 	}
 	canaryRevision, err := s.deleteAbandoned(ctx, v)
 	if err != nil {
