@@ -293,7 +293,7 @@ sum(rate(istio_requests_total{reporter="destination",destination_workload_namesp
 	c := r.replicasCanary("", "StatefulSet", []int32{20, 40, 60}, siskinv1.CanaryMetric{
 		Name: "pod-success-rate", Interval: "30s", TemplateRef: ref,
 		ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)},
-		MinSample: &siskinv1.CanaryMetricMinSample{Min: 10, Query: `sum(increase(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ target }}",pod=~"{{ canaryPods }}"}[{{ interval }}]))`},
+		MinSample:      &siskinv1.CanaryMetricMinSample{Min: 10, Query: `sum(increase(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ target }}",pod=~"{{ canaryPods }}"}[{{ interval }}]))`},
 	})
 	if err := in.Env.Client.Create(r.ctx, c); err != nil {
 		r.t.Fatalf("create Canary: %v", err)

@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"strconv"
-	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
