@@ -137,15 +137,6 @@ func (r *rig) releaseWorkload(o client.Object, env map[string]string) {
 	}
 }
 
-// workloadEnv returns the environment of a workload's first container, read into o.
-func (r *rig) workloadEnv(o client.Object, name string) map[string]string {
-	r.t.Helper()
-	if err := r.in.Env.Client.Get(r.ctx, types.NamespacedName{Namespace: r.in.Namespace, Name: name}, o); err != nil {
-		r.t.Fatalf("get %T %s: %v", o, name, err)
-	}
-	return envMap(podTemplate(o).Spec.Containers[0].Env)
-}
-
 func envMap(env []corev1.EnvVar) map[string]string {
 	out := map[string]string{}
 	for _, e := range env {
