@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,26 +31,37 @@ func TestRestartMidAnalysisContinuesAtTheNextStep(t *testing.T) {
 	first := waitForWithin(t, keyOf(c), "the first step", 2*analysisInterval, func(c *siskinv1.Canary) bool {
 		return c.Status.Phase == siskinv1.PhaseProgressing && c.Status.Iterations == 1
 	})
-	stop()
-	callsAtStop := calls.Load()
-	// Down for half an interval: the next step is still due at first step + interval.
-	time.Sleep(analysisInterval / 2)
-	startController(t, ns, controllerOptions{})
-
-	second := waitForWithin(t, keyOf(c), "the second step", 2*analysisInterval, func(c *siskinv1.Canary) bool {
+	restartBetweenSteps(t, ns, c, stop, calls, first, "the second step", func(c *siskinv1.Canary) bool {
 		return c.Status.Iterations == 2
 	})
-	gap := second.Status.LastStepTime.Sub(first.Status.LastStepTime.Time)
-	// Status times have one-second resolution.
-	if gap < analysisInterval-time.Second || gap > analysisInterval+3*time.Second {
-		t.Errorf("second step %s after the first, want one interval (%s): a restart must neither repeat, compress nor skip a step", gap, analysisInterval)
-	}
-	if n := calls.Load() - callsAtStop; n != 1 {
-		t.Errorf("rollout webhook called %d times between the restart and the second step, want 1", n)
-	}
 	waitForWithin(t, keyOf(c), "Succeeded", 3*analysisInterval, func(c *siskinv1.Canary) bool {
 		return c.Status.Phase == siskinv1.PhaseSucceeded
 	})
+}
+
+// restartBetweenSteps stops the controller (stop) right after the step recorded in last, starts
+// it again half an interval later, and waits for the next step (reached). That step must come
+// one interval after last, with one call of the rollout webhook counted by calls: a restart
+// neither repeats, compresses nor skips a step. It returns the Canary at the next step.
+func restartBetweenSteps(t *testing.T, ns string, c *siskinv1.Canary, stop func(), calls *atomic.Int32,
+	last *siskinv1.Canary, what string, reached func(*siskinv1.Canary) bool) *siskinv1.Canary {
+	t.Helper()
+	stop()
+	callsAtStop := calls.Load()
+	// Down for half an interval: the next step is still due at the last step + interval.
+	time.Sleep(analysisInterval / 2)
+	startController(t, ns, controllerOptions{})
+
+	next := waitForWithin(t, keyOf(c), what, 2*analysisInterval, reached)
+	gap := next.Status.LastStepTime.Sub(last.Status.LastStepTime.Time)
+	// Status times have one-second resolution.
+	if gap < analysisInterval-time.Second || gap > analysisInterval+3*time.Second {
+		t.Errorf("%s %s after the step before, want one interval (%s): a restart must neither repeat, compress nor skip a step", what, gap, analysisInterval)
+	}
+	if n := calls.Load() - callsAtStop; n != 1 {
+		t.Errorf("rollout webhook called %d times between the restart and %s, want 1", n, what)
+	}
+	return next
 }
 
 // annotate sets a manual-control annotation on the Canary.
