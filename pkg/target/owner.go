@@ -114,7 +114,6 @@ func SameMeta(a, b client.Object) bool {
 		equality.Semantic.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
 }
 
-
 // staleOwner reports whether ref names an earlier Canary of c's name: only one Canary of a name
 // exists at a time, so that one is gone and the garbage collector has not caught up yet.
 func staleOwner(ref *metav1.OwnerReference, c *siskinv1.Canary) bool {

@@ -250,8 +250,11 @@ func simKinds() []simKind {
 			},
 		},
 		{
-			name:    "worker",
-			canary:  func(c *siskinv1.Canary) { c.Spec.Provider = siskinv1.ProviderReplicas; c.Spec.Service = siskinv1.CanaryService{} },
+			name: "worker",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.Provider = siskinv1.ProviderReplicas
+				c.Spec.Service = siskinv1.CanaryService{}
+			},
 			objects: append(defaultConfigs(), deployment.DeepCopy()),
 			release: releaseDeployment("podinfo"),
 			describe: func(ctx context.Context, c client.Client) string {
@@ -259,8 +262,11 @@ func simKinds() []simKind {
 			},
 		},
 		{
-			name:    "statefulset",
-			canary:  func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = KindStatefulSet; c.Spec.Service = siskinv1.CanaryService{} },
+			name: "statefulset",
+			canary: func(c *siskinv1.Canary) {
+				c.Spec.TargetRef.Kind = KindStatefulSet
+				c.Spec.Service = siskinv1.CanaryService{}
+			},
 			objects: []client.Object{statefulSet},
 			release: func(ctx context.Context, c client.Client, v string) error {
 				return edit(ctx, c, "podinfo", &appsv1.StatefulSet{}, func(sts *appsv1.StatefulSet) {

@@ -721,4 +721,3 @@ func podNames(name string, from, to int32) string {
 	}
 	return "^" + quoteName(name) + "-(" + strings.Join(ordinals, "|") + ")$"
 }
-
