@@ -11,6 +11,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -31,6 +32,8 @@ type Snapshot struct {
 	HTTPRoutes      []*gatewayv1.HTTPRoute
 	Gateways        []*gatewayv1.Gateway
 	GatewayClasses  []*gatewayv1.GatewayClass
+	Ingresses       []*knetworkingv1.Ingress
+	IngressClasses  []*knetworkingv1.IngressClass
 }
 
 // Build compiles a snapshot into a routing table. Objects that cannot be compiled (a bad
@@ -112,6 +115,14 @@ func Build(s Snapshot) *Table {
 			es[i] = r.entry
 		}
 		addHost(host, es)
+	}
+
+	// Ingresses of an IngressClass of ours (ingress-nginx), after the mesh's and the gateway's
+	// routes of the same host.
+	ingresses, errs := t.compileIngresses(s)
+	t.routes.Errors = append(t.routes.Errors, errs...)
+	for _, host := range sortedKeys(ingresses) {
+		addHost(t.canonicalHost(host), ingresses[host])
 	}
 	for suffix, es := range wild {
 		t.wildcards = append(t.wildcards, wildcard{suffix: suffix, entries: es})

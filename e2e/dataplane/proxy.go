@@ -147,13 +147,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CONNECT is not supported: the data plane speaks plain HTTP", http.StatusMethodNotAllowed)
 		return
 	}
+	start := time.Now()
 	d := s.table.Load().Route(r, s.random)
 	if d.Status != 0 {
 		s.opts.Log.V(1).Info("Request not routed", "host", r.Host, "path", r.URL.Path, "status", d.Status, "reason", d.Reason)
 		http.Error(w, d.Reason, d.Status)
+		if d.ingress != nil {
+			s.metrics.observeIngress(d.ingress, d.Service, r.Method, d.Status, time.Since(start))
+		}
 		return
 	}
-	start := time.Now()
 	if len(d.Mirrors) > 0 {
 		s.mirror(r, &d)
 	}
@@ -165,7 +168,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	s.proxy.ServeHTTP(rec, r.WithContext(ctx))
-	s.metrics.observe(d.Service, d.Endpoint, rec.status(), time.Since(start))
+	elapsed := time.Since(start)
+	s.metrics.observe(d.Service, d.Endpoint, rec.status(), elapsed)
+	if d.ingress != nil {
+		s.metrics.observeIngress(d.ingress, d.Service, r.Method, rec.status(), elapsed)
+	}
 }
 
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
@@ -401,6 +408,10 @@ type metrics struct {
 	builds prometheus.Counter
 	// retries counts requests sent again to another endpoint after a connect failure.
 	retries prometheus.Counter
+	// ingressRequests and ingressDuration are ingress-nginx's request metrics, for the
+	// requests an Ingress routed.
+	ingressRequests *prometheus.CounterVec
+	ingressDuration *prometheus.HistogramVec
 }
 
 var istioLabels = []string{
@@ -432,7 +443,16 @@ func newMetrics() *metrics {
 		Name: "dataplane_upstream_retries_total",
 		Help: "Requests retried on another endpoint after a connect failure or a reset before any response.",
 	})
-	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries)
+	m.ingressRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nginx_ingress_controller_requests",
+		Help: "Requests routed by an Ingress, as ingress-nginx counts them.",
+	}, ingressMetricLabels)
+	m.ingressDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "nginx_ingress_controller_request_duration_seconds",
+		Help:    "Duration of the requests routed by an Ingress in seconds, as ingress-nginx measures it.",
+		Buckets: ingressBuckets,
+	}, ingressMetricLabels)
+	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries, m.ingressRequests, m.ingressDuration)
 	return m
 }
 

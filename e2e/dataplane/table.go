@@ -1,11 +1,15 @@
-// Package dataplane is a test double of a service mesh and a Gateway API gateway for Siskin's
-// local environment. One HTTP listener routes real requests by their Host (or the absolute URL
-// of a proxy request) the way Istio and Gateway API implementations do: by the live Istio
-// VirtualServices and HTTPRoutes (weights, header, cookie and query matches, mirroring, header
-// rewrites such as session-affinity cookies), to the pod IPs of the destination Services'
-// EndpointSlices, round-robin. A Service that no route names is reached directly. It exports
-// Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds with
-// reporter="destination") so that Siskin's built-in Istio queries work against it.
+// Package dataplane is a test double of a service mesh, a Gateway API gateway and ingress-nginx
+// for Siskin's local environment. One HTTP listener routes real requests by their Host (or the
+// absolute URL of a proxy request) the way Istio, Gateway API implementations and ingress-nginx
+// do: by the live Istio VirtualServices and HTTPRoutes (weights, header, cookie and query
+// matches, mirroring, header rewrites such as session-affinity cookies) and the Ingresses of an
+// ingress-nginx IngressClass (with their canary Ingresses: weight, header, cookie), to the pod
+// IPs of the destination Services' EndpointSlices, round-robin. A Service that no route names
+// is reached directly. It exports Istio's standard metrics (istio_requests_total,
+// istio_request_duration_milliseconds with reporter="destination") for every request, and
+// ingress-nginx's (nginx_ingress_controller_requests,
+// nginx_ingress_controller_request_duration_seconds) for those an Ingress routed, so that
+// Siskin's built-in queries work against it.
 //
 // The routing table is built by Build, a pure function of the objects read from the API
 // server, and replaced whole when they change; Table.Route decides where a request goes.
@@ -268,6 +272,8 @@ type rule struct {
 	// failStatus answers requests when no backend can be used: Istio answers 503, the
 	// Gateway API asks for 500.
 	failStatus int
+	// ingress is set for a location of an Ingress: its canary and its metric labels.
+	ingress *ingressRoute
 }
 
 // entry is one match of a rule; a host's entries are tried in order.
@@ -352,7 +358,9 @@ type Decision struct {
 	// Timeout bounds the request when positive.
 	Timeout time.Duration
 	// port is the Service port the endpoint was picked from, for a retry.
-	port        int32
+	port int32
+	// ingress is set when an Ingress routed the request: the labels of its metrics.
+	ingress     *ingressLabels
 	reqHeaders  []*headerOps
 	respHeaders []*headerOps
 }
@@ -386,7 +394,7 @@ func (t *Table) Route(r *http.Request, random func() float64) Decision {
 	}
 	for _, e := range entries {
 		if e.match == nil || e.match.matches(r, port) {
-			return t.apply(d, e, int32(port), random)
+			return t.apply(d, e, r, int32(port), random)
 		}
 	}
 	d.Status, d.Reason = http.StatusNotFound, "no rule matches the request to "+host
@@ -406,11 +414,14 @@ func (t *Table) direct(d Decision, svc *service, port int32) Decision {
 }
 
 // apply fills d from the rule of a matching entry.
-func (t *Table) apply(d Decision, e entry, port int32, random func() float64) Decision {
+func (t *Table) apply(d Decision, e entry, req *http.Request, port int32, random func() float64) Decision {
 	r := e.rule
 	d.Rule = r.source
 	d.Timeout = r.timeout
 	b, ok := chooseBackend(r.backends, random)
+	if ok && r.ingress != nil {
+		b = chooseIngress(&d, r.ingress, req, b, random)
+	}
 	if !ok {
 		d.Status, d.Reason = r.failStatus, "no backend with weight in "+r.source
 		return d

@@ -26,6 +26,21 @@ type EntryView struct {
 	Backends []BackendView     `json:"backends"`
 	Mirrors  []BackendView     `json:"mirrors,omitempty"`
 	Timeout  string            `json:"timeout,omitempty"`
+	// Canary is the canary Ingress merged into an Ingress path.
+	Canary *CanaryView `json:"canary,omitempty"`
+}
+
+// CanaryView is a canary Ingress as the data plane applies it to its main Ingress's path.
+type CanaryView struct {
+	Ingress       string `json:"ingress"`
+	Service       string `json:"service"`
+	Port          int32  `json:"port,omitempty"`
+	Weight        int    `json:"weight"`
+	WeightTotal   int    `json:"weightTotal"`
+	Header        string `json:"header,omitempty"`
+	HeaderValue   string `json:"headerValue,omitempty"`
+	HeaderPattern string `json:"headerPattern,omitempty"`
+	Cookie        string `json:"cookie,omitempty"`
 }
 
 // BackendView is a destination of a rule; Weight for backends, Percent for mirrors.
@@ -87,6 +102,9 @@ func viewEntries(es []entry) []EntryView {
 		}
 		for _, m := range e.rule.mirrors {
 			ev.Mirrors = append(ev.Mirrors, BackendView{Service: m.svc.Namespace + "/" + m.svc.Name, Port: m.port, Percent: m.percent})
+		}
+		if e.rule.ingress != nil {
+			ev.Canary = e.rule.ingress.canaryView()
 		}
 		if e.rule.timeout > 0 {
 			ev.Timeout = e.rule.timeout.String()

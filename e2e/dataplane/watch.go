@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,8 +55,8 @@ func metadataOf(gvk string) *metav1.PartialObjectMetadata {
 }
 
 // Run watches Services, EndpointSlices, pods, ReplicaSets, VirtualServices, HTTPRoutes,
-// Gateways and GatewayClasses, rebuilds the table when any of them changes, and writes the
-// status a Gateway API implementation writes. The Istio and Gateway API CRDs must be
+// Gateways, GatewayClasses, Ingresses and IngressClasses, rebuilds the table when any of them
+// changes, and writes the status a Gateway API implementation and ingress-nginx write. The Istio and Gateway API CRDs must be
 // installed. It returns when ctx ends.
 func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 	scheme, err := Scheme()
@@ -93,6 +94,7 @@ func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 		{metadataOf("Pod"), ownersOnly}, {metadataOf("ReplicaSet"), ownersOnly},
 		{&networkingv1.VirtualService{}, handler}, {&gatewayv1.HTTPRoute{}, handler},
 		{&gatewayv1.Gateway{}, handler}, {&gatewayv1.GatewayClass{}, handler},
+		{&knetworkingv1.Ingress{}, handler}, {&knetworkingv1.IngressClass{}, handler},
 	}
 	for _, w := range watched {
 		inf, err := c.GetInformer(ctx, w.obj)
@@ -158,11 +160,13 @@ func (s *Server) snapshot(ctx context.Context, c cache.Cache) (Snapshot, error) 
 	var hrs gatewayv1.HTTPRouteList
 	var gws gatewayv1.GatewayList
 	var gcs gatewayv1.GatewayClassList
+	var ings knetworkingv1.IngressList
+	var ics knetworkingv1.IngressClassList
 	pods := &metav1.PartialObjectMetadataList{}
 	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	rss := &metav1.PartialObjectMetadataList{}
 	rss.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
-	for _, l := range []client.ObjectList{&svcs, &eps, pods, rss, &vss, &hrs, &gws, &gcs} {
+	for _, l := range []client.ObjectList{&svcs, &eps, pods, rss, &vss, &hrs, &gws, &gcs, &ings, &ics} {
 		if err := c.List(ctx, l, fast); err != nil {
 			return snap, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -175,6 +179,8 @@ func (s *Server) snapshot(ctx context.Context, c cache.Cache) (Snapshot, error) 
 	snap.HTTPRoutes = pointers(hrs.Items)
 	snap.Gateways = pointers(gws.Items)
 	snap.GatewayClasses = pointers(gcs.Items)
+	snap.Ingresses = pointers(ings.Items)
+	snap.IngressClasses = pointers(ics.Items)
 	return snap, nil
 }
 
@@ -187,9 +193,11 @@ func pointers[T any](items []T) []*T {
 }
 
 // writeStatus reports the data plane's view in the status of HTTPRoutes, Gateways and
-// GatewayClasses, as a Gateway API implementation does; unchanged status is not written.
+// GatewayClasses, as a Gateway API implementation does, and its address in the status of the
+// Ingresses it serves, as ingress-nginx does; unchanged status is not written.
 func (s *Server) writeStatus(ctx context.Context, c cache.Cache, w client.Client, t *Table) {
 	log := s.opts.Log
+	s.ingressStatus(ctx, c, w)
 	var gcs gatewayv1.GatewayClassList
 	if err := c.List(ctx, &gcs); err == nil {
 		for i := range gcs.Items {
@@ -304,4 +312,29 @@ func (s *Server) routeStatus(hr *gatewayv1.HTTPRoute, want []parentStatus) {
 func parentKey(ref gatewayv1.ParentReference, namespace string) string {
 	return fmt.Sprintf("%s/%s/%s/%s/%s", ptrOr(ref.Group, gatewayv1.GroupName), ptrOr(ref.Kind, "Gateway"),
 		ptrOr(ref.Namespace, gatewayv1.Namespace(namespace)), ref.Name, ptrOr(ref.SectionName, ""))
+}
+
+// ingressStatus publishes the data plane's address in status.loadBalancer of the Ingresses of
+// its IngressClasses.
+func (s *Server) ingressStatus(ctx context.Context, c cache.Cache, w client.Client) {
+	if s.opts.Address == "" {
+		return
+	}
+	var ics knetworkingv1.IngressClassList
+	var ings knetworkingv1.IngressList
+	if c.List(ctx, &ics) != nil || c.List(ctx, &ings) != nil {
+		return
+	}
+	ours, deflt := ingressClasses(pointers(ics.Items))
+	want := []knetworkingv1.IngressLoadBalancerIngress{{IP: s.opts.Address}}
+	for i := range ings.Items {
+		ing := &ings.Items[i]
+		if !servedIngress(ing, ours, deflt) || equality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, want) {
+			continue
+		}
+		ing.Status.LoadBalancer.Ingress = want
+		if err := w.Status().Update(ctx, ing); err != nil {
+			s.opts.Log.V(1).Info("Updating Ingress status failed", "ingress", ing.Namespace+"/"+ing.Name, "error", err.Error())
+		}
+	}
 }
