@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -33,6 +34,7 @@ const (
 	gatewayNS       = "gateway-system"
 	gatewayName     = "gateway"
 	gatewayClass    = "siskin-localenv"
+	ingressClass    = "nginx"
 	fieldOwner      = "siskin-localenv"
 	crdApplyWorkers = 4
 )
@@ -245,9 +247,14 @@ func nodeReady(node *corev1.Node) bool {
 }
 
 // createGateway creates the default GatewayClass (served by the data plane) and a Gateway
-// of it that accepts HTTPRoutes from every namespace.
+// of it that accepts HTTPRoutes from every namespace, and the IngressClass nginx of
+// ingress-nginx's controller, whose Ingresses the data plane serves too.
 func createGateway(ctx context.Context, c client.Client) error {
 	objs := []client.Object{
+		&networkingv1.IngressClass{
+			ObjectMeta: metav1.ObjectMeta{Name: ingressClass},
+			Spec:       networkingv1.IngressClassSpec{Controller: dataplane.IngressController},
+		},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gatewayNS}},
 		&gatewayv1.GatewayClass{
 			ObjectMeta: metav1.ObjectMeta{Name: gatewayClass},

@@ -584,8 +584,8 @@ func (s *supervisor) installCRDs(ctx context.Context) error {
 	if err := createGateway(ctx, s.kube); err != nil {
 		return err
 	}
-	s.progress("%d CRDs (Siskin, Istio, Gateway API, KEDA ScaledObject) applied in %.1fs, established in %.1fs; GatewayClass %s and Gateway %s/%s created",
-		len(crds), applied.Seconds(), (time.Since(start) - applied).Seconds(), gatewayClass, gatewayNS, gatewayName)
+	s.progress("%d CRDs (Siskin, Istio, Gateway API, KEDA ScaledObject) applied in %.1fs, established in %.1fs; GatewayClass %s, Gateway %s/%s and IngressClass %s created",
+		len(crds), applied.Seconds(), (time.Since(start) - applied).Seconds(), gatewayClass, gatewayNS, gatewayName, ingressClass)
 	return nil
 }
 
