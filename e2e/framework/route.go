@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -23,14 +25,29 @@ type Router struct {
 var (
 	Istio      = Router{Provider: siskinv1.ProviderIstio}
 	GatewayAPI = Router{Provider: siskinv1.ProviderGatewayAPI}
+	// Nginx routes through the user's Ingress (of class nginx, named like the app, host Host)
+	// and the canary Ingress <name>-canary Siskin keeps beside it.
+	Nginx = Router{Provider: providerNginx}
+)
+
+// providerNginx is spec.provider nginx.
+const providerNginx = "nginx"
+
+// Ingress annotations of ingress-nginx's canaries that a route reads.
+const (
+	nginxCanary       = "nginx.ingress.kubernetes.io/canary"
+	nginxCanaryWeight = "nginx.ingress.kubernetes.io/canary-weight"
+	nginxCanaryHeader = "nginx.ingress.kubernetes.io/canary-by-header"
+	nginxCanaryCookie = "nginx.ingress.kubernetes.io/canary-by-cookie"
 )
 
 // Service returns the Canary's spec.service for an app named name in ns: Istio routes mesh
 // traffic for the apex Service; Gateway API attaches an HTTPRoute to the local environment's
-// Gateway with the hostname Host returns.
+// Gateway with the hostname Host returns; nginx routes by the user's Ingress, which the
+// scenario makes (spec.ingressRef).
 func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
 	s := siskinv1.CanaryService{Port: port}
-	if r.Provider == siskinv1.ProviderIstio {
+	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx {
 		return s
 	}
 	gwNS := e.Info.Gateway.Namespace
@@ -70,8 +87,12 @@ type Backend struct {
 	Weight  int32
 }
 
-// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service.
+// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, or for
+// nginx the Ingress named so and its canary Ingress.
 func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, error) {
+	if provider == providerNginx {
+		return e.nginxRoute(ctx, ns, name)
+	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	short := func(host string) string {
 		return strings.TrimSuffix(strings.TrimSuffix(host, ".svc.cluster.local"), "."+ns)
@@ -176,4 +197,54 @@ func (r *Route) String() string {
 		parts = append(parts, b.String())
 	}
 	return strings.Join(parts, " | ")
+}
+
+// nginxRoute reads the user's Ingress ns/name and the canary Ingress <name>-canary as rules:
+// "match" (the canary's header or cookie, when it has one) to the canary's Service, and the
+// default rule splitting by canary-weight between the user's Ingress's Service (the apex) and
+// the canary's. Without a canary Ingress, the default rule sends everything to the apex.
+func (e *Env) nginxRoute(ctx context.Context, ns, name string) (*Route, error) {
+	var main, canary knetworkingv1.Ingress
+	if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &main); err != nil {
+		return nil, fmt.Errorf("get Ingress %s/%s: %w", ns, name, err)
+	}
+	mainSvc := ingressService(&main)
+	def := RouteRule{Name: "default", Backends: []Backend{{Service: mainSvc, Weight: 100}}}
+	err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name + "-canary"}, &canary)
+	switch {
+	case apierrors.IsNotFound(err):
+		return &Route{Rules: []RouteRule{def}}, nil
+	case err != nil:
+		return nil, fmt.Errorf("get Ingress %s/%s-canary: %w", ns, name, err)
+	case canary.Annotations[nginxCanary] != "true":
+		return &Route{Rules: []RouteRule{def}}, nil
+	}
+	out := &Route{}
+	canarySvc := ingressService(&canary)
+	a := canary.Annotations
+	if a[nginxCanaryHeader] != "" || a[nginxCanaryCookie] != "" {
+		out.Rules = append(out.Rules, RouteRule{Name: "match", Backends: []Backend{{Service: canarySvc, Weight: 100}}})
+	}
+	var w int32
+	if _, err := fmt.Sscan(a[nginxCanaryWeight], &w); err != nil {
+		w = 0
+	}
+	def.Backends = []Backend{{Service: mainSvc, Weight: 100 - w}, {Service: canarySvc, Weight: w}}
+	out.Rules = append(out.Rules, def)
+	return out, nil
+}
+
+// ingressService is the Service of an Ingress's first path.
+func ingressService(ing *knetworkingv1.Ingress) string {
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			if p.Backend.Service != nil {
+				return p.Backend.Service.Name
+			}
+		}
+	}
+	return ""
 }
