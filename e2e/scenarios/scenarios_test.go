@@ -75,8 +75,8 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", Promotion, both},
-	{"rollback-errors", RollbackOnErrors, both},
+	{"promotion", nginxOr(Promotion, NginxPromotion), withNginx},
+	{"rollback-errors", nginxOr(RollbackOnErrors, NginxRollbackOnErrors), withNginx},
 	{"rollback-latency", RollbackOnLatency, both},
 	{"ab-testing", ABTesting, both},
 	{"blue-green", BlueGreen, both},
