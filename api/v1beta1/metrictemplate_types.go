@@ -43,14 +43,16 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is where a MetricTemplate's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider. Only prometheus is supported.
+	// Type of the provider: prometheus, or datadog (a Datadog metrics query, keys in the
+	// Secret's datadog_api_key and datadog_application_key).
 	// +kubebuilder:default=prometheus
-	// +kubebuilder:validation:Enum=prometheus
+	// +kubebuilder:validation:Enum=prometheus;datadog
 	// +optional
 	Type string `json:"type,omitempty"`
 
-	// Address of the provider; defaults to the Canary's metricsServer, then the controller's.
-	// Required with secretRef: credentials are only sent to the address written beside them.
+	// Address of the provider. For prometheus it defaults to the Canary's metricsServer, then
+	// the controller's, and is required with secretRef: credentials are only sent to the
+	// address written beside them. For datadog it defaults to https://api.datadoghq.com.
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
@@ -60,8 +62,9 @@ type MetricTemplateProvider struct {
 	// +optional
 	Headers map[string][]string `json:"headers,omitempty"`
 
-	// SecretRef names a Secret in the template's namespace with the keys token, or username
-	// and password.
+	// SecretRef names a Secret in the template's namespace with the provider's credentials:
+	// for prometheus the key token, or username and password; for datadog datadog_api_key and
+	// datadog_application_key.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 

@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/metrics/datadog"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router/all"
@@ -74,7 +75,10 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 			return nil, err
 		}
 	}
-	pool := prometheus.NewPool(prometheus.Options{})
+	pool := metrics.Backends{
+		metrics.TypePrometheus: prometheus.NewPool(prometheus.Options{}),
+		metrics.TypeDatadog:    datadog.NewPool(datadog.Options{}),
+	}
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	services := kubernetes.New(reader, c, o.SelectorLabels)
 	return &CanaryReconciler{

@@ -497,7 +497,7 @@ func TestTemplateMetrics(t *testing.T) {
 			Address:   "https://secure.example",
 			SecretRef: &siskinv1.LocalObjectReference{Name: "prom-empty"},
 		}}},
-		"test/datadog": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{Type: "datadog"}}},
+		"test/newrelic": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{Type: "newrelic"}}},
 	}
 	secrets := fakeSecrets{
 		"test/prom-token": {"token": []byte("s3cret\n")},
@@ -573,9 +573,9 @@ func TestTemplateMetrics(t *testing.T) {
 		},
 		{
 			name:        "an unsupported provider type is an error, not Prometheus",
-			metric:      siskinv1.CanaryMetric{Name: "dd", TemplateRef: ref("", "datadog"), ThresholdRange: anyValue},
+			metric:      siskinv1.CanaryMetric{Name: "nr", TemplateRef: ref("", "newrelic"), ThresholdRange: anyValue},
 			wantVerdict: siskinv1.VerdictError,
-			wantMessage: `dd: MetricTemplate test/datadog: provider type "datadog" is not supported (only prometheus)`,
+			wantMessage: `nr: MetricTemplate test/newrelic: provider type "newrelic" is not supported: set provider.type to one of prometheus, datadog`,
 		},
 		{
 			name:      "a deprecated inline query runs on the canary's metrics server",

@@ -27,6 +27,8 @@ type plan struct {
 	// clamped is true when the metric's window was shortened to the time since the revision
 	// started receiving traffic (Step.Since).
 	clamped bool
+	// window is the metric's interval, after clamping: what {{ interval }} renders.
+	window time.Duration
 }
 
 // check runs one metric's queries and judges the value.
@@ -38,6 +40,7 @@ func (a *Analyzer) check(ctx context.Context, step Step, m siskinv1.CanaryMetric
 		return res
 	}
 	res.Query = truncate(p.query, maxRecordedQuery)
+	ctx = WithWindow(ctx, p.window) // for backends whose query has no window of its own
 
 	sample := ""
 	if p.minSample != nil {
@@ -151,6 +154,9 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 	}
 
 	p := plan{clamped: clamped}
+	if p.window, err = time.ParseDuration(vars.Interval); err != nil {
+		return plan{}, fmt.Errorf("interval %q: %w", vars.Interval, err)
+	}
 	if p.query, err = Render(ctx, text, vars); err != nil {
 		return plan{}, err
 	}
@@ -264,7 +270,8 @@ func (a *Analyzer) configFor(address string) ProviderConfig {
 }
 
 // templateConfig returns the provider configuration of a MetricTemplate: its address (else the
-// canary's metrics server, else the default), headers, TLS setting and Secret.
+// canary's metrics server, else the default), headers, TLS setting and Secret. A template of
+// another backend than prometheus takes vendorConfig's rules instead.
 //
 // Credentials are only ever sent to the address written in the same object as the secretRef:
 // a template with a secretRef and no provider.address is refused, because the address would
@@ -273,8 +280,8 @@ func (a *Analyzer) configFor(address string) ProviderConfig {
 // credentials go to its own address only (see configFor).
 func (a *Analyzer) templateConfig(ctx context.Context, c *siskinv1.Canary, t *siskinv1.MetricTemplate) (ProviderConfig, error) {
 	p := t.Spec.Provider
-	if p.Type != "" && p.Type != "prometheus" {
-		return ProviderConfig{}, fmt.Errorf("MetricTemplate %s/%s: provider type %q is not supported (only prometheus)", t.Namespace, t.Name, p.Type)
+	if p.Type != "" && p.Type != TypePrometheus {
+		return a.vendorConfig(ctx, t)
 	}
 	address := p.Address
 	if address == "" && p.SecretRef != nil {

@@ -63,10 +63,13 @@ type Sample struct {
 // ProviderConfig is everything that makes one provider client differ from another: two equal
 // configurations may share a client.
 type ProviderConfig struct {
-	// Type of the backend; only prometheus (or empty, meaning prometheus) is supported.
+	// Type of the backend: one of ProviderTypes; empty means prometheus.
 	Type string
-	// Address is the base URL, for example http://prometheus.monitoring:9090.
+	// Address is the base URL, for example http://prometheus.monitoring:9090, or
+	// https://api.datadoghq.com, or the CloudWatch endpoint.
 	Address string
+	// Region of a cloud backend (cloudwatch).
+	Region string
 	// Headers are sent with every query.
 	Headers http.Header
 	// BearerToken, when set, is sent as "Authorization: Bearer <token>".
@@ -74,6 +77,14 @@ type ProviderConfig struct {
 	// Username and Password, when set and BearerToken is not, are sent as basic auth.
 	Username string
 	Password string
+	// APIKey and ApplicationKey are Datadog's keys, sent as DD-API-KEY and
+	// DD-APPLICATION-KEY.
+	APIKey         string
+	ApplicationKey string
+	// AccessKeyID and SecretAccessKey are static AWS credentials; without them cloudwatch uses
+	// the SDK's default credential chain.
+	AccessKeyID     string
+	SecretAccessKey string
 	// InsecureSkipVerify skips verification of the server's certificate.
 	InsecureSkipVerify bool
 }
@@ -87,19 +98,28 @@ func (c ProviderConfig) String() string {
 		auth = "bearer"
 	case c.Username != "" || c.Password != "":
 		auth = "basic"
+	case c.APIKey != "" || c.ApplicationKey != "":
+		auth = "datadog keys"
+	case c.AccessKeyID != "" || c.SecretAccessKey != "":
+		auth = "aws keys"
 	}
 	typ := c.Type
 	if typ == "" {
 		typ = "prometheus"
 	}
-	return fmt.Sprintf("%s %s (auth %s, %d headers, insecureSkipVerify %t)", typ, RedactURL(c.Address), auth, len(c.Headers), c.InsecureSkipVerify)
+	region := ""
+	if c.Region != "" {
+		region = " region " + c.Region
+	}
+	return fmt.Sprintf("%s %s%s (auth %s, %d headers, insecureSkipVerify %t)", typ, RedactURL(c.Address), region, auth, len(c.Headers), c.InsecureSkipVerify)
 }
 
 // GoString is String, so that %#v does not print credentials either.
 func (c ProviderConfig) GoString() string { return c.String() }
 
 // Providers hands out the Provider for a configuration. prometheus.Pool implements it and
-// reuses one client per distinct configuration across checks and canaries.
+// reuses one client per distinct configuration across checks and canaries; Backends hands each
+// configuration to the Providers of its Type.
 type Providers interface {
 	Provider(cfg ProviderConfig) (Provider, error)
 }

@@ -1,0 +1,211 @@
+// Package datadog is the Datadog metric provider: a MetricTemplate's query is a Datadog metrics
+// query, run through the v1 query endpoint (GET /api/v1/query) of Datadog's Go client over a
+// window ending at the evaluation time, and its value is the last point of the single series
+// the query returns. The keys come from the template's Secret (datadog_api_key,
+// datadog_application_key) and are sent as DD-API-KEY and DD-APPLICATION-KEY.
+//
+// The window reaches LookbackFactor times the metric's interval back, as Flagger's does, so
+// that a template written for Flagger judges the same point: Datadog's newest points arrive
+// late, and a window of one interval often holds none.
+package datadog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
+	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
+
+	"github.com/siskin-dev/siskin/pkg/metrics"
+)
+
+// Defaults of Options.
+const (
+	DefaultQueryTimeout     = 10 * time.Second
+	DefaultMaxResponseBytes = 8 << 20
+)
+
+// LookbackFactor is how many metric intervals the query window covers.
+const LookbackFactor = 10
+
+// Options tune the clients; the zero value takes the defaults.
+type Options struct {
+	// QueryTimeout bounds one request.
+	QueryTimeout time.Duration
+	// MaxResponseBytes bounds the body read from Datadog.
+	MaxResponseBytes int64
+	// Now is the clock of queries whose context has no evaluation time.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = DefaultQueryTimeout
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Client queries one Datadog site with one pair of keys. It is safe for concurrent use.
+type Client struct {
+	metrics   *datadogV1.MetricsApi
+	auth      *datadogV1.AuthenticationApi
+	keys      map[string]datadog.APIKey
+	address   string
+	now       func() time.Time
+	closeIdle func()
+}
+
+var _ metrics.Provider = (*Client)(nil)
+
+// NewPool returns a metrics.Pool of Clients, one per distinct configuration.
+func NewPool(opts Options) *metrics.Pool {
+	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
+		return New(cfg, opts)
+	}, 0, nil)
+}
+
+// New returns a client for cfg: cfg.Address (DatadogAddress when empty) and its Datadog keys.
+func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
+	if cfg.Type != metrics.TypeDatadog {
+		return nil, fmt.Errorf("provider type %q is not datadog", cfg.Type)
+	}
+	if cfg.APIKey == "" || cfg.ApplicationKey == "" {
+		return nil, errors.New("datadog needs an API key and an application key")
+	}
+	address := cfg.Address
+	if address == "" {
+		address = metrics.DatadogAddress
+	}
+	u, err := url.Parse(address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("datadog address %s is not an http or https URL", metrics.RedactURL(address))
+	}
+	opts = opts.withDefaults()
+	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
+
+	conf := datadog.NewConfiguration()
+	conf.HTTPClient = httpClient
+	// The address replaces the client's list of sites; every operation used here takes it.
+	conf.Servers = datadog.ServerConfigurations{{URL: strings.TrimRight(address, "/"), Description: "provider.address"}}
+	conf.OperationServers = nil
+	conf.RetryConfiguration.EnableRetry = false // the next analysis step is the retry
+	api := datadog.NewAPIClient(conf)
+	return &Client{
+		metrics: datadogV1.NewMetricsApi(api),
+		auth:    datadogV1.NewAuthenticationApi(api),
+		keys: map[string]datadog.APIKey{
+			"apiKeyAuth": {Key: cfg.APIKey},
+			"appKeyAuth": {Key: cfg.ApplicationKey},
+		},
+		address:   metrics.RedactURL(address),
+		now:       opts.Now,
+		closeIdle: closeIdle,
+	}, nil
+}
+
+// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
+// drops the client.
+func (c *Client) CloseIdleConnections() { c.closeIdle() }
+
+// Query runs the metrics query over the window of ctx (metrics.Window) times LookbackFactor,
+// ending at the evaluation time of ctx, and returns the last point of its single series. No
+// series, or no point with a value, is metrics.ErrNoData; several series are
+// metrics.ErrResultShape.
+func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error) {
+	to, ok := metrics.EvaluationTime(ctx)
+	if !ok {
+		to = c.now()
+	}
+	from := to.Add(-LookbackFactor * metrics.Window(ctx))
+	resp, _, err := c.metrics.QueryMetrics(c.withKeys(ctx), from.Unix(), to.Unix(), query)
+	if err != nil {
+		return metrics.Sample{}, c.failed("query", err)
+	}
+	if resp.GetStatus() == "error" {
+		return metrics.Sample{}, fmt.Errorf("datadog query %s: %s", c.address, resp.GetError())
+	}
+	return sampleOf(resp.Series)
+}
+
+// Healthy asks Datadog to validate the API key.
+func (c *Client) Healthy(ctx context.Context) error {
+	resp, _, err := c.auth.Validate(c.withKeys(ctx))
+	if err != nil {
+		return c.failed("validate", err)
+	}
+	if !resp.GetValid() {
+		return fmt.Errorf("datadog validate %s: the API key is not valid", c.address)
+	}
+	return nil
+}
+
+// withKeys returns ctx carrying the client's keys, where Datadog's client looks for them.
+func (c *Client) withKeys(ctx context.Context) context.Context {
+	return context.WithValue(ctx, datadog.ContextAPIKeys, c.keys)
+}
+
+// failed describes an error of the Datadog client: the HTTP status and Datadog's own error
+// messages, never a request header.
+func (c *Client) failed(what string, err error) error {
+	var apiErr datadog.GenericOpenAPIError
+	if errors.As(err, &apiErr) {
+		msg := apiErr.ErrorMessage
+		if m, ok := apiErr.ErrorModel.(datadogV1.APIErrorResponse); ok && len(m.Errors) > 0 {
+			msg += ": " + strings.Join(m.Errors, "; ")
+		}
+		return fmt.Errorf("datadog %s %s: %s", what, c.address, msg)
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		uerr.URL = metrics.RedactURL(uerr.URL)
+	}
+	return fmt.Errorf("datadog %s %s: %w", what, c.address, err)
+}
+
+// sampleOf returns the last point with a value of the single series.
+func sampleOf(series []datadogV1.MetricsQueryMetadata) (metrics.Sample, error) {
+	switch len(series) {
+	case 0:
+		return metrics.Sample{}, fmt.Errorf("%w: no series", metrics.ErrNoData)
+	case 1:
+	default:
+		scopes := make([]string, 0, 3)
+		for i, s := range series {
+			if i == 3 {
+				scopes = append(scopes, "...")
+				break
+			}
+			scopes = append(scopes, "{"+s.GetScope()+"}")
+		}
+		return metrics.Sample{}, fmt.Errorf("%w: %d series, want 1 (aggregate them, for example with sum: and no by{}): %s",
+			metrics.ErrResultShape, len(series), strings.Join(scopes, ", "))
+	}
+	points := series[0].Pointlist
+	for i := len(points) - 1; i >= 0; i-- {
+		p := points[i]
+		if len(p) < 2 || p[1] == nil {
+			continue // a null point: no value in that interval
+		}
+		v := *p[1]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return metrics.Sample{}, &metrics.NonFiniteError{Value: v}
+		}
+		s := metrics.Sample{Value: v}
+		if p[0] != nil {
+			s.Time = time.UnixMilli(int64(*p[0]))
+		}
+		return s, nil
+	}
+	return metrics.Sample{}, fmt.Errorf("%w: the series has no point with a value", metrics.ErrNoData)
+}
