@@ -13,6 +13,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	knetworkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,7 +25,8 @@ import (
 )
 
 // TestRunFollowsTheAPIServer runs the data plane against a real API server: it must pick up
-// a VirtualService, follow a weight change, and mark an HTTPRoute on its Gateway Accepted.
+// a VirtualService, follow a weight change, mark an HTTPRoute on its Gateway Accepted, and
+// follow a canary Ingress's weight and publish its address in the Ingresses' status.
 func TestRunFollowsTheAPIServer(t *testing.T) {
 	env, err := testenv.Start()
 	if err != nil {
@@ -74,6 +76,14 @@ func TestRunFollowsTheAPIServer(t *testing.T) {
 	hr.Spec.Hostnames = []gatewayv1.Hostname{"app.example.com"}
 	hr.Spec.Rules = []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("podinfo-canary", 1)}}}
 	mustCreate(hr)
+	w.nginxClass(false)
+	mustCreate(w.snap.IngressClasses[0].DeepCopy())
+	main := w.ingress("podinfo", "ingress.example.com", "/", "podinfo-primary", nil)
+	mustCreate(main.DeepCopy())
+	w.canaryIngress(map[string]string{"canary-weight": "0"})
+	canary := w.snap.Ingresses[1].DeepCopy()
+	canary.Spec.Rules[0].Host = "ingress.example.com"
+	mustCreate(canary)
 
 	s := New(Options{Address: "127.0.0.1", Log: testr.New(t), DialAddr: func(hostport string) string {
 		_, port, _ := net.SplitHostPort(hostport)
@@ -107,6 +117,28 @@ func TestRunFollowsTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the weight change to take effect", func() bool { return routedTo("podinfo.test:9898") == "podinfo" })
+
+	waitUntil(t, "the Ingress to route to the primary", func() bool { return routedTo("ingress.example.com") == "podinfo-primary" })
+	if err := c.Get(ctx, client.ObjectKeyFromObject(canary), canary); err != nil {
+		t.Fatal(err)
+	}
+	canary.Annotations[canaryWeightAnnotation] = "100"
+	if err := c.Update(ctx, canary); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the canary Ingress's weight to take effect", func() bool { return routedTo("ingress.example.com") == "podinfo" })
+	waitUntil(t, "the Ingresses to carry the data plane's address", func() bool {
+		for _, ing := range []client.Object{main, canary} {
+			var got knetworkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &got); err != nil {
+				return false
+			}
+			if lb := got.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != "127.0.0.1" {
+				return false
+			}
+		}
+		return true
+	})
 
 	waitUntil(t, "the HTTPRoute to be Accepted", func() bool {
 		var got gatewayv1.HTTPRoute
