@@ -43,16 +43,17 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is where a MetricTemplate's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider: prometheus, or datadog (a Datadog metrics query, keys in the
-	// Secret's datadog_api_key and datadog_application_key).
+	// Type of the provider: prometheus (a PromQL query), datadog (a Datadog metrics query) or
+	// cloudwatch (a JSON array of CloudWatch MetricDataQuery).
 	// +kubebuilder:default=prometheus
-	// +kubebuilder:validation:Enum=prometheus;datadog
+	// +kubebuilder:validation:Enum=prometheus;datadog;cloudwatch
 	// +optional
 	Type string `json:"type,omitempty"`
 
 	// Address of the provider. For prometheus it defaults to the Canary's metricsServer, then
 	// the controller's, and is required with secretRef: credentials are only sent to the
-	// address written beside them. For datadog it defaults to https://api.datadoghq.com.
+	// address written beside them. For datadog it defaults to https://api.datadoghq.com; for
+	// cloudwatch to the region's endpoint, and another endpoint needs a secretRef.
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
@@ -64,11 +65,12 @@ type MetricTemplateProvider struct {
 
 	// SecretRef names a Secret in the template's namespace with the provider's credentials:
 	// for prometheus the key token, or username and password; for datadog datadog_api_key and
-	// datadog_application_key.
+	// datadog_application_key; for cloudwatch aws_access_key_id and aws_secret_access_key
+	// (without a secretRef, the controller's default AWS credential chain).
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
-	// Region of a cloud provider; unused by prometheus.
+	// Region of a cloud provider: required by cloudwatch, unused by the others.
 	// +optional
 	Region string `json:"region,omitempty"`
 

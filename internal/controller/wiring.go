@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/siskin-dev/siskin/pkg/metrics"
+	"github.com/siskin-dev/siskin/pkg/metrics/cloudwatch"
 	"github.com/siskin-dev/siskin/pkg/metrics/datadog"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
@@ -78,6 +79,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 	pool := metrics.Backends{
 		metrics.TypePrometheus: prometheus.NewPool(prometheus.Options{}),
 		metrics.TypeDatadog:    datadog.NewPool(datadog.Options{}),
+		metrics.TypeCloudWatch: cloudwatch.NewPool(cloudwatch.Options{}),
 	}
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	services := kubernetes.New(reader, c, o.SelectorLabels)

@@ -575,7 +575,7 @@ func TestTemplateMetrics(t *testing.T) {
 			name:        "an unsupported provider type is an error, not Prometheus",
 			metric:      siskinv1.CanaryMetric{Name: "nr", TemplateRef: ref("", "newrelic"), ThresholdRange: anyValue},
 			wantVerdict: siskinv1.VerdictError,
-			wantMessage: `nr: MetricTemplate test/newrelic: provider type "newrelic" is not supported: set provider.type to one of prometheus, datadog`,
+			wantMessage: `nr: MetricTemplate test/newrelic: provider type "newrelic" is not supported: set provider.type to one of prometheus, datadog, cloudwatch`,
 		},
 		{
 			name:      "a deprecated inline query runs on the canary's metrics server",

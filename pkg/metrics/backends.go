@@ -28,7 +28,7 @@ const (
 )
 
 // ProviderTypes lists the backends Siskin has, for messages and validation.
-var ProviderTypes = []string{TypePrometheus, TypeDatadog}
+var ProviderTypes = []string{TypePrometheus, TypeDatadog, TypeCloudWatch}
 
 // DatadogAddress is the Datadog API a datadog MetricTemplate without provider.address queries.
 const DatadogAddress = "https://api.datadoghq.com"

@@ -100,7 +100,7 @@ func TestVendorTemplateConfigs(t *testing.T) {
 		{
 			name:     "an unknown type names the supported ones",
 			provider: siskinv1.MetricTemplateProvider{Type: "graphite", Address: "http://graphite"},
-			message:  `m: MetricTemplate test/t: provider type "graphite" is not supported: set provider.type to one of prometheus, datadog`,
+			message:  `m: MetricTemplate test/t: provider type "graphite" is not supported: set provider.type to one of prometheus, datadog, cloudwatch`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
