@@ -20,7 +20,7 @@ import (
 // Scenarios of provider nginx: the user's Ingress (class nginx, host Router.Host) routes to the
 // apex Service, and Siskin keeps the canary Ingress <ingress>-canary beside it, which the data
 // plane merges as ingress-nginx does. They are the promotion and the rollback on errors of
-// rollout.go, with what differs for an Ingress: the Canary names the Ingress, the load test and
+// rollout.go and the A/B test of strategy.go, with what differs for an Ingress: the Canary names the Ingress, the load test and
 // the users go through the Ingress host (ingress-nginx's metrics count only what an Ingress
 // routed), and the route at rest is a canary Ingress of weight 0.
 
@@ -155,4 +155,39 @@ func NginxRollbackOnErrors(t *testing.T, in Input) {
 	r.expectIngressAtRest()
 	r.expectServed(10, "1.0.0", nil)
 	r.slackContains("New revision", "request-success-rate", "Rolled back")
+}
+
+// NginxABTesting: ABTesting through ingress-nginx canary Ingresses. During the analysis,
+// requests with the header x-canary: insider go to the new version (canary-by-header) and every
+// other request to the primary; the load test sends the header, since only what the canary
+// Ingress routes is in its metrics; then the new version is promoted.
+func NginxABTesting(t *testing.T, in Input) {
+	r := newRig(t, in)
+	r.app(map[string]string{"VERSION": "1.0.0"})
+	c := r.nginxCanary()
+	c.Spec.Analysis.StepWeight, c.Spec.Analysis.MaxWeight = 0, nil
+	c.Spec.Analysis.Iterations = 3
+	c.Spec.Analysis.Match = []siskinv1.HTTPMatchRequest{{Headers: map[string]siskinv1.StringMatch{"x-canary": {Exact: "insider"}}}}
+	c.Spec.Analysis.Webhooks[0].Metadata["cmd"] = "hey -z 3m -q 5 -c 2 -H 'x-canary: insider' http://" + r.host() + "/"
+	r.create(c)
+	rec := r.record()
+
+	r.release(map[string]string{"VERSION": "1.1.0"})
+	r.wait(rolloutTimeout, "A/B route to the canary", func(c *siskinv1.Canary) bool {
+		return c.Status.Phase == siskinv1.PhaseProgressing && c.Status.CanaryWeight == 100
+	})
+	insider := map[string]string{"x-canary": "insider"}
+	// The Ingress is written in the same round as the status; give the data plane its ~20 ms.
+	time.Sleep(500 * time.Millisecond)
+	r.expectServed(10, "1.1.0", insider)
+	r.expectServed(10, "1.0.0", nil)
+	r.expectServed(5, "1.0.0", map[string]string{"x-canary": "outsider"})
+
+	r.waitPhase(rolloutTimeout, siskinv1.PhaseSucceeded)
+	if v := r.primaryVersion(); v != "1.1.0" {
+		r.fatalf("primary runs %q after the promotion; expected 1.1.0\n%s", v, framework.Format(rec.Snapshots()))
+	}
+	r.expectIngressAtRest()
+	r.expectServed(5, "1.1.0", nil)
+	r.expectServed(5, "1.1.0", insider)
 }

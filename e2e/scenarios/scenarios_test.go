@@ -78,7 +78,7 @@ var scenarios = []scenario{
 	{"promotion", nginxOr(Promotion, NginxPromotion), withNginx},
 	{"rollback-errors", nginxOr(RollbackOnErrors, NginxRollbackOnErrors), withNginx},
 	{"rollback-latency", RollbackOnLatency, both},
-	{"ab-testing", ABTesting, both},
+	{"ab-testing", nginxOr(ABTesting, NginxABTesting), withNginx},
 	{"blue-green", BlueGreen, both},
 	{"blue-green-mirror", BlueGreenMirror, both},
 	{"manual-gate", ManualGate, both},
