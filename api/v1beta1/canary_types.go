@@ -40,6 +40,9 @@ const (
 	ProviderGatewayAPIV1     = "gatewayapi:v1"
 	ProviderGatewayAPIV1beta = "gatewayapi:v1beta1"
 	ProviderKubernetes       = "kubernetes"
+	// ProviderNginx routes through ingress-nginx's canary annotations on a copy of the
+	// Ingress named by spec.ingressRef.
+	ProviderNginx = "nginx"
 	// ProviderReplicas routes nothing: the canary's share of the work is its share of the
 	// pods. A StatefulSet target always has it (its pods are updated in place); a Deployment
 	// with it is a worker whose canary runs a fraction of the primary's replicas.
@@ -52,7 +55,7 @@ const (
 // supports.
 var FlaggerOnlyProviders = []string{
 	"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "knative", "kuma", "linkerd",
-	"nginx", "osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
+	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
 }
 
 // Canary is a progressive rollout of a Deployment: a new revision of the target receives
@@ -93,16 +96,17 @@ type CanaryList struct {
 // CanarySpec is the desired rollout of a target workload.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service) && has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'nginx' || has(self.ingressRef)",message="spec.ingressRef must name the Ingress to route when provider is nginx"
 // +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.provider) && self.provider == 'replicas') || self.targetRef.kind == 'StatefulSet'",message="spec.service is required: only a Canary of provider replicas (a worker) or of a StatefulSet target routes nothing and may leave it out"
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.match) || size(self.analysis.match) == 0 || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.provider) && self.provider == 'kubernetes')",message="analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion"
 // +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
 type CanarySpec struct {
 	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
-	// gatewayapi:v1beta1), kubernetes (blue/green without a router) or replicas (no router:
+	// gatewayapi:v1beta1), nginx, kubernetes (blue/green without a router) or replicas (no router:
 	// the canary's share is its share of the pods, for workers without inbound traffic and
 	// for StatefulSets, whose provider is always replicas). Defaults to the controller's
 	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (linkerd, appmesh,
-	// contour, gloo, nginx, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
+	// contour, gloo, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
 	// here and refused by the controller with a message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
@@ -127,8 +131,10 @@ type CanarySpec struct {
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
-	// IngressRef is the Ingress of Flagger's nginx provider. Siskin has no nginx router: the
-	// field is kept so that nothing is pruned, and a Canary whose provider is nginx is refused.
+	// IngressRef is the Ingress of provider nginx (required with it): the user's Ingress, which
+	// routes to the apex Service and is never changed. Siskin copies it into <name>-canary,
+	// whose backends are the -canary Service, with ingress-nginx's canary annotations
+	// (canary-weight, canary-by-header, canary-by-cookie). Other providers ignore it.
 	// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'Ingress'",message="ingressRef.kind must be Ingress"
 	// +optional
 	IngressRef *TypedLocalObjectReference `json:"ingressRef,omitempty"`

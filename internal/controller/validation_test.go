@@ -238,6 +238,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"an ingressRef of another kind is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, map[string]any{"apiVersion": "v1", "kind": "Service", "name": "podinfo"}, "spec", "ingressRef")
 		}, "ingressRef.kind must be Ingress"},
+		{"provider nginx without an ingressRef is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "nginx", "spec", "provider")
+		}, "spec.ingressRef must name the Ingress to route when provider is nginx"},
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -454,7 +457,7 @@ func TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite(t *testing.T) 
 	ns := newNamespace(t)
 	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
 	c := podinfo(t, ns)
-	set(t, c, "nginx", "spec", "provider")
+	set(t, c, "skipper", "spec", "provider")
 	set(t, c, map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}, "spec", "ingressRef")
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
@@ -462,7 +465,7 @@ func TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite(t *testing.T) 
 	got := waitFor(t, keyOf(c), "Stalled", func(c *siskinv1.Canary) bool {
 		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionStalled)
 	})
-	const want = "provider nginx is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"
+	const want = "provider skipper is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, kubernetes or replicas"
 	if s := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled); s.Reason != siskinv1.ReasonInvalidSpec || !strings.Contains(s.Message, want) {
 		t.Errorf("stalled condition = %s: %s, want %s: %s", s.Reason, s.Message, siskinv1.ReasonInvalidSpec, want)
 	}

@@ -99,7 +99,7 @@ func foreignRouterFields(spec *siskinv1.CanarySpec, provider string) []string {
 	ignored := func(field, owner string) {
 		notes = append(notes, fmt.Sprintf("%s is used only by Flagger's %s provider and is ignored with provider %s (as in Flagger)", field, owner, provider))
 	}
-	if spec.IngressRef != nil {
+	if info, _ := providers.Lookup(provider); spec.IngressRef != nil && !info.CanaryIngress {
 		ignored("spec.ingressRef", "nginx")
 	}
 	if spec.RouteRef != nil {

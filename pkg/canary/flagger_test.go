@@ -170,6 +170,13 @@ func TestValidateAcceptsFlaggerValues(t *testing.T) {
 		{"the controller's default provider kubernetes with stepWeight", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, siskinv1.ProviderKubernetes},
 		{"no analysis", func(c *siskinv1.Canary) { c.Spec.Analysis = nil }, ""},
 		{"a DaemonSet target", func(c *siskinv1.Canary) { c.Spec.TargetRef.Kind = "DaemonSet" }, ""},
+		{"provider nginx with a header and a cookie", func(c *siskinv1.Canary) {
+			nginx(c)
+			c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Match: []siskinv1.HTTPMatchRequest{
+				{Headers: map[string]siskinv1.StringMatch{"x-canary": {Regex: "^insider$"}}},
+				{Headers: map[string]siskinv1.StringMatch{"cookie": {Exact: "canary"}}},
+			}}
+		}, ""},
 		{"fields of routers Siskin lacks beside a supported provider", func(c *siskinv1.Canary) {
 			c.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{Kind: "Ingress", Name: "podinfo"}
 			c.Spec.Service.MeshName, c.Spec.Service.Backends = "global", []string{"backend.test"}
@@ -193,13 +200,38 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 		want     string
 	}{
 		{"a Flagger router Siskin lacks", func(c *siskinv1.Canary) { c.Spec.Provider = "linkerd" }, "",
-			"provider linkerd is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"},
+			"provider linkerd is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, kubernetes or replicas"},
 		{"a Flagger router Siskin lacks as the controller's default", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, "smi:v1alpha3",
 			"provider smi:v1alpha3 is a Flagger router that Siskin does not have"},
-		{"nginx with its ingressRef", func(c *siskinv1.Canary) {
-			c.Spec.Provider = "nginx"
-			c.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
-		}, "", "provider nginx is a Flagger router that Siskin does not have"},
+		{"nginx without its ingressRef", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, "nginx",
+			"provider nginx needs spec.ingressRef"},
+		{"nginx mirroring", func(c *siskinv1.Canary) {
+			nginx(c)
+			c.Spec.Analysis.Mirror = true
+		}, "", "provider nginx cannot mirror traffic"},
+		{"nginx matching two headers", func(c *siskinv1.Canary) {
+			nginx(c)
+			c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Match: []siskinv1.HTTPMatchRequest{
+				{Headers: map[string]siskinv1.StringMatch{"x-a": {Exact: "1"}}},
+				{Headers: map[string]siskinv1.StringMatch{"x-b": {Exact: "2"}}},
+			}}
+		}, "", "provider nginx routes at most one header and one cookie"},
+		{"nginx matching a cookie by a regex", func(c *siskinv1.Canary) {
+			nginx(c)
+			c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Match: []siskinv1.HTTPMatchRequest{
+				{Headers: map[string]siskinv1.StringMatch{"cookie": {Regex: "^(.*?;)?(canary=always)(;.*)?$"}}},
+			}}
+		}, "", "provider nginx matches a cookie by its name"},
+		{"nginx matching a header and a path", func(c *siskinv1.Canary) {
+			nginx(c)
+			c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Match: []siskinv1.HTTPMatchRequest{
+				{URI: &siskinv1.StringMatch{Prefix: "/api"}, Headers: map[string]siskinv1.StringMatch{"x-a": {Exact: "1"}}},
+			}}
+		}, "", "provider nginx matches one header or one cookie per match"},
+		{"nginx with a baseline", func(c *siskinv1.Canary) {
+			nginx(c)
+			comparing(c, func(cmp *siskinv1.CanaryComparison) { cmp.Control = siskinv1.ControlBaseline })
+		}, "", "provider nginx routes one canary Ingress"},
 		{"an unknown provider", func(c *siskinv1.Canary) { c.Spec.Provider = "cilium" }, "", `provider "cilium" is not supported: set spec.provider to istio`},
 		{"the deprecated canaryAnalysis", func(c *siskinv1.Canary) {
 			c.Spec.CanaryAnalysis = &runtime.RawExtension{Raw: []byte(`{"interval":"1m"}`)}
@@ -386,4 +418,10 @@ func TestPrimaryScalerQueriesAreIgnoredOnlyForAnHPA(t *testing.T) {
 			t.Errorf("autoscalerRef.kind %s: primaryScalerQueries noted as ignored = %v, want %v", kind, noted, ignored)
 		}
 	}
+}
+
+// nginx makes c a Canary of provider nginx behind the Ingress podinfo.
+func nginx(c *siskinv1.Canary) {
+	c.Spec.Provider = siskinv1.ProviderNginx
+	c.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -47,6 +48,11 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		}
 		if a := spec.Analysis; a != nil && a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline {
 			return fmt.Errorf("%w: analysis.comparison.control baseline needs a Deployment target; a DaemonSet target has no baseline: compare with control primary", ErrInvalidSpec)
+		}
+	}
+	if info.CanaryIngress {
+		if err := validateCanaryIngress(spec, provider); err != nil {
+			return err
 		}
 	}
 	a := spec.Analysis
@@ -113,6 +119,50 @@ func validateShare(spec *siskinv1.CanarySpec) error {
 		return fmt.Errorf("%w: %s runs both versions behind the same workload, so the compared metrics cannot count each version apart: delete analysis.comparison and use metrics that select {{ canaryPods }}", ErrInvalidSpec, what)
 	case !spec.SkipAnalysis && a.StepWeight <= 0 && len(a.StepWeights) == 0:
 		return fmt.Errorf("%w: %s gives the canary a share of the pods step by step: set analysis.stepWeight or analysis.stepWeights (iterations alone is blue/green, which needs a router)", ErrInvalidSpec, what)
+	}
+	return nil
+}
+
+// validateCanaryIngress refuses what ingress-nginx's canary annotations cannot route (provider
+// nginx): its router copies spec.ingressRef, routes one header and one cookie by name for A/B
+// testing, and has no mirror, session cookies or third backend.
+func validateCanaryIngress(spec *siskinv1.CanarySpec, provider string) error {
+	if spec.IngressRef == nil || spec.IngressRef.Name == "" {
+		return fmt.Errorf("%w: provider %s needs spec.ingressRef: the Ingress that routes to the apex Service", ErrInvalidSpec, provider)
+	}
+	a := spec.Analysis
+	if a == nil {
+		return nil
+	}
+	switch {
+	case a.Mirror:
+		return fmt.Errorf("%w: provider %s cannot mirror traffic (ingress-nginx canaries do not): delete analysis.mirror", ErrInvalidSpec, provider)
+	case a.SessionAffinity != nil:
+		return fmt.Errorf("%w: provider %s cannot pin sessions to the canary: delete analysis.sessionAffinity", ErrInvalidSpec, provider)
+	case a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline:
+		return fmt.Errorf("%w: analysis.comparison.control baseline needs a router that splits traffic three ways (%s); provider %s routes one canary Ingress: compare with control primary", ErrInvalidSpec, providers.Baselines(), provider)
+	}
+	var headers, cookies int
+	for i, m := range a.Match {
+		one := len(m.Headers) == 1 && m.URI == nil && m.Scheme == nil && m.Method == nil && m.Authority == nil &&
+			m.Port == 0 && len(m.SourceLabels) == 0 && m.SourceNamespace == "" && len(m.Gateways) == 0 &&
+			len(m.QueryParams) == 0 && !m.IgnoreURICase && len(m.WithoutHeaders) == 0
+		if !one {
+			return fmt.Errorf("%w: analysis.match[%d]: provider %s matches one header or one cookie per match, and nothing else", ErrInvalidSpec, i, provider)
+		}
+		for name, v := range m.Headers {
+			if !strings.EqualFold(name, "cookie") {
+				headers++
+				continue
+			}
+			cookies++
+			if v.Exact == "" {
+				return fmt.Errorf("%w: analysis.match[%d]: provider %s matches a cookie by its name, with cookie: {exact: <cookie name>}; requests whose cookie of that name is \"always\" go to the canary", ErrInvalidSpec, i, provider)
+			}
+		}
+	}
+	if headers > 1 || cookies > 1 {
+		return fmt.Errorf("%w: analysis.match: provider %s routes at most one header and one cookie (ingress-nginx's canary-by-header and canary-by-cookie)", ErrInvalidSpec, provider)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 var lookTime = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -237,7 +238,7 @@ func TestABuiltinOfARouterWithoutBuiltinsIsAnError(t *testing.T) {
 		siskinv1.ComparedMetric{Name: siskinv1.MetricRequestSuccessRate},
 		siskinv1.ComparedMetric{Name: "custom", Kind: siskinv1.CompareRate, RequestsQuery: "r", EventsQuery: "e"},
 	), "linkerd", time.Minute)
-	if e := got[0].Error; !strings.Contains(e, `"linkerd"`) || !strings.Contains(e, "istio, gatewayapi, kubernetes") {
+	if e := got[0].Error; !strings.Contains(e, `"linkerd"`) || !strings.Contains(e, "istio, gatewayapi, nginx, kubernetes") {
 		t.Errorf("error %q, want one naming the router and the providers that have built-ins", e)
 	}
 	if got[1].Error != "" || got[1].Canary.Requests != 1 {
@@ -339,8 +340,8 @@ func TestWorkloadIsOnlySetInComparisons(t *testing.T) {
 func TestBuiltinCompareQueriesSelectOneWorkload(t *testing.T) {
 	vars := metrics.Vars{Namespace: "test", Workload: "podinfo", Interval: "30s"}
 	for _, router := range metrics.BuiltinRouters() {
-		if router == siskinv1.ProviderReplicas {
-			continue // no comparison: Validate refuses one (TestReplicasHasNoBuiltinComparedMetrics)
+		if p, _ := providers.Lookup(router); !p.Compare {
+			continue // no compared metrics: Validate refuses a comparison (replicas, nginx)
 		}
 		for _, name := range []string{metrics.CompareRequests, metrics.CompareErrors, metrics.CompareBuckets} {
 			text, err := metrics.BuiltinQuery(router, name)

@@ -26,7 +26,8 @@ type Info struct {
 	// Weights is true when the router splits traffic by weight; without it every analysis
 	// is blue/green (Flagger's kubernetes provider).
 	Weights bool
-	// Matches is true when it can route by header or cookie (A/B testing) and mirror.
+	// Matches is true when it can route by header or cookie (A/B testing) and, unless
+	// CanaryIngress, mirror.
 	Matches bool
 	// Baseline is true when it can route a third backend (analysis.comparison control
 	// baseline).
@@ -43,6 +44,10 @@ type Info struct {
 	Compare bool
 	// Default is true when it may be the controller's --provider.
 	Default bool
+	// CanaryIngress is true when it routes through a copy of spec.ingressRef carrying
+	// ingress-nginx's canary annotations: it needs spec.ingressRef, an A/B test may match one
+	// header and one cookie by name, and nothing can be mirrored or pinned by a session cookie.
+	CanaryIngress bool
 	// Route is the kind of the object that carries its route, for people ("" without one);
 	// Owns are the kinds of the routing objects the controller makes and watches, when their
 	// API is served.
@@ -50,11 +55,12 @@ type Info struct {
 	Owns  []schema.GroupVersionKind
 }
 
-// Gateway API and Istio kinds the routers own.
+// Gateway API, Istio and Ingress kinds the routers own.
 var (
 	VirtualService  = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
 	DestinationRule = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"}
 	HTTPRoute       = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
+	Ingress         = schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}
 )
 
 // All are the providers Siskin has, in the order messages name them.
@@ -69,6 +75,12 @@ var All = []Info{
 		Weights: true, Matches: true, Baseline: true, Services: true, GatewayRefs: true,
 		Queries: "gatewayapi", Compare: true, Default: true,
 		Route: "HTTPRoute", Owns: []schema.GroupVersionKind{HTTPRoute},
+	},
+	{
+		// ingress-nginx: the -canary copy of spec.ingressRef with its canary annotations.
+		Name: siskinv1.ProviderNginx, Weights: true, Matches: true, Services: true,
+		Queries: "nginx", Default: true, CanaryIngress: true,
+		Route: "Ingress", Owns: []schema.GroupVersionKind{Ingress},
 	},
 	{
 		Name: siskinv1.ProviderKubernetes, Services: true,
@@ -104,7 +116,7 @@ func Canonical(name string) string {
 }
 
 // Names lists the providers for messages: "istio, gatewayapi (or gatewayapi:v1,
-// gatewayapi:v1beta1), kubernetes or replicas". With defaults, only those that may be the
+// gatewayapi:v1beta1), nginx, kubernetes or replicas". With defaults, only those that may be the
 // controller's --provider.
 func Names(defaults bool) string {
 	var names []string

@@ -11,7 +11,7 @@ import (
 func TestLookupByNameAndAlias(t *testing.T) {
 	for name, want := range map[string]string{
 		"istio": "istio", "gatewayapi": "gatewayapi", "gatewayapi:v1": "gatewayapi", "gatewayapi:v1beta1": "gatewayapi",
-		"kubernetes": "kubernetes", "replicas": "replicas",
+		"kubernetes": "kubernetes", "replicas": "replicas", "nginx": "nginx",
 	} {
 		p, ok := Lookup(name)
 		if !ok || p.Name != want || Canonical(name) != want {
@@ -29,7 +29,7 @@ func TestLookupByNameAndAlias(t *testing.T) {
 }
 
 func TestNamesForMessages(t *testing.T) {
-	if got, want := Names(false), "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), kubernetes or replicas"; got != want {
+	if got, want := Names(false), "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, kubernetes or replicas"; got != want {
 		t.Errorf("Names(false) = %q, want %q", got, want)
 	}
 	if got := Names(true); strings.Contains(got, "replicas") {
@@ -53,9 +53,24 @@ func TestEveryProviderIsRegisteredOnce(t *testing.T) {
 		}
 	}
 	for _, n := range []string{siskinv1.ProviderIstio, siskinv1.ProviderGatewayAPI, siskinv1.ProviderGatewayAPIV1,
-		siskinv1.ProviderGatewayAPIV1beta, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas} {
+		siskinv1.ProviderGatewayAPIV1beta, siskinv1.ProviderNginx, siskinv1.ProviderKubernetes, siskinv1.ProviderReplicas} {
 		if !seen[n] {
 			t.Errorf("%s is not registered", n)
 		}
+	}
+}
+
+// Provider nginx says what ingress-nginx's canary annotations can do: weights, and a header or
+// cookie for A/B testing, but no baseline and no compared counts; it routes Ingresses.
+func TestNginxCapabilities(t *testing.T) {
+	p, ok := Lookup(siskinv1.ProviderNginx)
+	if !ok {
+		t.Fatal("nginx is not registered")
+	}
+	if !p.Weights || !p.Matches || p.Baseline || !p.Services || p.GatewayRefs || p.Compare || !p.Default || !p.CanaryIngress {
+		t.Errorf("nginx capabilities = %+v", p)
+	}
+	if p.Queries != "nginx" || p.Route != "Ingress" || len(p.Owns) != 1 || p.Owns[0] != Ingress {
+		t.Errorf("nginx queries %q, route %q, owns %v", p.Queries, p.Route, p.Owns)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
 	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/router/nginx"
 	"github.com/siskin-dev/siskin/pkg/router/replicas"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -21,6 +22,7 @@ func New(reader client.Reader, c client.Client, services *kubernetes.Router, pod
 	return map[string]router.Router{
 		siskinv1.ProviderIstio:      istio.New(reader, c),
 		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
+		siskinv1.ProviderNginx:      nginx.New(reader, c),
 		siskinv1.ProviderKubernetes: services,
 		siskinv1.ProviderReplicas:   replicas.New(pods),
 	}

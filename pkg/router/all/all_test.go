@@ -5,8 +5,10 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/router/nginx"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -21,5 +23,14 @@ func TestEveryProviderHasARouter(t *testing.T) {
 	}
 	if len(routers) != len(providers.All) {
 		t.Errorf("%d routers for %d providers", len(routers), len(providers.All))
+	}
+}
+
+// Provider nginx is routed by the canary Ingress router.
+func TestNginxHasTheIngressRouter(t *testing.T) {
+	c := fake.NewClientBuilder().Build()
+	routers := New(c, c, kubernetes.New(c, c, nil), target.NewKinds(c, c, nil, nil))
+	if _, ok := routers[siskinv1.ProviderNginx].(*nginx.Router); !ok {
+		t.Errorf("provider nginx has router %T", routers[siskinv1.ProviderNginx])
 	}
 }

@@ -1,0 +1,213 @@
+package nginx
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/target"
+)
+
+func TestObserveWithoutCanaryIngressIsNotConverged(t *testing.T) {
+	r, _, _ := newRouter(t)
+	route, err := r.Observe(context.Background(), newCanary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if route.Converged || route.Message != "Ingress test/podinfo-canary not found" {
+		t.Fatalf("Observe = %+v", route)
+	}
+}
+
+func TestApplyWritesOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	r, _, w := newRouter(t)
+	c := newCanary()
+	for i, d := range []canary.DesiredRoute{
+		{PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 80, CanaryWeight: 20},
+	} {
+		if err := r.Apply(ctx, c, d); err != nil {
+			t.Fatalf("Apply %d: %v", i, err)
+		}
+	}
+	if w.n != 2 {
+		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.n)
+	}
+	route, err := r.Observe(ctx, c)
+	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
+		t.Fatalf("Observe = %+v, %v", route, err)
+	}
+}
+
+// A hand-edited canary Ingress reports what it carries, and is converged again only once it
+// equals what Siskin applies.
+func TestObserveReadsTheLiveIngress(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	ing := getIngress(t, cl, "podinfo-canary")
+	ing.Annotations[annWeight] = "30"
+	if err := cl.Update(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	route, err := r.Observe(ctx, c)
+	if err != nil || !route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 {
+		t.Fatalf("Observe after a weight edit = %+v, %v", route, err)
+	}
+	delete(ing.Annotations, annCanary)
+	if err := cl.Update(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	route, err = r.Observe(ctx, c)
+	if err != nil || route.Converged || !strings.Contains(route.Message, "differs from the canary Ingress Siskin applies for weights 70/30") {
+		t.Fatalf("Observe without the canary annotation = %+v, %v", route, err)
+	}
+	// A change of the user's Ingress is carried to the copy.
+	user := getIngress(t, cl, "podinfo")
+	user.Spec.Rules[0].Host = "www.example.com"
+	if err := cl.Update(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 70, CanaryWeight: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getIngress(t, cl, "podinfo-canary"); got.Spec.Rules[0].Host != "www.example.com" || got.Annotations[annCanary] != "true" {
+		t.Fatalf("canary Ingress after Apply: host %s, annotations %v", got.Spec.Rules[0].Host, got.Annotations)
+	}
+}
+
+func TestAnIngressSiskinDoesNotOwnIsRefused(t *testing.T) {
+	ctx := context.Background()
+	foreign := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns}}
+	r, cl, w := newRouter(t, foreign)
+	c := newCanary()
+	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
+		t.Fatalf("Observe: %v, want ErrNotOwned", err)
+	}
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); !errors.Is(err, router.ErrNotOwned) {
+		t.Fatalf("Apply: %v, want ErrNotOwned", err)
+	}
+	if err := r.Finalize(ctx, c); err != nil || w.n != 0 {
+		t.Fatalf("Finalize: %v, %d writes, want none", err, w.n)
+	}
+	if got := getIngress(t, cl, "podinfo-canary"); len(got.Annotations) != 0 {
+		t.Fatalf("the foreign Ingress was changed: %v", got.Annotations)
+	}
+}
+
+// An Ingress without a controller that names the Canary is adopted, with one write.
+func TestAnIngressAnnotatedForTheCanaryIsAdopted(t *testing.T) {
+	ctx := context.Background()
+	orphan := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns,
+		Annotations: map[string]string{target.AnnotationCanary: "podinfo", annWeight: "40"}}}
+	r, cl, w := newRouter(t, orphan)
+	c := newCanary()
+	route, err := r.Observe(ctx, c)
+	if err != nil || route.Converged || route.CanaryWeight != 40 || !strings.Contains(route.Message, "is not controlled by Canary podinfo yet") {
+		t.Fatalf("Observe = %+v, %v", route, err)
+	}
+	if err := router.Ensure(ctx, r, c); err != nil {
+		t.Fatal(err)
+	}
+	got := getIngress(t, cl, "podinfo-canary")
+	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || got.Annotations[annWeight] != "40" || w.n != 1 {
+		t.Fatalf("after Ensure: controller %v, annotations %v, %d writes", ref, got.Annotations, w.n)
+	}
+}
+
+func TestFinalizeDeletesTheCanaryIngressAndKeepsTheUsers(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo-canary"}, &networkingv1.Ingress{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("canary Ingress after Finalize: %v", err)
+	}
+	if got := getIngress(t, cl, "podinfo"); got.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != "podinfo" {
+		t.Fatalf("the user's Ingress changed: %+v", got.Spec)
+	}
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatalf("Finalize again: %v", err)
+	}
+}
+
+func TestWhatIngressNginxCannotRouteIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		canary  func(*siskinv1.Canary)
+		desired canary.DesiredRoute
+		want    string
+	}{
+		{"no ingressRef", func(c *siskinv1.Canary) { c.Spec.IngressRef = nil }, canary.DesiredRoute{PrimaryWeight: 100},
+			"spec.ingressRef must name the Ingress to route"},
+		{"a missing Ingress", func(c *siskinv1.Canary) { c.Spec.IngressRef.Name = "web" }, canary.DesiredRoute{PrimaryWeight: 100},
+			"Ingress test/web (spec.ingressRef) not found"},
+		{"an Ingress without a path to the apex Service", func(c *siskinv1.Canary) { c.Spec.Service.Name = "frontend" },
+			canary.DesiredRoute{PrimaryWeight: 100}, "sends no request to Service frontend"},
+		{"a baseline", nil, canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10}, "cannot give <target>-baseline a weight"},
+		{"mirroring", nil, canary.DesiredRoute{PrimaryWeight: 100, Mirror: true}, "cannot mirror"},
+		{"an A/B weight between 0 and 100", abTest(header("x-canary", siskinv1.StringMatch{Exact: "1"})),
+			canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}, "at weight 0 or 100, not 50"},
+		{"two headers in one match", abTest(siskinv1.HTTPMatchRequest{Headers: map[string]siskinv1.StringMatch{
+			"x-a": {Exact: "1"}, "x-b": {Exact: "2"}}}), canary.DesiredRoute{CanaryWeight: 100}, "one header or one cookie per match"},
+		{"a header and a path", abTest(siskinv1.HTTPMatchRequest{URI: &siskinv1.StringMatch{Prefix: "/api"},
+			Headers: map[string]siskinv1.StringMatch{"x-a": {Exact: "1"}}}), canary.DesiredRoute{CanaryWeight: 100}, "one header or one cookie per match"},
+		{"two header matches", abTest(header("x-a", siskinv1.StringMatch{Exact: "1"}), header("x-b", siskinv1.StringMatch{Exact: "2"})),
+			canary.DesiredRoute{CanaryWeight: 100}, "analysis.match[1]: ingress-nginx routes one header"},
+		{"a cookie regex", abTest(header("cookie", siskinv1.StringMatch{Regex: "^(.*?;)?(canary=always)(;.*)?$"})),
+			canary.DesiredRoute{CanaryWeight: 100}, "a cookie is matched by its name, with exact: <cookie name>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCanary()
+			if tc.canary != nil {
+				tc.canary(c)
+			}
+			r, _, w := newRouter(t)
+			err := r.Apply(context.Background(), c, tc.desired)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply: %v, want an error containing %q", err, tc.want)
+			}
+			if w.n != 0 {
+				t.Fatalf("%d writes, want none", w.n)
+			}
+		})
+	}
+}
+
+// The A/B test routes the match only while matching requests go to the canary.
+func TestABTestRoutesTheMatchOnlyAtFullWeight(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary(abTest(header("x-canary", siskinv1.StringMatch{Exact: "insider"})))
+	for _, d := range []canary.DesiredRoute{{CanaryWeight: 100}, {PrimaryWeight: 100}} {
+		if err := r.Apply(ctx, c, d); err != nil {
+			t.Fatal(err)
+		}
+		got := getIngress(t, cl, "podinfo-canary").Annotations
+		if _, routed := got[annByHeader]; routed != (d.CanaryWeight == 100) || got[annWeight] != "0" {
+			t.Fatalf("annotations at %d: %v", d.CanaryWeight, got)
+		}
+		route, err := r.Observe(ctx, c)
+		if err != nil || !route.Converged || route.CanaryWeight != d.CanaryWeight || route.PrimaryWeight != d.PrimaryWeight {
+			t.Fatalf("Observe at %d = %+v, %v", d.CanaryWeight, route, err)
+		}
+	}
+}
