@@ -288,9 +288,9 @@ func TestQueryThatIsNoMetricDataQueryArray(t *testing.T) {
 		t.Fatal(err)
 	}
 	for query, want := range map[string]string{
-		`sum(rate(x[1m]))`:                          "not a JSON array of MetricDataQuery",
-		`[]`:                                        "empty array",
-		`[{"Id":"m1","MetricStatt":{}}]`:            `unknown field "MetricStatt"`,
+		`sum(rate(x[1m]))`:               "not a JSON array of MetricDataQuery",
+		`[]`:                             "empty array",
+		`[{"Id":"m1","MetricStatt":{}}]`: `unknown field "MetricStatt"`,
 		`[{"Expression":"SELECT 1","Label":"x"}]`:   "has no Id",
 		`[{"Id":"a","ReturnData":false}]`:           "0 of the cloudwatch query's MetricDataQuery return data",
 		`[{"Id":"a"},{"Id":"b","ReturnData":true}]`: "2 of the cloudwatch query's MetricDataQuery return data",

@@ -136,6 +136,8 @@ func TestQueryThroughTheAnalyzer(t *testing.T) {
 			verdict: siskinv1.VerdictError, message: []string{"2 series", "response_code:500"}},
 		{name: "a 403 is an error naming datadog and the status", status: 403, file: "forbidden.json",
 			verdict: siskinv1.VerdictError, message: []string{"datadog query", "403 Forbidden", "Forbidden"}},
+		{name: "a 400 is an error with Datadog's reason", status: 400, file: "bad_query.json",
+			verdict: siskinv1.VerdictError, message: []string{"datadog query", "400 Bad Request", "Error parsing query"}},
 		{name: "a 500 is an error naming datadog and the status", status: 500, file: "internal_error.json",
 			verdict: siskinv1.VerdictError, message: []string{"datadog query", "500 Internal Server Error"}},
 	} {
