@@ -570,10 +570,10 @@ func TestAPIServerKeepsEveryFlaggerMetricTemplateField(t *testing.T) {
 	}
 
 	other := mt.DeepCopy()
-	other.SetName("datadog-" + rand.String(6))
-	setIn(t, other, "datadog", []any{"spec", "provider", "type"})
+	other.SetName("newrelic-" + rand.String(6))
+	setIn(t, other, "newrelic", []any{"spec", "provider", "type"})
 	err := k8sClient.Create(ctx, other)
-	if want := `spec.provider.type: Unsupported value: "datadog": supported values: "prometheus"`; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("a datadog template: error %v, want one saying %q", err, want)
+	if want := `spec.provider.type: Unsupported value: "newrelic": supported values: "prometheus", "datadog", "cloudwatch"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a newrelic template: error %v, want one saying %q", err, want)
 	}
 }
