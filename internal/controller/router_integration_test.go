@@ -330,7 +330,7 @@ func notOwnedScenario(t *testing.T, rc routerCase) {
 		return r != nil && r.Status == metav1.ConditionFalse && r.Reason == siskinv1.ReasonNotOwned
 	})
 	ready := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionReady)
-	want := fmt.Sprintf("%s/podinfo exists and is not managed by Canary podinfo", ns)
+	want := fmt.Sprintf("%s exists and is not managed by Canary podinfo", client.ObjectKeyFromObject(mine))
 	if !strings.Contains(ready.Message, want) {
 		t.Errorf("Ready message %q does not say %q", ready.Message, want)
 	}
