@@ -401,16 +401,19 @@ func recordStrategy(t *testing.T, ns string, read func(context.Context, string) 
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var seen []strategyRoute
+	record := func(s strategyRoute) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 || seen[len(seen)-1].String() != s.String() {
+			seen = append(seen, s)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
 			if s, ok := read(ctx, ns); ok {
-				mu.Lock()
-				if len(seen) == 0 || seen[len(seen)-1].String() != s.String() {
-					seen = append(seen, s)
-				}
-				mu.Unlock()
+				record(s)
 			}
 			select {
 			case <-ctx.Done():
@@ -420,7 +423,15 @@ func recordStrategy(t *testing.T, ns string, read func(context.Context, string) 
 	}()
 	var once sync.Once
 	stop = func() []strategyRoute {
-		once.Do(func() { cancel(); <-done })
+		once.Do(func() {
+			cancel()
+			<-done
+			// The route as it is now: the recorder may have been cancelled between two of
+			// its reads, after the caller saw the last state (a loaded machine widens that gap).
+			if s, ok := read(context.Background(), ns); ok {
+				record(s)
+			}
+		})
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]strategyRoute(nil), seen...)
