@@ -8,7 +8,7 @@
 // The client speaks CloudWatch's AWS JSON 1.0 protocol rather than the SDK's default CBOR one,
 // so that the requests and answers are those of CloudWatch's JSON API reference.
 //
-// The window reaches LookbackFactor times the metric's interval back, as Flagger's does:
+// The window reaches metrics.LookbackFactor times the metric's interval back, as Flagger's does:
 // CloudWatch publishes points late and per period, and one interval often holds none.
 package cloudwatch
 
@@ -35,37 +35,8 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 )
 
-// Defaults of Options.
-const (
-	DefaultQueryTimeout     = 10 * time.Second
-	DefaultMaxResponseBytes = 8 << 20
-)
-
-// LookbackFactor is how many metric intervals the query window covers.
-const LookbackFactor = 10
-
 // Options tune the clients; the zero value takes the defaults.
-type Options struct {
-	// QueryTimeout bounds one request.
-	QueryTimeout time.Duration
-	// MaxResponseBytes bounds the body read from CloudWatch.
-	MaxResponseBytes int64
-	// Now is the clock of queries whose context has no evaluation time.
-	Now func() time.Time
-}
-
-func (o Options) withDefaults() Options {
-	if o.QueryTimeout <= 0 {
-		o.QueryTimeout = DefaultQueryTimeout
-	}
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return o
-}
+type Options = metrics.BackendOptions
 
 // Client queries CloudWatch in one region with one set of credentials. It is safe for
 // concurrent use.
@@ -97,7 +68,7 @@ func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
 		return nil, errors.New("cloudwatch needs both an access key id and a secret access key, or neither")
 	}
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
 	load := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
@@ -150,7 +121,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	if !ok {
 		end = c.now()
 	}
-	start := end.Add(-LookbackFactor * metrics.Window(ctx))
+	start := end.Add(-metrics.LookbackFactor * metrics.Window(ctx))
 	out, err := c.api.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 		MetricDataQueries: queries,
 		StartTime:         aws.Time(start),

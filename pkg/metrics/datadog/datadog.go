@@ -4,7 +4,7 @@
 // the query returns. The keys come from the template's Secret (datadog_api_key,
 // datadog_application_key) and are sent as DD-API-KEY and DD-APPLICATION-KEY.
 //
-// The window reaches LookbackFactor times the metric's interval back, as Flagger's does, so
+// The window reaches metrics.LookbackFactor times the metric's interval back, as Flagger's does, so
 // that a template written for Flagger judges the same point: Datadog's newest points arrive
 // late, and a window of one interval often holds none.
 package datadog
@@ -24,37 +24,8 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 )
 
-// Defaults of Options.
-const (
-	DefaultQueryTimeout     = 10 * time.Second
-	DefaultMaxResponseBytes = 8 << 20
-)
-
-// LookbackFactor is how many metric intervals the query window covers.
-const LookbackFactor = 10
-
 // Options tune the clients; the zero value takes the defaults.
-type Options struct {
-	// QueryTimeout bounds one request.
-	QueryTimeout time.Duration
-	// MaxResponseBytes bounds the body read from Datadog.
-	MaxResponseBytes int64
-	// Now is the clock of queries whose context has no evaluation time.
-	Now func() time.Time
-}
-
-func (o Options) withDefaults() Options {
-	if o.QueryTimeout <= 0 {
-		o.QueryTimeout = DefaultQueryTimeout
-	}
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return o
-}
+type Options = metrics.BackendOptions
 
 // Client queries one Datadog site with one pair of keys. It is safe for concurrent use.
 type Client struct {
@@ -91,7 +62,7 @@ func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("datadog address %s is not an http or https URL", metrics.RedactURL(address))
 	}
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
 
 	conf := datadog.NewConfiguration()
@@ -127,7 +98,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	if !ok {
 		to = c.now()
 	}
-	from := to.Add(-LookbackFactor * metrics.Window(ctx))
+	from := to.Add(-metrics.LookbackFactor * metrics.Window(ctx))
 	resp, _, err := c.metrics.QueryMetrics(c.withKeys(ctx), from.Unix(), to.Unix(), query)
 	if err != nil {
 		return metrics.Sample{}, c.failed("query", err)
