@@ -15,6 +15,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
+	"github.com/siskin-dev/siskin/pkg/router/nginx"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -61,8 +62,11 @@ func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, pro
 		return v
 	}
 	v.Kind = info.Route
-	if info.Pods {
+	switch {
+	case info.Pods:
 		v.Name = cn.Spec.TargetRef.Name // no route: the canary's share of the target's pods
+	case info.CanaryIngress && cn.Spec.IngressRef != nil:
+		v.Name = cn.Spec.IngressRef.Name + nginx.CanarySuffix // the weights are on the copy
 	}
 	kinds := target.NewKinds(c, c, nil, nil)
 	rt := all.New(c, c, kubernetes.New(c, c, nil), kinds)[info.Name]
