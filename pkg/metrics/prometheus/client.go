@@ -74,7 +74,7 @@ var _ metrics.Provider = (*Client)(nil)
 // New returns a client for cfg. Use a Pool to share clients; New builds a new HTTP transport.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	if cfg.Type != "" && cfg.Type != "prometheus" {
-		return nil, fmt.Errorf("provider type %q is not supported (only prometheus)", cfg.Type)
+		return nil, fmt.Errorf("provider type %q is not a prometheus backend (metrics.Backends picks the backend of each type)", cfg.Type)
 	}
 	address := metrics.RedactURL(cfg.Address)
 	u, err := url.Parse(cfg.Address)
