@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -436,7 +437,7 @@ sum(rate(testapp_jobs_total{`+selector+`}[{{ interval }}]))
 	if w := framework.Weights(snaps); !isSubsequence([]int32{25, 50}, w) {
 		r.fatalf("status weights went %v; expected the steps 25, 50\n%s", w, framework.Format(snaps))
 	}
-	seen := replicas.Stop()
+	seen := replicas.StopAt("0", 30*time.Second)
 	if want := []string{"0", "1", "2", "0"}; !containsInOrder(want, seen) {
 		r.fatalf("the canary Deployment's replicas went %v; expected %v", seen, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -239,6 +240,7 @@ func scaledObject(ns, name string) *unstructured.Unstructured {
 type sampler struct {
 	stop func()
 	done chan struct{}
+	mu   sync.Mutex
 	seen []string
 }
 
@@ -249,8 +251,12 @@ func (r *rig) sample(observe func(ctx context.Context) (string, error)) *sampler
 	go func() {
 		defer close(s.done)
 		for {
-			if v, err := observe(ctx); err == nil && (len(s.seen) == 0 || s.seen[len(s.seen)-1] != v) {
-				s.seen = append(s.seen, v)
+			if v, err := observe(ctx); err == nil {
+				s.mu.Lock()
+				if len(s.seen) == 0 || s.seen[len(s.seen)-1] != v {
+					s.seen = append(s.seen, v)
+				}
+				s.mu.Unlock()
 			}
 			select {
 			case <-ctx.Done():
@@ -267,7 +273,27 @@ func (r *rig) sample(observe func(ctx context.Context) (string, error)) *sampler
 func (s *sampler) Stop() []string {
 	s.stop()
 	<-s.done
-	return s.seen
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+// StopAt samples on until the last value seen is want, or for at most timeout, then stops:
+// a phase is written before the actions of its round, so the state those actions reach can
+// follow the phase a waiter saw (Succeeded, then the canary scaled to zero).
+func (s *sampler) StopAt(want string, timeout time.Duration) []string {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		s.mu.Lock()
+		last := ""
+		if len(s.seen) > 0 {
+			last = s.seen[len(s.seen)-1]
+		}
+		s.mu.Unlock()
+		if last == want {
+			break
+		}
+	}
+	return s.Stop()
 }
 
 // containsInOrder reports whether want appears in got in order, possibly with other values
