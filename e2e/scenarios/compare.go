@@ -42,6 +42,13 @@ func (r *rig) comparedCanary(thresholdsOnly bool, mods ...func(*siskinv1.CanaryC
 // usersRPS is the rate of user requests through the apex host in the comparison scenarios.
 const usersRPS = 50
 
+// regressionRPS is the rate of user requests in ComparisonCatchesWhatThresholdsMiss. At
+// usersRPS a doubled error rate crossed the evidence bar after 13 to 26 of the rollout's ~26
+// looks in rehearsals, and once (CI, loaded machine) not before the last step; twice the
+// traffic gives the same test twice the evidence per look, so it decides with half the
+// rollout to spare.
+const regressionRPS = 2 * usersRPS
+
 // ComparisonCatchesWhatThresholdsMiss: a release answering 12% of requests with 500, twice its
 // primary's 6% but well above the 80% success-rate threshold, is rolled out twice side by
 // side: judged by thresholds alone it is promoted; with the comparison (and advise mode) it
@@ -58,8 +65,8 @@ func ComparisonCatchesWhatThresholdsMiss(t *testing.T, in Input) {
 	cmp.create(compared)
 	thr.create(thr.comparedCanary(true))
 	users := []*framework.Traffic{
-		in.Env.StartTraffic(cmp.ctx, cmp.host(), usersRPS, nil),
-		in.Env.StartTraffic(thr.ctx, thr.host(), usersRPS, nil),
+		in.Env.StartTraffic(cmp.ctx, cmp.host(), regressionRPS, nil),
+		in.Env.StartTraffic(thr.ctx, thr.host(), regressionRPS, nil),
 	}
 	defer func() {
 		for _, u := range users {
