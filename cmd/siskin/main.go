@@ -16,14 +16,10 @@ import (
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/controller"
@@ -31,6 +27,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/notify"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/providers"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/webhooks"
 )
 
@@ -131,13 +128,9 @@ func run(o options) error {
 	ctrl.SetLogger(zapr.NewLogger(logger))
 	log := ctrl.Log.WithName("setup")
 
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
-	} {
-		if err := add(scheme); err != nil {
-			return fmt.Errorf("build scheme: %w", err)
-		}
+	scheme, err := all.Scheme()
+	if err != nil {
+		return fmt.Errorf("build scheme: %w", err)
 	}
 
 	cfg, err := ctrl.GetConfig()

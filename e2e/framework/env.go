@@ -11,16 +11,13 @@ import (
 	"syscall"
 	"time"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/e2e/localenv/envfile"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 )
 
 // Env is a running local environment and a client for its API server.
@@ -155,13 +152,9 @@ func (e *Env) connect() error {
 
 // Scheme returns a scheme with the Kubernetes, Siskin, Istio and Gateway API types.
 func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
-	} {
-		if err := add(s); err != nil {
-			panic(fmt.Sprintf("build scheme: %v", err))
-		}
+	s, err := all.Scheme()
+	if err != nil {
+		panic(fmt.Sprintf("build scheme: %v", err))
 	}
 	return s
 }

@@ -9,16 +9,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 )
 
 // Options are what every command shares: the kubeconfig flags, the streams, the clock.
@@ -47,15 +44,7 @@ func NewOptions() *Options {
 
 // Scheme returns a scheme with every kind the plugin reads.
 func Scheme() (*k8sruntime.Scheme, error) {
-	s := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{
-		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
-	} {
-		if err := add(s); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return all.Scheme()
 }
 
 // Config returns the REST configuration of the kubeconfig flags.

@@ -16,14 +16,11 @@ import (
 	"runtime"
 	"strings"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 )
 
 // ErrNoAssets means the API server binaries are missing: run `make tools`.
@@ -44,15 +41,7 @@ func RepoRoot() string {
 
 // Scheme returns a scheme with every kind Siskin reads or writes.
 func Scheme() (*k8sruntime.Scheme, error) {
-	s := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{
-		clientgoscheme.AddToScheme, siskinv1.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install,
-	} {
-		if err := add(s); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return all.Scheme()
 }
 
 // CRDPaths lists Siskin's CRDs, the Istio and Gateway API CRDs from their Go modules and
