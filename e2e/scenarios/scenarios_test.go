@@ -3,6 +3,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -49,7 +50,10 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 	start := time.Now()
-	env, err = framework.Up(ctx, framework.UpOptions{StateDir: ".state/e2e", Loadtester: true, Progress: os.Stdout})
+	// E2E_STATE_ROOT gives a run its own state directory, so that two runs on one machine
+	// (each on its own pod network and ports) do not share one.
+	stateDir := cmp.Or(os.Getenv("E2E_STATE_ROOT"), ".state/e2e")
+	env, err = framework.Up(ctx, framework.UpOptions{StateDir: stateDir, Loadtester: true, Progress: os.Stdout})
 	if os.Getenv("E2E_KEEP") == "" {
 		defer func() {
 			if err := env.Down(context.Background(), os.Stdout); err != nil {
