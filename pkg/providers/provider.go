@@ -170,3 +170,11 @@ func Generates(name string) bool {
 	p, ok := Lookup(name)
 	return !ok || p.Services
 }
+
+// HasObjects reports whether a provider's router has objects of its own to create and converge
+// (a VirtualService, an HTTPRoute, a canary Ingress...) beside the generated Services; an
+// unknown one is taken to have none.
+func HasObjects(name string) bool {
+	p, ok := Lookup(name)
+	return ok && len(p.Owns) > 0
+}
