@@ -412,6 +412,8 @@ type metrics struct {
 	// requests an Ingress routed.
 	ingressRequests *prometheus.CounterVec
 	ingressDuration *prometheus.HistogramVec
+	// envoy are Envoy's upstream cluster statistics (envoy.go).
+	envoy envoyMetrics
 }
 
 var istioLabels = []string{
@@ -453,6 +455,7 @@ func newMetrics() *metrics {
 		Buckets: ingressBuckets,
 	}, ingressMetricLabels)
 	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries, m.ingressRequests, m.ingressDuration)
+	m.envoy = newEnvoyMetrics(m.registry)
 	return m
 }
 
