@@ -414,6 +414,8 @@ type metrics struct {
 	ingressDuration *prometheus.HistogramVec
 	// envoy are Envoy's upstream cluster statistics (envoy.go).
 	envoy envoyMetrics
+	// traefik are Traefik's service metrics (traefik.go).
+	traefik traefikMetrics
 }
 
 var istioLabels = []string{
@@ -456,6 +458,7 @@ func newMetrics() *metrics {
 	}, ingressMetricLabels)
 	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries, m.ingressRequests, m.ingressDuration)
 	m.envoy = newEnvoyMetrics(m.registry)
+	m.traefik = newTraefikMetrics(m.registry)
 	return m
 }
 
