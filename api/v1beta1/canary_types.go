@@ -47,6 +47,9 @@ const (
 	// pods. A StatefulSet target always has it (its pods are updated in place); a Deployment
 	// with it is a worker whose canary runs a fraction of the primary's replicas.
 	ProviderReplicas = "replicas"
+	// ProviderContour routes through an HTTPProxy (projectcontour.io/v1) named after the apex
+	// Service, which the user's root HTTPProxy includes.
+	ProviderContour = "contour"
 )
 
 // FlaggerOnlyProviders are the provider names of Flagger's routers that Siskin does not have.

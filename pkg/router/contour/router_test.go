@@ -1,0 +1,275 @@
+package contour
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/target"
+)
+
+func TestObserveWithoutHTTPProxyIsNotConverged(t *testing.T) {
+	r, _, _ := newRouter(t)
+	route, err := r.Observe(context.Background(), newCanary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if route.Converged || route.Message != "HTTPProxy test/podinfo not found" {
+		t.Fatalf("Observe = %+v", route)
+	}
+}
+
+// The HTTPProxy is named after spec.service.name when it is set.
+func TestHTTPProxyIsNamedAfterTheApexService(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary(func(c *siskinv1.Canary) { c.Spec.Service.Name = "frontend" })
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	p := getProxy(t, cl, "frontend")
+	if got := p.Spec.Routes[0].Services; got[0].Name != "frontend-primary" || got[1].Name != "frontend-canary" {
+		t.Fatalf("services = %+v, want frontend-primary and frontend-canary", got)
+	}
+}
+
+func TestApplyWritesOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	r, _, w := newRouter(t)
+	c := newCanary()
+	for i, d := range []canary.DesiredRoute{
+		{PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 80, CanaryWeight: 20},
+	} {
+		if err := r.Apply(ctx, c, d); err != nil {
+			t.Fatalf("Apply %d: %v", i, err)
+		}
+	}
+	if w.n != 2 {
+		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.n)
+	}
+	route, err := r.Observe(ctx, c)
+	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
+		t.Fatalf("Observe = %+v, %v", route, err)
+	}
+}
+
+// A hand-edited HTTPProxy reports the weights it carries, and is converged again only once it
+// equals what Siskin applies.
+func TestObserveReadsTheLiveHTTPProxy(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	p := getProxy(t, cl, "podinfo")
+	p.Spec.Routes[0].Services[0].Weight, p.Spec.Routes[0].Services[1].Weight = 70, 30
+	if err := cl.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	route, err := r.Observe(ctx, c)
+	if err != nil || !route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 {
+		t.Fatalf("Observe after a weight edit = %+v, %v", route, err)
+	}
+	p.Spec.Routes[0].TimeoutPolicy = &contourv1.TimeoutPolicy{Response: "1s"}
+	if err := cl.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	route, err = r.Observe(ctx, c)
+	if err != nil || route.Converged || route.Message != "HTTPProxy test/podinfo differs from the HTTPProxy Siskin applies for weights 70/30" {
+		t.Fatalf("Observe after a timeout edit = %+v, %v", route, err)
+	}
+	if err := r.Apply(ctx, c, router.Carried(route)); err != nil {
+		t.Fatal(err)
+	}
+	if p := getProxy(t, cl, "podinfo"); p.Spec.Routes[0].TimeoutPolicy != nil {
+		t.Fatalf("Apply kept the hand-written timeout policy: %+v", p.Spec.Routes[0].TimeoutPolicy)
+	}
+}
+
+// Contour's Valid condition for the current generation decides: an invalid or orphaned
+// HTTPProxy does not route, a condition of an older generation says nothing.
+func TestObserveWaitsForContourToServeTheHTTPProxy(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := newRouter(t)
+	c := newCanary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	p := getProxy(t, cl, "podinfo")
+	p.Status.CurrentStatus, p.Status.Description = "orphaned", "this HTTPProxy is not part of a delegation chain from a root HTTPProxy"
+	p.Status.Conditions = []contourv1.DetailedCondition{{Condition: contourv1.Condition{
+		Type: contourv1.ValidConditionType, Status: contourv1.ConditionFalse, Reason: "Orphaned",
+		Message: "this HTTPProxy is not part of a delegation chain from a root HTTPProxy", ObservedGeneration: p.Generation,
+	}}}
+	if err := cl.Status().Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	route, err := r.Observe(ctx, c)
+	want := "HTTPProxy test/podinfo is Orphaned: this HTTPProxy is not part of a delegation chain from a root HTTPProxy"
+	if err != nil || route.Converged || route.Message != want || route.CanaryWeight != 10 {
+		t.Fatalf("Observe of an orphaned HTTPProxy = %+v, %v; want message %q", route, err, want)
+	}
+	p = getProxy(t, cl, "podinfo")
+	p.Status.Conditions[0].ObservedGeneration = p.Generation - 1
+	if err := cl.Status().Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if route, err := r.Observe(ctx, c); err != nil || !route.Converged {
+		t.Fatalf("Observe with the condition of an older generation = %+v, %v", route, err)
+	}
+	p = getProxy(t, cl, "podinfo")
+	p.Status.Conditions[0].ObservedGeneration, p.Status.Conditions[0].Status = p.Generation, contourv1.ConditionTrue
+	if err := cl.Status().Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if route, err := r.Observe(ctx, c); err != nil || !route.Converged {
+		t.Fatalf("Observe of a valid HTTPProxy = %+v, %v", route, err)
+	}
+}
+
+// An HTTPProxy of the apex Service's name that Siskin did not make is never touched.
+func TestForeignHTTPProxyIsNotOwned(t *testing.T) {
+	ctx := context.Background()
+	foreign := &contourv1.HTTPProxy{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec: contourv1.HTTPProxySpec{
+			VirtualHost: &contourv1.VirtualHost{Fqdn: "app.example.com"},
+			Routes:      []contourv1.Route{{Services: []contourv1.Service{{Name: "podinfo", Port: 9898}}}},
+		},
+	}
+	r, cl, w := newRouter(t, foreign)
+	c := newCanary()
+	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
+		t.Fatalf("Observe error = %v, want ErrNotOwned", err)
+	}
+	err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10})
+	if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), "HTTPProxy test/podinfo exists and is not managed by Canary podinfo") {
+		t.Fatalf("Apply error = %v, want ErrNotOwned naming the HTTPProxy", err)
+	}
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if w.n != 0 {
+		t.Fatalf("%d writes to a foreign HTTPProxy", w.n)
+	}
+	if got := getProxy(t, cl, "podinfo"); got.Spec.VirtualHost == nil || got.Spec.Routes[0].Services[0].Name != "podinfo" {
+		t.Fatalf("the foreign HTTPProxy changed: %+v", got.Spec)
+	}
+}
+
+// An HTTPProxy annotated with the Canary's name (handed back by Finalize, or by the user) is
+// adopted: Observe reports it as not controlled yet, Apply claims it.
+func TestAnnotatedHTTPProxyIsAdopted(t *testing.T) {
+	ctx := context.Background()
+	handed := &contourv1.HTTPProxy{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Annotations: map[string]string{target.AnnotationCanary: "podinfo"}},
+		Spec:       contourv1.HTTPProxySpec{Routes: []contourv1.Route{{Services: []contourv1.Service{{Name: "podinfo", Port: 9898, Weight: 100}}}}},
+	}
+	r, cl, _ := newRouter(t, handed)
+	c := newCanary()
+	route, err := r.Observe(ctx, c)
+	if err != nil || route.Converged || route.Message != "HTTPProxy test/podinfo is not controlled by Canary podinfo yet" {
+		t.Fatalf("Observe = %+v, %v", route, err)
+	}
+	if err := router.Ensure(ctx, r, c); err != nil {
+		t.Fatal(err)
+	}
+	p := getProxy(t, cl, "podinfo")
+	if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != c.UID {
+		t.Fatalf("controller after Ensure = %+v", ref)
+	}
+	route, err = r.Observe(ctx, c)
+	if err != nil || !route.Converged || route.PrimaryWeight != 100 || route.CanaryWeight != 0 {
+		t.Fatalf("Observe after Ensure = %+v, %v", route, err)
+	}
+}
+
+// Finalize hands the HTTPProxy back, and a Canary of the same name takes it over again.
+func TestFinalizeHandsBackAndIsAdoptedAgain(t *testing.T) {
+	ctx := context.Background()
+	r, cl, w := newRouter(t)
+	c := newCanary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	n := w.n
+	if err := r.Finalize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if w.n != n {
+		t.Fatalf("a second Finalize wrote %d times", w.n-n)
+	}
+	if p := getProxy(t, cl, "podinfo"); metav1.GetControllerOf(p) != nil {
+		t.Fatalf("the handed-back HTTPProxy still has a controller")
+	}
+	next := newCanary(func(c *siskinv1.Canary) { c.UID = "next-uid" })
+	if err := r.Apply(ctx, next, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(getProxy(t, cl, "podinfo")); ref == nil || ref.UID != "next-uid" {
+		t.Fatalf("controller after a new Canary's Apply = %+v", ref)
+	}
+}
+
+// What an HTTPProxy cannot express is refused with what to change, before anything is written.
+func TestRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*siskinv1.Canary)
+		want string
+	}{
+		{"session affinity", func(c *siskinv1.Canary) {
+			c.Spec.Analysis.SessionAffinity = &siskinv1.SessionAffinity{CookieName: "flagger-cookie"}
+		}, "analysis.sessionAffinity: an HTTPProxy can only set a response header, not add one"},
+		{"headers to add", func(c *siskinv1.Canary) {
+			c.Spec.Service.Headers = &siskinv1.Headers{Request: &siskinv1.HeaderOperations{Add: map[string]string{"x-a": "b"}}}
+		}, "spec.service.headers.request.add"},
+		{"method match", abTest(siskinv1.HTTPMatchRequest{Method: &siskinv1.StringMatch{Exact: "GET"}}),
+			"analysis.match[0]: HTTPProxy conditions match the path, headers and query parameters only"},
+		{"withoutHeaders regex", abTest(siskinv1.HTTPMatchRequest{WithoutHeaders: map[string]siskinv1.StringMatch{"x-a": {Regex: "b.*"}}}),
+			"withoutHeaders x-a: HTTPProxy conditions exclude a header by its exact value only"},
+		{"unknown retry condition", func(c *siskinv1.Canary) {
+			c.Spec.Service.Retries = &siskinv1.HTTPRetry{Attempts: 2, RetryOn: "5xx,sometimes"}
+		}, `spec.service.retries.retryOn "sometimes"`},
+		{"additional ports", func(c *siskinv1.Canary) {
+			c.Spec.Service.AdditionalPorts = []siskinv1.ServicePort{{Name: "grpc", Port: 9999}}
+		}, "spec.service.additionalPorts"},
+		{"backend timeout", func(c *siskinv1.Canary) { c.Spec.Service.BackendTimeout = "2s" }, "spec.service.backendTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _, w := newRouter(t)
+			c := newCanary(tt.mod)
+			err := r.Apply(context.Background(), c, canary.DesiredRoute{PrimaryWeight: 100})
+			if !errors.Is(err, errSpec) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Apply error = %v, want errSpec with %q", err, tt.want)
+			}
+			if w.n != 0 {
+				t.Fatalf("%d writes for a refused spec", w.n)
+			}
+		})
+	}
+}
+
+// Services without weights share a route evenly, as Contour splits them.
+func TestReadWeightsOfUnweightedServices(t *testing.T) {
+	c := newCanary()
+	var route canary.Route
+	readWeights(c, &contourv1.HTTPProxySpec{Routes: []contourv1.Route{{Services: []contourv1.Service{
+		{Name: "podinfo-primary", Port: 9898}, {Name: "podinfo-canary", Port: 9898},
+	}}}}, &route)
+	if route.PrimaryWeight != 50 || route.CanaryWeight != 50 {
+		t.Fatalf("weights of unweighted services = %d/%d, want 50/50", route.PrimaryWeight, route.CanaryWeight)
+	}
+}
