@@ -85,7 +85,7 @@ func HTTPRules(c *siskinv1.Canary, d canary.DesiredRoute) []Rule {
 		}
 	}
 	if d.Mirror {
-		main.MirrorPercent = mirrorWeight(c, d)
+		main.MirrorPercent = MirrorWeight(c, d)
 	}
 	return append(rules, main)
 }
@@ -108,9 +108,9 @@ func IsABTest(c *siskinv1.Canary) bool {
 	return a != nil && a.Iterations > 0 && len(a.Match) > 0
 }
 
-// mirrorWeight is the percent of requests mirrored for d: d.MirrorWeight, else
+// MirrorWeight is the percent of requests mirrored for d: d.MirrorWeight, else
 // analysis.mirrorWeight, else all.
-func mirrorWeight(c *siskinv1.Canary, d canary.DesiredRoute) int32 {
+func MirrorWeight(c *siskinv1.Canary, d canary.DesiredRoute) int32 {
 	if d.MirrorWeight > 0 {
 		return min(d.MirrorWeight, fullWeight)
 	}
