@@ -49,7 +49,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true,maxDescLen=400 paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=siskin paths="./internal/...;./pkg/router/..." output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=siskin paths="./internal/...;./pkg/router/...;./pkg/metrics/..." output:rbac:artifacts:config=config/rbac
 	@hack/chart-sync.sh
 
 .PHONY: chart-sync

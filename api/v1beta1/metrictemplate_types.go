@@ -43,17 +43,21 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is where a MetricTemplate's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider: prometheus (a PromQL query), datadog (a Datadog metrics query) or
-	// cloudwatch (a JSON array of CloudWatch MetricDataQuery).
+	// Type of the provider: prometheus (a PromQL query), datadog (a Datadog metrics query),
+	// cloudwatch (a JSON array of CloudWatch MetricDataQuery), stackdriver (a Google Cloud
+	// Monitoring MQL query), splunk (a SignalFlow program) or keptn (keptnmetric/NS/NAME or
+	// analysis/NS/NAME/TIMEFRAME/ARGS).
 	// +kubebuilder:default=prometheus
-	// +kubebuilder:validation:Enum=prometheus;datadog;cloudwatch
+	// +kubebuilder:validation:Enum=prometheus;datadog;cloudwatch;stackdriver;splunk;keptn
 	// +optional
 	Type string `json:"type,omitempty"`
 
 	// Address of the provider. For prometheus it defaults to the Canary's metricsServer, then
 	// the controller's, and is required with secretRef: credentials are only sent to the
 	// address written beside them. For datadog it defaults to https://api.datadoghq.com; for
-	// cloudwatch to the region's endpoint, and another endpoint needs a secretRef.
+	// cloudwatch to the region's endpoint, and another endpoint needs a secretRef. For
+	// stackdriver it defaults to https://monitoring.googleapis.com; for splunk it is required
+	// (https://api.REALM.signalfx.com); keptn takes none.
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
@@ -66,7 +70,8 @@ type MetricTemplateProvider struct {
 	// SecretRef names a Secret in the template's namespace with the provider's credentials:
 	// for prometheus the key token, or username and password; for datadog datadog_api_key and
 	// datadog_application_key; for cloudwatch aws_access_key_id and aws_secret_access_key
-	// (without a secretRef, the controller's default AWS credential chain).
+	// (without a secretRef, the controller's default AWS credential chain); for stackdriver
+	// project and optionally serviceAccountKey; for splunk sf_token_key; keptn takes none.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 

@@ -569,11 +569,22 @@ func TestAPIServerKeepsEveryFlaggerMetricTemplateField(t *testing.T) {
 		t.Errorf("spec = %#v, want %#v as written", got.Object["spec"], spec)
 	}
 
+	for _, typ := range []string{"stackdriver", "splunk", "keptn"} {
+		ok := mt.DeepCopy()
+		ok.SetName(typ + "-" + rand.String(6))
+		ok.SetResourceVersion("")
+		setIn(t, ok, typ, []any{"spec", "provider", "type"})
+		if err := k8sClient.Create(ctx, ok); err != nil {
+			t.Errorf("a %s template: %v", typ, err)
+		}
+	}
+
 	other := mt.DeepCopy()
-	other.SetName("newrelic-" + rand.String(6))
-	setIn(t, other, "newrelic", []any{"spec", "provider", "type"})
+	other.SetName("appdynamicscloud-" + rand.String(6))
+	other.SetResourceVersion("")
+	setIn(t, other, "appdynamicscloud", []any{"spec", "provider", "type"})
 	err := k8sClient.Create(ctx, other)
-	if want := `spec.provider.type: Unsupported value: "newrelic": supported values: "prometheus", "datadog", "cloudwatch"`; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("a newrelic template: error %v, want one saying %q", err, want)
+	if want := `spec.provider.type: Unsupported value: "appdynamicscloud": supported values: "prometheus", "datadog", "cloudwatch", "stackdriver", "splunk", "keptn"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an appdynamicscloud template: error %v, want one saying %q", err, want)
 	}
 }

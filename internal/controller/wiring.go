@@ -11,6 +11,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/cloudwatch"
 	"github.com/siskin-dev/siskin/pkg/metrics/datadog"
+	"github.com/siskin-dev/siskin/pkg/metrics/keptn"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router/all"
@@ -80,6 +81,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		metrics.TypePrometheus: prometheus.NewPool(prometheus.Options{}),
 		metrics.TypeDatadog:    datadog.NewPool(datadog.Options{}),
 		metrics.TypeCloudWatch: cloudwatch.NewPool(cloudwatch.Options{}),
+		metrics.TypeKeptn:      keptn.New(c, keptn.Options{}),
 	}
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	services := kubernetes.New(reader, c, o.SelectorLabels)

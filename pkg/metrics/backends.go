@@ -25,10 +25,17 @@ const (
 	TypePrometheus = "prometheus"
 	TypeDatadog    = "datadog"
 	TypeCloudWatch = "cloudwatch"
+	// TypeStackdriver is Google Cloud Monitoring, by Flagger's name.
+	TypeStackdriver = "stackdriver"
+	// TypeSplunk is Splunk Observability Cloud (SignalFx).
+	TypeSplunk = "splunk"
+	// TypeKeptn reads Keptn's metrics-operator objects through the Kubernetes API.
+	TypeKeptn = "keptn"
 )
 
 // ProviderTypes lists the backends Siskin has, for messages and validation.
-var ProviderTypes = []string{TypePrometheus, TypeDatadog, TypeCloudWatch}
+var ProviderTypes = []string{TypePrometheus, TypeDatadog, TypeCloudWatch,
+	TypeStackdriver, TypeSplunk, TypeKeptn}
 
 // DatadogAddress is the Datadog API a datadog MetricTemplate without provider.address queries.
 const DatadogAddress = "https://api.datadoghq.com"
@@ -116,6 +123,8 @@ func (a *Analyzer) vendorConfig(ctx context.Context, t *siskinv1.MetricTemplate)
 		if p.SecretRef == nil {
 			return cfg, nil // the SDK's default credential chain
 		}
+	case TypeStackdriver, TypeSplunk, TypeKeptn:
+		return a.configOf(ctx, t, cfg) // vendorconfig.go
 	default:
 		return ProviderConfig{}, fmt.Errorf("%s: provider type %q is not supported: set provider.type to one of %s", where, p.Type, strings.Join(ProviderTypes, ", "))
 	}

@@ -149,7 +149,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 		}
 		cfg = a.configFor(c.Spec.MetricsServer)
 	}
-	if cfg.Address == "" {
+	if cfg.Address == "" && cfg.Type != TypeKeptn { // keptn reads the cluster's own API
 		return plan{}, errors.New("no metrics server: set spec.metricsServer or the controller's --metrics-server")
 	}
 

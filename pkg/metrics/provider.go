@@ -85,6 +85,15 @@ type ProviderConfig struct {
 	// the SDK's default credential chain.
 	AccessKeyID     string
 	SecretAccessKey string
+	// Project is the Google Cloud project of a stackdriver query, and ServiceAccountKey the
+	// JSON key of a Google service account; without a key stackdriver uses the controller's
+	// Application Default Credentials.
+	Project           string
+	ServiceAccountKey string
+	// SignalFxToken is a Splunk Observability access token.
+	SignalFxToken string
+	// Namespace is the only namespace a keptn query may name; empty allows any.
+	Namespace string
 	// InsecureSkipVerify skips verification of the server's certificate.
 	InsecureSkipVerify bool
 }
@@ -102,6 +111,10 @@ func (c ProviderConfig) String() string {
 		auth = "datadog keys"
 	case c.AccessKeyID != "" || c.SecretAccessKey != "":
 		auth = "aws keys"
+	case c.ServiceAccountKey != "":
+		auth = "google service account key"
+	case c.SignalFxToken != "":
+		auth = "signalfx token"
 	}
 	typ := c.Type
 	if typ == "" {
