@@ -208,8 +208,8 @@ func (w *world) apply(actions []canary.Action) {
 				w.primary = workload{exists: true, fp: w.target.fp, replicas: 2, readyAt: w.now + primaryStart}
 				w.wakeAt(w.primary.readyAt)
 			}
-		case canary.EnsureRouting:
-			if !w.route.Converged {
+		case canary.EnsureServices, canary.EnsureRoute:
+			if canary.EnsuresRoute(a, w.c.Spec.Provider) && !w.route.Converged {
 				w.route = canary.Route{Converged: true, PrimaryWeight: 100}
 				w.wakeAt(w.now + 1)
 			}

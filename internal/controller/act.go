@@ -19,18 +19,6 @@ import (
 func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, actions []canary.Action) error {
 	log := ctrl.LoggerFrom(ctx)
 	for _, a := range actions {
-		if a.Type == canary.EnsureRouting && (hasAction(actions, canary.SetRoute) || !hasServices(obs.Provider)) {
-			// SetRoute converges the same objects; a router's Ensure before it would write
-			// from a cache that has not seen the other's write yet. Provider replicas has no
-			// Services and nothing to ensure.
-			if !hasServices(obs.Provider) {
-				continue
-			}
-			if err := r.Services.EnsureServices(ctx, c, obs.Primary.Ready); err != nil {
-				return fmt.Errorf("%s: %w", a.Type, err)
-			}
-			continue
-		}
 		if err := r.do(ctx, c, obs, a); err != nil {
 			return fmt.Errorf("%s: %w", a.Type, err)
 		}
@@ -47,15 +35,6 @@ func (r *CanaryReconciler) act(ctx context.Context, c *siskinv1.Canary, obs cana
 // provider replicas, which routes nothing).
 func hasServices(provider string) bool { return providers.Generates(provider) }
 
-func hasAction(actions []canary.Action, t canary.ActionType) bool {
-	for _, a := range actions {
-		if a.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
 // ensurer is a router that can create its objects while keeping the live weights.
 type ensurer interface {
 	Ensure(ctx context.Context, c *siskinv1.Canary) error
@@ -63,15 +42,14 @@ type ensurer interface {
 
 func (r *CanaryReconciler) do(ctx context.Context, c *siskinv1.Canary, obs canary.Observation, a canary.Action) error {
 	switch a.Type {
-	case canary.EnsureRouting:
-		// Services first: the mesh routes point at them.
-		if err := r.Services.EnsureServices(ctx, c, obs.Primary.Ready); err != nil {
-			return err
+	case canary.EnsureServices:
+		return r.Services.EnsureServices(ctx, c, obs.Primary.Ready)
+	case canary.EnsureRoute:
+		rt, ok := r.routerFor(obs.Provider).(ensurer)
+		if !ok {
+			return fmt.Errorf("the router of provider %s has no objects to ensure", obs.Provider)
 		}
-		if rt, ok := r.Routers[obs.Provider].(ensurer); ok {
-			return rt.Ensure(ctx, c)
-		}
-		return nil
+		return rt.Ensure(ctx, c)
 	case canary.EnsurePrimary:
 		return r.Target.EnsurePrimary(ctx, c)
 	case canary.ScaleTargetUp:

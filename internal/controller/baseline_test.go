@@ -128,7 +128,7 @@ func baselineScenario(t *testing.T, provider string) {
 	// At rest: the primary and the routing, all traffic to the primary; then a new revision.
 	a.do(t, canary.Action{Type: canary.EnsurePrimary})
 	a.await(t, "primary ready", func(o canary.Observation) bool { return o.Primary.Ready })
-	a.do(t, canary.Action{Type: canary.EnsureRouting})
+	a.do(t, canary.Action{Type: canary.EnsureServices}, canary.Action{Type: canary.EnsureRoute})
 	a.await(t, "route at rest", routed(100, 0, 0))
 	release(t, ns, "podinfo:6.1.0")
 	obs := a.await(t, "baseline reported missing", func(o canary.Observation) bool {
@@ -156,11 +156,11 @@ func baselineScenario(t *testing.T, provider string) {
 	}
 	a.do(t, canary.Action{Type: canary.EnsureBaseline})
 
-	t.Log("a three-way split is applied, observed and kept by EnsureRouting")
+	t.Log("a three-way split is applied, observed and kept by EnsureRoute")
 	a.do(t, setRoute(80, 10, 10))
 	a.await(t, "three-way route", routed(80, 10, 10))
-	a.do(t, canary.Action{Type: canary.EnsureRouting})
-	a.await(t, "three-way route after EnsureRouting", routed(80, 10, 10))
+	a.do(t, canary.Action{Type: canary.EnsureServices}, canary.Action{Type: canary.EnsureRoute})
+	a.await(t, "three-way route after EnsureRoute", routed(80, 10, 10))
 
 	t.Log("the route leaves the baseline, then RemoveBaseline deletes it")
 	a.do(t, setRoute(90, 10, 0))

@@ -507,6 +507,11 @@ func (w *fuzzWorld) round() {
 	if d.RequeueAfter < 0 {
 		w.fail("negative requeueAfter %s", d.RequeueAfter)
 	}
+	if slices.ContainsFunc(d.Actions, func(a Action) bool { return a.Type == EnsureRoute }) &&
+		slices.ContainsFunc(d.Actions, func(a Action) bool { return a.Type == SetRoute }) {
+		// The router's Ensure would write from a cache that has not seen SetRoute's write.
+		w.fail("EnsureRoute in a round that sets the route")
+	}
 
 	fault, k := w.fault, len(d.Actions)
 	w.fault = faultNone
@@ -559,7 +564,7 @@ func (w *fuzzWorld) round() {
 // apply executes actions as the controller's executors do, and stops at the first that fails.
 func (w *fuzzWorld) apply(actions []Action) (int, error) {
 	for i, a := range actions {
-		if err := w.do(a, actions); err != nil {
+		if err := w.do(a); err != nil {
 			return i, err
 		}
 		if (a.Type == Promote || a.Type == EnsurePrimary) && w.c.Status.Phase == siskinv1.PhaseInitializing && w.primary.exists {
@@ -569,14 +574,17 @@ func (w *fuzzWorld) apply(actions []Action) (int, error) {
 	return len(actions), nil
 }
 
-func (w *fuzzWorld) do(a Action, all []Action) error {
+func (w *fuzzWorld) do(a Action) error {
 	t := &w.target
 	switch a.Type {
-	case EnsureRouting:
+	case EnsureServices, EnsureRoute:
+		if !EnsuresRoute(a, w.c.Spec.Provider) {
+			break
+		}
 		if w.route.notOwned {
 			return fmt.Errorf("virtualservice is not Siskin's")
 		}
-		if !w.route.exists && !slices.ContainsFunc(all, func(b Action) bool { return b.Type == SetRoute }) {
+		if !w.route.exists {
 			w.route = fuzzRoute{exists: true, primary: fullWeight, confirmAt: w.now.Add(w.routeLag)}
 			w.wakeAt(w.route.confirmAt)
 		}

@@ -2,11 +2,13 @@ package canary
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // Plan decides what to do next with a Canary, given what was observed this round: the actions
@@ -73,7 +75,7 @@ func (p *planner) run() {
 	}
 	if st.Phase != siskinv1.PhaseInitializing && p.c.Generation != p.c.Status.ObservedGeneration {
 		// The service or route spec may have changed; routers converge idempotently.
-		p.act(EnsureRouting)
+		p.ensureRouting()
 	}
 	switch st.Phase {
 	case siskinv1.PhaseInitializing:
@@ -106,7 +108,7 @@ func (p *planner) decision() Decision {
 	if st.Phase != prev.Phase || st.CanaryWeight != prev.CanaryWeight {
 		st.LastTransitionTime = stampPtr(p.now)
 	}
-	d := Decision{Actions: p.actions, Status: p.st, Events: p.events}
+	d := Decision{Actions: routeActions(p.actions), Status: p.st, Events: p.events}
 	if !p.wake.IsZero() && (!st.Paused || st.Advice != nil) && (!atRest(st) || p.obs.RolloutQueued || p.obs.Route.Problem != "") {
 		d.RequeueAfter = p.wake.Sub(p.now)
 	}
@@ -132,6 +134,27 @@ func (p *planner) act(t ActionType) {
 		}
 	}
 	p.actions = append(p.actions, Action{Type: t})
+}
+
+// ensureRouting asks for the routing of the Canary's provider to be created or converged,
+// keeping its weights: the generated Services where the provider has them, then the router's
+// own objects where it has some. Provider kubernetes routes by the Services alone; provider
+// replicas has neither.
+func (p *planner) ensureRouting() {
+	if providers.Generates(p.set.provider) {
+		p.act(EnsureServices)
+	}
+	if providers.HasObjects(p.set.provider) {
+		p.act(EnsureRoute)
+	}
+}
+
+// routeActions drops EnsureRoute from a round that sets the route (see EnsureRoute).
+func routeActions(actions []Action) []Action {
+	if !slices.ContainsFunc(actions, func(a Action) bool { return a.Type == SetRoute }) {
+		return actions
+	}
+	return slices.DeleteFunc(actions, func(a Action) bool { return a.Type == EnsureRoute })
 }
 
 func (p *planner) setRoute(r DesiredRoute) {
@@ -176,7 +199,7 @@ func (p *planner) convergeRoute() {
 		return
 	}
 	if !p.obs.Route.Converged {
-		p.act(EnsureRouting)
+		p.ensureRouting()
 	}
 	p.setRoute(want)
 }

@@ -36,7 +36,7 @@ func (p *planner) initializing() {
 	case obs.Route.Problem != "":
 		p.routeProblem()
 	case !routeConfirmed(obs.Route, DesiredRoute{PrimaryWeight: fullWeight}):
-		p.act(EnsureRouting)
+		p.ensureRouting()
 		p.setRoute(DesiredRoute{PrimaryWeight: fullWeight})
 		p.waitFor(wait{reason: siskinv1.ReasonInitializing, message: fmt.Sprintf("routing all traffic to %s%s", p.primary(), suffix(obs.Route.Message))})
 		p.wakeAt(p.now.Add(p.set.interval))

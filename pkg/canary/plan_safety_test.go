@@ -129,7 +129,7 @@ var safetyCases = []planCase{{
 	}),
 	phase:   siskinv1.PhaseProgressing,
 	weight:  20,
-	actions: "EnsureRouting SetRoute(80/20)",
+	actions: "SetRoute(80/20)",
 	requeue: 10 * time.Minute,
 }, {
 	name: "the wait for an empty canary keeps its clock while the primary is not ready",

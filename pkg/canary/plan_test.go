@@ -297,14 +297,14 @@ var initCases = []planCase{{
 	canary:  initializingStatus,
 	obs:     primaryReadyNoRoute,
 	phase:   siskinv1.PhaseInitializing,
-	actions: "EnsureRouting SetRoute(100/0)",
+	actions: "EnsureServices SetRoute(100/0)",
 	requeue: time.Minute,
 }, {
 	name:    "initializing with skipAnalysis does not wait for the primary to be ready",
 	canary:  func(c *siskinv1.Canary) { initializingStatus(c); c.Spec.SkipAnalysis = true },
 	obs:     primaryNotReadyYet,
 	phase:   siskinv1.PhaseInitializing,
-	actions: "EnsureRouting SetRoute(100/0)",
+	actions: "EnsureServices SetRoute(100/0)",
 	requeue: time.Minute,
 }, {
 	name:    "initializing updates the primary when the target changes meanwhile",
@@ -449,10 +449,36 @@ var restCases = []planCase{{
 	phase:   siskinv1.PhaseSucceeded,
 	actions: "SetRoute(100/0)",
 }, {
-	name:    "a spec change at rest ensures the routing again",
+	name:    "a spec change at rest ensures the routing again: the Services, then the router's objects",
 	canary:  func(c *siskinv1.Canary) { succeededStatus(c); c.Generation = 2 },
 	phase:   siskinv1.PhaseSucceeded,
-	actions: "EnsureRouting",
+	actions: "EnsureServices EnsureRoute",
+}, {
+	name: "a spec change at rest of provider kubernetes ensures the Services, which are its route",
+	canary: func(c *siskinv1.Canary) {
+		succeededStatus(c)
+		c.Generation = 2
+		c.Spec.Provider = siskinv1.ProviderKubernetes
+	},
+	phase:   siskinv1.PhaseSucceeded,
+	actions: "EnsureServices",
+	events:  "AdjustedAsFlagger(muted)",
+}, {
+	name: "a spec change at rest of provider replicas has nothing to ensure",
+	canary: func(c *siskinv1.Canary) {
+		succeededStatus(c)
+		c.Generation = 2
+		c.Spec.Provider = siskinv1.ProviderReplicas
+		c.Spec.Service = siskinv1.CanaryService{}
+	},
+	phase:   siskinv1.PhaseSucceeded,
+	actions: "",
+}, {
+	name:    "a spec change while the route is set ensures the Services and leaves the router's objects to SetRoute",
+	canary:  func(c *siskinv1.Canary) { succeededStatus(c); c.Generation = 2 },
+	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Route.PrimaryWeight, o.Route.CanaryWeight = 90, 10 },
+	phase:   siskinv1.PhaseSucceeded,
+	actions: "EnsureServices SetRoute(100/0)",
 }, {
 	name:   "a target missing at rest is reported as TargetNotFound",
 	canary: succeededStatus,

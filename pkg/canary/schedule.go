@@ -177,7 +177,7 @@ func (w *simWorld) runUntil(provider string, done func(*siskinv1.CanaryStatus) b
 		}
 		before := w.c.Status
 		d := Plan(w.c, obs)
-		changed := w.apply(d.Actions, &m)
+		changed := w.apply(d.Actions, provider, &m)
 		w.c.Status = d.Status
 		st := &w.c.Status
 		m.Phase, m.PrimaryWeight, m.CanaryWeight, m.Mirror = st.Phase, w.route.PrimaryWeight, w.route.CanaryWeight, w.route.Mirror
@@ -241,7 +241,7 @@ func (w *simWorld) comparisons() []ComparisonSample {
 }
 
 // apply carries out the actions at once, and reports whether the world changed.
-func (w *simWorld) apply(actions []Action, m *Moment) bool {
+func (w *simWorld) apply(actions []Action, provider string, m *Moment) bool {
 	changed := false
 	for _, a := range actions {
 		switch a.Type {
@@ -250,8 +250,8 @@ func (w *simWorld) apply(actions []Action, m *Moment) bool {
 				w.primary = Workload{Exists: true, Fingerprint: w.target.Fingerprint, Ready: true, Replicas: 1, Available: 1}
 				changed = true
 			}
-		case EnsureRouting:
-			if !w.route.Converged {
+		case EnsureServices, EnsureRoute:
+			if EnsuresRoute(a, provider) && !w.route.Converged {
 				w.route = Route{Converged: true, PrimaryWeight: fullWeight}
 				changed = true
 			}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // Observation is everything the controller read this round, from informer caches and (only
@@ -180,9 +181,16 @@ type ActionType string
 
 // Action types. Each is idempotent: executing it twice has the effect of executing it once.
 const (
-	// EnsureRouting creates or updates the apex, -primary and -canary Services and the router's
-	// objects, keeping the current weights.
-	EnsureRouting ActionType = "EnsureRouting"
+	// EnsureServices creates or updates the apex, -primary and -canary Services. The planner
+	// asks for it only for a provider whose Canaries have them (not replicas).
+	EnsureServices ActionType = "EnsureServices"
+	// EnsureRoute creates or updates the router's objects (VirtualService, HTTPRoute, canary
+	// Ingress...), keeping the weights they carry, or routing all traffic to the primary when
+	// there are none yet. The planner asks for it only for a provider that has objects of its
+	// own, after EnsureServices (the routes point at the Services), and never in a round that
+	// also sets the route: SetRoute converges the same objects, and an Ensure before it would
+	// write from a cache that has not yet seen the other's write.
+	EnsureRoute ActionType = "EnsureRoute"
 	// EnsurePrimary creates <target>-primary from the target if it does not exist.
 	EnsurePrimary ActionType = "EnsurePrimary"
 	// ScaleTargetUp scales the target (the canary) up from zero to its desired replicas (its
@@ -206,6 +214,13 @@ const (
 	// failed call is logged, it does not fail the round.
 	CallWebhooks ActionType = "CallWebhooks"
 )
+
+// EnsuresRoute reports whether a converges the route of a provider's Canary with its current
+// weights: EnsureRoute, or EnsureServices for a provider whose route is its Services alone
+// (kubernetes). The simulations use it as the controller's routers behave.
+func EnsuresRoute(a Action, provider string) bool {
+	return a.Type == EnsureRoute || (a.Type == EnsureServices && !providers.HasObjects(provider))
+}
 
 // Action is one step the controller executes.
 type Action struct {

@@ -291,8 +291,8 @@ func (w *world) apply(actions []Action) {
 				w.primary = fakeWorkload{exists: true, fp: w.target.fp, replicas: 2, readyAt: w.now.Add(primaryRollout)}
 				w.wakeAt(w.primary.readyAt)
 			}
-		case EnsureRouting:
-			if !w.route.Converged {
+		case EnsureServices, EnsureRoute:
+			if EnsuresRoute(a, w.c.Spec.Provider) && !w.route.Converged {
 				w.route = Route{Converged: true, PrimaryWeight: fullWeight}
 				w.wakeAt(w.now.Add(routerLag))
 			}

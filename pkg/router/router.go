@@ -62,7 +62,7 @@ func FormatWeights(primary, canaryWeight, baseline int32) string {
 }
 
 // Ensure creates or updates rt's routing objects and keeps the weights they carry, or routes
-// all traffic to the primary when there is none yet. Routers implement the EnsureRouting action
+// all traffic to the primary when there is none yet. Routers implement the EnsureRoute action
 // with it.
 func Ensure(ctx context.Context, rt Router, c *siskinv1.Canary) error {
 	route, err := rt.Observe(ctx, c)

@@ -130,7 +130,7 @@ func describeAction(a canary.Action) string {
 
 func (s *sim) do(ctx context.Context, a canary.Action) error {
 	switch a.Type {
-	case canary.EnsureRouting, canary.CallWebhooks:
+	case canary.EnsureServices, canary.EnsureRoute, canary.CallWebhooks:
 		return nil
 	case canary.EnsurePrimary:
 		return s.adapter.EnsurePrimary(ctx, s.c)

@@ -311,7 +311,7 @@ func (r *Router) checkOne(ctx context.Context, kind string, key client.ObjectKey
 
 // Ensure creates or updates the routing objects and keeps the weights they carry: those of the
 // live VirtualService, or all traffic to the primary when there is none yet. It implements the
-// EnsureRouting action.
+// EnsureRoute action.
 func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
 	return router.Ensure(ctx, r, c)
 }
