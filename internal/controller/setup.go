@@ -2,13 +2,13 @@ package controller
 
 import (
 	"context"
-	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -117,11 +117,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			if !served(mgr.GetRESTMapper(), gvk) {
 				continue
 			}
-			obj, err := mgr.GetScheme().New(gvk)
-			if err != nil {
-				return fmt.Errorf("provider %s owns %s: %w", p.Name, gvk.Kind, err)
-			}
-			b = b.Owns(obj.(client.Object))
+			b = b.Owns(owned(mgr.GetScheme(), gvk))
 		}
 	}
 	if served(mgr.GetRESTMapper(), target.ScaledObjectGVK) {
@@ -156,6 +152,19 @@ func (r *CanaryReconciler) enqueueBy(index string, key func(string) string) hand
 func scaledObject() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(target.ScaledObjectGVK)
+	return u
+}
+
+// owned is an empty object of a kind a router owns, for the watches: typed when the scheme has
+// the kind, unstructured when its router reads and writes it so (a TraefikService).
+func owned(s *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
+	if obj, err := s.New(gvk); err == nil {
+		if o, ok := obj.(client.Object); ok {
+			return o
+		}
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
 	return u
 }
 
