@@ -45,15 +45,15 @@ func TestBaselineRouteIsObservedAndKept(t *testing.T) {
 	if got, err := r.Observe(ctx, c); err != nil || got != want {
 		t.Fatalf("Observe = %+v, %v; want %+v", got, err, want)
 	}
-	writes := w.n
+	writes := w.N
 	if err := r.Ensure(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Apply(ctx, c, threeWay); err != nil {
 		t.Fatal(err)
 	}
-	if w.n != writes {
-		t.Fatalf("Ensure and Apply of the converged three-way route wrote %d objects", w.n-writes)
+	if w.N != writes {
+		t.Fatalf("Ensure and Apply of the converged three-way route wrote %d objects", w.N-writes)
 	}
 
 	if err := cl.Delete(ctx, getDestinationRule(t, cl, "podinfo-baseline")); err != nil {
@@ -104,8 +104,8 @@ func TestForeignBaselineRuleIsNeitherOverwrittenNorDeleted(t *testing.T) {
 	if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), "DestinationRule test/podinfo-baseline") {
 		t.Fatalf("Apply error = %v, want ErrNotOwned naming the baseline's DestinationRule", err)
 	}
-	if w.n != 0 {
-		t.Fatalf("Apply wrote %d objects before failing", w.n)
+	if w.N != 0 {
+		t.Fatalf("Apply wrote %d objects before failing", w.N)
 	}
 	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
 		t.Fatal(err)

@@ -172,8 +172,8 @@ func TestForeignObjectsAreNotOverwritten(t *testing.T) {
 			if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), tt.message) {
 				t.Fatalf("Apply error = %v, want ErrNotOwned with %q", err, tt.message)
 			}
-			if w.n != 0 {
-				t.Fatalf("Apply wrote %d objects before failing", w.n)
+			if w.N != 0 {
+				t.Fatalf("Apply wrote %d objects before failing", w.N)
 			}
 			_, err = r.Observe(ctx, c)
 			if tt.obj.GetName() == "podinfo-canary" {
@@ -225,12 +225,12 @@ func TestApplyWritesOnlyChanges(t *testing.T) {
 		if err := r.Apply(ctx, c, s.route); err != nil {
 			t.Fatal(err)
 		}
-		if w.n != s.writes {
-			t.Fatalf("after apply %d: %d writes, want %d", i, w.n, s.writes)
+		if w.N != s.writes {
+			t.Fatalf("after apply %d: %d writes, want %d", i, w.N, s.writes)
 		}
 	}
-	if err := r.Ensure(ctx, c); err != nil || w.n != 4 {
-		t.Fatalf("Ensure of a converged route: %v, %d writes", err, w.n)
+	if err := r.Ensure(ctx, c); err != nil || w.N != 4 {
+		t.Fatalf("Ensure of a converged route: %v, %d writes", err, w.N)
 	}
 }
 
@@ -281,9 +281,9 @@ func TestFinalizeHandsTheRouteBackToTheApexService(t *testing.T) {
 		vs.Spec.Gateways[0] != "istio-system/public-gateway" {
 		t.Fatalf("route after Finalize: %v", vs.Spec.String())
 	}
-	n := w.n
-	if err := r.Finalize(ctx, c); err != nil || w.n != n {
-		t.Fatalf("second Finalize: %v, %d writes", err, w.n-n)
+	n := w.N
+	if err := r.Finalize(ctx, c); err != nil || w.N != n {
+		t.Fatalf("second Finalize: %v, %d writes", err, w.N-n)
 	}
 
 	// A Canary of the same name, created again, takes the route back.
@@ -297,8 +297,8 @@ func TestFinalizeHandsTheRouteBackToTheApexService(t *testing.T) {
 func TestFinalizeLeavesForeignObjects(t *testing.T) {
 	ctx := context.Background()
 	r, _, w := newRouter(t, handWritten(nil))
-	if err := r.Finalize(ctx, newCanary()); err != nil || w.n != 0 {
-		t.Fatalf("Finalize: %v, %d writes", err, w.n)
+	if err := r.Finalize(ctx, newCanary()); err != nil || w.N != 0 {
+		t.Fatalf("Finalize: %v, %d writes", err, w.N)
 	}
 }
 
@@ -328,8 +328,8 @@ func TestInvalidTrafficPolicyFailsBeforeWriting(t *testing.T) {
 	})
 	r, _, w := newRouter(t)
 	err := r.Apply(context.Background(), c, canary.DesiredRoute{PrimaryWeight: 100})
-	if err == nil || !strings.Contains(err.Error(), "spec.service.trafficPolicy") || w.n != 0 {
-		t.Fatalf("Apply = %v with %d writes", err, w.n)
+	if err == nil || !strings.Contains(err.Error(), "spec.service.trafficPolicy") || w.N != 0 {
+		t.Fatalf("Apply = %v with %d writes", err, w.N)
 	}
 }
 
@@ -355,8 +355,8 @@ func TestTCPRoutesRefuseWhatTheyCannotDo(t *testing.T) {
 				tt.canary(c)
 			}
 			r, _, w := newRouter(t)
-			if err := r.Apply(context.Background(), c, tt.route); err == nil || !strings.Contains(err.Error(), "appProtocol is tcp") || w.n != 0 {
-				t.Fatalf("Apply = %v with %d writes", err, w.n)
+			if err := r.Apply(context.Background(), c, tt.route); err == nil || !strings.Contains(err.Error(), "appProtocol is tcp") || w.N != 0 {
+				t.Fatalf("Apply = %v with %d writes", err, w.N)
 			}
 		})
 	}
@@ -393,8 +393,8 @@ func TestSeveralPortsRefuseABTestingOnATCPPort(t *testing.T) {
 	})
 	r, _, w := newRouter(t)
 	err := r.Apply(context.Background(), c, canary.DesiredRoute{CanaryWeight: 100})
-	if err == nil || !strings.Contains(err.Error(), "additionalPorts redis (6379) has appProtocol tcp") || w.n != 0 {
-		t.Fatalf("Apply = %v with %d writes", err, w.n)
+	if err == nil || !strings.Contains(err.Error(), "additionalPorts redis (6379) has appProtocol tcp") || w.N != 0 {
+		t.Fatalf("Apply = %v with %d writes", err, w.N)
 	}
 }
 

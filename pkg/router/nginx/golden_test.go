@@ -1,127 +1,53 @@
 package nginx
 
 import (
-	"bytes"
-	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // The Ingresses after Apply (and Finalize), as stored: the user's, unchanged, and the canary
 // copy. Observe reads back the weights applied, converged.
 func TestGoldenIngresses(t *testing.T) {
-	tests := []struct {
-		name     string
-		canary   func(*siskinv1.Canary)
-		desired  canary.DesiredRoute
-		finalize bool
-	}{
-		{name: "weight-0", desired: canary.DesiredRoute{PrimaryWeight: 100}},
-		{name: "weight-10", desired: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}},
-		{name: "weight-50", desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}},
-		{name: "weight-100", desired: canary.DesiredRoute{CanaryWeight: 100}},
-		{
-			name:    "ab-header",
-			canary:  abTest(header("x-canary", siskinv1.StringMatch{Exact: "insider"})),
-			desired: canary.DesiredRoute{CanaryWeight: 100},
-		},
-		{
-			name: "ab-header-pattern-and-cookie",
-			canary: abTest(
-				header("user-agent", siskinv1.StringMatch{Prefix: "Mozilla/5.0 (Firefox"}),
-				header("cookie", siskinv1.StringMatch{Exact: "canary"}),
-			),
-			desired: canary.DesiredRoute{CanaryWeight: 100},
-		},
-		{
-			name:    "ab-before-matching",
-			canary:  abTest(header("x-canary", siskinv1.StringMatch{Regex: "^insider|tester$"})),
-			desired: canary.DesiredRoute{PrimaryWeight: 100},
-		},
-		{
-			name:     "finalize",
-			desired:  canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50},
-			finalize: true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			c := newCanary()
-			if tt.canary != nil {
-				tt.canary(c)
-			}
+	fixture := routertest.Fixture{
+		New: func(t *testing.T) (router.Router, client.Client) {
 			r, cl, _ := newRouter(t)
-			if err := r.Apply(ctx, c, tt.desired); err != nil {
-				t.Fatal(err)
-			}
-			if tt.finalize {
-				if err := r.Finalize(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-				compareGolden(t, tt.name, render(t, cl))
-				return
-			}
-			compareGolden(t, tt.name, render(t, cl))
-			route, err := r.Observe(ctx, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := canary.Route{Converged: true, PrimaryWeight: tt.desired.PrimaryWeight, CanaryWeight: tt.desired.CanaryWeight}
-			if route != want {
-				t.Fatalf("Observe after Apply = %+v, want %+v", route, want)
-			}
-		})
+			return r, cl
+		},
+		Canary: newCanary,
+		Render: func(t *testing.T, cl client.Client) []byte {
+			return routertest.YAML(t, cl, routertest.List(t, cl, &networkingv1.IngressList{})...)
+		},
 	}
-}
-
-// render is the YAML of the Ingresses, as stored, in name order.
-func render(t *testing.T, cl client.Client) []byte {
-	t.Helper()
-	list := &networkingv1.IngressList{}
-	if err := cl.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	for i, ing := range list.Items {
-		ing.SetResourceVersion("")
-		ing.APIVersion, ing.Kind = "networking.k8s.io/v1", kindIngress
-		b, err := yaml.Marshal(&ing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i > 0 {
-			out.WriteString("---\n")
-		}
-		out.Write(b)
-	}
-	return out.Bytes()
-}
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the generated objects (run go test -update to accept):\n%s", path, got)
-	}
+	routertest.RunGolden(t, fixture, []routertest.Case{
+		{Name: "weight-0", Desired: canary.DesiredRoute{PrimaryWeight: 100}},
+		{Name: "weight-10", Desired: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}},
+		{Name: "weight-50", Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}},
+		{Name: "weight-100", Desired: canary.DesiredRoute{CanaryWeight: 100}},
+		{
+			Name:    "ab-header",
+			Canary:  routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Exact: "insider"})),
+			Desired: canary.DesiredRoute{CanaryWeight: 100},
+		},
+		{
+			Name: "ab-header-pattern-and-cookie",
+			Canary: routertest.ABTest(
+				routertest.Header("user-agent", siskinv1.StringMatch{Prefix: "Mozilla/5.0 (Firefox"}),
+				routertest.Header("cookie", siskinv1.StringMatch{Exact: "canary"}),
+			),
+			Desired: canary.DesiredRoute{CanaryWeight: 100},
+		},
+		{
+			Name:    "ab-before-matching",
+			Canary:  routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Regex: "^insider|tester$"})),
+			Desired: canary.DesiredRoute{PrimaryWeight: 100},
+		},
+		{Name: "finalize", Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}, Finalize: true},
+	})
 }

@@ -14,6 +14,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -39,8 +40,8 @@ func TestApplyWritesOnlyWhatChanged(t *testing.T) {
 			t.Fatalf("Apply %d: %v", i, err)
 		}
 	}
-	if w.n != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.n)
+	if w.N != 2 {
+		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
 	}
 	route, err := r.Observe(ctx, c)
 	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
@@ -99,8 +100,8 @@ func TestAnIngressSiskinDoesNotOwnIsRefused(t *testing.T) {
 	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); !errors.Is(err, router.ErrNotOwned) {
 		t.Fatalf("Apply: %v, want ErrNotOwned", err)
 	}
-	if err := r.Finalize(ctx, c); err != nil || w.n != 0 {
-		t.Fatalf("Finalize: %v, %d writes, want none", err, w.n)
+	if err := r.Finalize(ctx, c); err != nil || w.N != 0 {
+		t.Fatalf("Finalize: %v, %d writes, want none", err, w.N)
 	}
 	if got := getIngress(t, cl, "podinfo-canary"); len(got.Annotations) != 0 {
 		t.Fatalf("the foreign Ingress was changed: %v", got.Annotations)
@@ -122,8 +123,8 @@ func TestAnIngressAnnotatedForTheCanaryIsAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := getIngress(t, cl, "podinfo-canary")
-	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || got.Annotations[annWeight] != "40" || w.n != 1 {
-		t.Fatalf("after Ensure: controller %v, annotations %v, %d writes", ref, got.Annotations, w.n)
+	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || got.Annotations[annWeight] != "40" || w.N != 1 {
+		t.Fatalf("after Ensure: controller %v, annotations %v, %d writes", ref, got.Annotations, w.N)
 	}
 }
 
@@ -164,15 +165,15 @@ func TestWhatIngressNginxCannotRouteIsAnError(t *testing.T) {
 			canary.DesiredRoute{PrimaryWeight: 100}, "sends no request to Service frontend"},
 		{"a baseline", nil, canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10}, "cannot give <target>-baseline a weight"},
 		{"mirroring", nil, canary.DesiredRoute{PrimaryWeight: 100, Mirror: true}, "cannot mirror"},
-		{"an A/B weight between 0 and 100", abTest(header("x-canary", siskinv1.StringMatch{Exact: "1"})),
+		{"an A/B weight between 0 and 100", routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Exact: "1"})),
 			canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}, "at weight 0 or 100, not 50"},
-		{"two headers in one match", abTest(siskinv1.HTTPMatchRequest{Headers: map[string]siskinv1.StringMatch{
+		{"two headers in one match", routertest.ABTest(siskinv1.HTTPMatchRequest{Headers: map[string]siskinv1.StringMatch{
 			"x-a": {Exact: "1"}, "x-b": {Exact: "2"}}}), canary.DesiredRoute{CanaryWeight: 100}, "one header or one cookie per match"},
-		{"a header and a path", abTest(siskinv1.HTTPMatchRequest{URI: &siskinv1.StringMatch{Prefix: "/api"},
+		{"a header and a path", routertest.ABTest(siskinv1.HTTPMatchRequest{URI: &siskinv1.StringMatch{Prefix: "/api"},
 			Headers: map[string]siskinv1.StringMatch{"x-a": {Exact: "1"}}}), canary.DesiredRoute{CanaryWeight: 100}, "one header or one cookie per match"},
-		{"two header matches", abTest(header("x-a", siskinv1.StringMatch{Exact: "1"}), header("x-b", siskinv1.StringMatch{Exact: "2"})),
+		{"two header matches", routertest.ABTest(routertest.Header("x-a", siskinv1.StringMatch{Exact: "1"}), routertest.Header("x-b", siskinv1.StringMatch{Exact: "2"})),
 			canary.DesiredRoute{CanaryWeight: 100}, "analysis.match[1]: ingress-nginx routes one header"},
-		{"a cookie regex", abTest(header("cookie", siskinv1.StringMatch{Regex: "^(.*?;)?(canary=always)(;.*)?$"})),
+		{"a cookie regex", routertest.ABTest(routertest.Header("cookie", siskinv1.StringMatch{Regex: "^(.*?;)?(canary=always)(;.*)?$"})),
 			canary.DesiredRoute{CanaryWeight: 100}, "a cookie is matched by its name, with exact: <cookie name>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,8 +186,8 @@ func TestWhatIngressNginxCannotRouteIsAnError(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Apply: %v, want an error containing %q", err, tc.want)
 			}
-			if w.n != 0 {
-				t.Fatalf("%d writes, want none", w.n)
+			if w.N != 0 {
+				t.Fatalf("%d writes, want none", w.N)
 			}
 		})
 	}
@@ -196,7 +197,7 @@ func TestWhatIngressNginxCannotRouteIsAnError(t *testing.T) {
 func TestABTestRoutesTheMatchOnlyAtFullWeight(t *testing.T) {
 	ctx := context.Background()
 	r, cl, _ := newRouter(t)
-	c := newCanary(abTest(header("x-canary", siskinv1.StringMatch{Exact: "insider"})))
+	c := newCanary(routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Exact: "insider"})))
 	for _, d := range []canary.DesiredRoute{{CanaryWeight: 100}, {PrimaryWeight: 100}} {
 		if err := r.Apply(ctx, c, d); err != nil {
 			t.Fatal(err)
