@@ -57,7 +57,7 @@ const (
 // controller refuses the Canary (Stalled, InvalidSpec) with a message naming the providers it
 // supports.
 var FlaggerOnlyProviders = []string{
-	"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "knative", "kuma", "linkerd",
+	"apisix", "appmesh", "appmesh:v1beta2", "gloo", "knative", "kuma", "linkerd",
 	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
 }
 
@@ -105,11 +105,12 @@ type CanaryList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
 type CanarySpec struct {
 	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
-	// gatewayapi:v1beta1), nginx, kubernetes (blue/green without a router) or replicas (no router:
+	// gatewayapi:v1beta1), nginx, contour (an HTTPProxy that the user's root HTTPProxy
+	// includes), kubernetes (blue/green without a router) or replicas (no router:
 	// the canary's share is its share of the pods, for workers without inbound traffic and
 	// for StatefulSets, whose provider is always replicas). Defaults to the controller's
 	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (linkerd, appmesh,
-	// contour, gloo, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
+	// gloo, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
 	// here and refused by the controller with a message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in

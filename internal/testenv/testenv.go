@@ -1,5 +1,5 @@
 // Package testenv starts a real Kubernetes API server (etcd and kube-apiserver from bin/, through
-// envtest) with Siskin's CRDs and the Istio, Gateway API and KEDA ScaledObject CRDs installed,
+// envtest) with Siskin's CRDs and the Istio, Gateway API, Contour and KEDA ScaledObject CRDs installed,
 // for integration tests.
 package testenv
 
@@ -44,8 +44,8 @@ func Scheme() (*k8sruntime.Scheme, error) {
 	return all.Scheme()
 }
 
-// CRDPaths lists Siskin's CRDs, the Istio and Gateway API CRDs from their Go modules and
-// KEDA's ScaledObject CRD (KEDACRD).
+// CRDPaths lists Siskin's CRDs, the Istio, Gateway API and Contour CRDs from their Go modules
+// and KEDA's ScaledObject CRD (KEDACRD).
 func CRDPaths() ([]string, error) {
 	root := RepoRoot()
 	keda, err := KEDACRD(context.Background(), root)
@@ -60,10 +60,15 @@ func CRDPaths() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	contour, err := ModuleDir(context.Background(), root, "github.com/projectcontour/contour")
+	if err != nil {
+		return nil, err
+	}
 	return []string{
 		filepath.Join(root, "config", "crd", "bases"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(gw, "config", "crd", "standard"),
+		filepath.Join(contour, "examples", "contour", "01-crds.yaml"),
 		keda,
 	}, nil
 }

@@ -50,6 +50,11 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 			return fmt.Errorf("%w: analysis.comparison.control baseline needs a Deployment target; a DaemonSet target has no baseline: compare with control primary", ErrInvalidSpec)
 		}
 	}
+	if provider == siskinv1.ProviderContour {
+		if err := validateContour(spec); err != nil {
+			return err
+		}
+	}
 	if info.CanaryIngress {
 		if err := validateCanaryIngress(spec, provider); err != nil {
 			return err

@@ -238,7 +238,7 @@ func TestABuiltinOfARouterWithoutBuiltinsIsAnError(t *testing.T) {
 		siskinv1.ComparedMetric{Name: siskinv1.MetricRequestSuccessRate},
 		siskinv1.ComparedMetric{Name: "custom", Kind: siskinv1.CompareRate, RequestsQuery: "r", EventsQuery: "e"},
 	), "linkerd", time.Minute)
-	if e := got[0].Error; !strings.Contains(e, `"linkerd"`) || !strings.Contains(e, "istio, gatewayapi, nginx, kubernetes") {
+	if e := got[0].Error; !strings.Contains(e, `"linkerd"`) || !strings.Contains(e, "istio, gatewayapi, nginx, contour, kubernetes") {
 		t.Errorf("error %q, want one naming the router and the providers that have built-ins", e)
 	}
 	if got[1].Error != "" || got[1].Canary.Requests != 1 {

@@ -61,6 +61,7 @@ var (
 	DestinationRule = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"}
 	HTTPRoute       = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
 	Ingress         = schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}
+	HTTPProxy       = schema.GroupVersionKind{Group: "projectcontour.io", Version: "v1", Kind: "HTTPProxy"}
 )
 
 // All are the providers Siskin has, in the order messages name them.
@@ -81,6 +82,12 @@ var All = []Info{
 		Name: siskinv1.ProviderNginx, Weights: true, Matches: true, Services: true,
 		Queries: "nginx", Default: true, CanaryIngress: true,
 		Route: "Ingress", Owns: []schema.GroupVersionKind{Ingress},
+	},
+	{
+		// Contour: an HTTPProxy named after the apex Service, included by the user's root one.
+		Name: siskinv1.ProviderContour, Weights: true, Matches: true, Baseline: true, Services: true,
+		Queries: "contour", Default: true,
+		Route: "HTTPProxy", Owns: []schema.GroupVersionKind{HTTPProxy},
 	},
 	{
 		Name: siskinv1.ProviderKubernetes, Services: true,

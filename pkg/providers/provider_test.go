@@ -29,7 +29,7 @@ func TestLookupByNameAndAlias(t *testing.T) {
 }
 
 func TestNamesForMessages(t *testing.T) {
-	if got, want := Names(false), "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, kubernetes or replicas"; got != want {
+	if got, want := Names(false), "istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, contour, kubernetes or replicas"; got != want {
 		t.Errorf("Names(false) = %q, want %q", got, want)
 	}
 	if got := Names(true); strings.Contains(got, "replicas") {

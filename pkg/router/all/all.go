@@ -7,6 +7,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/contour"
 	"github.com/siskin-dev/siskin/pkg/router/gatewayapi"
 	"github.com/siskin-dev/siskin/pkg/router/istio"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
@@ -23,6 +24,7 @@ func New(reader client.Reader, c client.Client, services *kubernetes.Router, pod
 		siskinv1.ProviderIstio:      istio.New(reader, c),
 		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
 		siskinv1.ProviderNginx:      nginx.New(reader, c),
+		siskinv1.ProviderContour:    contour.New(reader, c),
 		siskinv1.ProviderKubernetes: services,
 		siskinv1.ProviderReplicas:   replicas.New(pods),
 	}

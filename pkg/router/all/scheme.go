@@ -1,6 +1,7 @@
 package all
 
 import (
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -11,7 +12,7 @@ import (
 
 // schemes add the kinds of every router's objects; a router whose objects are typed adds its
 // API's AddToScheme here.
-var schemes = []func(*runtime.Scheme) error{networkingv1.AddToScheme, gatewayv1.Install}
+var schemes = []func(*runtime.Scheme) error{networkingv1.AddToScheme, gatewayv1.Install, contourv1.AddToScheme}
 
 // Scheme returns a scheme with Kubernetes' built-in kinds, Siskin's and those of every router:
 // the one the controller, kubectl siskin and the tests read and write through.
