@@ -45,10 +45,11 @@ type MetricTemplateSpec struct {
 type MetricTemplateProvider struct {
 	// Type of the provider: prometheus (a PromQL query), datadog (a Datadog metrics query),
 	// cloudwatch (a JSON array of CloudWatch MetricDataQuery), stackdriver (a Google Cloud
-	// Monitoring MQL query), splunk (a SignalFlow program) or keptn (keptnmetric/NS/NAME or
-	// analysis/NS/NAME/TIMEFRAME/ARGS).
+	// Monitoring MQL query), splunk (a SignalFlow program), keptn (keptnmetric/NS/NAME or
+	// analysis/NS/NAME/TIMEFRAME/ARGS), newrelic (NRQL), influxdb (Flux), graphite (render API
+	// parameters, target=...&from=...) or dynatrace (a Metrics API v2 metric selector).
 	// +kubebuilder:default=prometheus
-	// +kubebuilder:validation:Enum=prometheus;datadog;cloudwatch;stackdriver;splunk;keptn
+	// +kubebuilder:validation:Enum=prometheus;datadog;cloudwatch;stackdriver;splunk;keptn;newrelic;influxdb;graphite;dynatrace
 	// +optional
 	Type string `json:"type,omitempty"`
 
@@ -57,7 +58,9 @@ type MetricTemplateProvider struct {
 	// address written beside them. For datadog it defaults to https://api.datadoghq.com; for
 	// cloudwatch to the region's endpoint, and another endpoint needs a secretRef. For
 	// stackdriver it defaults to https://monitoring.googleapis.com; for splunk it is required
-	// (https://api.REALM.signalfx.com); keptn takes none.
+	// (https://api.REALM.signalfx.com); keptn takes none. For newrelic it is the NerdGraph URL,
+	// by default https://api.newrelic.com/graphql; influxdb, graphite and dynatrace (the
+	// environment URL) require it.
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
@@ -71,7 +74,10 @@ type MetricTemplateProvider struct {
 	// for prometheus the key token, or username and password; for datadog datadog_api_key and
 	// datadog_application_key; for cloudwatch aws_access_key_id and aws_secret_access_key
 	// (without a secretRef, the controller's default AWS credential chain); for stackdriver
-	// project and optionally serviceAccountKey; for splunk sf_token_key; keptn takes none.
+	// project and optionally serviceAccountKey; for splunk sf_token_key; keptn takes none; for
+	// newrelic newrelic_account_id and newrelic_api_key (or newrelic_query_key), a User API
+	// key; for influxdb token and org; for graphite username and password; for dynatrace
+	// dynatrace_token. influxdb and graphite may go without one.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 

@@ -569,7 +569,7 @@ func TestAPIServerKeepsEveryFlaggerMetricTemplateField(t *testing.T) {
 		t.Errorf("spec = %#v, want %#v as written", got.Object["spec"], spec)
 	}
 
-	for _, typ := range []string{"stackdriver", "splunk", "keptn"} {
+	for _, typ := range []string{"stackdriver", "splunk", "keptn", "newrelic", "influxdb", "graphite", "dynatrace"} {
 		ok := mt.DeepCopy()
 		ok.SetName(typ + "-" + rand.String(6))
 		ok.SetResourceVersion("")
@@ -584,7 +584,7 @@ func TestAPIServerKeepsEveryFlaggerMetricTemplateField(t *testing.T) {
 	other.SetResourceVersion("")
 	setIn(t, other, "appdynamicscloud", []any{"spec", "provider", "type"})
 	err := k8sClient.Create(ctx, other)
-	if want := `spec.provider.type: Unsupported value: "appdynamicscloud": supported values: "prometheus", "datadog", "cloudwatch", "stackdriver", "splunk", "keptn"`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `spec.provider.type: Unsupported value: "appdynamicscloud": supported values: "prometheus", "datadog", "cloudwatch", "stackdriver", "splunk", "keptn", "newrelic", "influxdb", "graphite", "dynatrace"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("an appdynamicscloud template: error %v, want one saying %q", err, want)
 	}
 }

@@ -11,7 +11,11 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/cloudwatch"
 	"github.com/siskin-dev/siskin/pkg/metrics/datadog"
+	"github.com/siskin-dev/siskin/pkg/metrics/dynatrace"
+	"github.com/siskin-dev/siskin/pkg/metrics/graphite"
+	"github.com/siskin-dev/siskin/pkg/metrics/influxdb"
 	"github.com/siskin-dev/siskin/pkg/metrics/keptn"
+	"github.com/siskin-dev/siskin/pkg/metrics/newrelic"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router/all"
@@ -82,6 +86,10 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		metrics.TypeDatadog:    datadog.NewPool(datadog.Options{}),
 		metrics.TypeCloudWatch: cloudwatch.NewPool(cloudwatch.Options{}),
 		metrics.TypeKeptn:      keptn.New(c, keptn.Options{}),
+		metrics.TypeNewRelic:   newrelic.NewPool(newrelic.Options{}),
+		metrics.TypeInfluxDB:   influxdb.NewPool(influxdb.Options{}),
+		metrics.TypeGraphite:   graphite.NewPool(graphite.Options{}),
+		metrics.TypeDynatrace:  dynatrace.NewPool(dynatrace.Options{}),
 	}
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	services := kubernetes.New(reader, c, o.SelectorLabels)

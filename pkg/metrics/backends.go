@@ -31,11 +31,18 @@ const (
 	TypeSplunk = "splunk"
 	// TypeKeptn reads Keptn's metrics-operator objects through the Kubernetes API.
 	TypeKeptn = "keptn"
+	// TypeNewRelic, TypeInfluxDB, TypeGraphite and TypeDynatrace take NRQL, Flux, a Graphite
+	// render query and a Dynatrace metric selector (keyedconfig.go).
+	TypeNewRelic  = "newrelic"
+	TypeInfluxDB  = "influxdb"
+	TypeGraphite  = "graphite"
+	TypeDynatrace = "dynatrace"
 )
 
 // ProviderTypes lists the backends Siskin has, for messages and validation.
 var ProviderTypes = []string{TypePrometheus, TypeDatadog, TypeCloudWatch,
-	TypeStackdriver, TypeSplunk, TypeKeptn}
+	TypeStackdriver, TypeSplunk, TypeKeptn,
+	TypeNewRelic, TypeInfluxDB, TypeGraphite, TypeDynatrace}
 
 // DatadogAddress is the Datadog API a datadog MetricTemplate without provider.address queries.
 const DatadogAddress = "https://api.datadoghq.com"
@@ -125,6 +132,8 @@ func (a *Analyzer) vendorConfig(ctx context.Context, t *siskinv1.MetricTemplate)
 		}
 	case TypeStackdriver, TypeSplunk, TypeKeptn:
 		return a.configOf(ctx, t, cfg) // vendorconfig.go
+	case TypeNewRelic, TypeInfluxDB, TypeGraphite, TypeDynatrace:
+		return a.keyedConfig(ctx, t, cfg) // keyedconfig.go
 	default:
 		return ProviderConfig{}, fmt.Errorf("%s: provider type %q is not supported: set provider.type to one of %s", where, p.Type, strings.Join(ProviderTypes, ", "))
 	}

@@ -99,8 +99,8 @@ func TestVendorTemplateConfigs(t *testing.T) {
 		},
 		{
 			name:     "an unknown type names the supported ones",
-			provider: siskinv1.MetricTemplateProvider{Type: "graphite", Address: "http://graphite"},
-			message:  `m: MetricTemplate test/t: provider type "graphite" is not supported: set provider.type to one of prometheus, datadog, cloudwatch`,
+			provider: siskinv1.MetricTemplateProvider{Type: "appdynamicscloud", Address: "http://appdynamics"},
+			message:  `m: MetricTemplate test/t: provider type "appdynamicscloud" is not supported: set provider.type to one of ` + strings.Join(ProviderTypes, ", "),
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -94,6 +94,14 @@ type ProviderConfig struct {
 	SignalFxToken string
 	// Namespace is the only namespace a keptn query may name; empty allows any.
 	Namespace string
+	// Token is the one secret of a backend that takes one: New Relic's API key (sent as
+	// API-Key), InfluxDB's token (Authorization: Token) or Dynatrace's API token
+	// (Authorization: Api-Token).
+	Token string
+	// AccountID is the New Relic account an NRQL query runs in; Org the InfluxDB
+	// organization.
+	AccountID string
+	Org       string
 	// InsecureSkipVerify skips verification of the server's certificate.
 	InsecureSkipVerify bool
 }
@@ -111,6 +119,8 @@ func (c ProviderConfig) String() string {
 		auth = "datadog keys"
 	case c.AccessKeyID != "" || c.SecretAccessKey != "":
 		auth = "aws keys"
+	case c.Token != "":
+		auth = "token"
 	case c.ServiceAccountKey != "":
 		auth = "google service account key"
 	case c.SignalFxToken != "":
