@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync/atomic"
 
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -34,6 +36,11 @@ type Snapshot struct {
 	GatewayClasses  []*gatewayv1.GatewayClass
 	Ingresses       []*knetworkingv1.Ingress
 	IngressClasses  []*knetworkingv1.IngressClass
+	// HTTPProxies are Contour\'s (httpproxy.go).
+	HTTPProxies []*contourv1.HTTPProxy
+	// IngressRoutes and TraefikServices are Traefik's (traefik.go).
+	IngressRoutes   []*unstructured.Unstructured
+	TraefikServices []*unstructured.Unstructured
 }
 
 // Build compiles a snapshot into a routing table. Objects that cannot be compiled (a bad
@@ -123,6 +130,18 @@ func Build(s Snapshot) *Table {
 	t.routes.Errors = append(t.routes.Errors, errs...)
 	for _, host := range sortedKeys(ingresses) {
 		addHost(t.canonicalHost(host), ingresses[host])
+	}
+	// Traefik's IngressRoutes, after the others of the same host.
+	traefik, errs := t.compileIngressRoutes(s)
+	t.routes.Errors = append(t.routes.Errors, errs...)
+	for _, host := range sortedKeys(traefik) {
+		addHost(t.canonicalHost(host), traefik[host])
+	}
+	// Contour\'s root HTTPProxies and what they include, after the others of the same host.
+	proxies, errs := compileHTTPProxies(s.HTTPProxies)
+	t.routes.Errors = append(t.routes.Errors, errs...)
+	for _, host := range sortedKeys(proxies) {
+		addHost(t.canonicalHost(host), proxies[host])
 	}
 	for suffix, es := range wild {
 		t.wildcards = append(t.wildcards, wildcard{suffix: suffix, entries: es})

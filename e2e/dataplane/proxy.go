@@ -170,8 +170,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.proxy.ServeHTTP(rec, r.WithContext(ctx))
 	elapsed := time.Since(start)
 	s.metrics.observe(d.Service, d.Endpoint, rec.status(), elapsed)
+	if d.envoy != "" {
+		s.metrics.recordEnvoy(d.envoy, rec.status(), elapsed)
+	}
 	if d.ingress != nil {
 		s.metrics.observeIngress(d.ingress, d.Service, r.Method, rec.status(), elapsed)
+	}
+	if d.traefik != "" {
+		s.metrics.recordTraefik(d.traefik, r.Method, rec.status(), elapsed)
 	}
 }
 
@@ -352,6 +358,12 @@ func (s *Server) mirror(r *http.Request, d *Decision) {
 				code = http.StatusServiceUnavailable
 			}
 			s.metrics.observe(m.Service, m.Endpoint, code, time.Since(start))
+			if m.envoy != "" {
+				s.metrics.recordEnvoy(m.envoy, code, time.Since(start))
+			}
+			if m.traefik != "" {
+				s.metrics.recordTraefik(m.traefik, r.Method, code, time.Since(start))
+			}
 		}()
 	}
 }

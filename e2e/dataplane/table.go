@@ -244,6 +244,10 @@ type backend struct {
 	weight      int32
 	reqHeaders  headerOps
 	respHeaders headerOps
+	// envoy is the Envoy cluster of a backend of an HTTPProxy route, for its statistics.
+	envoy string
+	// traefik is the name of the Service in Traefik's metrics, for a backend of an IngressRoute.
+	traefik string
 }
 
 // mirror is a destination that receives a copy of a share of the requests.
@@ -251,6 +255,9 @@ type mirror struct {
 	svc     svcKey
 	port    int32
 	percent float64
+	// envoy is the Envoy cluster of a mirror of an HTTPProxy route.
+	envoy string
+	traefik string // the name in Traefik's metrics, for a mirror of a TraefikService
 }
 
 // rewrite changes the request before it is sent.
@@ -359,8 +366,12 @@ type Decision struct {
 	Timeout time.Duration
 	// port is the Service port the endpoint was picked from, for a retry.
 	port int32
+	// envoy is the Envoy cluster of the destination when an HTTPProxy routed the request.
+	envoy string
 	// ingress is set when an Ingress routed the request: the labels of its metrics.
-	ingress     *ingressLabels
+	ingress *ingressLabels
+	// traefik is the Service's name in Traefik's metrics when an IngressRoute routed it.
+	traefik     string
 	reqHeaders  []*headerOps
 	respHeaders []*headerOps
 }
@@ -369,6 +380,8 @@ type Decision struct {
 type MirrorTarget struct {
 	Service  svcKey
 	Endpoint Endpoint
+	envoy    string
+	traefik  string
 }
 
 // Route decides where r goes; random returns numbers in [0,1).
@@ -426,7 +439,8 @@ func (t *Table) apply(d Decision, e entry, req *http.Request, port int32, random
 		d.Status, d.Reason = r.failStatus, "no backend with weight in "+r.source
 		return d
 	}
-	d.Service = b.svc
+	d.Service, d.traefik = b.svc, b.traefik
+	d.envoy = b.envoy
 	svc := t.services[b.svc]
 	if svc == nil {
 		d.Status, d.Reason = r.failStatus, "service "+b.svc.Namespace+"/"+b.svc.Name+" not found"
@@ -447,7 +461,8 @@ func (t *Table) apply(d Decision, e entry, req *http.Request, port int32, random
 		}
 		if ms := t.services[m.svc]; ms != nil {
 			if mep, ok := pick(ms.port(cmp.Or(m.port, port))); ok {
-				d.Mirrors = append(d.Mirrors, MirrorTarget{Service: m.svc, Endpoint: mep})
+				d.Mirrors = append(d.Mirrors, MirrorTarget{Service: m.svc, Endpoint: mep, traefik: m.traefik})
+				d.Mirrors[len(d.Mirrors)-1].envoy = m.envoy
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +36,7 @@ const maxRebuildDelay = 2 * time.Second
 // Scheme returns the kinds the data plane reads.
 func Scheme() (*k8sruntime.Scheme, error) {
 	s := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install} {
+	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, gatewayv1.Install, contourv1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -55,8 +56,9 @@ func metadataOf(gvk string) *metav1.PartialObjectMetadata {
 }
 
 // Run watches Services, EndpointSlices, pods, ReplicaSets, VirtualServices, HTTPRoutes,
-// Gateways, GatewayClasses, Ingresses and IngressClasses, rebuilds the table when any of them
-// changes, and writes the status a Gateway API implementation and ingress-nginx write. The Istio and Gateway API CRDs must be
+// Gateways, GatewayClasses, Ingresses, IngressClasses, IngressRoutes and TraefikServices,
+// rebuilds the table when any of them changes, and writes the status a Gateway API
+// implementation and ingress-nginx write. The Istio, Gateway API and Traefik CRDs must be
 // installed. It returns when ctx ends.
 func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 	scheme, err := Scheme()
@@ -95,6 +97,8 @@ func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 		{&networkingv1.VirtualService{}, handler}, {&gatewayv1.HTTPRoute{}, handler},
 		{&gatewayv1.Gateway{}, handler}, {&gatewayv1.GatewayClass{}, handler},
 		{&knetworkingv1.Ingress{}, handler}, {&knetworkingv1.IngressClass{}, handler},
+		{&contourv1.HTTPProxy{}, handler},
+		{traefikObject(IngressRouteGVK), handler}, {traefikObject(TraefikServiceGVK), handler},
 	}
 	for _, w := range watched {
 		inf, err := c.GetInformer(ctx, w.obj)
@@ -162,11 +166,12 @@ func (s *Server) snapshot(ctx context.Context, c cache.Cache) (Snapshot, error) 
 	var gcs gatewayv1.GatewayClassList
 	var ings knetworkingv1.IngressList
 	var ics knetworkingv1.IngressClassList
+	var hps contourv1.HTTPProxyList
 	pods := &metav1.PartialObjectMetadataList{}
 	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	rss := &metav1.PartialObjectMetadataList{}
 	rss.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
-	for _, l := range []client.ObjectList{&svcs, &eps, pods, rss, &vss, &hrs, &gws, &gcs, &ings, &ics} {
+	for _, l := range []client.ObjectList{&svcs, &eps, pods, rss, &vss, &hrs, &gws, &gcs, &ings, &ics, &hps} {
 		if err := c.List(ctx, l, fast); err != nil {
 			return snap, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -181,6 +186,14 @@ func (s *Server) snapshot(ctx context.Context, c cache.Cache) (Snapshot, error) 
 	snap.GatewayClasses = pointers(gcs.Items)
 	snap.Ingresses = pointers(ings.Items)
 	snap.IngressClasses = pointers(ics.Items)
+	snap.HTTPProxies = pointers(hps.Items)
+	var err error
+	if snap.IngressRoutes, err = listTraefik(ctx, c, IngressRouteGVK); err != nil {
+		return snap, err
+	}
+	if snap.TraefikServices, err = listTraefik(ctx, c, TraefikServiceGVK); err != nil {
+		return snap, err
+	}
 	return snap, nil
 }
 

@@ -1,15 +1,12 @@
 // Package testenv starts a real Kubernetes API server (etcd and kube-apiserver from bin/, through
-// envtest) with Siskin's CRDs and the Istio, Gateway API, Contour and KEDA ScaledObject CRDs installed,
-// for integration tests.
+// envtest) with Siskin's CRDs and the Istio, Gateway API, Contour, KEDA ScaledObject and Traefik
+// IngressRoute and TraefikService CRDs installed, for integration tests.
 package testenv
 
 import (
-	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,8 +41,9 @@ func Scheme() (*k8sruntime.Scheme, error) {
 	return all.Scheme()
 }
 
-// CRDPaths lists Siskin's CRDs, the Istio, Gateway API and Contour CRDs from their Go modules
-// and KEDA's ScaledObject CRD (KEDACRD).
+// CRDPaths lists Siskin's CRDs, the Istio, Gateway API and Contour CRDs from their Go modules,
+// KEDA's ScaledObject CRD (KEDACRD) and Traefik's IngressRoute and TraefikService CRDs
+// (TraefikCRDs).
 func CRDPaths() ([]string, error) {
 	root := RepoRoot()
 	keda, err := KEDACRD(context.Background(), root)
@@ -64,13 +62,17 @@ func CRDPaths() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []string{
+	traefik, err := TraefikCRDs(context.Background(), root)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{
 		filepath.Join(root, "config", "crd", "bases"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(gw, "config", "crd", "standard"),
 		filepath.Join(contour, "examples", "contour", "01-crds.yaml"),
 		keda,
-	}, nil
+	}, traefik...), nil
 }
 
 // KEDAModule is the KEDA release whose ScaledObject CRD the tests install.
@@ -84,63 +86,11 @@ const kedaCRDFile = "config/crd/bases/keda.sh_scaledobjects.yaml"
 // a dependency (its module needs a newer Go to build): only its zip is read, never compiled.
 // The go command checks the zip against go.sum's checksum database when it downloads it.
 func KEDACRD(ctx context.Context, root string) (string, error) {
-	dir := filepath.Join(root, ".state", "crds", "keda")
-	out := filepath.Join(dir, filepath.Base(kedaCRDFile))
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", KEDAModule)
-	cmd.Dir = root
-	// The go command exits non-zero because KEDA's go.mod asks for a newer Go than this one, but
-	// it has downloaded the zip and names it: only a missing Zip is a failure.
-	stdout, runErr := cmd.Output()
-	var mod struct{ Zip, Error string }
-	if err := json.Unmarshal(stdout, &mod); err != nil || mod.Zip == "" {
-		return "", fmt.Errorf("download %s: %s: %w", KEDAModule, mod.Error, errors.Join(runErr, err))
-	}
-	zr, err := zip.OpenReader(mod.Zip)
+	files, err := moduleFiles(ctx, root, KEDAModule, []string{kedaCRDFile}, filepath.Join(root, ".state", "crds", "keda"))
 	if err != nil {
-		return "", fmt.Errorf("open %s: %w", mod.Zip, err)
+		return "", err
 	}
-	defer func() { _ = zr.Close() }()
-	want := KEDAModule + "/" + kedaCRDFile
-	for _, f := range zr.File {
-		if f.Name != want {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", want, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
-		_ = rc.Close()
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", want, err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		// Written to a temporary name first: test binaries of several packages run at once.
-		tmp, err := os.CreateTemp(dir, ".crd-*")
-		if err != nil {
-			return "", err
-		}
-		if _, err := tmp.Write(data); err != nil {
-			_ = tmp.Close()
-			return "", err
-		}
-		if err := tmp.Close(); err != nil {
-			return "", err
-		}
-		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-			return "", err
-		}
-		if err := os.Rename(tmp.Name(), out); err != nil {
-			return "", err
-		}
-		return out, nil
-	}
-	return "", fmt.Errorf("%s not found in %s", kedaCRDFile, mod.Zip)
+	return files[0], nil
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs.
