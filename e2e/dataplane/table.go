@@ -256,7 +256,7 @@ type mirror struct {
 	port    int32
 	percent float64
 	// envoy is the Envoy cluster of a mirror of an HTTPProxy route.
-	envoy string
+	envoy   string
 	traefik string // the name in Traefik's metrics, for a mirror of a TraefikService
 }
 
