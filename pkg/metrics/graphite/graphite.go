@@ -176,7 +176,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 // Healthy renders a target no server has, as Flagger does: an answer, even empty, is health.
 func (c *Client) Healthy(ctx context.Context) error {
 	var out []series
-	return c.render(ctx, "render", url.Values{"target": {"siskin.health"}, "from": {"-1min"}}, &out)
+	return c.render(ctx, "render", url.Values{"target": {"siskin.health"}, "from": {"-1min"}, "format": {"json"}}, &out)
 }
 
 // renderParams parses the template's query, Flagger's key=value&... of the render API, with

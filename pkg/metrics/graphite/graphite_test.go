@@ -55,6 +55,12 @@ func (f *fakeGraphite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Clone(context.Background()))
 	f.mu.Unlock()
+	if r.URL.Query().Get("format") != "json" {
+		// graphite-web's default format is a PNG graph.
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write([]byte("\x89PNG\r\n\x1a\n"))
+		return
+	}
 	status, file := f.status, f.file
 	if u, p, ok := r.BasicAuth(); !ok || u != username || p != password {
 		status, file = http.StatusUnauthorized, "unauthorized.html"
