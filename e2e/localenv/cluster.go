@@ -59,6 +59,8 @@ func clusterScheme() (*k8sruntime.Scheme, error) {
 // (testenv.KEDACRD). Only the CRD: no KEDA operator runs here, so a ScaledObject scales
 // nothing; it is served so that Canaries with an autoscalerRef of kind ScaledObject work, and
 // Siskin's handling of it (the primary's copy, the paused-replicas annotation) can be seen.
+// Traefik's IngressRoute and TraefikService CRDs come from Traefik's module the same way
+// (testenv.TraefikCRDs), for the data plane's Traefik routing.
 func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(repo, "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -82,7 +84,11 @@ func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(files, keda), nil
+	traefik, err := testenv.TraefikCRDs(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(files, keda), traefik...), nil
 }
 
 // readCRDs decodes the CustomResourceDefinitions in files; other kinds are skipped.
