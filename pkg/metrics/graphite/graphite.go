@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -179,6 +180,9 @@ func (c *Client) Healthy(ctx context.Context) error {
 	return c.render(ctx, "render", url.Values{"target": {"siskin.health"}, "from": {"-1min"}, "format": {"json"}}, &out)
 }
 
+// minutes finds a relative time in minutes written as {{ interval }} renders it (-5m).
+var minutes = regexp.MustCompile(`^([+-]?\d+)m$`)
+
 // renderParams parses the template's query, Flagger's key=value&... of the render API, with
 // whitespace runs (a YAML block) collapsed to one space. Unlike url.ParseQuery it keeps ';',
 // which tagged series names contain.
@@ -200,6 +204,13 @@ func renderParams(query string) (url.Values, error) {
 			return nil, fmt.Errorf("parameter %s: %w", key, err)
 		}
 		params.Add(key, value)
+	}
+	for _, k := range []string{"from", "until"} {
+		// {{ interval }} renders minutes as "1m", which graphite-web refuses ("Invalid offset
+		// unit 'm'"): it wants "min". No valid offset ends in a bare m.
+		for i, v := range params[k] {
+			params[k][i] = minutes.ReplaceAllString(v, "${1}min")
+		}
 	}
 	if len(params["target"]) == 0 {
 		return nil, errors.New("the query names no target: write the render API's parameters, for example target=sumSeries(app.errors)&from=-5min")

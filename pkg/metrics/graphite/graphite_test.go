@@ -225,8 +225,8 @@ func TestTheQuerysFromAndUntilAreKept(t *testing.T) {
 		t.Errorf("verdict %s: %s", r.Verdict, r.Message)
 	}
 	q := fake.only(t).URL.Query()
-	if q.Get("target") != "summarize(stats.a;env=prod, '1min', 'sum')" || q.Get("from") != "-1m" || q.Has("until") {
-		t.Errorf("parameters %v: want the tagged target, from=-1m and no until", q)
+	if q.Get("target") != "summarize(stats.a;env=prod, '1min', 'sum')" || q.Get("from") != "-1min" || q.Has("until") {
+		t.Errorf("parameters %v: want the tagged target, from=-1min (graphite's unit for {{ interval }}'s 1m) and no until", q)
 	}
 }
 

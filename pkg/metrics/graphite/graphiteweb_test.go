@@ -211,6 +211,10 @@ func TestAgainstGraphiteWeb(t *testing.T) {
 		t.Errorf("the datapoint's time is %s, want %s", s.Time, now.Add(-time.Minute))
 	}
 
+	// {{ interval }} renders 1m; graphite-web takes it as from once it is written 1min.
+	if s, err := c.Query(ctx, "target=stats.checkout.podinfo-canary.errors&from=-10m"); err != nil || s.Value != 0.25 {
+		t.Errorf("from=-10m: %+v, %v; want 0.25", s, err)
+	}
 	// The query's own from is kept, and a window without datapoints is no data.
 	if _, err := c.Query(ctx, "target=stats.checkout.podinfo-canary.errors&from=-2d&until=-1d"); !errors.Is(err, metrics.ErrNoData) {
 		t.Errorf("a window of the day before: %v, want ErrNoData", err)
