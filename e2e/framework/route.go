@@ -28,6 +28,9 @@ var (
 	// Nginx routes through the user's Ingress (of class nginx, named like the app, host Host)
 	// and the canary Ingress <name>-canary Siskin keeps beside it.
 	Nginx = Router{Provider: providerNginx}
+	// Traefik routes through the user's IngressRoute (named like the app, host Host) to the
+	// TraefikService Siskin keeps (traefik.go).
+	Traefik = Router{Provider: providerTraefik}
 )
 
 // providerNginx is spec.provider nginx.
@@ -47,7 +50,7 @@ const (
 // scenario makes (spec.ingressRef).
 func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
 	s := siskinv1.CanaryService{Port: port}
-	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx {
+	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx || r.Provider == providerTraefik {
 		return s
 	}
 	gwNS := e.Info.Gateway.Namespace
@@ -87,11 +90,14 @@ type Backend struct {
 	Weight  int32
 }
 
-// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, or for
-// nginx the Ingress named so and its canary Ingress.
+// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, for nginx
+// the Ingress named so and its canary Ingress, for traefik the TraefikService named so.
 func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, error) {
-	if provider == providerNginx {
+	switch provider {
+	case providerNginx:
 		return e.nginxRoute(ctx, ns, name)
+	case providerTraefik:
+		return e.traefikRoute(ctx, ns, name)
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	short := func(host string) string {

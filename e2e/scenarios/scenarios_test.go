@@ -79,8 +79,8 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", nginxOr(Promotion, NginxPromotion), withNginx},
-	{"rollback-errors", nginxOr(RollbackOnErrors, NginxRollbackOnErrors), withNginx},
+	{"promotion", traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), withNginxAndTraefik},
+	{"rollback-errors", traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), withNginxAndTraefik},
 	{"rollback-latency", RollbackOnLatency, both},
 	{"ab-testing", nginxOr(ABTesting, NginxABTesting), withNginx},
 	{"blue-green", BlueGreen, both},
