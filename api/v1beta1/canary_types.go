@@ -39,7 +39,19 @@ const (
 	ProviderGatewayAPI       = "gatewayapi"
 	ProviderGatewayAPIV1     = "gatewayapi:v1"
 	ProviderGatewayAPIV1beta = "gatewayapi:v1beta1"
-	ProviderKubernetes       = "kubernetes"
+	// Aliases of gatewayapi naming the implementation that serves the HTTPRoute, and so the
+	// series its built-in metrics read.
+	ProviderGatewayAPIEnvoy   = "gatewayapi:envoy"
+	ProviderGatewayAPILinkerd = "gatewayapi:linkerd"
+	ProviderGatewayAPICilium  = "gatewayapi:cilium"
+	ProviderGatewayAPIKong    = "gatewayapi:kong"
+	ProviderGatewayAPINginx   = "gatewayapi:nginx"
+	ProviderGatewayAPIContour = "gatewayapi:contour"
+	ProviderGatewayAPITraefik = "gatewayapi:traefik"
+	ProviderKubernetes        = "kubernetes"
+	// ProviderLinkerd routes meshed clients by an HTTPRoute whose parent is the apex Service
+	// (Gateway API's GAMMA), which Linkerd's proxies apply.
+	ProviderLinkerd = "linkerd"
 	// ProviderNginx routes through ingress-nginx's canary annotations on a copy of the
 	// Ingress named by spec.ingressRef.
 	ProviderNginx = "nginx"
@@ -57,7 +69,7 @@ const (
 // controller refuses the Canary (Stalled, InvalidSpec) with a message naming the providers it
 // supports.
 var FlaggerOnlyProviders = []string{
-	"apisix", "appmesh", "appmesh:v1beta2", "gloo", "knative", "kuma", "linkerd",
+	"apisix", "appmesh", "appmesh:v1beta2", "gloo", "knative", "kuma",
 	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
 }
 
@@ -105,18 +117,20 @@ type CanaryList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
 type CanarySpec struct {
 	// Provider is the router that shifts traffic: istio, gatewayapi (or gatewayapi:v1,
-	// gatewayapi:v1beta1), nginx, contour (an HTTPProxy that the user's root HTTPProxy
-	// includes), kubernetes (blue/green without a router) or replicas (no router:
+	// gatewayapi:v1beta1, and gatewayapi:<implementation> with envoy, linkerd, cilium, kong,
+	// nginx, contour or traefik, which choose the implementation's built-in metrics), linkerd
+	// (an HTTPRoute whose parent is the apex Service), nginx, contour (an HTTPProxy that the
+	// user's root HTTPProxy includes), kubernetes (blue/green without a router) or replicas (no router:
 	// the canary's share is its share of the pods, for workers without inbound traffic and
 	// for StatefulSets, whose provider is always replicas). Defaults to the controller's
-	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (linkerd, appmesh,
+	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (appmesh,
 	// gloo, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
 	// here and refused by the controller with a message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
 	// Flagger: stepWeight, stepWeights, match and mirror are ignored and iterations defaults
 	// to 10. The Canary's SpecAdjusted condition says so.
-	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;kubernetes;replicas;apisix;appmesh;appmesh:v1beta2;contour;gloo;knative;kuma;linkerd;nginx;osm;skipper;smi:v1alpha1;smi:v1alpha2;smi:v1alpha3;traefik
+	// +kubebuilder:validation:Enum=istio;gatewayapi;gatewayapi:v1;gatewayapi:v1beta1;gatewayapi:envoy;gatewayapi:linkerd;gatewayapi:cilium;gatewayapi:kong;gatewayapi:nginx;gatewayapi:contour;gatewayapi:traefik;kubernetes;replicas;apisix;appmesh;appmesh:v1beta2;contour;gloo;knative;kuma;linkerd;nginx;osm;skipper;smi:v1alpha1;smi:v1alpha2;smi:v1alpha3;traefik
 	// +optional
 	Provider string `json:"provider,omitempty"`
 

@@ -214,7 +214,7 @@ func (r *CanaryReconciler) step(ctx context.Context, c *siskinv1.Canary, obs can
 					Message: fmt.Sprintf("the metric checks could not be made: %v", v)}}
 			}
 		}()
-		step := metrics.Step{Canary: c, Router: obs.Provider, Now: obs.Now, NoTraffic: needs.NoTraffic}
+		step := metrics.Step{Canary: c, Router: canary.ProviderName(&c.Spec, r.DefaultProvider), Now: obs.Now, NoTraffic: needs.NoTraffic}
 		step.CanaryPods, step.PrimaryPods = r.pods(ctx, c)
 		if c.Status.RolloutStartTime != nil {
 			step.Since = c.Status.RolloutStartTime.Time
@@ -253,7 +253,7 @@ func (r *CanaryReconciler) compare(ctx context.Context, c *siskinv1.Canary, obs 
 			samples = lookFailed(c, fmt.Sprintf("the comparison could not be read: %v", v))
 		}
 	}()
-	samples = r.Analyzer.Compare(ctx, c, obs.Provider, needs.Control, needs.CompareSince, obs.Now)
+	samples = r.Analyzer.Compare(ctx, c, canary.ProviderName(&c.Spec, r.DefaultProvider), needs.Control, needs.CompareSince, obs.Now)
 	if samples == nil {
 		samples = []canary.ComparisonSample{}
 	}

@@ -199,8 +199,8 @@ func TestValidateRefusesWhatSiskinCannotRunAndSaysWhatToWrite(t *testing.T) {
 		provider string
 		want     string
 	}{
-		{"a Flagger router Siskin lacks", func(c *siskinv1.Canary) { c.Spec.Provider = "linkerd" }, "",
-			"provider linkerd is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, contour, kubernetes or replicas"},
+		{"a Flagger router Siskin lacks", func(c *siskinv1.Canary) { c.Spec.Provider = "kuma" }, "",
+			"provider kuma is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1, gatewayapi:envoy, "},
 		{"a Flagger router Siskin lacks as the controller's default", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, "smi:v1alpha3",
 			"provider smi:v1alpha3 is a Flagger router that Siskin does not have"},
 		{"nginx without its ingressRef", func(c *siskinv1.Canary) { c.Spec.Provider = "" }, "nginx",

@@ -50,6 +50,9 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 			return fmt.Errorf("%w: analysis.comparison.control baseline needs a Deployment target; a DaemonSet target has no baseline: compare with control primary", ErrInvalidSpec)
 		}
 	}
+	if err := validateImplementation(spec, ProviderName(spec, defaultProvider)); err != nil {
+		return err
+	}
 	if provider == siskinv1.ProviderContour {
 		if err := validateContour(spec); err != nil {
 			return err
@@ -175,12 +178,5 @@ func validateCanaryIngress(spec *siskinv1.CanarySpec, provider string) error {
 // Provider is the router provider of a Canary: its own, or the controller's default (for a
 // StatefulSet target, replicas). The Gateway API aliases all name the same router.
 func Provider(spec *siskinv1.CanarySpec, defaultProvider string) string {
-	p := spec.Provider
-	if p == "" && spec.TargetRef.Kind == "StatefulSet" {
-		p = siskinv1.ProviderReplicas
-	}
-	if p == "" {
-		p = defaultProvider
-	}
-	return providers.Canonical(p)
+	return providers.Canonical(ProviderName(spec, defaultProvider))
 }

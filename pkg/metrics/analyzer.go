@@ -66,8 +66,8 @@ func NewAnalyzer(opts AnalyzerOptions) *Analyzer {
 type Step struct {
 	// Canary whose spec.analysis.metrics are checked.
 	Canary *siskinv1.Canary
-	// Router is the resolved router provider (spec.provider or the controller's default); it
-	// selects the built-in queries.
+	// Router is the provider name the Canary uses (spec.provider or the controller's default),
+	// aliases unresolved: it selects the built-in queries (gatewayapi:contour has its own).
 	Router string
 	// Now is the time of the step: every query is evaluated at it and every result carries it.
 	Now time.Time

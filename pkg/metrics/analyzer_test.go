@@ -629,8 +629,8 @@ func dump(cfgs ...ProviderConfig) string {
 func TestBuiltinMetricErrors(t *testing.T) {
 	m := siskinv1.CanaryMetric{Name: siskinv1.MetricRequestSuccessRate, ThresholdRange: &siskinv1.CanaryThresholdRange{Min: f64(99)}}
 	a := NewAnalyzer(AnalyzerOptions{Providers: &fakeProviders{provider: &fakeProvider{fn: value(100)}}, Default: ProviderConfig{Address: "http://prom"}})
-	r := a.Run(context.Background(), Step{Canary: testCanary(m), Router: "linkerd", Now: stepTime})[0]
-	if r.Verdict != siskinv1.VerdictError || !strings.Contains(r.Message, `router provider "linkerd"`) {
+	r := a.Run(context.Background(), Step{Canary: testCanary(m), Router: "kuma", Now: stepTime})[0]
+	if r.Verdict != siskinv1.VerdictError || !strings.Contains(r.Message, `router provider "kuma"`) {
 		t.Errorf("unknown router: got %s %q", r.Verdict, r.Message)
 	}
 	a = NewAnalyzer(AnalyzerOptions{Providers: &fakeProviders{provider: &fakeProvider{fn: value(100)}}})

@@ -25,8 +25,8 @@ func TestBuiltinQueriesExistForEveryRouterAndRender(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render %s/%s: %v", router, metric, err)
 			}
-			// The namespace is a label's value, or the head of one (Contour's cluster names).
-			namespaced := strings.Contains(q, `"test"`) || strings.Contains(q, `"test_`)
+			// The namespace is a label's value, or the head of one (Contour's and Traefik's names).
+			namespaced := strings.Contains(q, `"test"`) || strings.Contains(q, `"test_`) || strings.Contains(q, `"test-`)
 			if strings.Contains(q, "{{") || !namespaced || !strings.Contains(q, "[1m]") {
 				t.Errorf("%s/%s rendered to %s", router, metric, q)
 			}
@@ -60,7 +60,7 @@ func TestBuiltinIstioQueriesRenderAsFlaggerUsersKnowThem(t *testing.T) {
 
 func TestBuiltinQueryRejectsUnknownRoutersAndMetrics(t *testing.T) {
 	for _, tc := range []struct{ router, metric string }{
-		{"linkerd", siskinv1.MetricRequestSuccessRate},
+		{"kuma", siskinv1.MetricRequestSuccessRate},
 		{"", siskinv1.MetricRequestSuccessRate},
 		{"istio:service", siskinv1.MetricRequestDuration},
 		{siskinv1.ProviderIstio, "error-rate"},

@@ -237,8 +237,8 @@ func TestABuiltinOfARouterWithoutBuiltinsIsAnError(t *testing.T) {
 	got := compare(t, srv.URL, comparingCanary(
 		siskinv1.ComparedMetric{Name: siskinv1.MetricRequestSuccessRate},
 		siskinv1.ComparedMetric{Name: "custom", Kind: siskinv1.CompareRate, RequestsQuery: "r", EventsQuery: "e"},
-	), "linkerd", time.Minute)
-	if e := got[0].Error; !strings.Contains(e, `"linkerd"`) || !strings.Contains(e, "istio, gatewayapi, nginx, contour, kubernetes") {
+	), "kuma", time.Minute)
+	if e := got[0].Error; !strings.Contains(e, `"kuma"`) || !strings.Contains(e, "istio, gatewayapi, ") || !strings.Contains(e, "kubernetes, replicas") {
 		t.Errorf("error %q, want one naming the router and the providers that have built-ins", e)
 	}
 	if got[1].Error != "" || got[1].Canary.Requests != 1 {
@@ -340,7 +340,7 @@ func TestWorkloadIsOnlySetInComparisons(t *testing.T) {
 func TestBuiltinCompareQueriesSelectOneWorkload(t *testing.T) {
 	vars := metrics.Vars{Namespace: "test", Workload: "podinfo", Interval: "30s"}
 	for _, router := range metrics.BuiltinRouters() {
-		if p, _ := providers.Lookup(router); !p.Compare {
+		if !providers.MetricsOf(router).Compare {
 			continue // no compared metrics: Validate refuses a comparison (replicas, nginx)
 		}
 		for _, name := range []string{metrics.CompareRequests, metrics.CompareErrors, metrics.CompareBuckets} {
@@ -352,7 +352,8 @@ func TestBuiltinCompareQueriesSelectOneWorkload(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", router, name, err)
 			}
-			exact := strings.Contains(q, `destination_workload="podinfo"`) || strings.Contains(q, `pod=~"podinfo-[0-9a-zA-Z]+-[0-9a-zA-Z]+"`)
+			exact := strings.Contains(q, `destination_workload="podinfo"`) || strings.Contains(q, `pod=~"podinfo-[0-9a-zA-Z]+-[0-9a-zA-Z]+"`) ||
+				strings.Contains(q, `deployment="podinfo"`)
 			if !exact || !strings.Contains(q, "[30s]") || strings.Count(q, "(") != strings.Count(q, ")") {
 				t.Errorf("%s/%s rendered to %s", router, name, q)
 			}

@@ -23,6 +23,10 @@ type Info struct {
 	Name string
 	// Aliases also name it in spec.provider and --provider (gatewayapi:v1).
 	Aliases []string
+	// Implementations are further aliases, each naming the implementation of the provider's
+	// API that serves the route (gatewayapi:envoy): they route as the provider does, and their
+	// built-in metrics are that implementation's.
+	Implementations []Implementation
 	// Weights is true when the router splits traffic by weight; without it every analysis
 	// is blue/green (Flagger's kubernetes provider).
 	Weights bool
@@ -55,6 +59,21 @@ type Info struct {
 	Owns  []schema.GroupVersionKind
 }
 
+// Implementation is an alias of a provider that names who serves its routes, and so where its
+// built-in metrics come from.
+type Implementation struct {
+	// Name is the alias in spec.provider: gatewayapi:envoy.
+	Name string
+	// Title names the implementation for people: Envoy Gateway.
+	Title string
+	// Queries and Compare are as in Info. Queries is "" when the implementation exports no
+	// request metric by backend Service or workload; Refusal then says why, and what to write
+	// instead, for the error that refuses its built-in metrics.
+	Queries string
+	Compare bool
+	Refusal string
+}
+
 // Gateway API, Istio and Ingress kinds the routers own.
 var (
 	VirtualService  = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
@@ -73,8 +92,16 @@ var All = []Info{
 	},
 	{
 		Name: siskinv1.ProviderGatewayAPI, Aliases: []string{siskinv1.ProviderGatewayAPIV1, siskinv1.ProviderGatewayAPIV1beta},
-		Weights: true, Matches: true, Baseline: true, Services: true, GatewayRefs: true,
+		Implementations: GatewayAPIImplementations,
+		Weights:         true, Matches: true, Baseline: true, Services: true, GatewayRefs: true,
 		Queries: "gatewayapi", Compare: true, Default: true,
+		Route: "HTTPRoute", Owns: []schema.GroupVersionKind{HTTPRoute},
+	},
+	{
+		// Linkerd: the HTTPRoute's parent is the apex Service (GAMMA); meshed clients of the
+		// apex Service's host are routed, with no Gateway.
+		Name: siskinv1.ProviderLinkerd, Weights: true, Matches: true, Baseline: true, Services: true,
+		Queries: "linkerd", Compare: true, Default: true,
 		Route: "HTTPRoute", Owns: []schema.GroupVersionKind{HTTPRoute},
 	},
 	{
@@ -103,14 +130,76 @@ var All = []Info{
 	},
 }
 
+// GatewayAPIImplementations are the aliases of provider gatewayapi that name the Gateway API
+// implementation serving the HTTPRoute. gatewayapi, gatewayapi:v1 and gatewayapi:v1beta1 read
+// Istio's series. An implementation whose metrics cannot tell the canary's requests from the
+// primary's has no built-in metrics: the Canary must name a MetricTemplate.
+var GatewayAPIImplementations = []Implementation{
+	{
+		Name: siskinv1.ProviderGatewayAPIEnvoy, Title: "Envoy Gateway",
+		Refusal: "Envoy Gateway puts every backendRef of an HTTPRoute rule in one Envoy cluster " +
+			"(httproute/<namespace>/<route>/rule/<n>), so its envoy_cluster_* series count the primary's and the canary's " +
+			"requests together; use a MetricTemplate that reads the canary's own metrics (a mesh's or the application's)",
+	},
+	{Name: siskinv1.ProviderGatewayAPILinkerd, Title: "Linkerd", Queries: "linkerd", Compare: true},
+	{
+		Name: siskinv1.ProviderGatewayAPICilium, Title: "Cilium",
+		Refusal: "Cilium counts HTTP requests by destination only in Hubble's httpV2 metric, with L7 visibility and " +
+			"labels that depend on its destinationContext and labelsContext options; use a MetricTemplate on " +
+			"hubble_http_requests_total as your Hubble exports it",
+	},
+	{
+		Name: siskinv1.ProviderGatewayAPIKong, Title: "Kong",
+		Refusal: "Kong's ingress controller makes one Kong service of all the backendRefs of an HTTPRoute rule, so " +
+			"kong_http_requests_total counts the primary's and the canary's requests together; use a MetricTemplate that " +
+			"reads the canary's own metrics (a mesh's or the application's)",
+	},
+	{
+		Name: siskinv1.ProviderGatewayAPINginx, Title: "NGINX Gateway Fabric",
+		Refusal: "NGINX Gateway Fabric with NGINX OSS exports no request metric by upstream; with NGINX Plus, use a " +
+			"MetricTemplate on nginxplus_upstream_server_responses{upstream=\"<namespace>_<service>-canary_<port>\"}",
+	},
+	{Name: siskinv1.ProviderGatewayAPIContour, Title: "Contour", Queries: "gatewayapi-contour"},
+	{Name: siskinv1.ProviderGatewayAPITraefik, Title: "Traefik", Queries: "gatewayapi-traefik"},
+}
+
 // Lookup returns the provider of a name or alias.
 func Lookup(name string) (Info, bool) {
 	for _, p := range All {
-		if p.Name == name || slices.Contains(p.Aliases, name) {
+		if p.Name == name || slices.Contains(p.Aliases, name) || slices.ContainsFunc(p.Implementations, named(name)) {
 			return p, true
 		}
 	}
 	return Info{}, false
+}
+
+func named(name string) func(Implementation) bool {
+	return func(i Implementation) bool { return i.Name == name }
+}
+
+// Metrics says where the built-in queries of the exact provider name a Canary uses live: an
+// implementation's alias has its own, any other name those of its provider.
+type Metrics struct {
+	// Queries is the directory under pkg/metrics/queries, "" without built-in queries.
+	Queries string
+	// Compare is true when the directory has the compared metrics' counts too.
+	Compare bool
+	// Refusal says why an implementation has no built-in queries and what to write instead.
+	Refusal string
+}
+
+// MetricsOf returns where the built-in queries of a provider name or alias live; an unknown
+// name has none.
+func MetricsOf(name string) Metrics {
+	p, ok := Lookup(name)
+	if !ok {
+		return Metrics{}
+	}
+	if i := slices.IndexFunc(p.Implementations, named(name)); i >= 0 {
+		impl := p.Implementations[i]
+		return Metrics{Queries: impl.Queries, Compare: impl.Compare, Refusal: impl.Refusal}
+	}
+	return Metrics{Queries: p.Queries, Compare: p.Compare}
 }
 
 // Canonical returns the canonical name of a provider's name or alias, or name itself when no
@@ -132,8 +221,12 @@ func Names(defaults bool) string {
 			continue
 		}
 		n := p.Name
-		if len(p.Aliases) > 0 {
-			n += " (or " + strings.Join(p.Aliases, ", ") + ")"
+		aliases := slices.Clone(p.Aliases)
+		for _, i := range p.Implementations {
+			aliases = append(aliases, i.Name)
+		}
+		if len(aliases) > 0 {
+			n += " (or " + strings.Join(aliases, ", ") + ")"
 		}
 		names = append(names, n)
 	}
@@ -143,12 +236,18 @@ func Names(defaults bool) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// Queried returns the providers that have built-in queries.
+// Queried returns the providers, and the implementations' aliases, that have built-in
+// queries.
 func Queried() []string {
 	var names []string
 	for _, p := range All {
 		if p.Queries != "" {
 			names = append(names, p.Name)
+		}
+		for _, i := range p.Implementations {
+			if i.Queries != "" {
+				names = append(names, i.Name)
+			}
 		}
 	}
 	return names

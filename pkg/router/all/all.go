@@ -23,6 +23,7 @@ func New(reader client.Reader, c client.Client, services *kubernetes.Router, pod
 	return map[string]router.Router{
 		siskinv1.ProviderIstio:      istio.New(reader, c),
 		siskinv1.ProviderGatewayAPI: gatewayapi.New(reader, c),
+		siskinv1.ProviderLinkerd:    gatewayapi.NewMesh(reader, c),
 		siskinv1.ProviderNginx:      nginx.New(reader, c),
 		siskinv1.ProviderContour:    contour.New(reader, c),
 		siskinv1.ProviderKubernetes: services,

@@ -1,6 +1,14 @@
 // Package gatewayapi is the router for providers gatewayapi, gatewayapi:v1 and
-// gatewayapi:v1beta1: one HTTPRoute (gateway.networking.k8s.io/v1, which API servers serve for
-// both versions) in front of the -primary and -canary Services.
+// gatewayapi:v1beta1, and for the aliases that name an implementation (gatewayapi:envoy,
+// gatewayapi:contour, ...), which route alike and differ only in their built-in metrics: one
+// HTTPRoute (gateway.networking.k8s.io/v1, which API servers serve for both versions) in front
+// of the -primary and -canary Services.
+//
+// Provider linkerd has a Router of its own, NewMesh's, registered under its name: the same
+// HTTPRoutes, whose parent is the apex Service on the route's port (Gateway API's GAMMA) instead
+// of spec.service.gatewayRefs, and with no hostnames. Linkerd's proxies apply them to meshed
+// requests addressed to the apex Service, and its policy controller reports the route's
+// Accepted condition for that parent as a Gateway would.
 //
 // For a Canary whose apex Service is <svc> it keeps HTTPRoute <svc>, attached to
 // spec.service.gatewayRefs with spec.service.hosts as hostnames. Its rules are: the

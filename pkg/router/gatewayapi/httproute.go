@@ -34,9 +34,9 @@ func servicesOf(c *siskinv1.Canary, p router.Port) services {
 
 // httpRouteSpec is the HTTPRoute spec that routes port p of c as d asks, with the CRD defaults
 // applied.
-func httpRouteSpec(c *siskinv1.Canary, p router.Port, d canary.DesiredRoute) (*gatewayv1.HTTPRouteSpec, error) {
+func httpRouteSpec(c *siskinv1.Canary, p router.Port, d canary.DesiredRoute, mesh bool) (*gatewayv1.HTTPRouteSpec, error) {
 	svc := servicesOf(c, p)
-	spec, opts, err := frame(c, p)
+	spec, opts, err := frame(c, p, mesh)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +56,9 @@ func httpRouteSpec(c *siskinv1.Canary, p router.Port, d canary.DesiredRoute) (*g
 
 // handBack is the HTTPRoute spec that sends all traffic of port p to the apex Service, with
 // the user's parents, hostnames, matches, filters and timeouts but nothing of the rollout.
-func handBack(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, error) {
+func handBack(c *siskinv1.Canary, p router.Port, mesh bool) (*gatewayv1.HTTPRouteSpec, error) {
 	svc := servicesOf(c, p)
-	spec, opts, err := frame(c, p)
+	spec, opts, err := frame(c, p, mesh)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,9 @@ func handBack(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, erro
 // frame is the HTTPRoute spec of port p with parents and hostnames and no rules, and the rule
 // options. The route of an additional port attaches to the listeners of the same parents on
 // that port: an HTTPRoute cannot match on the port, so each port needs a route of its own,
-// bound by parentRef port (the Service port itself for a Service parent, GAMMA).
-func frame(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, *options, error) {
+// bound by parentRef port (the Service port itself for a Service parent, GAMMA). With mesh, the
+// only parent is the apex Service on that port, and the route has no hostnames.
+func frame(c *siskinv1.Canary, p router.Port, mesh bool) (*gatewayv1.HTTPRouteSpec, *options, error) {
 	s := c.Spec.Service
 	if err := checkMatches("spec.service.match", s.Match); err != nil {
 		return nil, nil, err
@@ -89,6 +90,10 @@ func frame(c *siskinv1.Canary, p router.Port) (*gatewayv1.HTTPRouteSpec, *option
 		return nil, nil, err
 	}
 	spec := &gatewayv1.HTTPRouteSpec{}
+	if mesh {
+		spec.ParentRefs = []gatewayv1.ParentReference{serviceParent(c, p)}
+		return spec, opts, nil
+	}
 	for _, g := range s.GatewayRefs {
 		ref := gatewayv1.ParentReference{
 			Group:       (*gatewayv1.Group)(g.Group),

@@ -21,10 +21,13 @@ import (
 // kindHTTPRoute is the kind of the routing object, as it appears in messages and errors.
 const kindHTTPRoute = "HTTPRoute"
 
-// Router manages the HTTPRoute of Canaries, for every gatewayapi provider.
+// Router manages the HTTPRoute of Canaries, for every gatewayapi provider and, with NewMesh,
+// for provider linkerd.
 type Router struct {
 	reader client.Reader
 	client client.Client
+	// mesh attaches each HTTPRoute to the apex Service (GAMMA) instead of spec.service.gatewayRefs.
+	mesh bool
 }
 
 var _ router.Router = (*Router)(nil)
@@ -117,7 +120,7 @@ func (r *Router) observeRoute(ctx context.Context, c *siskinv1.Canary, ref route
 		route.Message = fmt.Sprintf("%s %s is not controlled by Canary %s yet", kindHTTPRoute, key, c.Name)
 		return route, nil
 	}
-	want, err := httpRouteSpec(c, ref.port, router.Carried(route))
+	want, err := httpRouteSpec(c, ref.port, router.Carried(route), r.mesh)
 	if err != nil {
 		return route, err
 	}
@@ -174,7 +177,7 @@ func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.Desired
 	}
 	specs := make([]*gatewayv1.HTTPRouteSpec, len(refs))
 	for i, ref := range refs {
-		if specs[i], err = httpRouteSpec(c, ref.port, d); err != nil {
+		if specs[i], err = httpRouteSpec(c, ref.port, d, r.mesh); err != nil {
 			return err
 		}
 	}
@@ -273,7 +276,7 @@ func (r *Router) handBackRoute(ctx context.Context, c *siskinv1.Canary, ref rout
 	if _, err := target.Ownership(kindHTTPRoute, live, c); err != nil {
 		return nil // not Siskin's: nothing to hand back
 	}
-	spec, err := handBack(c, ref.port)
+	spec, err := handBack(c, ref.port, r.mesh)
 	if err != nil {
 		return err
 	}
