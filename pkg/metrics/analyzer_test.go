@@ -497,7 +497,7 @@ func TestTemplateMetrics(t *testing.T) {
 			Address:   "https://secure.example",
 			SecretRef: &siskinv1.LocalObjectReference{Name: "prom-empty"},
 		}}},
-		"test/newrelic": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{Type: "newrelic"}}},
+		"test/appdynamics": {Spec: siskinv1.MetricTemplateSpec{Query: "up", Provider: siskinv1.MetricTemplateProvider{Type: "appdynamicscloud"}}},
 	}
 	secrets := fakeSecrets{
 		"test/prom-token": {"token": []byte("s3cret\n")},
@@ -573,9 +573,9 @@ func TestTemplateMetrics(t *testing.T) {
 		},
 		{
 			name:        "an unsupported provider type is an error, not Prometheus",
-			metric:      siskinv1.CanaryMetric{Name: "nr", TemplateRef: ref("", "newrelic"), ThresholdRange: anyValue},
+			metric:      siskinv1.CanaryMetric{Name: "ad", TemplateRef: ref("", "appdynamics"), ThresholdRange: anyValue},
 			wantVerdict: siskinv1.VerdictError,
-			wantMessage: `nr: MetricTemplate test/newrelic: provider type "newrelic" is not supported: set provider.type to one of prometheus, datadog, cloudwatch`,
+			wantMessage: `ad: MetricTemplate test/appdynamics: provider type "appdynamicscloud" is not supported: set provider.type to one of ` + strings.Join(ProviderTypes, ", "),
 		},
 		{
 			name:      "a deprecated inline query runs on the canary's metrics server",
