@@ -428,6 +428,8 @@ type metrics struct {
 	envoy envoyMetrics
 	// traefik are Traefik's service metrics (traefik.go).
 	traefik traefikMetrics
+	// linkerd are Linkerd's inbound response metrics (linkerd.go).
+	linkerd linkerdMetrics
 }
 
 var istioLabels = []string{
@@ -471,6 +473,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries, m.ingressRequests, m.ingressDuration)
 	m.envoy = newEnvoyMetrics(m.registry)
 	m.traefik = newTraefikMetrics(m.registry)
+	m.linkerd = newLinkerdMetrics(m.registry)
 	return m
 }
 
@@ -491,4 +494,5 @@ func (m *metrics) observe(svc svcKey, ep Endpoint, code int, d time.Duration) {
 	}
 	m.requests.With(labels).Inc()
 	m.duration.With(labels).Observe(float64(d) / float64(time.Millisecond))
+	m.linkerd.record(svc.Namespace, ep, code, d)
 }
