@@ -17,6 +17,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics/keptn"
 	"github.com/siskin-dev/siskin/pkg/metrics/newrelic"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
+	"github.com/siskin-dev/siskin/pkg/metrics/stackdriver"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
@@ -82,14 +83,15 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		}
 	}
 	pool := metrics.Backends{
-		metrics.TypePrometheus: prometheus.NewPool(prometheus.Options{}),
-		metrics.TypeDatadog:    datadog.NewPool(datadog.Options{}),
-		metrics.TypeCloudWatch: cloudwatch.NewPool(cloudwatch.Options{}),
-		metrics.TypeKeptn:      keptn.New(c, keptn.Options{}),
-		metrics.TypeNewRelic:   newrelic.NewPool(newrelic.Options{}),
-		metrics.TypeInfluxDB:   influxdb.NewPool(influxdb.Options{}),
-		metrics.TypeGraphite:   graphite.NewPool(graphite.Options{}),
-		metrics.TypeDynatrace:  dynatrace.NewPool(dynatrace.Options{}),
+		metrics.TypePrometheus:  prometheus.NewPool(prometheus.Options{}),
+		metrics.TypeDatadog:     datadog.NewPool(datadog.Options{}),
+		metrics.TypeCloudWatch:  cloudwatch.NewPool(cloudwatch.Options{}),
+		metrics.TypeKeptn:       keptn.New(c, keptn.Options{}),
+		metrics.TypeStackdriver: stackdriver.NewPool(stackdriver.Options{}),
+		metrics.TypeNewRelic:    newrelic.NewPool(newrelic.Options{}),
+		metrics.TypeInfluxDB:    influxdb.NewPool(influxdb.Options{}),
+		metrics.TypeGraphite:    graphite.NewPool(graphite.Options{}),
+		metrics.TypeDynatrace:   dynatrace.NewPool(dynatrace.Options{}),
 	}
 	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
 	services := kubernetes.New(reader, c, o.SelectorLabels)
