@@ -61,6 +61,8 @@ func clusterScheme() (*k8sruntime.Scheme, error) {
 // Siskin's handling of it (the primary's copy, the paused-replicas annotation) can be seen.
 // Traefik's IngressRoute and TraefikService CRDs come from Traefik's module the same way
 // (testenv.TraefikCRDs), for the data plane's Traefik routing.
+// Contour's CRDs (HTTPProxy among them) come from the contour module's
+// examples/contour/01-crds.yaml, for the data plane's HTTPProxy routing.
 func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(repo, "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -88,6 +90,11 @@ func crdFiles(ctx context.Context, repo string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	contour, err := testenv.ModuleDir(ctx, repo, "github.com/projectcontour/contour")
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, filepath.Join(contour, "examples", "contour", "01-crds.yaml"))
 	return append(append(files, keda), traefik...), nil
 }
 
