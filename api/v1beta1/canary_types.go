@@ -59,6 +59,9 @@ const (
 	// pods. A StatefulSet target always has it (its pods are updated in place); a Deployment
 	// with it is a worker whose canary runs a fraction of the primary's replicas.
 	ProviderReplicas = "replicas"
+	// ProviderTraefik routes through a TraefikService (traefik.io/v1alpha1) named after the
+	// apex Service, which the user's IngressRoute routes to.
+	ProviderTraefik = "traefik"
 	// ProviderContour routes through an HTTPProxy (projectcontour.io/v1) named after the apex
 	// Service, which the user's root HTTPProxy includes.
 	ProviderContour = "contour"
@@ -70,7 +73,7 @@ const (
 // supports.
 var FlaggerOnlyProviders = []string{
 	"apisix", "appmesh", "appmesh:v1beta2", "gloo", "knative", "kuma",
-	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik",
+	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
 }
 
 // Canary is a progressive rollout of a Deployment: a new revision of the target receives
@@ -120,12 +123,13 @@ type CanarySpec struct {
 	// gatewayapi:v1beta1, and gatewayapi:<implementation> with envoy, linkerd, cilium, kong,
 	// nginx, contour or traefik, which choose the implementation's built-in metrics), linkerd
 	// (an HTTPRoute whose parent is the apex Service), nginx, contour (an HTTPProxy that the
-	// user's root HTTPProxy includes), kubernetes (blue/green without a router) or replicas (no router:
-	// the canary's share is its share of the pods, for workers without inbound traffic and
-	// for StatefulSets, whose provider is always replicas). Defaults to the controller's
-	// --provider flag, or to replicas for a StatefulSet. The names of Flagger's other routers (appmesh,
-	// gloo, skipper, traefik, apisix, kuma, knative, osm, smi:*) are accepted
-	// here and refused by the controller with a message naming the supported providers.
+	// user's root HTTPProxy includes), traefik (a TraefikService that the user's IngressRoute
+	// routes to), kubernetes (blue/green without a router) or replicas (no router: the canary's
+	// share is its share of the pods, for workers without inbound traffic and for StatefulSets,
+	// whose provider is always replicas). Defaults to the controller's --provider flag, or to
+	// replicas for a StatefulSet. The names of Flagger's other routers (appmesh, gloo, skipper,
+	// apisix, kuma, knative, osm, smi:*) are accepted here and refused by the controller with a
+	// message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
 	// Flagger: stepWeight, stepWeights, match and mirror are ignored and iterations defaults

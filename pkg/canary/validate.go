@@ -78,12 +78,35 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		}
 		return nil // always blue/green, whatever the analysis says (see adjustments)
 	}
+	if known && !info.Matches {
+		if err := validateNoMatches(a, info); err != nil {
+			return err
+		}
+	}
 	weighted := a.StepWeight > 0 || len(a.StepWeights) > 0
 	switch {
 	case len(a.Match) > 0 && a.Iterations == 0:
 		return fmt.Errorf("%w: analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion", ErrInvalidSpec)
 	case !spec.SkipAnalysis && !weighted && a.Iterations == 0:
 		return fmt.Errorf("%w: analysis needs stepWeight or stepWeights (weighted canary) or iterations (blue/green, A/B testing)", ErrInvalidSpec)
+	}
+	return nil
+}
+
+// validateNoMatches refuses what a router that splits traffic but cannot match requests
+// (provider traefik: matching is the user's IngressRoute's) is asked to route by request:
+// analysis.match, session affinity, a mirror unless it can mirror, and a third backend unless
+// it can route one.
+func validateNoMatches(a *siskinv1.CanaryAnalysis, info providers.Info) error {
+	switch {
+	case len(a.Match) > 0:
+		return fmt.Errorf("%w: provider %s cannot route by header or cookie (A/B testing): its %s matches no requests (the user's routes that match requests are not Siskin's to change); delete analysis.match, or use a provider that matches requests", ErrInvalidSpec, info.Name, info.Route)
+	case a.SessionAffinity != nil:
+		return fmt.Errorf("%w: provider %s cannot pin sessions to the canary: its route matches no cookies; delete analysis.sessionAffinity", ErrInvalidSpec, info.Name)
+	case a.Mirror && !info.Mirror:
+		return fmt.Errorf("%w: provider %s cannot mirror traffic: delete analysis.mirror", ErrInvalidSpec, info.Name)
+	case a.Comparison != nil && a.Comparison.Control == siskinv1.ControlBaseline && !info.Baseline:
+		return fmt.Errorf("%w: analysis.comparison.control baseline needs a router that splits traffic three ways (%s); provider %s routes the primary and the canary: compare with control primary", ErrInvalidSpec, providers.Baselines(), info.Name)
 	}
 	return nil
 }

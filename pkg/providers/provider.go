@@ -33,6 +33,9 @@ type Info struct {
 	// Matches is true when it can route by header or cookie (A/B testing) and, unless
 	// CanaryIngress, mirror.
 	Matches bool
+	// Mirror is true when it mirrors without matching: a provider without Matches can mirror
+	// only with Mirror (a mirroring TraefikService).
+	Mirror bool
 	// Baseline is true when it can route a third backend (analysis.comparison control
 	// baseline).
 	Baseline bool
@@ -80,6 +83,7 @@ var (
 	DestinationRule = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"}
 	HTTPRoute       = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
 	Ingress         = schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}
+	TraefikService  = schema.GroupVersionKind{Group: "traefik.io", Version: "v1alpha1", Kind: "TraefikService"}
 	HTTPProxy       = schema.GroupVersionKind{Group: "projectcontour.io", Version: "v1", Kind: "HTTPProxy"}
 )
 
@@ -115,6 +119,13 @@ var All = []Info{
 		Name: siskinv1.ProviderContour, Weights: true, Matches: true, Baseline: true, Services: true,
 		Queries: "contour", Default: true,
 		Route: "HTTPProxy", Owns: []schema.GroupVersionKind{HTTPProxy},
+	},
+	{
+		// Traefik: a TraefikService named after the apex Service, weighted or mirroring, which
+		// the user's IngressRoute routes to; matching is the IngressRoute's, not Siskin's.
+		Name: siskinv1.ProviderTraefik, Weights: true, Mirror: true, Services: true,
+		Queries: "traefik", Default: true,
+		Route: "TraefikService", Owns: []schema.GroupVersionKind{TraefikService},
 	},
 	{
 		Name: siskinv1.ProviderKubernetes, Services: true,

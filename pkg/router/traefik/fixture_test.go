@@ -59,7 +59,7 @@ func newCanary(mods ...func(*siskinv1.Canary)) *siskinv1.Canary {
 	c := &siskinv1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, UID: types.UID("canary-uid")},
 		Spec: siskinv1.CanarySpec{
-			Provider:  "traefik",
+			Provider:  siskinv1.ProviderTraefik,
 			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
 			Service:   siskinv1.CanaryService{Port: 9898},
 			Analysis:  &siskinv1.CanaryAnalysis{Interval: "1m", StepWeight: 10, MaxWeight: ptr.To[int32](50)},

@@ -5,15 +5,15 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
 )
 
-// GVK is the group, version and kind of a TraefikService.
-var GVK = schema.GroupVersionKind{Group: "traefik.io", Version: "v1alpha1", Kind: kindTraefikService}
+// GVK is the group, version and kind of a TraefikService (providers.TraefikService).
+var GVK = providers.TraefikService
 
 // kindTraefikService is the kind of the routing object, as it appears in messages and errors.
 const kindTraefikService = "TraefikService"
