@@ -51,7 +51,7 @@ const (
 func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
 	s := siskinv1.CanaryService{Port: port}
 	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx || r.Provider == providerTraefik ||
-		r.Provider == siskinv1.ProviderContour {
+		r.Provider == siskinv1.ProviderLinkerd {
 		return s
 	}
 	gwNS := e.Info.Gateway.Namespace
@@ -63,7 +63,7 @@ func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryServ
 // Host is the Host header (or proxied URL host) a client sends to reach the app through its
 // route.
 func (r Router) Host(ns, name string, port int32) string {
-	if r.Provider == siskinv1.ProviderIstio {
+	if r.Provider == siskinv1.ProviderIstio || r.Provider == siskinv1.ProviderLinkerd {
 		return fmt.Sprintf("%s.%s:%d", name, ns, port)
 	}
 	return r.hostname(ns, name)
@@ -99,8 +99,6 @@ func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, err
 		return e.nginxRoute(ctx, ns, name)
 	case providerTraefik:
 		return e.traefikRoute(ctx, ns, name)
-	case siskinv1.ProviderContour:
-		return e.contourRoute(ctx, ns, name)
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	short := func(host string) string {

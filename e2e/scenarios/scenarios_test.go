@@ -79,10 +79,10 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", contourOr(traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), ContourPromotion), withContour(withNginxAndTraefik)},
-	{"rollback-errors", contourOr(traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), ContourRollbackOnErrors), withContour(withNginxAndTraefik)},
+	{"promotion", traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), withLinkerd(withNginxAndTraefik)},
+	{"rollback-errors", traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), withLinkerd(withNginxAndTraefik)},
 	{"rollback-latency", RollbackOnLatency, both},
-	{"ab-testing", contourOr(nginxOr(ABTesting, NginxABTesting), ContourABTesting), withContour(withNginx)},
+	{"ab-testing", nginxOr(ABTesting, NginxABTesting), withNginx},
 	{"blue-green", BlueGreen, both},
 	{"blue-green-mirror", BlueGreenMirror, both},
 	{"manual-gate", ManualGate, both},
