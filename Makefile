@@ -69,8 +69,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(HELM) ## Run unit and integration tests (integration tests start a real API server from bin/, Prometheus and headless chromium; both are installed from Debian when missing).
+test: manifests generate $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(HELM) ## Run unit and integration tests (integration tests start a real API server from bin/, Prometheus, graphite-web with carbon-cache, and headless chromium; all are installed from Debian when missing).
 	@hack/prometheus.sh
+	@hack/graphite.sh
 	@hack/chromium.sh
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
