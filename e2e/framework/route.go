@@ -51,7 +51,7 @@ const (
 func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
 	s := siskinv1.CanaryService{Port: port}
 	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx || r.Provider == providerTraefik ||
-		r.Provider == siskinv1.ProviderLinkerd {
+		r.Provider == siskinv1.ProviderContour || r.Provider == siskinv1.ProviderLinkerd {
 		return s
 	}
 	gwNS := e.Info.Gateway.Namespace
@@ -99,6 +99,8 @@ func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, err
 		return e.nginxRoute(ctx, ns, name)
 	case providerTraefik:
 		return e.traefikRoute(ctx, ns, name)
+	case siskinv1.ProviderContour:
+		return e.contourRoute(ctx, ns, name)
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	short := func(host string) string {

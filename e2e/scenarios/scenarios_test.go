@@ -79,10 +79,10 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), withLinkerd(withNginxAndTraefik)},
-	{"rollback-errors", traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), withLinkerd(withNginxAndTraefik)},
+	{"promotion", contourOr(traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), ContourPromotion), withLinkerd(withContour(withNginxAndTraefik))},
+	{"rollback-errors", contourOr(traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), ContourRollbackOnErrors), withLinkerd(withContour(withNginxAndTraefik))},
 	{"rollback-latency", RollbackOnLatency, both},
-	{"ab-testing", nginxOr(ABTesting, NginxABTesting), withNginx},
+	{"ab-testing", contourOr(nginxOr(ABTesting, NginxABTesting), ContourABTesting), withContour(withNginx)},
 	{"blue-green", BlueGreen, both},
 	{"blue-green-mirror", BlueGreenMirror, both},
 	{"manual-gate", ManualGate, both},
