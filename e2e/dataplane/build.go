@@ -98,6 +98,7 @@ func Build(s Snapshot) *Table {
 
 	// Gateway API: HTTPRoutes attached to a Gateway of ours, or to a Service (GAMMA).
 	ours := t.indexGateways(s)
+	envoyGWs := envoyGateways(s)
 	routes := append([]*gatewayv1.HTTPRoute(nil), s.HTTPRoutes...)
 	sortByAge(routes, func(r *gatewayv1.HTTPRoute) *metav1.ObjectMeta { return &r.ObjectMeta })
 	byHost := map[string][]ranked{}
@@ -110,6 +111,7 @@ func Build(s Snapshot) *Table {
 			continue
 		}
 		ranks, errs := compileHTTPRoute(hr, order)
+		markEnvoyGatewayClusters(hr, ranks, envoyGWs)
 		t.routes.Errors = append(t.routes.Errors, errs...)
 		for _, h := range hosts {
 			byHost[h] = append(byHost[h], ranks...)

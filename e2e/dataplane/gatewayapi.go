@@ -28,7 +28,7 @@ type gatewayStatus struct {
 func (t *Table) indexGateways(s Snapshot) map[svcKey]bool {
 	classes := map[string]bool{}
 	for _, gc := range s.GatewayClasses {
-		if string(gc.Spec.ControllerName) == s.ControllerName {
+		if servesClass(gc.Spec.ControllerName, s.ControllerName) {
 			classes[gc.Name] = true
 		}
 	}
