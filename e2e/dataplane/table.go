@@ -9,7 +9,9 @@
 // istio_request_duration_milliseconds with reporter="destination") for every request, and
 // ingress-nginx's (nginx_ingress_controller_requests,
 // nginx_ingress_controller_request_duration_seconds) for those an Ingress routed, so that
-// Siskin's built-in queries work against it.
+// Siskin's built-in queries work against it. It also routes by Traefik's IngressRoutes and the
+// TraefikServices they name, and counts what they routed in Traefik's service metrics
+// (traefik.go).
 //
 // The routing table is built by Build, a pure function of the objects read from the API
 // server, and replaced whole when they change; Table.Route decides where a request goes.
