@@ -17,6 +17,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/metrics/keptn"
 	"github.com/siskin-dev/siskin/pkg/metrics/newrelic"
 	"github.com/siskin-dev/siskin/pkg/metrics/prometheus"
+	"github.com/siskin-dev/siskin/pkg/metrics/splunk"
 	"github.com/siskin-dev/siskin/pkg/metrics/stackdriver"
 	"github.com/siskin-dev/siskin/pkg/observability"
 	"github.com/siskin-dev/siskin/pkg/router/all"
@@ -88,6 +89,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		metrics.TypeCloudWatch:  cloudwatch.NewPool(cloudwatch.Options{}),
 		metrics.TypeKeptn:       keptn.New(c, keptn.Options{}),
 		metrics.TypeStackdriver: stackdriver.NewPool(stackdriver.Options{}),
+		metrics.TypeSplunk:      splunk.NewPool(splunk.Options{}),
 		metrics.TypeNewRelic:    newrelic.NewPool(newrelic.Options{}),
 		metrics.TypeInfluxDB:    influxdb.NewPool(influxdb.Options{}),
 		metrics.TypeGraphite:    graphite.NewPool(graphite.Options{}),
