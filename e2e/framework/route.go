@@ -56,7 +56,7 @@ func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryServ
 	}
 	gwNS := e.Info.Gateway.Namespace
 	s.Hosts = []string{r.hostname(ns, name)}
-	s.GatewayRefs = []siskinv1.ParentReference{{Name: e.Info.Gateway.Name, Namespace: &gwNS}}
+	s.GatewayRefs = []siskinv1.ParentReference{{Name: r.gateway(e), Namespace: &gwNS}}
 	return s
 }
 

@@ -284,6 +284,7 @@ func createGateway(ctx context.Context, c client.Client) error {
 			},
 		},
 	}
+	objs = append(objs, envoyGatewayObjects()...)
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)

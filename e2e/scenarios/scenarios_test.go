@@ -79,8 +79,8 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", contourOr(traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), ContourPromotion), withLinkerd(withContour(withNginxAndTraefik))},
-	{"rollback-errors", contourOr(traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), ContourRollbackOnErrors), withLinkerd(withContour(withNginxAndTraefik))},
+	{"promotion", envoyGatewayOr(contourOr(traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), ContourPromotion), EnvoyGatewayPromotion), withLinkerd(withContour(withNginxAndTraefik))},
+	{"rollback-errors", envoyGatewayOr(contourOr(traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), ContourRollbackOnErrors), EnvoyGatewayRollbackOnErrors), withLinkerd(withContour(withNginxAndTraefik))},
 	{"rollback-latency", RollbackOnLatency, both},
 	{"ab-testing", contourOr(nginxOr(ABTesting, NginxABTesting), ContourABTesting), withContour(withNginx)},
 	{"blue-green", BlueGreen, both},
