@@ -465,7 +465,7 @@ func TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite(t *testing.T) 
 	got := waitFor(t, keyOf(c), "Stalled", func(c *siskinv1.Canary) bool {
 		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionStalled)
 	})
-	const want = "provider skipper is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1), nginx, contour, kubernetes or replicas"
+	const want = "provider skipper is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1, gatewayapi:envoy, "
 	if s := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled); s.Reason != siskinv1.ReasonInvalidSpec || !strings.Contains(s.Message, want) {
 		t.Errorf("stalled condition = %s: %s, want %s: %s", s.Reason, s.Message, siskinv1.ReasonInvalidSpec, want)
 	}

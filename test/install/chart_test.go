@@ -330,7 +330,7 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 		{"two replicas without leader election",
 			map[string]any{"leaderElection": map[string]any{"enabled": false}}, "needs leaderElection.enabled=true"},
 		{"a misspelt key", map[string]any{"watchNamespace": []string{"a"}}, "watchNamespace"},
-		{"an unknown provider", map[string]any{"provider": "linkerd"}, "provider"},
+		{"an unknown provider", map[string]any{"provider": "kuma"}, "provider"},
 		{"a negative rollout limit", map[string]any{"maxConcurrentCanaries": -1}, "maxConcurrentCanaries"},
 		{"a namespace that is not a DNS label", map[string]any{"watchNamespaces": []string{"Team_A"}}, "watchNamespaces"},
 		{"a PDB that blocks every drain",
