@@ -236,8 +236,8 @@ func (p *Provider) analysis(ctx context.Context, q query) (metrics.Sample, error
 		got := &unstructured.Unstructured{}
 		got.SetGroupVersionKind(AnalysisKind)
 		if err := p.backend.client.Get(ctx, client.ObjectKey{Namespace: q.namespace, Name: name}, got); err != nil {
-			if ctx.Err() != nil {
-				continue // reported as the timeout above
+			if dl, _ := ctx.Deadline(); ctx.Err() != nil || time.Until(dl) < p.backend.opts.PollInterval {
+				continue // the wait is over (the client's rate limiter says so before the context): reported as the timeout above
 			}
 			return metrics.Sample{}, failed("read Analysis of", q, err)
 		}

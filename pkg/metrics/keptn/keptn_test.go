@@ -25,6 +25,8 @@ import (
 var (
 	env *testenv.Env
 	cl  client.Client
+	// op is the client of the fake metrics-operator, with a rate limit of its own.
+	op client.Client
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if cl, err = client.New(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	opConfig := rest.CopyConfig(env.Config)
+	opConfig.QPS, opConfig.Burst = 200, 400
+	if op, err = client.New(opConfig, client.Options{Scheme: env.Scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -98,7 +106,7 @@ func operator(t *testing.T, ns string, complete func(spec map[string]any) map[st
 		for ctx.Err() == nil {
 			l := &unstructured.UnstructuredList{}
 			l.SetGroupVersionKind(keptn.AnalysisKind.GroupVersion().WithKind("AnalysisList"))
-			if err := cl.List(ctx, l, client.InNamespace(ns)); err == nil {
+			if err := op.List(ctx, l, client.InNamespace(ns)); err == nil {
 				for i := range l.Items {
 					a := &l.Items[i]
 					if done[a.GetName()] {
@@ -109,7 +117,7 @@ func operator(t *testing.T, ns string, complete func(spec map[string]any) map[st
 					specs <- spec
 					if st := complete(spec); st != nil {
 						a.Object["status"] = st
-						_ = cl.Status().Update(ctx, a)
+						_ = op.Status().Update(ctx, a)
 					}
 				}
 			}
