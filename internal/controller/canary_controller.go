@@ -71,8 +71,10 @@ type CanaryReconciler struct {
 
 	// slots admits rollouts under MaxConcurrentCanaries.
 	slots rolloutSlots
-	// writes tracks status writes the cache has not shown yet.
-	writes statusWrites
+	// writes tracks status writes the cache has not shown yet, objects the writes of the
+	// routers and the target adapters.
+	writes  statusWrites
+	objects *objectWrites
 	// wake brings queued Canaries back when a rollout slot frees, and Canaries whose step's
 	// calls ended off the workers.
 	wake chan event.GenericEvent
@@ -101,11 +103,13 @@ type Notifier interface {
 
 // Reconcile moves one Canary a step forward and writes its status once.
 func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ctx = forCanary(ctx, req.NamespacedName)
 	obj := &siskinv1.Canary{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.Namespace, req.Name)
 			r.writes.forget(req.NamespacedName)
+			r.objects.forget(req.NamespacedName)
 			r.gathers.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -118,6 +122,12 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{RequeueAfter: left}, nil
 	case expired:
 		ctrl.LoggerFrom(ctx).Info("cache did not catch up with the status write", "canary", req.Name, "after", cacheWait.String())
+	}
+	if left := r.objects.behind(ctx, req.NamespacedName, r.now(), cacheWait); left > 0 && obj.DeletionTimestamp.IsZero() {
+		// The cache still holds an object from before the last actions' write (the route a
+		// step set, the target it scaled); that object's update event brings the Canary back.
+		ctrl.LoggerFrom(ctx).V(1).Info("cache behind the last actions' writes, waiting for it")
+		return ctrl.Result{RequeueAfter: min(left, staleRetry)}, nil
 	}
 	if !obj.DeletionTimestamp.IsZero() {
 		canary.Normalize(&obj.Spec) // Flagger spellings the routers do not read (suffix, allowOrigin)

@@ -95,8 +95,16 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		metrics.TypeGraphite:    graphite.NewPool(graphite.Options{}),
 		metrics.TypeDynatrace:   dynatrace.NewPool(dynatrace.Options{}),
 	}
-	kinds := target.NewKinds(reader, c, o.SelectorLabels, o.AdoptFlaggerNamespaces)
-	services := kubernetes.New(reader, c, o.SelectorLabels)
+	// The routers and the target adapters write through a client that records their writes,
+	// so that a round meeting a cache without them waits for it (objectWrites).
+	objects := &objectWrites{reader: reader}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	oc := expectingClient{Client: c, writes: objects, now: now}
+	kinds := target.NewKinds(reader, oc, o.SelectorLabels, o.AdoptFlaggerNamespaces)
+	services := kubernetes.New(reader, oc, o.SelectorLabels)
 	return &CanaryReconciler{
 		Client:                  c,
 		Recorder:                mgr.GetEventRecorder("siskin"),
@@ -105,7 +113,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,
 		Target:                  kinds,
 		Services:                services,
-		Routers:                 all.New(reader, c, services, kinds),
+		Routers:                 all.New(reader, oc, services, kinds),
 		Webhooks:                webhooks.New(hookOpts...),
 		Analyzer: metrics.NewAnalyzer(metrics.AnalyzerOptions{
 			Providers: pool,
@@ -118,5 +126,6 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		Metrics:  recorder,
 		Notifier: o.Notifier,
 		Now:      o.Now,
+		objects:  objects,
 	}, nil
 }

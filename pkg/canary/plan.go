@@ -294,13 +294,20 @@ type wait struct {
 // the running one, which the Reconciling condition names; so a restart continues the same wait.
 func (p *planner) waitFor(w wait) (exceeded bool) {
 	st := &p.st
-	if st.WaitingSince == nil || reconcilingReason(&p.c.Status) != w.reason {
+	switch {
+	case st.WaitingSince == nil || reconcilingReason(&p.c.Status) != w.reason:
 		st.WaitingSince = stampPtr(p.now)
 		if w.mode != waitSilent {
 			p.event(false, siskinv1.SeverityInfo, w.reason, w.message, w.mode == waitMuted)
 		}
+		p.readiness(condProgressing, w.reason, w.message)
+	case p.now.Before(st.WaitingSince.Add(p.set.settle)):
+		// The wait has just begun: its detail (replicas updated so far) is not rewritten
+		// until the settle moment ends, when the round wakes to write it if it still waits.
+		p.wakeAt(st.WaitingSince.Add(p.set.settle))
+	default:
+		p.readiness(condProgressing, w.reason, w.message)
 	}
-	p.readiness(condProgressing, w.reason, w.message)
 	if w.limit <= 0 {
 		return false
 	}

@@ -38,6 +38,9 @@ func (p *planner) analysing() {
 		return
 	}
 	if reason := blockedBy(&p.set, st, p.obs); reason != "" {
+		if p.settling() {
+			return
+		}
 		// Workloads and routes take a while after every change, so these waits show in the
 		// conditions only; the deadline, if reached, is announced.
 		msg := p.blockMessage(reason)
@@ -67,6 +70,23 @@ func (p *planner) analysing() {
 		return
 	}
 	p.step()
+}
+
+// settling reports whether the analysis is in the settle moment after its last step (or its
+// start) with no wait recorded yet: a readiness wait then stays out of the status, and the
+// round wakes when the moment ends. A wait that outlasts it is recorded from then on; the
+// informer events of the router and the workloads usually end it before.
+func (p *planner) settling() bool {
+	st := &p.st
+	if st.WaitingSince != nil || st.LastStepTime == nil {
+		return false
+	}
+	end := st.LastStepTime.Add(p.set.settle)
+	if !p.now.Before(end) {
+		return false
+	}
+	p.wakeAt(end)
+	return true
 }
 
 // isReadinessWait reports whether reason is a wait that ends as soon as the workloads and the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
@@ -746,6 +747,43 @@ var analysisCases = []planCase{{
 	actions: "SetRoute(80/20)",
 	requeue: 10 * time.Minute,
 	check:   wantCondition(siskinv1.ConditionReconciling, "True/RouteNotConfirmed"),
+}, {
+	// The status write of a step comes before the router's: a round that meets the route a
+	// moment later, before the informer has it, writes no wait that would end a moment later.
+	name:    "right after a step, a route not confirmed yet stays out of the status until the settle moment ends",
+	canary:  progressingAt(20),
+	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Route.PrimaryWeight, o.Route.CanaryWeight = 90, 10 },
+	at:      2 * time.Second,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  20,
+	actions: "SetRoute(80/20)",
+	requeue: 3 * time.Second,
+	check:   all(notWaiting, wantCondition(siskinv1.ConditionReconciling, "True/Progressing")),
+}, {
+	name:    "the canary's pods starting after a new revision stay out of the status until the settle moment ends",
+	canary:  progressingAt(0),
+	obs:     func(_ *siskinv1.Canary, o *Observation) { o.Target.Ready, o.Target.Available = false, 0 },
+	at:      time.Second,
+	phase:   siskinv1.PhaseProgressing,
+	requeue: 4 * time.Second,
+	check:   all(notWaiting, wantCondition(siskinv1.ConditionReconciling, "True/Progressing")),
+}, {
+	name: "a wait that has just begun keeps its message until the settle moment ends",
+	canary: func(c *siskinv1.Canary) {
+		progressingStatus(c, 10)
+		withWait(c, siskinv1.ReasonCanaryNotReady, t0.Add(58*time.Second))
+	},
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target.Ready, o.Target.Message = false, "1 of 2 replicas ready"
+	},
+	at:      time.Minute,
+	phase:   siskinv1.PhaseProgressing,
+	weight:  10,
+	requeue: 3 * time.Second,
+	check: wantStatus("the wait's first message", func(st *siskinv1.CanaryStatus) bool {
+		c := meta.FindStatusCondition(st.Conditions, siskinv1.ConditionReady)
+		return st.WaitingSince != nil && c != nil && c.Message == "waiting"
+	}),
 }, {
 	name:    "a rollback webhook rolls the analysis back at the next step",
 	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 10); hook(c, siskinv1.RollbackHook) },

@@ -16,6 +16,9 @@ const (
 	fullWeight                  = 100
 	// defaultErrorLimit is analysis.errorLimit's default: consecutive steps without a verdict.
 	defaultErrorLimit = 5
+	// maxSettle bounds settle: the moment after a change in which the waits it causes are
+	// not written to the status (see settings.settle).
+	maxSettle = 5 * time.Second
 )
 
 // settings are the spec values the planner uses, with defaults applied. They are computed
@@ -33,6 +36,12 @@ type settings struct {
 	compare *comparison
 	// advise is analysis.advise, nil without one.
 	advise *advise
+	// settle is how long after a change (a step, a new revision, a promotion) the waits it
+	// causes stay out of the status: the informers see the router's and the workloads' new
+	// state, and the canary's pods start, usually within it, and recording a wait only to
+	// record its end a moment later would cost two status writes per step for nothing. Half
+	// the interval, at most maxSettle.
+	settle time.Duration
 }
 
 func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
@@ -70,6 +79,7 @@ func settingsFor(c *siskinv1.Canary, obs *Observation) settings {
 	s.compare = comparisonFor(a, s.interval, &s.strategy)
 	s.strategy.baseline = s.compare != nil && s.compare.baseline
 	s.advise = adviseFor(a)
+	s.settle = min(maxSettle, s.interval/2)
 	return s
 }
 
