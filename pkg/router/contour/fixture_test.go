@@ -1,97 +1,32 @@
 package contour
 
 import (
-	"context"
 	"testing"
 
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
-const ns = "test"
-
-// writes counts the write calls a router makes.
-type writes struct{ n int }
-
-func (w *writes) funcs() interceptor.Funcs {
-	return interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			w.n++
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			w.n++
-			return c.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
-			w.n++
-			return c.Patch(ctx, obj, p, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			w.n++
-			return c.Delete(ctx, obj, opts...)
-		},
-	}
-}
+const ns = routertest.Namespace
 
 // newRouter is a router over a fake API server holding objs.
-func newRouter(t *testing.T, objs ...client.Object) (*Router, client.Client, *writes) {
+func newRouter(t *testing.T, objs ...client.Object) (*Router, client.Client, *routertest.Writes) {
 	t.Helper()
-	s := runtime.NewScheme()
-	if err := contourv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := siskinv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	w := &writes{}
-	cl := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&contourv1.HTTPProxy{}).
-		WithInterceptorFuncs(w.funcs()).Build()
+	cl, w := routertest.Client(t, []func(*runtime.Scheme) error{contourv1.AddToScheme}, []client.Object{&contourv1.HTTPProxy{}}, objs...)
 	return New(cl, cl), cl, w
 }
 
 // newCanary is a weighted canary of podinfo on port 9898.
 func newCanary(mods ...func(*siskinv1.Canary)) *siskinv1.Canary {
-	c := &siskinv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, UID: types.UID("canary-uid")},
-		Spec: siskinv1.CanarySpec{
-			Provider:  siskinv1.ProviderContour,
-			TargetRef: siskinv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			Service:   siskinv1.CanaryService{Port: 9898},
-			Analysis:  &siskinv1.CanaryAnalysis{Interval: "1m", StepWeight: 10, MaxWeight: ptr.To[int32](50)},
-		},
-	}
-	for _, m := range mods {
-		m(c)
-	}
-	return c
-}
-
-// abTest makes c an A/B test of matches.
-func abTest(matches ...siskinv1.HTTPMatchRequest) func(*siskinv1.Canary) {
-	return func(c *siskinv1.Canary) {
-		c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 10, Match: matches}
-	}
-}
-
-// header is a match of one header.
-func header(name string, m siskinv1.StringMatch) siskinv1.HTTPMatchRequest {
-	return siskinv1.HTTPMatchRequest{Headers: map[string]siskinv1.StringMatch{name: m}}
+	unnamedPort := func(c *siskinv1.Canary) { c.Spec.Service.PortName = "" }
+	return routertest.Canary(siskinv1.ProviderContour, append([]func(*siskinv1.Canary){unnamedPort}, mods...)...)
 }
 
 func getProxy(t *testing.T, cl client.Client, name string) *contourv1.HTTPProxy {
 	t.Helper()
-	p := &contourv1.HTTPProxy{}
-	if err := cl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
-		t.Fatalf("get HTTPProxy %s: %v", name, err)
-	}
-	return p
+	return routertest.Get(t, cl, name, &contourv1.HTTPProxy{})
 }

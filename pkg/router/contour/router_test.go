@@ -12,6 +12,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -51,8 +52,8 @@ func TestApplyWritesOnlyWhatChanged(t *testing.T) {
 			t.Fatalf("Apply %d: %v", i, err)
 		}
 	}
-	if w.n != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.n)
+	if w.N != 2 {
+		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
 	}
 	route, err := r.Observe(ctx, c)
 	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
@@ -157,8 +158,8 @@ func TestForeignHTTPProxyIsNotOwned(t *testing.T) {
 	if err := r.Finalize(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if w.n != 0 {
-		t.Fatalf("%d writes to a foreign HTTPProxy", w.n)
+	if w.N != 0 {
+		t.Fatalf("%d writes to a foreign HTTPProxy", w.N)
 	}
 	if got := getProxy(t, cl, "podinfo"); got.Spec.VirtualHost == nil || got.Spec.Routes[0].Services[0].Name != "podinfo" {
 		t.Fatalf("the foreign HTTPProxy changed: %+v", got.Spec)
@@ -203,12 +204,12 @@ func TestFinalizeHandsBackAndIsAdoptedAgain(t *testing.T) {
 	if err := r.Finalize(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	n := w.n
+	n := w.N
 	if err := r.Finalize(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if w.n != n {
-		t.Fatalf("a second Finalize wrote %d times", w.n-n)
+	if w.N != n {
+		t.Fatalf("a second Finalize wrote %d times", w.N-n)
 	}
 	if p := getProxy(t, cl, "podinfo"); metav1.GetControllerOf(p) != nil {
 		t.Fatalf("the handed-back HTTPProxy still has a controller")
@@ -235,9 +236,9 @@ func TestRefusals(t *testing.T) {
 		{"headers to add", func(c *siskinv1.Canary) {
 			c.Spec.Service.Headers = &siskinv1.Headers{Request: &siskinv1.HeaderOperations{Add: map[string]string{"x-a": "b"}}}
 		}, "spec.service.headers.request.add"},
-		{"method match", abTest(siskinv1.HTTPMatchRequest{Method: &siskinv1.StringMatch{Exact: "GET"}}),
+		{"method match", routertest.ABTest(siskinv1.HTTPMatchRequest{Method: &siskinv1.StringMatch{Exact: "GET"}}),
 			"analysis.match[0]: HTTPProxy conditions match the path, headers and query parameters only"},
-		{"withoutHeaders regex", abTest(siskinv1.HTTPMatchRequest{WithoutHeaders: map[string]siskinv1.StringMatch{"x-a": {Regex: "b.*"}}}),
+		{"withoutHeaders regex", routertest.ABTest(siskinv1.HTTPMatchRequest{WithoutHeaders: map[string]siskinv1.StringMatch{"x-a": {Regex: "b.*"}}}),
 			"withoutHeaders x-a: HTTPProxy conditions exclude a header by its exact value only"},
 		{"unknown retry condition", func(c *siskinv1.Canary) {
 			c.Spec.Service.Retries = &siskinv1.HTTPRetry{Attempts: 2, RetryOn: "5xx,sometimes"}
@@ -255,8 +256,8 @@ func TestRefusals(t *testing.T) {
 			if !errors.Is(err, errSpec) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Apply error = %v, want errSpec with %q", err, tt.want)
 			}
-			if w.n != 0 {
-				t.Fatalf("%d writes for a refused spec", w.n)
+			if w.N != 0 {
+				t.Fatalf("%d writes for a refused spec", w.N)
 			}
 		})
 	}
