@@ -183,6 +183,13 @@ var unstructuredKind = schema.GroupResource{Group: "keda.sh", Resource: "scaledo
 // unstructuredGrants are the grants of files whose unstructured objects are not KEDA's
 // (unstructuredKind): the calls of such a file are declared here rather than read.
 var unstructuredGrants = map[string][]grant{
+	// Provider traefik's TraefikServices are read through the cache, created and patched
+	// (Finalize hands them back with a patch; nothing updates or deletes them).
+	"pkg/router/traefik/router.go": {
+		{"traefik.io", "traefikservices", "get"}, {"traefik.io", "traefikservices", "list"},
+		{"traefik.io", "traefikservices", "watch"}, {"traefik.io", "traefikservices", "create"},
+		{"traefik.io", "traefikservices", "patch"},
+	},
 	// Keptn's KeptnMetrics are read, its Analyses created, read and deleted.
 	"pkg/metrics/keptn/keptn.go": {
 		{"metrics.keptn.sh", "keptnmetrics", "get"}, {"metrics.keptn.sh", "keptnmetrics", "list"},

@@ -35,4 +35,4 @@
 package traefik
 
 // The controller's permissions for this router (controller-gen reads them here):
-// +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;patch
