@@ -13,6 +13,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/metrics"
 )
 
 // flaggerAPIVersion is the API version of Flagger's kinds.
@@ -259,8 +260,8 @@ func metricTemplateWarnings(js []byte) ([]string, int) {
 		warns = append(warns, "refused: a field Siskin does not have would be dropped: "+unknown)
 		refused++
 	}
-	if t := mt.Spec.Provider.Type; t != "" && t != "prometheus" {
-		warns = append(warns, fmt.Sprintf("refused: spec.provider.type %s: Siskin has only the prometheus provider", t))
+	if t := mt.Spec.Provider.Type; t != "" && !slices.Contains(metrics.ProviderTypes, t) {
+		warns = append(warns, fmt.Sprintf("refused: spec.provider.type %s: Siskin's metric backends are %s", t, strings.Join(metrics.ProviderTypes, ", ")))
 		refused++
 	}
 	return warns, refused
