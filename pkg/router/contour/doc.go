@@ -39,4 +39,4 @@
 package contour
 
 // The controller's permissions for this router (controller-gen reads them here):
-// +kubebuilder:rbac:groups=projectcontour.io,resources=httpproxies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=projectcontour.io,resources=httpproxies,verbs=get;list;watch;create;patch
