@@ -40,8 +40,8 @@ func TestApplyWritesOnlyWhatChanged(t *testing.T) {
 			t.Fatalf("Apply %d: %v", i, err)
 		}
 	}
-	if w.n != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.n)
+	if w.N != 2 {
+		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
 	}
 	route, err := r.Observe(ctx, c)
 	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
@@ -129,8 +129,8 @@ func TestMirroringReplacesTheWeightsAndBack(t *testing.T) {
 			t.Fatalf("Observe after Apply %d = %+v, %v", i, route, err)
 		}
 	}
-	if w.n != 3 {
-		t.Fatalf("%d writes, want 3", w.n)
+	if w.N != 3 {
+		t.Fatalf("%d writes, want 3", w.N)
 	}
 }
 
@@ -169,8 +169,8 @@ func TestATraefikServiceSiskinDoesNotOwnIsRefused(t *testing.T) {
 	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); !errors.Is(err, router.ErrNotOwned) {
 		t.Fatalf("Apply: %v, want ErrNotOwned", err)
 	}
-	if err := r.Finalize(ctx, c); err != nil || w.n != 0 {
-		t.Fatalf("Finalize: %v, %d writes, want none", err, w.n)
+	if err := r.Finalize(ctx, c); err != nil || w.N != 0 {
+		t.Fatalf("Finalize: %v, %d writes, want none", err, w.N)
 	}
 	got := getTraefikService(t, cl, "podinfo")
 	if len(got.GetAnnotations()) != 0 || len(got.GetOwnerReferences()) != 0 {
@@ -197,8 +197,8 @@ func TestATraefikServiceAnnotatedForTheCanaryIsAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := getTraefikService(t, cl, "podinfo")
-	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || readRoute(c, got).CanaryWeight != 40 || w.n != 1 {
-		t.Fatalf("after Ensure: controller %v, route %+v, %d writes", ref, readRoute(c, got), w.n)
+	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || readRoute(c, got).CanaryWeight != 40 || w.N != 1 {
+		t.Fatalf("after Ensure: controller %v, route %+v, %d writes", ref, readRoute(c, got), w.N)
 	}
 }
 
@@ -216,8 +216,8 @@ func TestFinalizeHandsTheTraefikServiceBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if w.n != 2 {
-		t.Fatalf("%d writes for a create and two Finalizes, want 2", w.n)
+	if w.N != 2 {
+		t.Fatalf("%d writes for a create and two Finalizes, want 2", w.N)
 	}
 	got := getTraefikService(t, cl, "podinfo")
 	if len(got.GetOwnerReferences()) != 0 {
@@ -264,8 +264,8 @@ func TestWhatATraefikServiceCannotRouteIsAnError(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Apply: %v, want an error containing %q", err, tc.want)
 			}
-			if w.n != 0 {
-				t.Fatalf("%d writes, want none", w.n)
+			if w.N != 0 {
+				t.Fatalf("%d writes, want none", w.N)
 			}
 		})
 	}
