@@ -8,6 +8,7 @@ import (
 
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
@@ -16,15 +17,34 @@ import (
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
-func TestObserveWithoutHTTPProxyIsNotConverged(t *testing.T) {
-	r, _, _ := newRouter(t)
-	route, err := r.Observe(context.Background(), newCanary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if route.Converged || route.Message != "HTTPProxy test/podinfo not found" {
-		t.Fatalf("Observe = %+v", route)
-	}
+// The behaviour every router with objects of its own has: the HTTPProxy named after the apex
+// Service.
+func TestContract(t *testing.T) {
+	routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary: newCanary,
+		Kind:   kindHTTPProxy, Name: "podinfo",
+		Foreign: func() client.Object {
+			return &contourv1.HTTPProxy{
+				ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+				Spec: contourv1.HTTPProxySpec{
+					VirtualHost: &contourv1.VirtualHost{Fqdn: "app.example.com"},
+					Routes:      []contourv1.Route{{Services: []contourv1.Service{{Name: "podinfo", Port: 9898}}}},
+				},
+			}
+		},
+		Orphan: func() client.Object {
+			return &contourv1.HTTPProxy{
+				ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Annotations: map[string]string{target.AnnotationCanary: "podinfo"}},
+				Spec: contourv1.HTTPProxySpec{Routes: []contourv1.Route{{Services: []contourv1.Service{
+					{Name: "podinfo-primary", Port: 9898, Weight: 70}, {Name: "podinfo-canary", Port: 9898, Weight: 30},
+				}}}},
+			}
+		},
+		OrphanWeight: 30, CreateWrites: 1, WritesPerChange: 1,
+	}.Run(t)
 }
 
 // The HTTPProxy is named after spec.service.name when it is set.
@@ -38,26 +58,6 @@ func TestHTTPProxyIsNamedAfterTheApexService(t *testing.T) {
 	p := getProxy(t, cl, "frontend")
 	if got := p.Spec.Routes[0].Services; got[0].Name != "frontend-primary" || got[1].Name != "frontend-canary" {
 		t.Fatalf("services = %+v, want frontend-primary and frontend-canary", got)
-	}
-}
-
-func TestApplyWritesOnlyWhatChanged(t *testing.T) {
-	ctx := context.Background()
-	r, _, w := newRouter(t)
-	c := newCanary()
-	for i, d := range []canary.DesiredRoute{
-		{PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 80, CanaryWeight: 20},
-	} {
-		if err := r.Apply(ctx, c, d); err != nil {
-			t.Fatalf("Apply %d: %v", i, err)
-		}
-	}
-	if w.N != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
-	}
-	route, err := r.Observe(ctx, c)
-	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
-		t.Fatalf("Observe = %+v, %v", route, err)
 	}
 }
 
@@ -133,63 +133,6 @@ func TestObserveWaitsForContourToServeTheHTTPProxy(t *testing.T) {
 	}
 	if route, err := r.Observe(ctx, c); err != nil || !route.Converged {
 		t.Fatalf("Observe of a valid HTTPProxy = %+v, %v", route, err)
-	}
-}
-
-// An HTTPProxy of the apex Service's name that Siskin did not make is never touched.
-func TestForeignHTTPProxyIsNotOwned(t *testing.T) {
-	ctx := context.Background()
-	foreign := &contourv1.HTTPProxy{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec: contourv1.HTTPProxySpec{
-			VirtualHost: &contourv1.VirtualHost{Fqdn: "app.example.com"},
-			Routes:      []contourv1.Route{{Services: []contourv1.Service{{Name: "podinfo", Port: 9898}}}},
-		},
-	}
-	r, cl, w := newRouter(t, foreign)
-	c := newCanary()
-	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Observe error = %v, want ErrNotOwned", err)
-	}
-	err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10})
-	if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), "HTTPProxy test/podinfo exists and is not managed by Canary podinfo") {
-		t.Fatalf("Apply error = %v, want ErrNotOwned naming the HTTPProxy", err)
-	}
-	if err := r.Finalize(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if w.N != 0 {
-		t.Fatalf("%d writes to a foreign HTTPProxy", w.N)
-	}
-	if got := getProxy(t, cl, "podinfo"); got.Spec.VirtualHost == nil || got.Spec.Routes[0].Services[0].Name != "podinfo" {
-		t.Fatalf("the foreign HTTPProxy changed: %+v", got.Spec)
-	}
-}
-
-// An HTTPProxy annotated with the Canary's name (handed back by Finalize, or by the user) is
-// adopted: Observe reports it as not controlled yet, Apply claims it.
-func TestAnnotatedHTTPProxyIsAdopted(t *testing.T) {
-	ctx := context.Background()
-	handed := &contourv1.HTTPProxy{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Annotations: map[string]string{target.AnnotationCanary: "podinfo"}},
-		Spec:       contourv1.HTTPProxySpec{Routes: []contourv1.Route{{Services: []contourv1.Service{{Name: "podinfo", Port: 9898, Weight: 100}}}}},
-	}
-	r, cl, _ := newRouter(t, handed)
-	c := newCanary()
-	route, err := r.Observe(ctx, c)
-	if err != nil || route.Converged || route.Message != "HTTPProxy test/podinfo is not controlled by Canary podinfo yet" {
-		t.Fatalf("Observe = %+v, %v", route, err)
-	}
-	if err := router.Ensure(ctx, r, c); err != nil {
-		t.Fatal(err)
-	}
-	p := getProxy(t, cl, "podinfo")
-	if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != c.UID {
-		t.Fatalf("controller after Ensure = %+v", ref)
-	}
-	route, err = r.Observe(ctx, c)
-	if err != nil || !route.Converged || route.PrimaryWeight != 100 || route.CanaryWeight != 0 {
-		t.Fatalf("Observe after Ensure = %+v, %v", route, err)
 	}
 }
 

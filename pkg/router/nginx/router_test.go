@@ -2,7 +2,6 @@ package nginx
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -18,35 +17,23 @@ import (
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
-func TestObserveWithoutCanaryIngressIsNotConverged(t *testing.T) {
-	r, _, _ := newRouter(t)
-	route, err := r.Observe(context.Background(), newCanary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if route.Converged || route.Message != "Ingress test/podinfo-canary not found" {
-		t.Fatalf("Observe = %+v", route)
-	}
-}
-
-func TestApplyWritesOnlyWhatChanged(t *testing.T) {
-	ctx := context.Background()
-	r, _, w := newRouter(t)
-	c := newCanary()
-	for i, d := range []canary.DesiredRoute{
-		{PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 80, CanaryWeight: 20},
-	} {
-		if err := r.Apply(ctx, c, d); err != nil {
-			t.Fatalf("Apply %d: %v", i, err)
-		}
-	}
-	if w.N != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
-	}
-	route, err := r.Observe(ctx, c)
-	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
-		t.Fatalf("Observe = %+v, %v", route, err)
-	}
+// The behaviour every router with objects of its own has: the canary Ingress podinfo-canary.
+func TestContract(t *testing.T) {
+	routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary: newCanary,
+		Kind:   kindIngress, Name: "podinfo-canary",
+		Foreign: func() client.Object {
+			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns}}
+		},
+		Orphan: func() client.Object {
+			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns,
+				Annotations: map[string]string{target.AnnotationCanary: "podinfo", annWeight: "40"}}}
+		},
+		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1,
+	}.Run(t)
 }
 
 // A hand-edited canary Ingress reports what it carries, and is converged again only once it
@@ -86,45 +73,6 @@ func TestObserveReadsTheLiveIngress(t *testing.T) {
 	}
 	if got := getIngress(t, cl, "podinfo-canary"); got.Spec.Rules[0].Host != "www.example.com" || got.Annotations[annCanary] != "true" {
 		t.Fatalf("canary Ingress after Apply: host %s, annotations %v", got.Spec.Rules[0].Host, got.Annotations)
-	}
-}
-
-func TestAnIngressSiskinDoesNotOwnIsRefused(t *testing.T) {
-	ctx := context.Background()
-	foreign := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns}}
-	r, cl, w := newRouter(t, foreign)
-	c := newCanary()
-	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Observe: %v, want ErrNotOwned", err)
-	}
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Apply: %v, want ErrNotOwned", err)
-	}
-	if err := r.Finalize(ctx, c); err != nil || w.N != 0 {
-		t.Fatalf("Finalize: %v, %d writes, want none", err, w.N)
-	}
-	if got := getIngress(t, cl, "podinfo-canary"); len(got.Annotations) != 0 {
-		t.Fatalf("the foreign Ingress was changed: %v", got.Annotations)
-	}
-}
-
-// An Ingress without a controller that names the Canary is adopted, with one write.
-func TestAnIngressAnnotatedForTheCanaryIsAdopted(t *testing.T) {
-	ctx := context.Background()
-	orphan := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns,
-		Annotations: map[string]string{target.AnnotationCanary: "podinfo", annWeight: "40"}}}
-	r, cl, w := newRouter(t, orphan)
-	c := newCanary()
-	route, err := r.Observe(ctx, c)
-	if err != nil || route.Converged || route.CanaryWeight != 40 || !strings.Contains(route.Message, "is not controlled by Canary podinfo yet") {
-		t.Fatalf("Observe = %+v, %v", route, err)
-	}
-	if err := router.Ensure(ctx, r, c); err != nil {
-		t.Fatal(err)
-	}
-	got := getIngress(t, cl, "podinfo-canary")
-	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || got.Annotations[annWeight] != "40" || w.N != 1 {
-		t.Fatalf("after Ensure: controller %v, annotations %v, %d writes", ref, got.Annotations, w.N)
 	}
 }
 

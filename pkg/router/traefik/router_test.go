@@ -2,12 +2,10 @@ package traefik
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -15,38 +13,33 @@ import (
 
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
-func TestObserveWithoutTraefikServiceIsNotConverged(t *testing.T) {
-	r, _, _ := newRouter(t)
-	route, err := r.Observe(context.Background(), newCanary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if route.Converged || route.Message != "TraefikService test/podinfo not found" {
-		t.Fatalf("Observe = %+v", route)
-	}
-}
-
-func TestApplyWritesOnlyWhatChanged(t *testing.T) {
-	ctx := context.Background()
-	r, _, w := newRouter(t)
-	c := newCanary()
-	for i, d := range []canary.DesiredRoute{
-		{PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 90, CanaryWeight: 10}, {PrimaryWeight: 80, CanaryWeight: 20},
-	} {
-		if err := r.Apply(ctx, c, d); err != nil {
-			t.Fatalf("Apply %d: %v", i, err)
-		}
-	}
-	if w.N != 2 {
-		t.Fatalf("%d writes for a create, a no-op and a weight change, want 2", w.N)
-	}
-	route, err := r.Observe(ctx, c)
-	if err != nil || !route.Converged || route.PrimaryWeight != 80 || route.CanaryWeight != 20 {
-		t.Fatalf("Observe = %+v, %v", route, err)
-	}
+// The behaviour every router with objects of its own has: the TraefikService named after the
+// apex Service.
+func TestContract(t *testing.T) {
+	routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary: newCanary,
+		Kind:   kindTraefikService, Name: "podinfo",
+		Foreign: func() client.Object {
+			return traefikService("podinfo", nil, map[string]any{"weighted": map[string]any{"services": []any{
+				map[string]any{"name": "podinfo", "port": int64(9898)},
+			}}})
+		},
+		Orphan: func() client.Object {
+			return traefikService("podinfo", map[string]string{target.AnnotationCanary: "podinfo"},
+				map[string]any{"weighted": map[string]any{"services": []any{
+					map[string]any{"name": "podinfo-primary", "port": int64(9898), "weight": int64(60)},
+					map[string]any{"name": "podinfo-canary", "port": int64(9898), "weight": int64(40)},
+				}}})
+		},
+		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1,
+	}.Run(t)
 }
 
 // A hand-edited TraefikService reports what it carries, and is converged again only once it
@@ -153,52 +146,6 @@ func TestAMirrorOfAnotherPercentIsNotConverged(t *testing.T) {
 	route, err := r.Observe(ctx, c)
 	if err != nil || route.Converged || !route.Mirror || route.PrimaryWeight != 100 {
 		t.Fatalf("Observe = %+v, %v", route, err)
-	}
-}
-
-func TestATraefikServiceSiskinDoesNotOwnIsRefused(t *testing.T) {
-	ctx := context.Background()
-	foreign := traefikService("podinfo", nil, map[string]any{"weighted": map[string]any{"services": []any{
-		map[string]any{"name": "podinfo", "port": int64(9898)},
-	}}})
-	r, cl, w := newRouter(t, foreign)
-	c := newCanary()
-	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Observe: %v, want ErrNotOwned", err)
-	}
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Apply: %v, want ErrNotOwned", err)
-	}
-	if err := r.Finalize(ctx, c); err != nil || w.N != 0 {
-		t.Fatalf("Finalize: %v, %d writes, want none", err, w.N)
-	}
-	got := getTraefikService(t, cl, "podinfo")
-	if len(got.GetAnnotations()) != 0 || len(got.GetOwnerReferences()) != 0 {
-		t.Fatalf("the foreign TraefikService was changed: %v %v", got.GetAnnotations(), got.GetOwnerReferences())
-	}
-}
-
-// A TraefikService without a controller that names the Canary is adopted, with one write, and
-// keeps its weights.
-func TestATraefikServiceAnnotatedForTheCanaryIsAdopted(t *testing.T) {
-	ctx := context.Background()
-	orphan := traefikService("podinfo", map[string]string{target.AnnotationCanary: "podinfo"},
-		map[string]any{"weighted": map[string]any{"services": []any{
-			map[string]any{"name": "podinfo-primary", "port": int64(9898), "weight": int64(60)},
-			map[string]any{"name": "podinfo-canary", "port": int64(9898), "weight": int64(40)},
-		}}})
-	r, cl, w := newRouter(t, orphan)
-	c := newCanary()
-	route, err := r.Observe(ctx, c)
-	if err != nil || route.Converged || route.CanaryWeight != 40 || !strings.Contains(route.Message, "is not controlled by Canary podinfo yet") {
-		t.Fatalf("Observe = %+v, %v", route, err)
-	}
-	if err := router.Ensure(ctx, r, c); err != nil {
-		t.Fatal(err)
-	}
-	got := getTraefikService(t, cl, "podinfo")
-	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID || readRoute(c, got).CanaryWeight != 40 || w.N != 1 {
-		t.Fatalf("after Ensure: controller %v, route %+v, %d writes", ref, readRoute(c, got), w.N)
 	}
 }
 
