@@ -240,7 +240,7 @@ func (r *Router) prune(ctx context.Context, c *siskinv1.Canary, refs []routeRef)
 }
 
 // Ensure creates or updates the HTTPRoute and keeps the weights it carries, or routes all
-// traffic to the primary when there is none yet. It implements the EnsureRouting action.
+// traffic to the primary when there is none yet. It implements the EnsureRoute action.
 func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
 	return router.Ensure(ctx, r, c)
 }
