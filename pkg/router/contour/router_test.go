@@ -43,7 +43,7 @@ func TestContract(t *testing.T) {
 				}}}},
 			}
 		},
-		OrphanWeight: 30, CreateWrites: 1, WritesPerChange: 1,
+		OrphanWeight: 30, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 	}.Run(t)
 }
 

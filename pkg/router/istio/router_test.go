@@ -20,6 +20,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -140,6 +141,30 @@ func handWritten(owner *metav1.OwnerReference) *networkingv1.VirtualService {
 	return vs
 }
 
+// The behaviour every router with objects of its own has: the VirtualService named after the
+// apex Service (with the DestinationRules of the primary and the canary).
+func TestContract(t *testing.T) {
+	routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary:  newCanary,
+		Kind:    kindVirtualService,
+		Name:    "podinfo",
+		Foreign: func() client.Object { return handWritten(nil) },
+		Orphan: func() client.Object {
+			vs := handWritten(nil)
+			vs.Annotations = map[string]string{target.AnnotationCanary: "podinfo"}
+			return vs
+		},
+		// Its DestinationRules are missing: Observe names the first.
+		OrphanMessage: "DestinationRule test/podinfo-primary not found",
+		// The VirtualService and two DestinationRules; a change of weights rewrites the
+		// VirtualService alone; adopting the VirtualService creates the DestinationRules.
+		CreateWrites: 3, WritesPerChange: 1, AdoptWrites: 3,
+	}.Run(t)
+}
+
 func TestForeignObjectsAreNotOverwritten(t *testing.T) {
 	helm := &metav1.OwnerReference{APIVersion: "helm.toolkit.fluxcd.io/v2", Kind: "HelmRelease", Name: "apps", UID: "helm-uid", Controller: ptr.To(true)}
 	tests := []struct {
@@ -184,53 +209,6 @@ func TestForeignObjectsAreNotOverwritten(t *testing.T) {
 				t.Fatalf("Observe error = %v, want ErrNotOwned", err)
 			}
 		})
-	}
-}
-
-func TestAnnotatedOrphanIsAdopted(t *testing.T) {
-	ctx := context.Background()
-	vs := handWritten(nil)
-	vs.Annotations = map[string]string{target.AnnotationCanary: "podinfo"}
-	r, cl, _ := newRouter(t, vs)
-	c := newCanary()
-	if got, err := r.Observe(ctx, c); err != nil || got.Converged {
-		t.Fatalf("Observe before adoption = %+v, %v", got, err)
-	}
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
-		t.Fatal(err)
-	}
-	live := getVirtualService(t, cl, "podinfo")
-	if ref := metav1.GetControllerOf(live); ref == nil || ref.UID != c.UID {
-		t.Fatalf("owner references %+v", live.OwnerReferences)
-	}
-	if got, err := r.Observe(ctx, c); err != nil || !got.Converged || got.PrimaryWeight != 100 {
-		t.Fatalf("Observe after adoption = %+v, %v", got, err)
-	}
-}
-
-func TestApplyWritesOnlyChanges(t *testing.T) {
-	ctx := context.Background()
-	c := newCanary()
-	r, _, w := newRouter(t)
-	steps := []struct {
-		route  canary.DesiredRoute
-		writes int
-	}{
-		{route: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}, writes: 3},
-		{route: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}, writes: 3},
-		{route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20}, writes: 4},
-		{route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20}, writes: 4},
-	}
-	for i, s := range steps {
-		if err := r.Apply(ctx, c, s.route); err != nil {
-			t.Fatal(err)
-		}
-		if w.N != s.writes {
-			t.Fatalf("after apply %d: %d writes, want %d", i, w.N, s.writes)
-		}
-	}
-	if err := r.Ensure(ctx, c); err != nil || w.N != 4 {
-		t.Fatalf("Ensure of a converged route: %v, %d writes", err, w.N)
 	}
 }
 

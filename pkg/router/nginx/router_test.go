@@ -32,7 +32,7 @@ func TestContract(t *testing.T) {
 			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns,
 				Annotations: map[string]string{target.AnnotationCanary: "podinfo", annWeight: "40"}}}
 		},
-		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1,
+		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 	}.Run(t)
 }
 

@@ -32,9 +32,12 @@ type Contract struct {
 	// OrphanWeight.
 	Orphan       func() client.Object
 	OrphanWeight int32
-	// WritesPerChange is how many writes a changed route takes, and CreateWrites how many its
-	// first Apply makes.
-	WritesPerChange, CreateWrites int
+	// OrphanMessage is what Observe says of the orphan before it is taken over; by default
+	// that it "is not controlled by Canary podinfo yet".
+	OrphanMessage string
+	// WritesPerChange is how many writes a changed route takes, CreateWrites how many its
+	// first Apply makes, and AdoptWrites how many taking the orphan over makes.
+	WritesPerChange, CreateWrites, AdoptWrites int
 	// Settle, when set, does what the data plane does between a write and the next look.
 	Settle func(t *testing.T, cl client.Client)
 }
@@ -76,6 +79,10 @@ func (k Contract) writesOnlyChanges(t *testing.T) {
 	}
 	if got := w.N - k.CreateWrites; got != k.WritesPerChange {
 		t.Fatalf("%d writes for a weight change, want %d", got, k.WritesPerChange)
+	}
+	before := w.N
+	if err := router.Ensure(ctx, r, c); err != nil || w.N != before {
+		t.Fatalf("Ensure of a converged route: %v, %d writes, want none", err, w.N-before)
 	}
 	if k.Settle != nil {
 		k.Settle(t, cl)
@@ -120,9 +127,13 @@ func (k Contract) orphan(t *testing.T) {
 	ctx := context.Background()
 	r, cl, w := k.New(t, k.Orphan())
 	c := k.Canary()
+	message := k.OrphanMessage
+	if message == "" {
+		message = "is not controlled by Canary podinfo yet"
+	}
 	route, err := r.Observe(ctx, c)
-	if err != nil || route.Converged || route.CanaryWeight != k.OrphanWeight || !strings.Contains(route.Message, "is not controlled by Canary podinfo yet") {
-		t.Fatalf("Observe = %+v, %v; want its weight %d, not controlled yet", route, err, k.OrphanWeight)
+	if err != nil || route.Converged || route.CanaryWeight != k.OrphanWeight || !strings.Contains(route.Message, message) {
+		t.Fatalf("Observe = %+v, %v; want its weight %d, not converged: %q", route, err, k.OrphanWeight, message)
 	}
 	if err := router.Ensure(ctx, r, c); err != nil {
 		t.Fatal(err)
@@ -134,8 +145,8 @@ func (k Contract) orphan(t *testing.T) {
 	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != c.UID {
 		t.Fatalf("controller after Ensure = %v, want Canary %s", ref, c.UID)
 	}
-	if w.N != 1 {
-		t.Fatalf("%d writes to adopt, want 1", w.N)
+	if w.N != k.AdoptWrites {
+		t.Fatalf("%d writes to adopt, want %d", w.N, k.AdoptWrites)
 	}
 	if k.Settle != nil {
 		k.Settle(t, cl)

@@ -38,7 +38,7 @@ func TestContract(t *testing.T) {
 					map[string]any{"name": "podinfo-canary", "port": int64(9898), "weight": int64(40)},
 				}}})
 		},
-		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1,
+		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 	}.Run(t)
 }
 
