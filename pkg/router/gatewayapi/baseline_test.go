@@ -27,12 +27,12 @@ func TestBaselineRouteIsObservedAndKept(t *testing.T) {
 	if got, err := r.Observe(ctx, c); err != nil || got != want {
 		t.Fatalf("Observe = %+v, %v; want %+v", got, err, want)
 	}
-	writes := w.n
+	writes := w.N
 	if err := r.Ensure(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if w.n != writes {
-		t.Fatalf("Ensure of the converged three-way route wrote %d objects", w.n-writes)
+	if w.N != writes {
+		t.Fatalf("Ensure of the converged three-way route wrote %d objects", w.N-writes)
 	}
 }
 

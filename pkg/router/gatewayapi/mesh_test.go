@@ -9,6 +9,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
 // newLinkerdCanary is newCanary with provider linkerd: no Gateway, a Service named web (so the
@@ -35,7 +36,7 @@ func TestMeshRoutesAttachToTheApexService(t *testing.T) {
 	if err := r.Apply(ctx, c, desired); err != nil {
 		t.Fatal(err)
 	}
-	compareGolden(t, "mesh-70-30", render(t, cl))
+	routertest.Golden(t, "mesh-70-30", render(t, cl))
 	for _, rt := range listHTTPRoutes(t, cl) {
 		port := int32(9898)
 		if rt.Name == "web-admin" {
@@ -66,7 +67,7 @@ func TestMeshRoutesAttachToTheApexService(t *testing.T) {
 	if err := r.Finalize(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	compareGolden(t, "mesh-hand-back", render(t, cl))
+	routertest.Golden(t, "mesh-hand-back", render(t, cl))
 }
 
 // The Gateway router of the same Canary attaches to its Gateways, not to the Service: the

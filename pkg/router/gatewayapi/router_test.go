@@ -2,7 +2,6 @@ package gatewayapi
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -137,49 +137,26 @@ func TestObserve(t *testing.T) {
 	}
 }
 
-func TestForeignHTTPRouteIsNotOverwritten(t *testing.T) {
-	ctx := context.Background()
-	rt := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns}}
-	rt.Spec.Hostnames = []gatewayv1.Hostname{"podinfo.example.com"}
-	r, _, w := newRouter(t, rt)
-	c := newCanary()
-	err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100})
-	const msg = "HTTPRoute test/podinfo exists and is not managed by Canary podinfo; delete it or annotate it siskin.dev/canary=podinfo"
-	if !errors.Is(err, router.ErrNotOwned) || !strings.Contains(err.Error(), msg) || w.n != 0 {
-		t.Fatalf("Apply = %v with %d writes, want ErrNotOwned with %q", err, w.n, msg)
+// The behaviour every router with objects of its own has: the HTTPRoute named after the apex
+// Service.
+func TestContract(t *testing.T) {
+	route := func(annotations map[string]string) client.Object {
+		rt := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns, Annotations: annotations}}
+		rt.Spec.Hostnames = []gatewayv1.Hostname{"podinfo.example.com"}
+		return rt
 	}
-	if _, err := r.Observe(ctx, c); !errors.Is(err, router.ErrNotOwned) {
-		t.Fatalf("Observe error = %v, want ErrNotOwned", err)
-	}
-	if err := r.Finalize(ctx, c); err != nil || w.n != 0 {
-		t.Fatalf("Finalize = %v with %d writes", err, w.n)
-	}
-}
-
-func TestApplyWritesOnlyChanges(t *testing.T) {
-	ctx := context.Background()
-	c := newCanary(fullService)
-	r, _, w := newRouter(t)
-	steps := []struct {
-		route  canary.DesiredRoute
-		writes int
-	}{
-		{route: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}, writes: 1},
-		{route: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}, writes: 1},
-		{route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20}, writes: 2},
-		{route: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 20}, writes: 2},
-	}
-	for i, s := range steps {
-		if err := r.Apply(ctx, c, s.route); err != nil {
-			t.Fatal(err)
-		}
-		if w.n != s.writes {
-			t.Fatalf("after apply %d: %d writes, want %d", i, w.n, s.writes)
-		}
-	}
-	if err := r.Ensure(ctx, c); err != nil || w.n != 2 {
-		t.Fatalf("Ensure of a converged route: %v, %d writes", err, w.n)
-	}
+	routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary:       newCanary,
+		Kind:         kindHTTPRoute,
+		Name:         "podinfo",
+		Foreign:      func() client.Object { return route(nil) },
+		Orphan:       func() client.Object { return route(map[string]string{target.AnnotationCanary: "podinfo"}) },
+		CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
+		Settle: acceptEvery,
+	}.Run(t)
 }
 
 func TestAStoredRouteWithoutDefaultsIsEqual(t *testing.T) {
@@ -196,9 +173,9 @@ func TestAStoredRouteWithoutDefaultsIsEqual(t *testing.T) {
 	if err := cl.Update(ctx, rt); err != nil {
 		t.Fatal(err)
 	}
-	n := w.n
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil || w.n != n {
-		t.Fatalf("Apply over a route stored without defaults: %v, %d writes", err, w.n-n)
+	n := w.N
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 100}); err != nil || w.N != n {
+		t.Fatalf("Apply over a route stored without defaults: %v, %d writes", err, w.N-n)
 	}
 }
 
@@ -219,9 +196,9 @@ func TestFinalizeReleasesTheRoute(t *testing.T) {
 	if be := rt.Spec.Rules[0].BackendRefs; len(rt.Spec.Rules) != 1 || len(be) != 1 || be[0].Name != "podinfo" {
 		t.Fatalf("rules after Finalize: %+v", rt.Spec.Rules)
 	}
-	n := w.n
-	if err := r.Finalize(ctx, c); err != nil || w.n != n {
-		t.Fatalf("second Finalize: %v, %d writes", err, w.n-n)
+	n := w.N
+	if err := r.Finalize(ctx, c); err != nil || w.N != n {
+		t.Fatalf("second Finalize: %v, %d writes", err, w.N-n)
 	}
 	again := newCanary()
 	again.UID = types.UID("new-uid")
@@ -255,8 +232,8 @@ func TestMatchesAnHTTPRouteCannotExpress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, _, w := newRouter(t)
 			err := r.Apply(context.Background(), newCanary(tt.set), canary.DesiredRoute{PrimaryWeight: 100})
-			if err == nil || !strings.Contains(err.Error(), tt.field) || w.n != 0 {
-				t.Fatalf("Apply = %v with %d writes, want an error naming %s", err, w.n, tt.field)
+			if err == nil || !strings.Contains(err.Error(), tt.field) || w.N != 0 {
+				t.Fatalf("Apply = %v with %d writes, want an error naming %s", err, w.N, tt.field)
 			}
 		})
 	}
@@ -286,8 +263,8 @@ func TestAdditionalTCPPortsAreRefused(t *testing.T) {
 	if _, err := r.Observe(context.Background(), c); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Observe error = %v, want %q", err, want)
 	}
-	if err := r.Apply(context.Background(), c, canary.DesiredRoute{PrimaryWeight: 100}); err == nil || !strings.Contains(err.Error(), want) || w.n != 0 {
-		t.Fatalf("Apply = %v with %d writes, want %q", err, w.n, want)
+	if err := r.Apply(context.Background(), c, canary.DesiredRoute{PrimaryWeight: 100}); err == nil || !strings.Contains(err.Error(), want) || w.N != 0 {
+		t.Fatalf("Apply = %v with %d writes, want %q", err, w.N, want)
 	}
 }
 
