@@ -116,9 +116,8 @@ func TestRolloutIsPromotedAfterItsIterations(t *testing.T) {
 	if got.Status.Iterations != 0 || got.Status.FailedChecks != 0 {
 		t.Errorf("a new rollout starts at iterations=%d failedChecks=%d, want 0/0", got.Status.Iterations, got.Status.FailedChecks)
 	}
-	if n := *getDeployment(t, ns, "podinfo").Spec.Replicas; n != 2 {
-		t.Errorf("target scaled to %d for the analysis, want its own 2", n)
-	}
+	// The status is written before the round's actions: the scale-up follows a moment later.
+	waitForDeploymentReplicas(t, ns, "podinfo", 2)
 
 	got = waitForWithin(t, keyOf(c), "Succeeded", 4*analysisInterval, func(c *siskinv1.Canary) bool {
 		return c.Status.Phase == siskinv1.PhaseSucceeded
