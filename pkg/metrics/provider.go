@@ -46,8 +46,6 @@ type Provider interface {
 	// value or the value is NaN or ±Inf (a NonFiniteError), and one wrapping ErrResultShape
 	// when the result is not a single value.
 	Query(ctx context.Context, query string) (Sample, error)
-	// Healthy returns nil when the backend answers queries.
-	Healthy(ctx context.Context) error
 }
 
 // Sample is the value of an instant query.

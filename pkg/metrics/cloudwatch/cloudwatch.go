@@ -141,19 +141,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	return s, nil
 }
 
-// healthQuery reads one AWS metric: any answer, with or without values, shows that the
-// credentials may call GetMetricData, which is all the checks need.
-const healthQuery = `[{"Id":"health","MetricStat":{"Metric":{"Namespace":"AWS/Usage","MetricName":"CallCount"},"Period":60,"Stat":"Sum"}}]`
-
-// Healthy runs a GetMetricData call of one AWS metric.
-func (c *Client) Healthy(ctx context.Context) error {
-	_, err := c.Query(ctx, healthQuery)
-	if errors.Is(err, metrics.ErrNoData) {
-		return nil
-	}
-	return err
-}
-
 // parse reads a JSON array of MetricDataQuery with the API's field names.
 func parse(query string) ([]types.MetricDataQuery, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(query)))

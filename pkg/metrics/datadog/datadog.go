@@ -30,7 +30,6 @@ type Options = metrics.BackendOptions
 // Client queries one Datadog site with one pair of keys. It is safe for concurrent use.
 type Client struct {
 	metrics   *datadogV1.MetricsApi
-	auth      *datadogV1.AuthenticationApi
 	keys      map[string]datadog.APIKey
 	address   string
 	now       func() time.Time
@@ -74,7 +73,6 @@ func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	api := datadog.NewAPIClient(conf)
 	return &Client{
 		metrics: datadogV1.NewMetricsApi(api),
-		auth:    datadogV1.NewAuthenticationApi(api),
 		keys: map[string]datadog.APIKey{
 			"apiKeyAuth": {Key: cfg.APIKey},
 			"appKeyAuth": {Key: cfg.ApplicationKey},
@@ -107,18 +105,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		return metrics.Sample{}, fmt.Errorf("datadog query %s: %s", c.address, resp.GetError())
 	}
 	return sampleOf(resp.Series)
-}
-
-// Healthy asks Datadog to validate the API key.
-func (c *Client) Healthy(ctx context.Context) error {
-	resp, _, err := c.auth.Validate(c.withKeys(ctx))
-	if err != nil {
-		return c.failed("validate", err)
-	}
-	if !resp.GetValid() {
-		return fmt.Errorf("datadog validate %s: the API key is not valid", c.address)
-	}
-	return nil
 }
 
 // withKeys returns ctx carrying the client's keys, where Datadog's client looks for them.

@@ -200,31 +200,3 @@ func TestMissingKeysAreAClearError(t *testing.T) {
 		t.Errorf("the fake Datadog received %d requests without the keys", len(fake.requests))
 	}
 }
-
-func TestHealthyValidatesTheAPIKey(t *testing.T) {
-	fake := &fakeDatadog{status: 200, file: "validate.json"}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	c, err := datadog.New(metrics.ProviderConfig{Type: "datadog", Address: srv.URL, APIKey: apiKey, ApplicationKey: appKey}, datadog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Healthy(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	req := fake.only(t)
-	if req.URL.Path != "/api/v1/validate" || req.Header.Get("DD-API-KEY") != apiKey {
-		t.Errorf("request %s with DD-API-KEY %q", req.URL.Path, req.Header.Get("DD-API-KEY"))
-	}
-
-	fake = &fakeDatadog{status: 403, file: "forbidden.json"}
-	srv403 := httptest.NewServer(fake)
-	defer srv403.Close()
-	c, err = datadog.New(metrics.ProviderConfig{Type: "datadog", Address: srv403.URL, APIKey: apiKey, ApplicationKey: appKey}, datadog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Healthy(context.Background()); err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(err.Error(), apiKey) {
-		t.Errorf("Healthy against a 403: %v", err)
-	}
-}

@@ -131,12 +131,6 @@ func (c *Client) Query(ctx context.Context, selector string) (metrics.Sample, er
 	return sampleOf(&resp)
 }
 
-// Healthy lists one metric, which needs a valid token with the metrics.read scope.
-func (c *Client) Healthy(ctx context.Context) error {
-	var v json.RawMessage
-	return c.get(ctx, "list metrics", metricsPath, url.Values{"pageSize": {"1"}}, &v)
-}
-
 // get sends GET path?q with the token and decodes a 200's JSON answer into out; any other
 // status is an error with Dynatrace's own message.
 func (c *Client) get(ctx context.Context, what, path string, q url.Values, out any) error {

@@ -251,31 +251,6 @@ func TestMissingAddressOrTokenIsAClearError(t *testing.T) {
 	}
 }
 
-func TestHealthyListsAMetric(t *testing.T) {
-	fake := &fakeDynatrace{status: 200, file: "metrics.json"}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	c, err := dynatrace.New(metrics.ProviderConfig{Type: "dynatrace", Address: srv.URL + "/", Token: token}, dynatrace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Healthy(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	req := fake.only(t)
-	if req.URL.Path != "/api/v2/metrics" || req.URL.Query().Get("pageSize") != "1" {
-		t.Errorf("request %s", req.URL)
-	}
-
-	c, err = dynatrace.New(metrics.ProviderConfig{Type: "dynatrace", Address: srv.URL, Token: "wrong"}, dynatrace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Healthy(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Errorf("Healthy with a wrong token: %v", err)
-	}
-}
-
 func TestQueryErrors(t *testing.T) {
 	fake := &fakeDynatrace{status: 200, file: "query_no_series.json"}
 	srv := httptest.NewServer(fake)

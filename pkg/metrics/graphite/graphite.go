@@ -174,12 +174,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	return sampleOf(out)
 }
 
-// Healthy renders a target no server has, as Flagger does: an answer, even empty, is health.
-func (c *Client) Healthy(ctx context.Context) error {
-	var out []series
-	return c.render(ctx, "render", url.Values{"target": {"siskin.health"}, "from": {"-1min"}, "format": {"json"}}, &out)
-}
-
 // minutes finds a relative time in minutes written as {{ interval }} renders it (-5m).
 var minutes = regexp.MustCompile(`^([+-]?\d+)m$`)
 

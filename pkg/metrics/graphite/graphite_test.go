@@ -319,9 +319,6 @@ func TestQueriesTheRenderAPICannotTake(t *testing.T) {
 	if _, err := c.Query(context.Background(), "target=a.*"); !errors.Is(err, metrics.ErrResultShape) {
 		t.Errorf("two series: %v, want ErrResultShape", err)
 	}
-	if err := c.Healthy(context.Background()); err != nil {
-		t.Errorf("Healthy: %v", err)
-	}
 	for _, cfg := range []metrics.ProviderConfig{
 		{Type: "dynatrace", Address: srv.URL},
 		{Type: "graphite", Address: "graphite.monitoring:8080"},

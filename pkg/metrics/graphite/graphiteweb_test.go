@@ -229,9 +229,6 @@ func TestAgainstGraphiteWeb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request") || !strings.Contains(err.Error(), "unknown function: sumSerie") {
 		t.Errorf("an unknown function: %v, want graphite-web's 400 and reason", err)
 	}
-	if err := c.Healthy(context.Background()); err != nil {
-		t.Errorf("Healthy: %v", err)
-	}
 	if resp, err := http.Get(g.address + "/render?target=stats.checkout.podinfo-canary.errors&format=json"); err == nil { //nolint:noctx // a probe of the test's own server
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {

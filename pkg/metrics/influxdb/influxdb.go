@@ -38,10 +38,6 @@ const applicationName = "siskin"
 // returns more is not aggregated.
 const maxRecords = 100000
 
-// healthQuery is the Flux Healthy runs: it reads no bucket, yet needs the token and org.
-const healthQuery = `import "array"
-array.from(rows: [{_value: 1.0}])`
-
 // ownNow finds a query that sets now() itself.
 var ownNow = regexp.MustCompile(`(^|\s)option\s+now\s*=`)
 
@@ -111,12 +107,6 @@ func (c *Client) Query(ctx context.Context, flux string) (metrics.Sample, error)
 		flux = "option now = () => " + at.UTC().Format(time.RFC3339Nano) + "\n" + flux
 	}
 	return c.run(ctx, "query", flux)
-}
-
-// Healthy runs a query that reads no bucket: it needs a valid token and organization.
-func (c *Client) Healthy(ctx context.Context) error {
-	_, err := c.run(ctx, "query", healthQuery)
-	return err
 }
 
 // table is what the answer held of one table: its group key and its last value.

@@ -302,24 +302,20 @@ func TestMissingAddressOrKeysAreAClearError(t *testing.T) {
 	}
 }
 
-func TestHealthyAndOwnNow(t *testing.T) {
-	fake := &fakeInflux{status: 200, file: "health.csv"}
+func TestOwnNow(t *testing.T) {
+	fake := &fakeInflux{status: 200, file: "query_one_table.csv"}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	c, err := influxdb.New(metrics.ProviderConfig{Type: "influxdb", Address: srv.URL, Token: token, Org: org}, influxdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Healthy(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	own := "option now = () => 2026-11-30T00:00:00Z\nfrom(bucket: \"istio\") |> range(start: -1m) |> last()"
-	fake.file = "query_one_table.csv"
 	if _, err := c.Query(context.Background(), own); err != nil {
 		t.Fatal(err)
 	}
 	all := fake.all()
-	if len(all) != 2 || !strings.Contains(all[0].body.Query, `import "array"`) || all[1].body.Query != own {
+	if len(all) != 1 || all[0].body.Query != own {
 		t.Errorf("queries sent: %+v", all)
 	}
 	fake.file = "query_two_tables.csv"
@@ -330,7 +326,7 @@ func TestHealthyAndOwnNow(t *testing.T) {
 	if _, err := c.Query(context.Background(), commented); err == nil || !strings.Contains(err.Error(), "has a // comment") {
 		t.Errorf("a query with a comment: %v", err)
 	}
-	if n := len(fake.all()); n != 3 {
+	if n := len(fake.all()); n != 2 {
 		t.Errorf("%d requests, want the query with a comment not sent", n)
 	}
 	for _, cfg := range []metrics.ProviderConfig{

@@ -253,21 +253,6 @@ func (p *Provider) analysis(ctx context.Context, q query) (metrics.Sample, error
 	}
 }
 
-// Healthy lists one KeptnMetric, which fails when Keptn's CRDs are not installed or the
-// controller may not read them.
-func (p *Provider) Healthy(ctx context.Context) error {
-	l := &unstructured.UnstructuredList{}
-	l.SetGroupVersionKind(KeptnMetricKind.GroupVersion().WithKind("KeptnMetricList"))
-	opts := []client.ListOption{client.Limit(1)}
-	if p.namespace != "" {
-		opts = append(opts, client.InNamespace(p.namespace))
-	}
-	if err := p.backend.client.List(ctx, l, opts...); err != nil {
-		return failed("list KeptnMetrics", query{namespace: p.namespace}, err)
-	}
-	return nil
-}
-
 // failed says what went wrong with a Keptn object, naming a missing CRD plainly.
 func failed(what string, q query, err error) error {
 	switch {

@@ -279,12 +279,6 @@ func TestForbiddenIsAnError(t *testing.T) {
 	if err == nil || errors.Is(err, metrics.ErrNoData) || !strings.Contains(err.Error(), "forbidden") {
 		t.Fatalf("err %v, want forbidden", err)
 	}
-	if err := p.Healthy(context.Background()); err == nil || !strings.Contains(err.Error(), "forbidden") {
-		t.Errorf("Healthy: %v, want forbidden", err)
-	}
-	if err := provider(t, cl, ns, fast).Healthy(context.Background()); err != nil {
-		t.Errorf("Healthy with the admin client: %v", err)
-	}
 }
 
 func TestBadQueries(t *testing.T) {

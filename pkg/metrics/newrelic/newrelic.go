@@ -49,9 +49,6 @@ type Options = metrics.BackendOptions
 // userAgent names Siskin to New Relic.
 const userAgent = "siskin"
 
-// healthQuery is the NRQL Healthy runs: any account can answer it.
-const healthQuery = "SELECT count(*) FROM Metric SINCE 1 minute ago"
-
 // since finds an NRQL time clause of the query's own.
 var since = regexp.MustCompile(`(?i)\bSINCE\b`)
 
@@ -147,15 +144,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		}
 	}
 	return s, nil
-}
-
-// Healthy runs a count over the last minute in the account: it needs a valid key with access
-// to the account.
-func (c *Client) Healthy(ctx context.Context) error {
-	if _, err := c.run(ctx, healthQuery); err != nil {
-		return fmt.Errorf("newrelic query %s: %w", c.address, err)
-	}
-	return nil
 }
 
 // run sends the NRQL through a client whose requests carry ctx, bounded by the query

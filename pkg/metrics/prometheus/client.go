@@ -132,19 +132,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	return s, nil
 }
 
-// Healthy runs the query vector(1) and expects 1, so that any PromQL-compatible server counts
-// (Thanos, Mimir and others lack some of Prometheus' status endpoints).
-func (c *Client) Healthy(ctx context.Context) error {
-	s, err := c.Query(ctx, "vector(1)")
-	if err != nil {
-		return err
-	}
-	if s.Value != 1 {
-		return fmt.Errorf("query %s: vector(1) returned %v", c.address, s.Value)
-	}
-	return nil
-}
-
 // sampleOf returns the single value of an instant query result.
 func sampleOf(v model.Value) (metrics.Sample, error) {
 	switch v := v.(type) {

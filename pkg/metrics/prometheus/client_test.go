@@ -113,22 +113,6 @@ func TestQueryWrapsAPIErrors(t *testing.T) {
 	}
 }
 
-func TestHealthy(t *testing.T) {
-	if err := NewWithAPI(&fakeAPI{value: &model.Scalar{Value: 1}}, "p", Options{}).Healthy(context.Background()); err != nil {
-		t.Errorf("Healthy = %v", err)
-	}
-	api := &fakeAPI{value: model.Vector{sample(1)}}
-	if err := NewWithAPI(api, "p", Options{}).Healthy(context.Background()); err != nil || api.query != "vector(1)" {
-		t.Errorf("Healthy = %v, queried %q", err, api.query)
-	}
-	if err := NewWithAPI(&fakeAPI{err: errors.New("refused")}, "p", Options{}).Healthy(context.Background()); err == nil {
-		t.Errorf("Healthy of a failing server = nil")
-	}
-	if err := NewWithAPI(&fakeAPI{value: model.Vector{sample(2)}}, "p", Options{}).Healthy(context.Background()); err == nil {
-		t.Errorf("Healthy of a server answering 2 to vector(1) = nil")
-	}
-}
-
 func TestNewRejectsBadConfigurations(t *testing.T) {
 	for _, cfg := range []metrics.ProviderConfig{
 		{Address: "prometheus:9090"},

@@ -190,17 +190,6 @@ func (c *Client) Query(ctx context.Context, program string) (metrics.Sample, err
 	}
 }
 
-// Healthy connects and authenticates.
-func (c *Client) Healthy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.QueryTimeout)
-	defer cancel()
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return err
-	}
-	return conn.Close()
-}
-
 // connect opens the WebSocket and authenticates with the token.
 func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	conn, resp, err := c.dialer.DialContext(ctx, c.url, c.headers)

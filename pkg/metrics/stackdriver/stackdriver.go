@@ -40,7 +40,6 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/oauth"
 	"google.golang.org/grpc/metadata"
@@ -181,18 +180,6 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		}
 	}
 	return s, nil
-}
-
-// Healthy runs an empty query, as Flagger does: Cloud Monitoring answers InvalidArgument when
-// the credentials are good and the project exists, and another code otherwise.
-func (c *Client) Healthy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(c.outgoing(ctx), c.timeout)
-	defer cancel()
-	_, err := c.api.QueryTimeSeries(ctx, &monitoringpb.QueryTimeSeriesRequest{Name: c.project}).Next()
-	if err == nil || errors.Is(err, iterator.Done) || status.Code(err) == codes.InvalidArgument {
-		return nil
-	}
-	return c.failed("health check", err)
 }
 
 // outgoing adds the template's headers to the call's metadata.
