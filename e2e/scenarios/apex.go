@@ -26,25 +26,7 @@ func (r *rig) apexCanary() *siskinv1.Canary {
 // PromotionThroughApex: a good release, judged only on user traffic, is promoted.
 func PromotionThroughApex(t *testing.T, in Input) {
 	r := newRig(t, in)
-	r.app(map[string]string{"VERSION": "1.0.0"})
-	r.create(r.apexCanary())
-	r.expectServed(5, "1.0.0", nil)
-	rec := r.record()
-	users := in.Env.StartTraffic(r.ctx, r.host(), 10, nil)
-
-	r.release(map[string]string{"VERSION": "1.1.0"})
-	c := r.waitPhase(rolloutTimeout, siskinv1.PhaseSucceeded, siskinv1.PhaseFailed)
-	stats := users.Stop()
-	if c.Status.Phase != siskinv1.PhaseSucceeded {
-		r.fatalf("a good release reached only through the apex was rolled back: %s\n%s", readyMessage(c), framework.Format(rec.Snapshots()))
-	}
-	if v := r.primaryVersion(); v != "1.1.0" {
-		r.fatalf("primary runs %q after the promotion; expected 1.1.0", v)
-	}
-	expectNoLoss(t, r, "during the promotion", stats)
-	if stats.Versions["1.1.0"] == 0 {
-		r.fatalf("users never reached the canary during the analysis: %s", stats)
-	}
+	_, stats := r.promoteUnderTraffic(r.apexCanary())
 	t.Logf("users: %s", stats)
 }
 

@@ -45,6 +45,8 @@ type rig struct {
 	in   Input
 	ctx  context.Context
 	ctrl *framework.Controller
+	// prepared says the router's objects (routerKit.objects) are created.
+	prepared bool
 }
 
 func newRig(t *testing.T, in Input) *rig {
@@ -88,10 +90,11 @@ func (r *rig) app(env map[string]string) {
 
 // canary returns the scenarios' default Canary: a weighted canary of two steps (30%, 60%) every
 // 10 s, the built-in metrics over 30 s with a minimum sample, and a load test against the
-// canary Service. Scenarios change what they test.
+// canary Service (through the router's host, for a router that counts only what it routed),
+// with what the router's kit changes. Scenarios change what they test.
 func (r *rig) canary() *siskinv1.Canary {
 	sample := &siskinv1.CanaryMetricMinSample{Min: 10}
-	return &siskinv1.Canary{
+	c := &siskinv1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Name: r.in.Name, Namespace: r.in.Namespace},
 		Spec: siskinv1.CanarySpec{
 			Provider:  r.in.Router.Provider,
@@ -106,10 +109,14 @@ func (r *rig) canary() *siskinv1.Canary {
 					{Name: siskinv1.MetricRequestSuccessRate, Interval: "30s", ThresholdRange: &siskinv1.CanaryThresholdRange{Min: ptr.To(99.0)}, MinSample: sample},
 					{Name: siskinv1.MetricRequestDuration, Interval: "30s", ThresholdRange: &siskinv1.CanaryThresholdRange{Max: ptr.To(500.0)}, MinSample: sample},
 				},
-				Webhooks: []siskinv1.CanaryWebhook{r.loadTest(fmt.Sprintf("http://%s-canary.%s:%d/", r.in.Name, r.in.Namespace, r.in.Port))},
+				Webhooks: []siskinv1.CanaryWebhook{r.loadTest(r.loadTarget())},
 			},
 		},
 	}
+	if k := r.kit(); k.canary != nil {
+		k.canary(r, c)
+	}
+	return c
 }
 
 // loadTest is a rollout webhook that has the load tester send background load to url (through
@@ -121,9 +128,11 @@ func (r *rig) loadTest(url string) siskinv1.CanaryWebhook {
 	}
 }
 
-// create creates the Canary and waits until it is Initialized.
+// create creates the Canary, after what the user writes for its router, and waits until it is
+// Initialized.
 func (r *rig) create(c *siskinv1.Canary) {
 	r.t.Helper()
+	r.prepare()
 	if err := r.in.Env.Client.Create(r.ctx, c); err != nil {
 		r.t.Fatalf("create Canary: %v", err)
 	}
@@ -233,24 +242,6 @@ func (r *rig) expectServed(n int, version string, header map[string]string) {
 		if err != nil || resp.Code != 200 || resp.Version != version {
 			r.fatalf("request to %s (headers %v) answered %d by version %q (error %v); expected 200 by %s", r.host(), header, resp.Code, resp.Version, err, version)
 		}
-	}
-}
-
-// expectRouteAtRest fails unless the default route sends everything to the primary.
-func (r *rig) expectRouteAtRest() {
-	r.t.Helper()
-	// The rollout's end is written before the route is converged to it (the status is the
-	// intent): give the router a few seconds to catch up.
-	var rt *framework.Route
-	err := framework.Eventually(r.ctx, 15*time.Second, "the route at rest", func(ctx context.Context) (bool, error) {
-		var err error
-		if rt, err = r.in.Env.Route(ctx, r.in.Router.Provider, r.in.Namespace, r.in.Name); err != nil {
-			return false, err
-		}
-		return rt.Weight("", r.in.Name+"-primary") == 100 && rt.Weight("", r.in.Name+"-canary") == 0 && !rt.HasMirror(), nil
-	})
-	if err != nil {
-		r.fatalf("route is %s; expected primary 100, canary 0, no mirror (%v)", rt, err)
 	}
 }
 

@@ -79,10 +79,11 @@ type scenario struct {
 var both = []framework.Router{framework.Istio, framework.GatewayAPI}
 
 var scenarios = []scenario{
-	{"promotion", envoyGatewayOr(contourOr(traefikOr(nginxOr(Promotion, NginxPromotion), TraefikPromotion), ContourPromotion), EnvoyGatewayPromotion), withLinkerd(withContour(withNginxAndTraefik))},
-	{"rollback-errors", envoyGatewayOr(contourOr(traefikOr(nginxOr(RollbackOnErrors, NginxRollbackOnErrors), TraefikRollbackOnErrors), ContourRollbackOnErrors), EnvoyGatewayRollbackOnErrors), withLinkerd(withContour(withNginxAndTraefik))},
+	// The common scenarios run for every router whose kit (routers.go) names them.
+	common("promotion", Promotion),
+	common("rollback-errors", RollbackOnErrors),
 	{"rollback-latency", RollbackOnLatency, both},
-	{"ab-testing", contourOr(nginxOr(ABTesting, NginxABTesting), ContourABTesting), withContour(withNginx)},
+	common("ab-testing", ABTesting),
 	{"blue-green", BlueGreen, both},
 	{"blue-green-mirror", BlueGreenMirror, both},
 	{"manual-gate", ManualGate, both},
@@ -113,6 +114,7 @@ var scenarios = []scenario{
 // TestScenarios runs every scenario for every router it applies to, in parallel, each in its
 // own namespace with its own controller.
 func TestScenarios(t *testing.T) {
+	checkKits(t, scenarios)
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()

@@ -12,7 +12,9 @@ import (
 )
 
 // ABTesting: during the analysis, requests with the header x-canary: insider go to the new
-// version and every other request to the primary; then the new version is promoted.
+// version and every other request to the primary; the load test sends the header (for a router
+// that counts only what it routed, through the router's host); then the new version is
+// promoted.
 func ABTesting(t *testing.T, in Input) {
 	r := newRig(t, in)
 	r.app(map[string]string{"VERSION": "1.0.0"})
@@ -20,6 +22,7 @@ func ABTesting(t *testing.T, in Input) {
 	c.Spec.Analysis.StepWeight, c.Spec.Analysis.MaxWeight = 0, nil
 	c.Spec.Analysis.Iterations = 3
 	c.Spec.Analysis.Match = []siskinv1.HTTPMatchRequest{{Headers: map[string]siskinv1.StringMatch{"x-canary": {Exact: "insider"}}}}
+	c.Spec.Analysis.Webhooks[0].Metadata["cmd"] = "hey -z 3m -q 5 -c 2 -H 'x-canary: insider' " + r.loadTarget()
 	r.create(c)
 	rec := r.record()
 
@@ -41,6 +44,7 @@ func ABTesting(t *testing.T, in Input) {
 	r.expectRouteAtRest()
 	r.expectServed(5, "1.1.0", nil)
 	r.expectServed(5, "1.1.0", insider)
+	r.expectDataPlaneMetrics()
 }
 
 // BlueGreen: the new version is analysed without user traffic (the load test reaches it
