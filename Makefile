@@ -165,6 +165,15 @@ bench: tools build localenv ## Go benchmarks of the hot paths, then the scale be
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/canary/ ./pkg/target/ ./pkg/metrics/
 	$(GO) run ./e2e/bench -n 100,1000 -out bench.json -profile-dir bench-profiles
 
+.PHONY: peers
+peers: ## Build the controllers the bench compares with into bin/peers/: Flagger v1.36.1 and Argo Rollouts v1.10.2, with their CRDs (skipped when built).
+	@hack/peers.sh
+
+.PHONY: bench-peers
+bench-peers: tools build localenv peers ## The scale bench with Flagger and Argo Rollouts side by side in the same run (N=100,1000 unless ARGS says; docs/bench.md).
+	@hack/prometheus.sh
+	$(GO) run ./e2e/bench -controllers siskin,flagger,argo -n 100,1000 -out bench-peers.json $(ARGS)
+
 .PHONY: bench-decisions
 bench-decisions: ## Simulate releases through the planner and compare threshold, fixed-horizon and sequential judging (docs/analysis.md; about 8 minutes on 2 shared cores; ARGS="-good 200 -n 20" for a short run).
 	$(GO) run ./e2e/decisions $(ARGS)

@@ -55,6 +55,10 @@ type config struct {
 	timeout    time.Duration
 	budget     time.Duration
 	profileDir string
+	// controllers are siskin and the peers measured in the same run (peers.go); with siskin
+	// alone the bench runs as before.
+	controllers []string
+	peersDir    string
 }
 
 func main() {
@@ -97,8 +101,17 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 12*time.Minute, "limit of each wait (deployments ready, canaries initialized, fleet change done)")
 	fs.DurationVar(&c.budget, "budget", 14*time.Minute, "time limit of each fleet size: a fleet-wide change still running at the limit is reported as incomplete")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "write CPU and heap profiles of the controller here during the fleet-wide change, if it serves pprof (--pprof-bind-address)")
+	controllers := fs.String("controllers", "siskin", "controllers to measure in the same run, side by side: some of siskin,flagger,argo (peers from make peers)")
+	fs.StringVar(&c.peersDir, "peers-dir", "bin/peers", "where make peers puts the peers' binaries and CRDs")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if c.controllers, err = parseControllers(*controllers); err != nil {
+		return c, err
+	}
+	if len(c.controllers) > 1 && c.provider != "istio" {
+		return c, fmt.Errorf("-controllers %s: the peers are compared on provider istio only", *controllers)
 	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -121,7 +134,7 @@ func parseFlags(args []string) (config, error) {
 	case c.rest < 60*time.Second:
 		return c, fmt.Errorf("-rest %s: the at-rest window must be at least 60s", c.rest)
 	}
-	for _, p := range []*string{&c.stateDir, &c.siskin, &c.localenv, &c.out, &c.profileDir} {
+	for _, p := range []*string{&c.stateDir, &c.siskin, &c.localenv, &c.out, &c.profileDir, &c.peersDir} {
 		if *p == "" {
 			continue
 		}
@@ -178,6 +191,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	if len(cfg.controllers) > 1 {
+		return runCompare(ctx, cfg, feats, env, cl)
+	}
 	rep := &Report{
 		Started:  time.Now().UTC().Format(time.RFC3339),
 		Host:     hostInfo(),
