@@ -104,6 +104,15 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	if resp.GetStatus() == "error" {
 		return metrics.Sample{}, fmt.Errorf("datadog query %s: %s", c.address, resp.GetError())
 	}
+	// Datadog's client keeps what it cannot decode aside instead of failing: such an answer is
+	// no series of points, and must not pass for no data.
+	malformed := resp.UnparsedObject != nil
+	for _, s := range resp.Series {
+		malformed = malformed || s.UnparsedObject != nil
+	}
+	if malformed {
+		return metrics.Sample{}, fmt.Errorf("datadog query %s: the answer is not the query API's JSON", c.address)
+	}
 	return sampleOf(resp.Series)
 }
 
