@@ -37,7 +37,12 @@ const (
 	ServerError Situation = "server error"
 	// Malformed: the answer is not of the vendor's shape.
 	Malformed Situation = "malformed answer"
+	// Slow: the stand-in holds the Value answer back longer than any query timeout.
+	Slow Situation = "slow answer"
 )
+
+// SlowTimeout is the query timeout of the Slow case.
+const SlowTimeout = 200 * time.Millisecond
 
 // Names the contract gives its objects.
 const (
@@ -67,6 +72,8 @@ type Backend struct {
 	// Providers returns the backend's metrics.Providers (normally its NewPool), afresh for each
 	// case.
 	Providers func() metrics.Providers
+	// WithTimeout returns them with the query timeout d, for the Slow case; nil skips it.
+	WithTimeout func(d time.Duration) metrics.Providers
 	// Namespace of the Canary, its MetricTemplate and Secret; empty is "test".
 	Namespace string
 	// Now is the time of the steps; zero is metricstest.Now.
@@ -165,6 +172,18 @@ func Contract(t *testing.T, b Backend) {
 			stand := b.Serve(t, sit.s)
 			r := b.check(t, stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
 			b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: ", b.Type}, sit.says...)...)
+		})
+	}
+
+	if b.WithTimeout != nil {
+		t.Run("a slow answer is an error at the query timeout", func(t *testing.T) {
+			stand := b.Serve(t, Slow)
+			start := time.Now()
+			r := b.run(t, b.WithTimeout(SlowTimeout), stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
+			if elapsed := time.Since(start); elapsed > 10*SlowTimeout {
+				t.Errorf("the check took %s with a query timeout of %s", elapsed, SlowTimeout)
+			}
+			b.want(t, r, siskinv1.VerdictError, MetricName+" query failed: ", b.Type, "no answer within the query timeout of "+SlowTimeout.String())
 		})
 	}
 

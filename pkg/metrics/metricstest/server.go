@@ -141,16 +141,23 @@ func (s *Server) Only(t testing.TB) Request {
 }
 
 // Recorded returns a Backend.Serve of a Server of the recorded answers in dir: replies holds
-// the answer of each situation, setup (may be nil) configures the Server further (Refuse,
+// the answer of each situation (Slow is the Value answer held back), setup (may be nil) configures the Server further (Refuse,
 // Delay), and queryOf reads the query out of a request as the vendor would.
 func Recorded(dir string, replies map[Situation]Reply, setup func(*Server), queryOf func(Request) string) func(*testing.T, Situation) Stand {
 	return func(t *testing.T, s Situation) Stand {
 		t.Helper()
-		reply, ok := replies[s]
+		answer := s
+		if s == Slow {
+			answer = Value
+		}
+		reply, ok := replies[answer]
 		if !ok {
-			t.Fatalf("no recorded answer for the situation %q", s)
+			t.Fatalf("no recorded answer for the situation %q", answer)
 		}
 		srv := NewServer(t, dir).Reply(reply)
+		if s == Slow {
+			srv.Delay(50 * SlowTimeout)
+		}
 		if setup != nil {
 			setup(srv)
 		}
