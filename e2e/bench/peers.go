@@ -140,8 +140,8 @@ func flaggerDriver(cfg *config) *driver {
 				"-metrics-server=" + env.Prometheus,
 				"-port=" + strconv.Itoa(ports[0]),
 				"-threadiness=" + strconv.Itoa(cfg.concurrent),
-				"-kube-api-qps=" + strconv.Itoa(cfg.qps),
-				"-kube-api-burst=" + strconv.Itoa(cfg.burst),
+				"-kubeconfig-qps=" + strconv.Itoa(cfg.qps),
+				"-kubeconfig-burst=" + strconv.Itoa(cfg.burst),
 				"-log-level=info",
 			}
 		},
