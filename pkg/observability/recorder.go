@@ -184,8 +184,29 @@ func (r *Recorder) RecordStatus(c *siskinv1.Canary) {
 	s.phase = phase
 
 	canaryWeight := float64(min(max(c.Status.CanaryWeight, 0), 100))
-	r.weight.WithLabelValues(name, ns, WorkloadCanary).Set(canaryWeight)
-	r.weight.WithLabelValues(name, ns, WorkloadPrimary).Set(100 - canaryWeight)
+	inFlight := rolloutPhases[c.Status.Phase]
+	if inFlight || canaryWeight != 0 {
+		r.weight.WithLabelValues(name, ns, WorkloadCanary).Set(canaryWeight)
+		r.weight.WithLabelValues(name, ns, WorkloadPrimary).Set(100 - canaryWeight)
+	} else {
+		// At rest all traffic is the primary's: the series would say nothing the phase does
+		// not, and a fleet of Canaries at rest would carry two each.
+		r.weight.DeleteLabelValues(name, ns, WorkloadCanary)
+		r.weight.DeleteLabelValues(name, ns, WorkloadPrimary)
+	}
+	// Counters exist before their first increment, so that increase() sees it: the rollout
+	// counters from the start of the Canary's first rollout (its end is steps later), the
+	// check counters from the first sight of an analysis that has checks. A Canary that never
+	// rolled out, or whose analysis checks nothing, has none.
+	if inFlight {
+		r.promotions.WithLabelValues(name, ns)
+		r.rollbacks.WithLabelValues(name, ns)
+	}
+	if hasChecks(c) {
+		for _, v := range verdictResults {
+			r.checks.WithLabelValues(name, ns, v)
+		}
+	}
 
 	current := map[string]bool{}
 	for _, check := range c.Status.LastChecks {
@@ -221,13 +242,20 @@ func (r *Recorder) entry(ns, name string) *canarySeries {
 	if r.flagger != nil {
 		r.flagger.setTotal(ns, r.perNamespace[ns])
 	}
-	// Counters exist from the start, so that increase() sees their first increment.
-	r.promotions.WithLabelValues(name, ns)
-	r.rollbacks.WithLabelValues(name, ns)
-	for _, v := range verdictResults {
-		r.checks.WithLabelValues(name, ns, v)
-	}
 	return s
+}
+
+// rolloutPhases are the phases of a rollout in flight.
+var rolloutPhases = map[siskinv1.CanaryPhase]bool{
+	siskinv1.PhaseWaiting: true, siskinv1.PhaseProgressing: true, siskinv1.PhaseWaitingPromotion: true,
+	siskinv1.PhasePromoting: true, siskinv1.PhaseFinalising: true,
+}
+
+// hasChecks reports whether the analysis of c has checks to count: metrics, webhooks or a
+// comparison.
+func hasChecks(c *siskinv1.Canary) bool {
+	a := c.Spec.Analysis
+	return a != nil && (len(a.Metrics) > 0 || len(a.Webhooks) > 0 || a.Comparison != nil)
 }
 
 // setOrDelete sets the gauge to the decimal value, or deletes it when there is no value: a

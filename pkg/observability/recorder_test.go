@@ -178,9 +178,14 @@ func TestRecordChecksCountsByResult(t *testing.T) {
 	}
 }
 
-func TestCountersStartAtZero(t *testing.T) {
+func TestRolloutCountersStartAtZeroWhenTheFirstRolloutStarts(t *testing.T) {
 	r, reg := newTestRecorder(t)
 	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseInitialized, 0))
+	if got := seriesOf(t, reg, "apps", "podinfo"); got["siskin_canary_promotions_total"]+got["siskin_canary_rollbacks_total"] != 0 {
+		t.Errorf("a Canary that never rolled out has rollout counters: %v", got)
+	}
+	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseProgressing, 0))
+	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseSucceeded, 0))
 	compare(t, reg, `
 # HELP siskin_canary_promotions_total Rollouts that ended with the new revision promoted.
 # TYPE siskin_canary_promotions_total counter
@@ -189,6 +194,52 @@ siskin_canary_promotions_total{name="podinfo",namespace="apps"} 0
 # TYPE siskin_canary_rollbacks_total counter
 siskin_canary_rollbacks_total{name="podinfo",namespace="apps"} 0
 `, "siskin_canary_promotions_total", "siskin_canary_rollbacks_total")
+}
+
+func TestCheckCountersStartAtZeroForAnAnalysisWithChecks(t *testing.T) {
+	r, reg := newTestRecorder(t)
+	withMetric := testCanary("apps", "checked", siskinv1.PhaseInitialized, 0)
+	withMetric.Spec.Analysis = &siskinv1.CanaryAnalysis{Metrics: []siskinv1.CanaryMetric{{Name: "request-success-rate"}}}
+	withoutChecks := testCanary("apps", "unchecked", siskinv1.PhaseProgressing, 10)
+	withoutChecks.Spec.Analysis = &siskinv1.CanaryAnalysis{}
+	r.RecordStatus(withMetric)
+	r.RecordStatus(withoutChecks)
+	compare(t, reg, `
+# HELP siskin_canary_analysis_checks_total Metric and webhook checks of analysis steps, by result (pass, fail, nodata, error).
+# TYPE siskin_canary_analysis_checks_total counter
+siskin_canary_analysis_checks_total{name="checked",namespace="apps",result="error"} 0
+siskin_canary_analysis_checks_total{name="checked",namespace="apps",result="fail"} 0
+siskin_canary_analysis_checks_total{name="checked",namespace="apps",result="nodata"} 0
+siskin_canary_analysis_checks_total{name="checked",namespace="apps",result="pass"} 0
+`, "siskin_canary_analysis_checks_total")
+}
+
+func TestACanaryAtRestHasOnlyItsPhaseAndTheCountersOfWhatItDid(t *testing.T) {
+	r, reg := newTestRecorder(t)
+	want := func(step string, families map[string]int) {
+		t.Helper()
+		if got := seriesOf(t, reg, "apps", "podinfo"); fmt.Sprint(got) != fmt.Sprint(families) {
+			t.Errorf("%s: series %v, want %v", step, got, families)
+		}
+	}
+	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseInitialized, 0))
+	want("initialized", map[string]int{"siskin_canary_status": 1})
+
+	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseProgressing, 0))
+	want("progressing at weight 0", map[string]int{"siskin_canary_status": 1, "siskin_canary_weight": 2,
+		"siskin_canary_promotions_total": 1, "siskin_canary_rollbacks_total": 1})
+
+	c := testCanary("apps", "podinfo", siskinv1.PhaseSucceeded, 0)
+	r.RecordStatus(c)
+	r.RecordRollout(c, true, time.Minute)
+	want("succeeded", map[string]int{"siskin_canary_status": 1, "siskin_canary_rollout_duration_seconds": 1,
+		"siskin_canary_promotions_total": 1, "siskin_canary_rollbacks_total": 1})
+
+	// Traffic still on the canary out of a rollout (a suspended Canary) is not at rest.
+	r.RecordStatus(testCanary("apps", "podinfo", siskinv1.PhaseFailed, 20))
+	if got := testutil.ToFloat64(r.weight.WithLabelValues("podinfo", "apps", WorkloadCanary)); got != 20 {
+		t.Errorf("canary weight %v out of a rollout, want 20", got)
+	}
 }
 
 // seriesOf returns, per metric family, how many series belong to the Canary ns/name.
