@@ -9,26 +9,13 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
 // The HTTPProxy after Apply (and Finalize), as stored. Observe reads back the route applied,
 // converged.
 func TestGoldenHTTPProxies(t *testing.T) {
-	fixture := routertest.Fixture{
-		New: func(t *testing.T) (router.Router, client.Client) {
-			r, cl, _ := newRouter(t)
-			return r, cl
-		},
-		Canary: newCanary,
-		Render: render,
-	}
-	routertest.RunGolden(t, fixture, []routertest.Case{
-		{Name: "weight-0", Desired: canary.DesiredRoute{PrimaryWeight: 100}},
-		{Name: "weight-10", Desired: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}},
-		{Name: "weight-50", Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}},
-		{Name: "weight-100", Desired: canary.DesiredRoute{CanaryWeight: 100}},
+	routertest.RunGolden(t, routertest.FixtureOf(newRouter, newCanary, render), append(routertest.Steps(), []routertest.Case{
 		{Name: "baseline", Desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10}},
 		{
 			Name: "ab-headers-and-cookie",
@@ -65,12 +52,8 @@ func TestGoldenHTTPProxies(t *testing.T) {
 			},
 			Desired: canary.DesiredRoute{PrimaryWeight: 70, CanaryWeight: 30},
 		},
-		{
-			Name:     "finalize",
-			Desired:  canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50},
-			Finalize: true,
-		},
-	})
+		routertest.HandBack("finalize"),
+	}...))
 }
 
 // render is the YAML of the HTTPProxies, as stored, in name order.

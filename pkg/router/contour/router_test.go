@@ -21,9 +21,7 @@ import (
 // Service.
 func TestContract(t *testing.T) {
 	routertest.Contract{
-		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
-			return newRouter(t, objs...)
-		},
+		New:    routertest.New(newRouter),
 		Canary: newCanary,
 		Kind:   kindHTTPProxy, Name: "podinfo",
 		Foreign: func() client.Object {

@@ -11,20 +11,11 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
 func TestGoldenRoutes(t *testing.T) {
-	fixture := routertest.Fixture{
-		New: func(t *testing.T) (router.Router, client.Client) {
-			r, cl, _ := newRouter(t)
-			return r, cl
-		},
-		Canary: newCanary,
-		Render: render,
-	}
-	routertest.RunGolden(t, fixture, []routertest.Case{
+	routertest.RunGolden(t, routertest.FixtureOf(newRouter, newCanary, render), []routertest.Case{
 		{
 			Name: "canary-90-10",
 			Canary: func(c *siskinv1.Canary) {

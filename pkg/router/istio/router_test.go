@@ -145,9 +145,7 @@ func handWritten(owner *metav1.OwnerReference) *networkingv1.VirtualService {
 // apex Service (with the DestinationRules of the primary and the canary).
 func TestContract(t *testing.T) {
 	routertest.Contract{
-		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
-			return newRouter(t, objs...)
-		},
+		New:     routertest.New(newRouter),
 		Canary:  newCanary,
 		Kind:    kindVirtualService,
 		Name:    "podinfo",

@@ -12,7 +12,6 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -20,9 +19,7 @@ import (
 // The behaviour every router with objects of its own has: the canary Ingress podinfo-canary.
 func TestContract(t *testing.T) {
 	routertest.Contract{
-		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
-			return newRouter(t, objs...)
-		},
+		New:    routertest.New(newRouter),
 		Canary: newCanary,
 		Kind:   kindIngress, Name: "podinfo-canary",
 		Foreign: func() client.Object {

@@ -42,6 +42,14 @@ type Contract struct {
 	Settle func(t *testing.T, cl client.Client)
 }
 
+// New adapts a router's own test constructor, which returns its concrete type, to
+// Contract.New.
+func New[R router.Router](newRouter func(*testing.T, ...client.Object) (R, client.Client, *Writes)) func(*testing.T, ...client.Object) (router.Router, client.Client, *Writes) {
+	return func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *Writes) {
+		return newRouter(t, objs...)
+	}
+}
+
 // Run checks the contract.
 func (k Contract) Run(t *testing.T) {
 	t.Run("without objects the route is not converged", k.missing)

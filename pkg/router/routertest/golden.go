@@ -72,3 +72,34 @@ func RunGolden(t *testing.T, f Fixture, cases []Case) {
 		})
 	}
 }
+
+// FixtureOf is the Fixture of the router newRouter makes over a fresh fake API server (a
+// router's own test constructor, which returns its concrete type), with the Canary newCanary
+// makes and the objects render shows.
+func FixtureOf[R router.Router](newRouter func(*testing.T, ...client.Object) (R, client.Client, *Writes),
+	newCanary func(...func(*siskinv1.Canary)) *siskinv1.Canary, render func(*testing.T, client.Client) []byte) Fixture {
+	return Fixture{
+		New: func(t *testing.T) (router.Router, client.Client) {
+			r, cl, _ := newRouter(t)
+			return r, cl
+		},
+		Canary: newCanary,
+		Render: render,
+	}
+}
+
+// Steps are the golden cases of a weighted rollout's route: the canary at 0, 10, 50 and 100
+// percent (testdata/weight-<percent>.golden.yaml).
+func Steps() []Case {
+	return []Case{
+		{Name: "weight-0", Desired: canary.DesiredRoute{PrimaryWeight: 100}},
+		{Name: "weight-10", Desired: canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}},
+		{Name: "weight-50", Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}},
+		{Name: "weight-100", Desired: canary.DesiredRoute{CanaryWeight: 100}},
+	}
+}
+
+// HandBack is the golden case name of a route applied at 50/50 and handed back by Finalize.
+func HandBack(name string) Case {
+	return Case{Name: name, Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}, Finalize: true}
+}
