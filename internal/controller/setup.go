@@ -110,7 +110,11 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.ConfigMap{}, r.enqueueBy(indexConfig, func(name string) string { return "configmap/" + name })).
 		Watches(&corev1.Secret{}, r.enqueueBy(indexConfig, func(name string) string { return "secret/" + name })).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			// Due steps of rollouts in flight go before new rollouts (rollout_priority.go).
+			NewQueue: newRolloutQueue(mgr.GetCache(), mgr.GetLogger()),
+		})
 	// The routing objects of every provider (providers.All), where their API is served.
 	for _, p := range providers.All {
 		for _, gvk := range p.Owns {
