@@ -19,12 +19,18 @@ import (
 type Router struct {
 	// Provider is the Canary's spec.provider.
 	Provider string
+	// Mesh says that clients are mesh clients calling the apex Service's host
+	// (<name>.<namespace>:<port>); the other routers serve <name>.<namespace>.example.com.
+	Mesh bool
+	// Gateway says that the Canary's HTTPRoute attaches to a Gateway of the local environment
+	// (spec.service.gatewayRefs), serving the router's host (spec.service.hosts).
+	Gateway bool
 }
 
 // The routers the scenarios run on.
 var (
-	Istio      = Router{Provider: siskinv1.ProviderIstio}
-	GatewayAPI = Router{Provider: siskinv1.ProviderGatewayAPI}
+	Istio      = Router{Provider: siskinv1.ProviderIstio, Mesh: true}
+	GatewayAPI = Router{Provider: siskinv1.ProviderGatewayAPI, Gateway: true}
 	// Nginx routes through the user's Ingress (of class nginx, named like the app, host Host)
 	// and the canary Ingress <name>-canary Siskin keeps beside it.
 	Nginx = Router{Provider: providerNginx}
@@ -44,14 +50,13 @@ const (
 	nginxCanaryCookie = "nginx.ingress.kubernetes.io/canary-by-cookie"
 )
 
-// Service returns the Canary's spec.service for an app named name in ns: Istio routes mesh
-// traffic for the apex Service; Gateway API attaches an HTTPRoute to the local environment's
-// Gateway with the hostname Host returns; nginx routes by the user's Ingress, which the
-// scenario makes (spec.ingressRef).
+// Service returns the Canary's spec.service for an app named name in ns: a Gateway's router
+// attaches an HTTPRoute to the local environment's Gateway with the hostname Host returns; the
+// others route for the apex Service (a mesh) or by what the user writes beside the Canary (an
+// Ingress, a root HTTPProxy, an IngressRoute).
 func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryService {
 	s := siskinv1.CanaryService{Port: port}
-	if r.Provider == siskinv1.ProviderIstio || r.Provider == providerNginx || r.Provider == providerTraefik ||
-		r.Provider == siskinv1.ProviderContour || r.Provider == siskinv1.ProviderLinkerd {
+	if !r.Gateway {
 		return s
 	}
 	gwNS := e.Info.Gateway.Namespace
@@ -63,7 +68,7 @@ func (r Router) Service(e *Env, ns, name string, port int32) siskinv1.CanaryServ
 // Host is the Host header (or proxied URL host) a client sends to reach the app through its
 // route.
 func (r Router) Host(ns, name string, port int32) string {
-	if r.Provider == siskinv1.ProviderIstio || r.Provider == siskinv1.ProviderLinkerd {
+	if r.Mesh {
 		return fmt.Sprintf("%s.%s:%d", name, ns, port)
 	}
 	return r.hostname(ns, name)
@@ -91,16 +96,20 @@ type Backend struct {
 	Weight  int32
 }
 
-// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, for nginx
-// the Ingress named so and its canary Ingress, for traefik the TraefikService named so.
+// routeReaders read the live route of the providers whose route is neither a VirtualService
+// nor an HTTPRoute, each in its router's file.
+var routeReaders = map[string]func(e *Env, ctx context.Context, ns, name string) (*Route, error){
+	providerNginx:            (*Env).nginxRoute,
+	providerTraefik:          (*Env).traefikRoute,
+	siskinv1.ProviderContour: (*Env).contourRoute,
+}
+
+// Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, or what
+// the provider's reader in routeReaders reads (for nginx the Ingress named so and its canary
+// Ingress, for traefik the TraefikService named so, for contour the HTTPProxy named so).
 func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, error) {
-	switch provider {
-	case providerNginx:
-		return e.nginxRoute(ctx, ns, name)
-	case providerTraefik:
-		return e.traefikRoute(ctx, ns, name)
-	case siskinv1.ProviderContour:
-		return e.contourRoute(ctx, ns, name)
+	if read, ok := routeReaders[provider]; ok {
+		return read(e, ctx, ns, name)
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	short := func(host string) string {
