@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -66,7 +68,8 @@ func serveAPIProxy(ctx context.Context, target *url.URL, rt http.RoundTripper) (
 		Transport: rt,
 		// Watches stream: every event goes to the controller as it arrives.
 		FlushInterval: -1,
-		ErrorLog:      nil,
+		// A controller that stops ends its watches: nothing worth a line on the bench's output.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	p.srv = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,

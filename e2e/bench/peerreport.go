@@ -213,6 +213,10 @@ func printComparison(w io.Writer, rep *Comparison) {
 	}
 	cells := []string{"fleet change: promoted / canaries"}
 	for _, r := range rep.Results {
+		if r.Fleet.Canaries == 0 {
+			cells = append(cells, "-")
+			continue
+		}
 		cells = append(cells, fmt.Sprintf("%d/%d", r.Fleet.Promoted, r.Fleet.Canaries))
 	}
 	_, _ = fmt.Fprintln(tw, strings.Join(cells, "\t"))
