@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -352,7 +353,8 @@ func (m *metrics) observeIngress(l *ingressLabels, svc svcKey, method string, co
 	if code == 0 {
 		code = 499
 	}
-	labels := []string{l.namespace, l.ingress, svc.Name, strconv.Itoa(code), method, l.path, l.canary}
-	m.ingressRequests.WithLabelValues(labels...).Inc()
-	m.ingressDuration.WithLabelValues(labels...).Observe(d.Seconds())
+	m.ingress.observe(prometheus.Labels{
+		"namespace": l.namespace, "ingress": l.ingress, "service": svc.Name, "status": strconv.Itoa(code),
+		"method": method, "path": l.path, "canary": l.canary,
+	}, d.Seconds())
 }

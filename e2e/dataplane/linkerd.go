@@ -20,25 +20,16 @@ var linkerdLabels = []string{"direction", "tls", "namespace", "deployment", "pod
 // (direction="inbound"), for the requests the data plane sends to a pod, as a meshed pod's
 // proxy counts every request it receives, whatever routed it (an HTTPRoute whose parent is a
 // Service, GAMMA, or a Gateway's).
-type linkerdMetrics struct {
-	responses *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-}
+type linkerdMetrics struct{ requestMetrics }
 
 func newLinkerdMetrics(reg prometheus.Registerer) linkerdMetrics {
-	l := linkerdMetrics{
-		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "response_total",
-			Help: "Responses, as Linkerd's proxy counts them.",
-		}, linkerdLabels),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	return linkerdMetrics{newRequestMetrics(reg, linkerdLabels,
+		prometheus.CounterOpts{Name: "response_total", Help: "Responses, as Linkerd's proxy counts them."},
+		prometheus.HistogramOpts{
 			Name:    "response_latency_ms",
 			Help:    "Response latency in milliseconds, as Linkerd's proxy measures it.",
 			Buckets: linkerdBuckets,
-		}, linkerdLabels),
-	}
-	reg.MustRegister(l.responses, l.latency)
-	return l
+		})}
 }
 
 // record counts one response of code from a pod of workload in namespace after d. Linkerd's
@@ -52,6 +43,5 @@ func (l linkerdMetrics) record(namespace string, ep Endpoint, code int, d time.D
 		"direction": "inbound", "tls": "true", "namespace": namespace, "deployment": ep.Workload,
 		"pod": ep.Pod, "status_code": strconv.Itoa(code), "classification": class,
 	}
-	l.responses.With(labels).Inc()
-	l.latency.With(labels).Observe(float64(d) / float64(time.Millisecond))
+	l.observe(labels, float64(d)/float64(time.Millisecond))
 }

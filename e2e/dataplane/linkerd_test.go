@@ -45,8 +45,8 @@ func TestMeshRouteExportsLinkerdMetricsByDeployment(t *testing.T) {
 	for range 40 {
 		do(s, "podinfo.test.svc.cluster.local:9898", "/", nil)
 	}
-	canary := testutil.ToFloat64(s.metrics.linkerd.responses.WithLabelValues("inbound", "true", "test", "podinfo", "podinfo-5d8f9c-0", "200", "success")) +
-		testutil.ToFloat64(s.metrics.linkerd.responses.WithLabelValues("inbound", "true", "test", "podinfo", "podinfo-5d8f9c-1", "200", "success"))
+	canary := testutil.ToFloat64(s.metrics.linkerd.requests.WithLabelValues("inbound", "true", "test", "podinfo", "podinfo-5d8f9c-0", "200", "success")) +
+		testutil.ToFloat64(s.metrics.linkerd.requests.WithLabelValues("inbound", "true", "test", "podinfo", "podinfo-5d8f9c-1", "200", "success"))
 	hits := w.hits["podinfo"].Load()
 	if canary == 0 || float64(hits) != canary {
 		t.Errorf("canary responses counted %v, the canary answered %d", canary, hits)

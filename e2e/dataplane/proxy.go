@@ -414,16 +414,13 @@ func (w *statusRecorder) status() int {
 // StatefulSet's updated ordinals, pod=~"web-(3|4)").
 type metrics struct {
 	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	istio    requestMetrics
 	// builds counts routing table builds, to spot event storms.
 	builds prometheus.Counter
 	// retries counts requests sent again to another endpoint after a connect failure.
 	retries prometheus.Counter
-	// ingressRequests and ingressDuration are ingress-nginx's request metrics, for the
-	// requests an Ingress routed.
-	ingressRequests *prometheus.CounterVec
-	ingressDuration *prometheus.HistogramVec
+	// ingress are ingress-nginx's request metrics, for the requests an Ingress routed.
+	ingress requestMetrics
 	// envoy are Envoy's upstream cluster statistics (envoy.go).
 	envoy envoyMetrics
 	// traefik are Traefik's service metrics (traefik.go).
@@ -440,19 +437,15 @@ var istioLabels = []string{
 }
 
 func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "istio_requests_total",
-			Help: "Requests served, as Istio's destination proxy counts them.",
-		}, istioLabels),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m := &metrics{registry: prometheus.NewRegistry()}
+	m.istio = newRequestMetrics(m.registry, istioLabels,
+		prometheus.CounterOpts{Name: "istio_requests_total", Help: "Requests served, as Istio's destination proxy counts them."},
+		prometheus.HistogramOpts{
 			Name: "istio_request_duration_milliseconds",
 			Help: "Request duration in milliseconds, as Istio's destination proxy measures it.",
 			// Istio's default buckets.
 			Buckets: []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000},
-		}, istioLabels),
-	}
+		})
 	m.builds = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dataplane_table_builds_total",
 		Help: "Routing tables built from the API server's objects.",
@@ -461,16 +454,14 @@ func newMetrics() *metrics {
 		Name: "dataplane_upstream_retries_total",
 		Help: "Requests retried on another endpoint after a connect failure or a reset before any response.",
 	})
-	m.ingressRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nginx_ingress_controller_requests",
-		Help: "Requests routed by an Ingress, as ingress-nginx counts them.",
-	}, ingressMetricLabels)
-	m.ingressDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "nginx_ingress_controller_request_duration_seconds",
-		Help:    "Duration of the requests routed by an Ingress in seconds, as ingress-nginx measures it.",
-		Buckets: ingressBuckets,
-	}, ingressMetricLabels)
-	m.registry.MustRegister(m.requests, m.duration, m.builds, m.retries, m.ingressRequests, m.ingressDuration)
+	m.registry.MustRegister(m.builds, m.retries)
+	m.ingress = newRequestMetrics(m.registry, ingressMetricLabels,
+		prometheus.CounterOpts{Name: "nginx_ingress_controller_requests", Help: "Requests routed by an Ingress, as ingress-nginx counts them."},
+		prometheus.HistogramOpts{
+			Name:    "nginx_ingress_controller_request_duration_seconds",
+			Help:    "Duration of the requests routed by an Ingress in seconds, as ingress-nginx measures it.",
+			Buckets: ingressBuckets,
+		})
 	m.envoy = newEnvoyMetrics(m.registry)
 	m.traefik = newTraefikMetrics(m.registry)
 	m.linkerd = newLinkerdMetrics(m.registry)
@@ -492,7 +483,6 @@ func (m *metrics) observe(svc svcKey, ep Endpoint, code int, d time.Duration) {
 		"request_protocol":               "http",
 		"response_code":                  strconv.Itoa(code),
 	}
-	m.requests.With(labels).Inc()
-	m.duration.With(labels).Observe(float64(d) / float64(time.Millisecond))
+	m.istio.observe(labels, float64(d)/float64(time.Millisecond))
 	m.linkerd.record(svc.Namespace, ep, code, d)
 }

@@ -34,25 +34,16 @@ var traefikMetricLabels = []string{"service", "code", "method", "protocol"}
 // <namespace>-<service>-<port>@kubernetescrd), never on a weighted or mirroring TraefikService
 // itself. They are defined here once; every router that stands in for Traefik records through
 // metrics.recordTraefik.
-type traefikMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
+type traefikMetrics struct{ requestMetrics }
 
 func newTraefikMetrics(reg prometheus.Registerer) traefikMetrics {
-	t := traefikMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "traefik_service_requests_total",
-			Help: "Requests processed by a service, as Traefik counts them.",
-		}, traefikMetricLabels),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	return traefikMetrics{newRequestMetrics(reg, traefikMetricLabels,
+		prometheus.CounterOpts{Name: "traefik_service_requests_total", Help: "Requests processed by a service, as Traefik counts them."},
+		prometheus.HistogramOpts{
 			Name:    "traefik_service_request_duration_seconds",
 			Help:    "Request processing duration on a service in seconds, as Traefik measures it.",
 			Buckets: traefikBuckets,
-		}, traefikMetricLabels),
-	}
-	reg.MustRegister(t.requests, t.duration)
-	return t
+		})}
 }
 
 // recordTraefik counts one request that Traefik sent to service (its qualified name, such as
@@ -62,9 +53,7 @@ func (m *metrics) recordTraefik(service, method string, code int, d time.Duratio
 	if code <= 0 {
 		code = 499
 	}
-	labels := []string{service, strconv.Itoa(code), method, "http"}
-	m.traefik.requests.WithLabelValues(labels...).Inc()
-	m.traefik.duration.WithLabelValues(labels...).Observe(d.Seconds())
+	m.traefik.observe(prometheus.Labels{"service": service, "code": strconv.Itoa(code), "method": method, "protocol": "http"}, d.Seconds())
 }
 
 // Traefik's kinds the data plane routes by, read as unstructured (Traefik's Go types cannot be
