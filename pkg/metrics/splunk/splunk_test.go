@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/metrics"
+	mt "github.com/siskin-dev/siskin/pkg/metrics/metricstest"
 	"github.com/siskin-dev/siskin/pkg/metrics/splunk"
 )
 
@@ -272,69 +271,60 @@ func TestStreamURL(t *testing.T) {
 	}
 }
 
-// secretMap is a SecretReader of "namespace/name" to data.
-type secretMap map[string]map[string][]byte
-
-func (m secretMap) SecretData(_ context.Context, ns, name string) (map[string][]byte, error) {
-	return m[ns+"/"+name], nil
-}
-
-// templateObjects is a TemplateReader of "namespace/name" to MetricTemplate.
-type templateObjects map[string]*siskinv1.MetricTemplate
-
-func (m templateObjects) MetricTemplate(_ context.Context, ns, name string) (*siskinv1.MetricTemplate, error) {
-	return m[ns+"/"+name], nil
-}
-
-func TestQueryThroughTheAnalyzer(t *testing.T) {
-	f := &fakeStream{frames: []frame{batch(1, false, now.Add(-time.Minute), double(1, 0.4)), control("END_OF_CHANNEL")}}
-	address := serve(t, f)
-	maximum := 1.0
-	for _, tc := range []struct {
-		name    string
-		secret  map[string][]byte
-		address string
-		verdict siskinv1.CheckVerdict
-		value   string
-		message string
-	}{
-		{name: "the last value passes the threshold", secret: map[string][]byte{"sf_token_key": []byte(token + "\n")}, address: address,
-			verdict: siskinv1.VerdictPass, value: "0.40", message: "not above max 1"},
-		{name: "a Secret without sf_token_key is a clear error", secret: map[string][]byte{"token": []byte(token)}, address: address,
-			verdict: siskinv1.VerdictError, message: "lacks the key sf_token_key"},
-		{name: "a template without address is a clear error", secret: map[string][]byte{"sf_token_key": []byte(token)},
-			verdict: siskinv1.VerdictError, message: "needs provider.address"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			templates := templateObjects{"test/error-rate": {
-				ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "error-rate"},
-				Spec: siskinv1.MetricTemplateSpec{
-					Provider: siskinv1.MetricTemplateProvider{Type: "splunk", Address: tc.address,
-						SecretRef: &siskinv1.LocalObjectReference{Name: "splunk"}},
-					Query: `data('spans.count', filter=filter('sf_service', '{{ target }}') and filter('sf_error', 'true')).sum().publish()`,
-				},
-			}}
-			a := metrics.NewAnalyzer(metrics.AnalyzerOptions{
-				Providers: metrics.Backends{metrics.TypeSplunk: splunk.NewPool(splunk.Options{})},
-				Templates: templates,
-				Secrets:   secretMap{"test/splunk": tc.secret},
-			})
-			c := &siskinv1.Canary{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "podinfo"},
-				Spec: siskinv1.CanarySpec{TargetRef: siskinv1.TargetReference{Name: "podinfo"}, Analysis: &siskinv1.CanaryAnalysis{
-					Metrics: []siskinv1.CanaryMetric{{Name: "error-rate", Interval: "1m",
-						TemplateRef:    &siskinv1.CrossNamespaceObjectReference{Name: "error-rate"},
-						ThresholdRange: &siskinv1.CanaryThresholdRange{Max: &maximum}}},
-				}},
-			}
-			results := a.Run(context.Background(), metrics.Step{Canary: c, Router: siskinv1.ProviderIstio, Now: now})
-			if len(results) != 1 {
-				t.Fatalf("%d results, want 1", len(results))
-			}
-			r := results[0]
-			if r.Verdict != tc.verdict || r.Value != tc.value || !strings.Contains(r.Message, tc.message) || strings.Contains(r.Message, token) {
-				t.Errorf("verdict %s value %q message %q, want %s %q %q", r.Verdict, r.Value, r.Message, tc.verdict, tc.value, tc.message)
-			}
-		})
+// programs returns the programs of the execute requests received.
+func (f *fakeStream) programs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.executes {
+		p, _ := e["program"].(string)
+		out = append(out, p)
 	}
+	return out
+}
+
+// situations are the stand-in's frames of each situation of the contract.
+var situations = map[mt.Situation]*fakeStream{
+	mt.Value:       {frames: []frame{batch(1, false, mt.Now.Add(-time.Minute), double(1, 0.4)), control("END_OF_CHANNEL")}},
+	mt.NoData:      {frames: []frame{control("STREAM_START"), control("END_OF_CHANNEL")}},
+	mt.ServerError: {frames: []frame{text(map[string]any{"type": "error", "channel": "siskin", "error": 500, "message": "Internal Server Error"})}},
+	mt.Malformed:   {frames: []frame{{binary: true, data: []byte{9, 9, 9}}}},
+	mt.Slow:        {frames: []frame{control("STREAM_START"), batch(1, false, mt.Now, double(1, 1))}, stall: true},
+}
+
+const program = `data('spans.count', filter=filter('sf_service', '{{ target }}') and filter('sf_error', 'true')).sum().publish()`
+
+func pool(opts splunk.Options) metrics.Providers {
+	return metrics.Backends{metrics.TypeSplunk: splunk.NewPool(opts)}
+}
+
+func secret(tok string) map[string][]byte {
+	return map[string][]byte{"sf_token_key": []byte(tok + "\n")}
+}
+
+func TestContract(t *testing.T) {
+	mt.Contract(t, mt.Backend{
+		Type:        metrics.TypeSplunk,
+		Providers:   func() metrics.Providers { return pool(splunk.Options{}) },
+		WithTimeout: func(d time.Duration) metrics.Providers { return pool(splunk.Options{QueryTimeout: d}) },
+		Query:       program,
+		Rendered:    strings.ReplaceAll(program, "{{ target }}", "podinfo"),
+		Secret:      secret(token),
+		Serve: func(t *testing.T, s mt.Situation) mt.Stand {
+			f := &fakeStream{frames: situations[s].frames, stall: situations[s].stall}
+			return mt.Stand{Address: serve(t, f), Queries: f.programs}
+		},
+		Value:           "0.40",
+		MissingKey:      "sf_token_key",
+		WrongSecret:     secret("wrong-token-value"),
+		WrongSecretSays: []string{"401", "Invalid auth token"},
+		ServerErrorSays: []string{"splunk execute", "error 500 Internal Server Error"},
+		MalformedSays:   []string{"splunk execute", "shorter than its preamble"},
+		Refusals: []mt.Refusal{
+			{Name: "a template without address", Secret: secret(token),
+				Message: "the splunk provider needs provider.address, the API or stream endpoint of the realm"},
+			{Name: "a template without secretRef", Address: mt.AtStand,
+				Message: "the splunk provider needs a secretRef to a Secret with the key sf_token_key"},
+		},
+	})
 }
