@@ -311,6 +311,13 @@ type ScalerReplicas struct {
 	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
 }
 
+// Gateway API route kinds of spec.service.routeKind.
+const (
+	RouteKindHTTPRoute = "HTTPRoute"
+	RouteKindGRPCRoute = "GRPCRoute"
+	RouteKindTCPRoute  = "TCPRoute"
+)
+
 // CanaryService describes the generated Services (<name>, <name>-primary, <name>-canary) and the
 // route in front of them.
 //
@@ -340,6 +347,14 @@ type CanaryService struct {
 	// AppProtocol of the generated port; tcp makes the Istio route a TCP route.
 	// +optional
 	AppProtocol string `json:"appProtocol,omitempty"`
+
+	// RouteKind is the Gateway API route that provider gatewayapi (and its implementation
+	// aliases) writes for every port: HTTPRoute (the default, as Flagger writes), GRPCRoute
+	// (gRPC methods and headers) or TCPRoute (connections, weighted only). appProtocol does not
+	// choose it. Other providers refuse GRPCRoute and TCPRoute.
+	// +kubebuilder:validation:Enum=HTTPRoute;GRPCRoute;TCPRoute
+	// +optional
+	RouteKind string `json:"routeKind,omitempty"`
 
 	// AdditionalPorts are more ports of the generated Services, routed like port.
 	// +kubebuilder:validation:MaxItems=16

@@ -157,6 +157,7 @@ func (r *CanaryReconciler) orphanOwned(ctx context.Context, c *siskinv1.Canary) 
 		&appsv1.DeploymentList{}, &appsv1.DaemonSetList{}, &corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{},
 		&corev1.ConfigMapList{}, &corev1.SecretList{},
 		&networkingv1.VirtualServiceList{}, &networkingv1.DestinationRuleList{}, &gatewayv1.HTTPRouteList{},
+		&gatewayv1.GRPCRouteList{}, &gatewayv1.TCPRouteList{},
 	}
 	var kept []string
 	for _, list := range lists {

@@ -53,6 +53,9 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 	if err := validateImplementation(spec, ProviderName(spec, defaultProvider)); err != nil {
 		return err
 	}
+	if err := validateRouteKind(spec, ProviderName(spec, defaultProvider)); err != nil {
+		return err
+	}
 	if provider == siskinv1.ProviderContour {
 		if err := validateContour(spec); err != nil {
 			return err

@@ -82,6 +82,8 @@ var (
 	VirtualService  = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
 	DestinationRule = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"}
 	HTTPRoute       = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
+	GRPCRoute       = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GRPCRoute"}
+	TCPRoute        = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "TCPRoute"}
 	Ingress         = schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}
 	TraefikService  = schema.GroupVersionKind{Group: "traefik.io", Version: "v1alpha1", Kind: "TraefikService"}
 	HTTPProxy       = schema.GroupVersionKind{Group: "projectcontour.io", Version: "v1", Kind: "HTTPProxy"}
@@ -99,7 +101,8 @@ var All = []Info{
 		Implementations: GatewayAPIImplementations,
 		Weights:         true, Matches: true, Baseline: true, Services: true, GatewayRefs: true,
 		Queries: "gatewayapi", Compare: true, Default: true,
-		Route: "HTTPRoute", Owns: []schema.GroupVersionKind{HTTPRoute},
+		// spec.service.routeKind may ask for GRPCRoutes or TCPRoutes instead.
+		Route: "HTTPRoute", Owns: []schema.GroupVersionKind{HTTPRoute, GRPCRoute, TCPRoute},
 	},
 	{
 		// Linkerd: the HTTPRoute's parent is the apex Service (GAMMA); meshed clients of the

@@ -1,9 +1,6 @@
 package gatewayapi
 
 import (
-	"bytes"
-	"encoding/json"
-
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -11,15 +8,7 @@ import (
 // setDefaults fills in what the HTTPRoute CRD defaults, so that a generated spec equals the
 // stored one and a stored spec compares equal however it was written.
 func setDefaults(s *gatewayv1.HTTPRouteSpec) {
-	for i := range s.ParentRefs {
-		p := &s.ParentRefs[i]
-		if p.Group == nil {
-			p.Group = ptr.To(gatewayv1.Group(gatewayv1.GroupName))
-		}
-		if p.Kind == nil {
-			p.Kind = ptr.To(gatewayv1.Kind("Gateway"))
-		}
-	}
+	parentDefaults(s.ParentRefs)
 	for i := range s.Rules {
 		r := &s.Rules[i]
 		if len(r.Matches) == 0 {
@@ -30,13 +19,30 @@ func setDefaults(s *gatewayv1.HTTPRouteSpec) {
 		}
 		filterDefaults(r.Filters)
 		for j := range r.BackendRefs {
-			b := &r.BackendRefs[j]
-			backendDefaults(&b.BackendObjectReference)
-			if b.Weight == nil {
-				b.Weight = ptr.To[int32](1)
-			}
-			filterDefaults(b.Filters)
+			backendRefDefaults(&r.BackendRefs[j].BackendRef)
+			filterDefaults(r.BackendRefs[j].Filters)
 		}
+	}
+}
+
+// parentDefaults fills in what every route CRD defaults in its parentRefs.
+func parentDefaults(refs []gatewayv1.ParentReference) {
+	for i := range refs {
+		p := &refs[i]
+		if p.Group == nil {
+			p.Group = ptr.To(gatewayv1.Group(gatewayv1.GroupName))
+		}
+		if p.Kind == nil {
+			p.Kind = ptr.To(gatewayv1.Kind("Gateway"))
+		}
+	}
+}
+
+// backendRefDefaults fills in what every route CRD defaults in a weighted backendRef.
+func backendRefDefaults(b *gatewayv1.BackendRef) {
+	backendDefaults(&b.BackendObjectReference)
+	if b.Weight == nil {
+		b.Weight = ptr.To[int32](1)
 	}
 }
 
@@ -64,14 +70,17 @@ func matchDefaults(m *gatewayv1.HTTPRouteMatch) {
 
 func filterDefaults(filters []gatewayv1.HTTPRouteFilter) {
 	for i := range filters {
-		m := filters[i].RequestMirror
-		if m == nil {
-			continue
-		}
-		backendDefaults(&m.BackendRef)
-		if m.Fraction != nil && m.Fraction.Denominator == nil {
-			m.Fraction.Denominator = ptr.To[int32](100)
-		}
+		mirrorDefaults(filters[i].RequestMirror)
+	}
+}
+
+func mirrorDefaults(m *gatewayv1.HTTPRequestMirrorFilter) {
+	if m == nil {
+		return
+	}
+	backendDefaults(&m.BackendRef)
+	if m.Fraction != nil && m.Fraction.Denominator == nil {
+		m.Fraction.Denominator = ptr.To[int32](100)
 	}
 }
 
@@ -82,15 +91,4 @@ func backendDefaults(b *gatewayv1.BackendObjectReference) {
 	if b.Kind == nil {
 		b.Kind = ptr.To(gatewayv1.Kind(kindService))
 	}
-}
-
-// sameSpec reports whether two specs are equal once defaulted, comparing their JSON so that
-// empty and absent lists are the same.
-func sameSpec(live, want *gatewayv1.HTTPRouteSpec) bool {
-	a, b := live.DeepCopy(), want.DeepCopy()
-	setDefaults(a)
-	setDefaults(b)
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

@@ -26,17 +26,26 @@
 //
 // Each of spec.service.additionalPorts gets an HTTPRoute <svc>-<port name> of its own, with the
 // same rules on that port, attached to the same parents with port set to it: an HTTPRoute cannot
-// match on the port. A TCP additional port is refused (TCPRoute is not in the standard channel).
+// match on the port. A TCP additional port is refused unless the routes are TCPRoutes.
+//
+// spec.service.routeKind GRPCRoute or TCPRoute makes every route of the Canary of that kind
+// (gateway.networking.k8s.io/v1) instead, with the same names, parents and weights. Each kind's
+// spec is made from the HTTPRoute spec the Canary would have (kind.go): a GRPCRoute keeps the
+// hostnames, header matches, header modifiers and request mirrors, and matches the path
+// /<service>/<method> as a gRPC method; a TCPRoute keeps only the parents and the weighted
+// backends of one rule. What the kind cannot express is an error (and is refused by the Canary's
+// validation first). Reading, ownership, writes, status and the hand-back are the same for every
+// kind; routes of the Canary of another kind than its routeKind are deleted when it changes.
 //
 // The route is written with the defaults the Gateway API CRDs would apply (group, kind, weight,
 // path match), so the stored object equals the generated one and Observe can compare them. It
 // counts as converged only when every parent Gateway has accepted its current generation.
 //
 // The router owns what it creates (controller reference to the Canary plus the
-// siskin.dev/canary annotation). An HTTPRoute of the same name that Siskin did not create is
+// siskin.dev/canary annotation). A route of the same name and kind that Siskin did not create is
 // never overwritten: Observe and Apply fail with router.ErrNotOwned until it is deleted, or
 // annotated siskin.dev/canary=<canary name> to hand it over.
 package gatewayapi
 
 // The controller's permissions for this router (controller-gen reads them here):
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;tcproutes,verbs=get;list;watch;create;patch;delete

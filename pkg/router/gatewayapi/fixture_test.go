@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,14 +12,18 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/canary"
+	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
+	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 const ns = routertest.Namespace
 
 func newRouter(t *testing.T, objs ...client.Object) (*Router, client.Client, *routertest.Writes) {
 	t.Helper()
-	cl, w := routertest.Client(t, []func(*runtime.Scheme) error{gatewayv1.Install}, []client.Object{&gatewayv1.HTTPRoute{}}, objs...)
+	statuses := []client.Object{&gatewayv1.HTTPRoute{}, &gatewayv1.GRPCRoute{}, &gatewayv1.TCPRoute{}}
+	cl, w := routertest.Client(t, []func(*runtime.Scheme) error{gatewayv1.Install}, statuses, objs...)
 	return New(cl, cl), cl, w
 }
 
@@ -52,5 +57,49 @@ func accept(t *testing.T, cl client.Client, gen int64, status metav1.ConditionSt
 	}
 	if err := cl.Status().Update(context.Background(), rt); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// contract is the routertest.Contract of the routes podinfo of one kind, for the Canary that
+// canaryOf makes: route is such a route with annotations, carrying canary weight weight.
+func contract(canaryOf func(mods ...func(*siskinv1.Canary)) *siskinv1.Canary, kind string, weight int32,
+	route func(annotations map[string]string) client.Object, settle func(*testing.T, client.Client)) routertest.Contract {
+	return routertest.Contract{
+		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
+			return newRouter(t, objs...)
+		},
+		Canary:       canaryOf,
+		Kind:         kind,
+		Name:         "podinfo",
+		Foreign:      func() client.Object { return route(nil) },
+		Orphan:       func() client.Object { return route(map[string]string{target.AnnotationCanary: "podinfo"}) },
+		OrphanWeight: weight,
+		CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
+		Settle: settle,
+	}
+}
+
+// refusal is a change to the Canary that a route kind cannot express, and what the error of
+// Apply says.
+type refusal struct {
+	name string
+	set  func(*siskinv1.Canary)
+	want string
+	// desired is the route applied; 90/10 by default.
+	desired *canary.DesiredRoute
+}
+
+// checkRefusals applies each refusal to the Canary canaryOf makes: Apply must fail saying so,
+// writing nothing.
+func checkRefusals(t *testing.T, canaryOf func(set func(*siskinv1.Canary)) *siskinv1.Canary, refusals []refusal) {
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _, w := newRouter(t)
+			d := ptr.Deref(tt.desired, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10})
+			err := r.Apply(context.Background(), canaryOf(tt.set), d)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || w.N != 0 {
+				t.Fatalf("Apply = %v with %d writes, want an error saying %q", err, w.N, tt.want)
+			}
+		})
 	}
 }

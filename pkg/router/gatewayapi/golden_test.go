@@ -42,13 +42,7 @@ func TestGoldenRoutes(t *testing.T) {
 			},
 			Desired: canary.DesiredRoute{PrimaryWeight: 0, CanaryWeight: 100},
 		},
-		{
-			Name: "mirror",
-			Canary: func(c *siskinv1.Canary) {
-				c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Mirror: true, MirrorWeight: ptr.To[int32](25)}
-			},
-			Desired: canary.DesiredRoute{PrimaryWeight: 100, Mirror: true, MirrorWeight: 25},
-		},
+		mirrorCase("mirror"),
 		{
 			Name: "session-affinity",
 			Canary: func(c *siskinv1.Canary) {
@@ -89,6 +83,18 @@ func TestGoldenRoutes(t *testing.T) {
 			Finalize: true,
 		},
 	})
+}
+
+// mirrorCase is the golden case name of a blue/green analysis that mirrors a quarter of the
+// requests to the canary.
+func mirrorCase(name string) routertest.Case {
+	return routertest.Case{
+		Name: name,
+		Canary: func(c *siskinv1.Canary) {
+			c.Spec.Analysis = &siskinv1.CanaryAnalysis{Interval: "1m", Iterations: 5, Mirror: true, MirrorWeight: ptr.To[int32](25)}
+		},
+		Desired: canary.DesiredRoute{PrimaryWeight: 100, Mirror: true, MirrorWeight: 25},
+	}
 }
 
 // fullService sets every spec.service field the Gateway API router uses.

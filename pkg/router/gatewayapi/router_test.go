@@ -13,8 +13,6 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
-	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -145,18 +143,7 @@ func TestContract(t *testing.T) {
 		rt.Spec.Hostnames = []gatewayv1.Hostname{"podinfo.example.com"}
 		return rt
 	}
-	routertest.Contract{
-		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
-			return newRouter(t, objs...)
-		},
-		Canary:       newCanary,
-		Kind:         kindHTTPRoute,
-		Name:         "podinfo",
-		Foreign:      func() client.Object { return route(nil) },
-		Orphan:       func() client.Object { return route(map[string]string{target.AnnotationCanary: "podinfo"}) },
-		CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
-		Settle: acceptEvery,
-	}.Run(t)
+	contract(newCanary, "HTTPRoute", 0, route, acceptEvery).Run(t)
 }
 
 func TestAStoredRouteWithoutDefaultsIsEqual(t *testing.T) {
