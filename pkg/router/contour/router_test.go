@@ -12,7 +12,6 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -42,7 +41,27 @@ func TestContract(t *testing.T) {
 			}
 		},
 		OrphanWeight: 30, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
+		EditWeight: func(t *testing.T, cl client.Client, w int32) {
+			editProxy(t, cl, func(p *contourv1.HTTPProxy) {
+				p.Spec.Routes[0].Services[0].Weight, p.Spec.Routes[0].Services[1].Weight = int64(100-w), int64(w)
+			})
+		},
+		EditOther: func(t *testing.T, cl client.Client) {
+			editProxy(t, cl, func(p *contourv1.HTTPProxy) {
+				p.Spec.Routes[0].TimeoutPolicy = &contourv1.TimeoutPolicy{Response: "1s"}
+			})
+		},
 	}.Run(t)
+}
+
+// editProxy changes the HTTPProxy podinfo by hand.
+func editProxy(t *testing.T, cl client.Client, edit func(*contourv1.HTTPProxy)) {
+	t.Helper()
+	p := getProxy(t, cl, "podinfo")
+	edit(p)
+	if err := cl.Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The HTTPProxy is named after spec.service.name when it is set.
@@ -56,40 +75,6 @@ func TestHTTPProxyIsNamedAfterTheApexService(t *testing.T) {
 	p := getProxy(t, cl, "frontend")
 	if got := p.Spec.Routes[0].Services; got[0].Name != "frontend-primary" || got[1].Name != "frontend-canary" {
 		t.Fatalf("services = %+v, want frontend-primary and frontend-canary", got)
-	}
-}
-
-// A hand-edited HTTPProxy reports the weights it carries, and is converged again only once it
-// equals what Siskin applies.
-func TestObserveReadsTheLiveHTTPProxy(t *testing.T) {
-	ctx := context.Background()
-	r, cl, _ := newRouter(t)
-	c := newCanary()
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
-		t.Fatal(err)
-	}
-	p := getProxy(t, cl, "podinfo")
-	p.Spec.Routes[0].Services[0].Weight, p.Spec.Routes[0].Services[1].Weight = 70, 30
-	if err := cl.Update(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	route, err := r.Observe(ctx, c)
-	if err != nil || !route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 {
-		t.Fatalf("Observe after a weight edit = %+v, %v", route, err)
-	}
-	p.Spec.Routes[0].TimeoutPolicy = &contourv1.TimeoutPolicy{Response: "1s"}
-	if err := cl.Update(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	route, err = r.Observe(ctx, c)
-	if err != nil || route.Converged || route.Message != "HTTPProxy test/podinfo differs from the HTTPProxy Siskin applies for weights 70/30" {
-		t.Fatalf("Observe after a timeout edit = %+v, %v", route, err)
-	}
-	if err := r.Apply(ctx, c, router.Carried(route)); err != nil {
-		t.Fatal(err)
-	}
-	if p := getProxy(t, cl, "podinfo"); p.Spec.Routes[0].TimeoutPolicy != nil {
-		t.Fatalf("Apply kept the hand-written timeout policy: %+v", p.Spec.Routes[0].TimeoutPolicy)
 	}
 }
 

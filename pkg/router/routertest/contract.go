@@ -40,6 +40,12 @@ type Contract struct {
 	WritesPerChange, CreateWrites, AdoptWrites int
 	// Settle, when set, does what the data plane does between a write and the next look.
 	Settle func(t *testing.T, cl client.Client)
+	// EditWeight, when set, gives the canary weight canary to the applied object by hand (the
+	// primary the rest), and EditOther changes by hand something else that Siskin writes in
+	// it: the contract then checks that Observe reports live weights and is not converged on
+	// anything else until Apply writes the object again.
+	EditWeight func(t *testing.T, cl client.Client, canary int32)
+	EditOther  func(t *testing.T, cl client.Client)
 }
 
 // New adapts a router's own test constructor, which returns its concrete type, to
@@ -56,6 +62,9 @@ func (k Contract) Run(t *testing.T) {
 	t.Run("Apply writes only what changed", k.writesOnlyChanges)
 	t.Run("an object no Canary manages is never written", k.foreign)
 	t.Run("an object annotated for the Canary is adopted with its weights", k.orphan)
+	if k.EditWeight != nil && k.EditOther != nil {
+		t.Run("Observe reads hand edits, and Apply undoes what is not a weight", k.handEdits)
+	}
 }
 
 func (k Contract) missing(t *testing.T) {
@@ -162,5 +171,41 @@ func (k Contract) orphan(t *testing.T) {
 	route, err = r.Observe(ctx, c)
 	if err != nil || !route.Converged || route.CanaryWeight != k.OrphanWeight {
 		t.Fatalf("Observe after Ensure = %+v, %v; want the adopted weight %d, converged", route, err, k.OrphanWeight)
+	}
+}
+
+func (k Contract) handEdits(t *testing.T) {
+	ctx := context.Background()
+	r, cl, _ := k.New(t)
+	c := k.Canary()
+	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 90, CanaryWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	observe := func() canary.Route {
+		t.Helper()
+		if k.Settle != nil {
+			k.Settle(t, cl)
+		}
+		route, err := r.Observe(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return route
+	}
+	k.EditWeight(t, cl, 30)
+	if route := observe(); !route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 {
+		t.Fatalf("Observe after a weight edit = %+v, want 70/30, converged", route)
+	}
+	k.EditOther(t, cl)
+	route := observe()
+	if route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 || !strings.Contains(route.Message, k.Kind) ||
+		!strings.Contains(route.Message, "differs from the") || !strings.Contains(route.Message, "for weights 70/30") {
+		t.Fatalf("Observe after another edit = %+v, want 70/30, not converged: the %s differs from ... for weights 70/30", route, k.Kind)
+	}
+	if err := r.Apply(ctx, c, router.Carried(route)); err != nil {
+		t.Fatal(err)
+	}
+	if route := observe(); !route.Converged || route.PrimaryWeight != 70 || route.CanaryWeight != 30 {
+		t.Fatalf("Observe after Apply of the carried weights = %+v, want 70/30, converged", route)
 	}
 }
