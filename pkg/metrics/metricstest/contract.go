@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +89,9 @@ type Backend struct {
 	Rendered string
 	// Secret holds credentials the stand-in accepts; nil means the template has no secretRef.
 	Secret map[string][]byte
+	// Public are the keys of Secret that are no credential (a project, an account ID): a message
+	// may show their values. No message may show the others' (of 8 characters or more).
+	Public []string
 	// MissingKey is a key of Secret without which the template is refused before any query;
 	// empty for a backend without credentials.
 	MissingKey string
@@ -100,8 +104,8 @@ type Backend struct {
 	Serve func(t *testing.T, s Situation) Stand
 	// Value is the value of the Value situation's answer as a check result shows it ("0.42").
 	Value string
-	// ServerErrorSays and MalformedSays are what the check's message says in those situations,
-	// beside the backend's type.
+	// ServerErrorSays and MalformedSays are what the check's message says in those situations;
+	// that of a server error, of wrong credentials and of a slow answer also names the backend.
 	ServerErrorSays []string
 	MalformedSays   []string
 	// Refusals are templates refused before any query: the address beside the secret rule,
@@ -164,16 +168,18 @@ func Contract(t *testing.T, b Backend) {
 		}
 	})
 
-	for _, sit := range []struct {
-		s    Situation
-		says []string
-	}{{ServerError, b.ServerErrorSays}, {Malformed, b.MalformedSays}} {
-		t.Run("a "+string(sit.s)+" is an error naming the backend", func(t *testing.T) {
-			stand := b.Serve(t, sit.s)
-			r := b.check(t, stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
-			b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: ", b.Type}, sit.says...)...)
-		})
-	}
+	t.Run("a server error is an error naming the backend", func(t *testing.T) {
+		stand := b.Serve(t, ServerError)
+		r := b.check(t, stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
+		b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: "}, b.ServerErrorSays...)...)
+		b.named(t, r)
+	})
+
+	t.Run("a malformed answer is an error, not no data", func(t *testing.T) {
+		stand := b.Serve(t, Malformed)
+		r := b.check(t, stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
+		b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: "}, b.MalformedSays...)...)
+	})
 
 	if b.WithTimeout != nil {
 		t.Run("a slow answer is an error at the query timeout", func(t *testing.T) {
@@ -183,7 +189,8 @@ func Contract(t *testing.T, b Backend) {
 			if elapsed := time.Since(start); elapsed > 10*SlowTimeout {
 				t.Errorf("the check took %s with a query timeout of %s", elapsed, SlowTimeout)
 			}
-			b.want(t, r, siskinv1.VerdictError, MetricName+" query failed: ", b.Type, "no answer within", SlowTimeout.String())
+			b.want(t, r, siskinv1.VerdictError, MetricName+" query failed: ", "no answer within", SlowTimeout.String())
+			b.named(t, r)
 		})
 	}
 
@@ -191,7 +198,8 @@ func Contract(t *testing.T, b Backend) {
 		t.Run("wrong credentials are an error that shows none", func(t *testing.T) {
 			stand := b.Serve(t, Value)
 			r := b.check(t, stand.Address, b.WrongSecret, metrics.ProviderConfig{}, step{})
-			b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: ", b.Type}, b.WrongSecretSays...)...)
+			b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: "}, b.WrongSecretSays...)...)
+			b.named(t, r)
 		})
 	}
 
@@ -309,10 +317,22 @@ func (b Backend) want(t *testing.T, r siskinv1.CheckResult, verdict siskinv1.Che
 	}
 	for _, secret := range []map[string][]byte{b.Secret, b.WrongSecret} {
 		for k, v := range secret {
+			if slices.Contains(b.Public, k) {
+				continue
+			}
 			if v := strings.TrimSpace(string(v)); len(v) >= 8 && strings.Contains(r.Message, v) {
 				t.Errorf("message shows the Secret's %s: %s", k, r.Message)
 			}
 		}
+	}
+}
+
+// named fails the test unless r's message names the backend, so that a user with several
+// backends knows which one failed.
+func (b Backend) named(t *testing.T, r siskinv1.CheckResult) {
+	t.Helper()
+	if !strings.Contains(strings.ToLower(r.Message), b.Type) {
+		t.Errorf("message %q does not name %s", r.Message, b.Type)
 	}
 }
 

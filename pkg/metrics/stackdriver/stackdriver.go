@@ -153,14 +153,18 @@ func (c *Client) CloseIdleConnections() {
 // Query runs the MQL query and returns the newest point of its single time series. No series,
 // or a series without points, is metrics.ErrNoData; several series are metrics.ErrResultShape.
 func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error) {
-	ctx, cancel := context.WithTimeout(c.outgoing(ctx), c.timeout)
+	qctx, cancel := context.WithTimeout(c.outgoing(ctx), c.timeout)
 	defer cancel()
-	it := c.api.QueryTimeSeries(ctx, &monitoringpb.QueryTimeSeriesRequest{Name: c.project, Query: query})
+	it := c.api.QueryTimeSeries(qctx, &monitoringpb.QueryTimeSeriesRequest{Name: c.project, Query: query})
 	var series []*monitoringpb.TimeSeriesData
 	for {
 		ts, err := it.Next()
 		if errors.Is(err, iterator.Done) {
 			break
+		}
+		if err != nil && errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// Said as the other backends say it: gRPC's DeadlineExceeded names no duration.
+			return metrics.Sample{}, fmt.Errorf("stackdriver query %s (%s): no answer within the query timeout of %s", c.address, c.project, c.timeout)
 		}
 		if err != nil {
 			return metrics.Sample{}, c.failed("query", err)

@@ -31,10 +31,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/metrics"
+	mt "github.com/siskin-dev/siskin/pkg/metrics/metricstest"
 	"github.com/siskin-dev/siskin/pkg/metrics/stackdriver"
 )
 
@@ -101,15 +101,36 @@ type fakeMonitoring struct {
 	monitoringpb.UnimplementedQueryServiceServer
 	answers map[string]*monitoringpb.QueryTimeSeriesResponse
 	delay   time.Duration
+	// fail, when set, is the answer to every query.
+	fail error
 
 	mu      sync.Mutex
 	headers []metadata.MD
+	queries []string
+}
+
+// answer makes the fake answer every query with resp, or with fail when set, after delay; and
+// forgets the queries received.
+func (f *fakeMonitoring) answer(query string, resp *monitoringpb.QueryTimeSeriesResponse, fail error, delay time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers = map[string]*monitoringpb.QueryTimeSeriesResponse{query: resp}
+	f.fail, f.delay, f.queries = fail, delay, nil
+}
+
+// received returns the queries received since answer.
+func (f *fakeMonitoring) received() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.queries...)
 }
 
 func (f *fakeMonitoring) QueryTimeSeries(ctx context.Context, req *monitoringpb.QueryTimeSeriesRequest) (*monitoringpb.QueryTimeSeriesResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.mu.Lock()
 	f.headers = append(f.headers, md)
+	f.queries = append(f.queries, req.GetQuery())
+	answers, delay, fail := f.answers, f.delay, f.fail
 	f.mu.Unlock()
 	if got := md.Get("authorization"); len(got) != 1 || got[0] != "Bearer "+accessToken {
 		return nil, status.Error(codes.Unauthenticated, "Request had invalid authentication credentials.")
@@ -117,9 +138,9 @@ func (f *fakeMonitoring) QueryTimeSeries(ctx context.Context, req *monitoringpb.
 	if req.GetName() != "projects/"+project {
 		return nil, status.Errorf(codes.PermissionDenied, "Permission monitoring.timeSeries.list denied (or the resource may not exist): %s", req.GetName())
 	}
-	if f.delay > 0 {
+	if delay > 0 {
 		select {
-		case <-time.After(f.delay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -127,7 +148,10 @@ func (f *fakeMonitoring) QueryTimeSeries(ctx context.Context, req *monitoringpb.
 	if req.GetQuery() == "" {
 		return nil, status.Error(codes.InvalidArgument, "Query is empty.")
 	}
-	resp, ok := f.answers[req.GetQuery()]
+	if fail != nil {
+		return nil, fail
+	}
+	resp, ok := answers[req.GetQuery()]
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "Line 1, column 1: Expected table operation, found %q.", req.GetQuery())
 	}
@@ -138,8 +162,10 @@ func (f *fakeMonitoring) QueryTimeSeries(ctx context.Context, req *monitoringpb.
 type world struct {
 	address string
 	key     []byte
-	tokens  *tokenEndpoint
-	fake    *fakeMonitoring
+	// wrongKey is a service account key the token endpoint refuses: another key's signature.
+	wrongKey []byte
+	tokens   *tokenEndpoint
+	fake     *fakeMonitoring
 }
 
 func start(t *testing.T, answers map[string]*monitoringpb.QueryTimeSeriesResponse) *world {
@@ -151,18 +177,25 @@ func start(t *testing.T, answers map[string]*monitoringpb.QueryTimeSeriesRespons
 	tokens := &tokenEndpoint{key: &rsaKey.PublicKey}
 	tokenSrv := httptest.NewServer(tokens)
 	t.Cleanup(tokenSrv.Close)
-	der, err := x509.MarshalPKCS8PrivateKey(rsaKey)
-	if err != nil {
-		t.Fatal(err)
+	serviceAccountKey := func(k *rsa.PrivateKey) []byte {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := json.Marshal(map[string]string{
+			"type":           "service_account",
+			"project_id":     project,
+			"private_key_id": "k1",
+			"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+			"client_email":   "siskin@" + project + ".iam.gserviceaccount.com",
+			"token_uri":      tokenSrv.URL + "/token",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
 	}
-	key, err := json.Marshal(map[string]string{
-		"type":           "service_account",
-		"project_id":     project,
-		"private_key_id": "k1",
-		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email":   "siskin@" + project + ".iam.gserviceaccount.com",
-		"token_uri":      tokenSrv.URL + "/token",
-	})
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +209,8 @@ func start(t *testing.T, answers map[string]*monitoringpb.QueryTimeSeriesRespons
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	return &world{address: "https://" + lis.Addr().String(), key: key, tokens: tokens, fake: fake}
+	return &world{address: "https://" + lis.Addr().String(), key: serviceAccountKey(rsaKey), wrongKey: serviceAccountKey(otherKey),
+		tokens: tokens, fake: fake}
 }
 
 // selfSigned is a certificate for 127.0.0.1.
@@ -286,8 +320,8 @@ func TestTimeout(t *testing.T) {
 	w.fake.delay = 5 * time.Second
 	start := time.Now()
 	_, err := w.client(t, stackdriver.Options{QueryTimeout: 300 * time.Millisecond}).Query(context.Background(), "fetch slow")
-	if err == nil || !strings.Contains(err.Error(), "DeadlineExceeded") {
-		t.Errorf("err %v, want DeadlineExceeded", err)
+	if err == nil || !strings.Contains(err.Error(), "no answer within the query timeout of 300ms") {
+		t.Errorf("err %v, want the query timeout", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("took %s, want the query timeout to bound it", d)
@@ -319,74 +353,55 @@ func TestPlainHTTPAddressIsRefused(t *testing.T) {
 	}
 }
 
-// secretMap is a SecretReader of "namespace/name" to data.
-type secretMap map[string]map[string][]byte
-
-func (m secretMap) SecretData(_ context.Context, ns, name string) (map[string][]byte, error) {
-	return m[ns+"/"+name], nil
-}
-
-// templateObjects is a TemplateReader of "namespace/name" to MetricTemplate.
-type templateObjects map[string]*siskinv1.MetricTemplate
-
-func (m templateObjects) MetricTemplate(_ context.Context, ns, name string) (*siskinv1.MetricTemplate, error) {
-	return m[ns+"/"+name], nil
-}
-
 const mql = `fetch k8s_container | metric 'istio.io/service/server/request_count' | filter resource.namespace_name == '{{ namespace }}' && metric.destination_workload_name == '{{ target }}' | within 10m | group_by [], sum(val())`
 
-func TestQueryThroughTheAnalyzer(t *testing.T) {
+func pool(opts stackdriver.Options) metrics.Providers {
+	return metrics.Backends{metrics.TypeStackdriver: stackdriver.NewPool(opts)}
+}
+
+// TestContract runs the contract against one world, whose fake Cloud Monitoring each case
+// gives the situation's answer.
+func TestContract(t *testing.T) {
+	w := start(t, nil)
 	rendered := strings.NewReplacer("{{ namespace }}", "test", "{{ target }}", "podinfo").Replace(mql)
-	w := start(t, map[string]*monitoringpb.QueryTimeSeriesResponse{rendered: response(series("", 120, 180))})
-	minimum := 100.0
-	for _, tc := range []struct {
-		name    string
-		secret  map[string][]byte
-		address string
-		verdict siskinv1.CheckVerdict
-		value   string
-		message string
-	}{
-		{name: "the newest point passes the threshold", secret: map[string][]byte{"project": []byte(project + "\n"), "serviceAccountKey": w.key},
-			address: w.address, verdict: siskinv1.VerdictPass, value: "180.00", message: "not below min 100"},
-		{name: "a Secret without project is a clear error", secret: map[string][]byte{"serviceAccountKey": w.key},
-			address: w.address, verdict: siskinv1.VerdictError, message: "lacks the key project"},
-		{name: "an address without serviceAccountKey is refused", secret: map[string][]byte{"project": []byte(project)},
-			address: w.address, verdict: siskinv1.VerdictError, message: "the controller's own Google credentials only go to Google"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			templates := templateObjects{"test/requests": {
-				ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "requests"},
-				Spec: siskinv1.MetricTemplateSpec{
-					Provider: siskinv1.MetricTemplateProvider{Type: "stackdriver", Address: tc.address, InsecureSkipVerify: true,
-						SecretRef: &siskinv1.LocalObjectReference{Name: "gcloud-sa"}},
-					Query: mql,
-				},
-			}}
-			a := metrics.NewAnalyzer(metrics.AnalyzerOptions{
-				Providers: metrics.Backends{metrics.TypeStackdriver: stackdriver.NewPool(stackdriver.Options{})},
-				Templates: templates,
-				Secrets:   secretMap{"test/gcloud-sa": tc.secret},
-			})
-			c := &siskinv1.Canary{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "podinfo"},
-				Spec: siskinv1.CanarySpec{TargetRef: siskinv1.TargetReference{Name: "podinfo"}, Analysis: &siskinv1.CanaryAnalysis{
-					Metrics: []siskinv1.CanaryMetric{{Name: "requests", Interval: "1m",
-						TemplateRef:    &siskinv1.CrossNamespaceObjectReference{Name: "requests"},
-						ThresholdRange: &siskinv1.CanaryThresholdRange{Min: &minimum}}},
-				}},
-			}
-			results := a.Run(context.Background(), metrics.Step{Canary: c, Router: siskinv1.ProviderIstio, Now: time.Now()})
-			if len(results) != 1 {
-				t.Fatalf("%d results, want 1", len(results))
-			}
-			r := results[0]
-			if r.Verdict != tc.verdict || r.Value != tc.value || !strings.Contains(r.Message, tc.message) {
-				t.Errorf("verdict %s value %q message %q, want %s %q %q", r.Verdict, r.Value, r.Message, tc.verdict, tc.value, tc.message)
-			}
-			if strings.Contains(r.Message, "PRIVATE KEY") {
-				t.Errorf("message %q shows the key", r.Message)
-			}
-		})
+	text := &monitoringpb.TimeSeriesData{PointData: []*monitoringpb.TimeSeriesData_PointData{{
+		Values: []*monitoringpb.TypedValue{{Value: &monitoringpb.TypedValue_StringValue{StringValue: "180"}}}}}}
+	situations := map[mt.Situation]func(){
+		mt.Value:  func() { w.fake.answer(rendered, response(series("", 120, 180)), nil, 0) },
+		mt.NoData: func() { w.fake.answer(rendered, response(), nil, 0) },
+		mt.ServerError: func() {
+			w.fake.answer(rendered, nil, status.Error(codes.Unavailable, "The service is currently unavailable."), 0)
+		},
+		mt.Malformed: func() { w.fake.answer(rendered, response(text), nil, 0) },
+		mt.Slow:      func() { w.fake.answer(rendered, response(series("", 120, 180)), nil, 5*time.Second) },
 	}
+	keys := func(key []byte) map[string][]byte {
+		return map[string][]byte{"project": []byte(project + "\n"), "serviceAccountKey": key}
+	}
+	mt.Contract(t, mt.Backend{
+		Type:        metrics.TypeStackdriver,
+		Providers:   func() metrics.Providers { return pool(stackdriver.Options{}) },
+		WithTimeout: func(d time.Duration) metrics.Providers { return pool(stackdriver.Options{QueryTimeout: d}) },
+		Provider:    siskinv1.MetricTemplateProvider{InsecureSkipVerify: true},
+		Query:       mql,
+		Rendered:    rendered,
+		Secret:      keys(w.key),
+		Public:      []string{"project"},
+		Serve: func(t *testing.T, s mt.Situation) mt.Stand {
+			situations[s]()
+			return mt.Stand{Address: w.address, Queries: w.fake.received}
+		},
+		Value:           "180.00",
+		MissingKey:      "project",
+		WrongSecret:     keys(w.wrongKey),
+		WrongSecretSays: []string{"invalid_grant"},
+		ServerErrorSays: []string{"stackdriver query", "Unavailable: The service is currently unavailable."},
+		MalformedSays:   []string{"not a number"},
+		Refusals: []mt.Refusal{
+			{Name: "an address without serviceAccountKey", Address: mt.AtStand, Secret: map[string][]byte{"project": []byte(project)},
+				Message: "a stackdriver provider.address needs the key serviceAccountKey in Secret " + mt.SecretName + "; the controller's own Google credentials only go to Google"},
+			{Name: "a template without secretRef", Address: mt.AtStand,
+				Message: "the stackdriver provider needs a secretRef to a Secret with the key project"},
+		},
+	})
 }
