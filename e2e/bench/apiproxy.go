@@ -79,13 +79,7 @@ func serveAPIProxy(ctx context.Context, target *url.URL, rt http.RoundTripper) (
 			p.mu.Lock()
 			p.counts[verb]++
 			p.mu.Unlock()
-			cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
-			rp.ServeHTTP(cw, r)
-			if cw.code < 200 || cw.code > 299 {
-				p.mu.Lock()
-				p.failed++
-				p.mu.Unlock()
-			}
+			rp.ServeHTTP(&codeWriter{ResponseWriter: w, proxy: p}, r)
 		}),
 	}
 	go func() {
@@ -100,14 +94,19 @@ func serveAPIProxy(ctx context.Context, target *url.URL, rt http.RoundTripper) (
 	return p, nil
 }
 
-// codeWriter remembers the status code of a response; it flushes, so watches stream.
+// codeWriter counts a response with another code than 2xx as failed before the client can
+// see it; it flushes, so watches stream.
 type codeWriter struct {
 	http.ResponseWriter
-	code int
+	proxy *apiProxy
 }
 
 func (w *codeWriter) WriteHeader(code int) {
-	w.code = code
+	if code < 200 || code > 299 {
+		w.proxy.mu.Lock()
+		w.proxy.failed++
+		w.proxy.mu.Unlock()
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 

@@ -138,13 +138,15 @@ func versionOf(_ context.Context, name string, cfg *config, feats features) stri
 	return strings.TrimSpace(string(b))
 }
 
-// ratio formats v with its ratio to Siskin's s: "12.0 (3.0×)". A ratio needs a non-zero
-// figure of Siskin's.
+// ratio formats v with its ratio to Siskin's s: "12.0 (3.00×)". A ratio needs two figures of
+// the same sign with Siskin's not zero; lateness can be negative (a step early after a late
+// one), where a ratio says nothing.
 func ratio(v, s float64, format string) string {
 	out := fmt.Sprintf(format, v)
-	if s != 0 {
+	switch {
+	case s > 0 && v >= 0:
 		out += fmt.Sprintf(" (%.2f×)", v/s)
-	} else if v != 0 {
+	case s == 0 && v > 0:
 		out += " (Siskin 0)"
 	}
 	return out

@@ -23,8 +23,8 @@ const (
 
 var knownControllers = []string{ctlSiskin, ctlFlagger, ctlArgo}
 
-// parseControllers reads -controllers: known names, siskin among them (the others are measured
-// as ratios to it), each once; they run in the order of knownControllers.
+// parseControllers reads -controllers: known names, each once; they run in the order of
+// knownControllers, Siskin first, so that the peers' ratios to it print as they come.
 func parseControllers(s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -36,9 +36,6 @@ func parseControllers(s string) ([]string, error) {
 			return nil, fmt.Errorf("-controllers %q: %s twice", s, f)
 		}
 		out = append(out, f)
-	}
-	if !slices.Contains(out, ctlSiskin) {
-		return nil, fmt.Errorf("-controllers %q: siskin must be one of them, the others are reported as ratios to it", s)
 	}
 	slices.SortFunc(out, func(a, b string) int { return slices.Index(knownControllers, a) - slices.Index(knownControllers, b) })
 	return out, nil

@@ -28,7 +28,7 @@ func TestParseControllers(t *testing.T) {
 	if want := []string{"siskin", "flagger", "argo"}; !slices.Equal(got, want) {
 		t.Errorf("parseControllers = %v, want %v (siskin first, then the peers in a fixed order)", got, want)
 	}
-	for _, bad := range []string{"flagger,argo", "siskin,linkerd", "siskin,siskin", ""} {
+	for _, bad := range []string{"siskin,linkerd", "siskin,siskin", ""} {
 		if _, err := parseControllers(bad); err == nil {
 			t.Errorf("parseControllers(%q) accepted it", bad)
 		}
@@ -359,6 +359,23 @@ func TestPeerCellPrintsTheRatioToSiskin(t *testing.T) {
 	zero := &PeerResult{Controller: ctlSiskin, N: 100, Rest: PeerRest{WindowSeconds: 60}}
 	if got, want := peerCell(row, fl, zero), "2.000 (Siskin 0)"; got != want {
 		t.Errorf("against Siskin's 0: %q, want %q", got, want)
+	}
+	if got, want := peerCell(row, fl, nil), "2.000"; got != want {
+		t.Errorf("without Siskin in the run: %q, want %q", got, want)
+	}
+	// Lateness is signed: no ratio between figures of different signs.
+	late := peerRows[12]
+	sl := &PeerResult{Controller: ctlSiskin, Fleet: PeerFleet{LatenessSeconds: dist{N: 3, P50: 0.5}}}
+	fe := &PeerResult{Controller: ctlFlagger, Fleet: PeerFleet{LatenessSeconds: dist{N: 3, P50: -1.5}}}
+	if got, want := peerCell(late, fe, sl), "-1.50"; got != want {
+		t.Errorf("negative lateness: %q, want %q", got, want)
+	}
+	if got, want := peerCell(late, sl, fe), "0.50"; got != want {
+		t.Errorf("siskin's own lateness: %q, want %q", got, want)
+	}
+	fe.Fleet.LatenessSeconds.P50 = 2
+	if got, want := peerCell(late, fe, sl), "2.00 (4.00×)"; got != want {
+		t.Errorf("lateness of the same sign: %q, want %q", got, want)
 	}
 }
 
