@@ -144,7 +144,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 	case m.Query != "":
 		text, cfg = m.Query, a.configFor(c.Spec.MetricsServer)
 	default:
-		if text, err = BuiltinQuery(step.Router, m.Name); err != nil {
+		if text, err = builtinFor(c, step.Router, m.Name); err != nil {
 			return plan{}, err
 		}
 		cfg = a.configFor(c.Spec.MetricsServer)
@@ -170,7 +170,7 @@ func (a *Analyzer) plan(ctx context.Context, step Step, m siskinv1.CanaryMetric)
 			if m.TemplateRef != nil || m.Query != "" {
 				return plan{}, errors.New("the min sample needs a query: only built-in metrics have a default")
 			}
-			if sampleText, err = BuiltinQuery(step.Router, RequestCount); err != nil {
+			if sampleText, err = builtinFor(c, step.Router, RequestCount); err != nil {
 				return plan{}, err
 			}
 		}

@@ -158,7 +158,7 @@ type comparedTexts struct {
 // compareOne reads the counts of one compared metric for both versions.
 func (a *Analyzer) compareOne(ctx context.Context, l look, m siskinv1.ComparedMetric) canary.ComparisonSample {
 	out := canary.ComparisonSample{Name: m.Name}
-	kind, texts, err := comparedQueries(l.router, m)
+	kind, texts, err := comparedQueries(l.c, l.router, m)
 	var p Provider
 	if err == nil {
 		p, err = a.comparisonProvider(l.c)
@@ -177,8 +177,8 @@ func (a *Analyzer) compareOne(ctx context.Context, l look, m siskinv1.ComparedMe
 }
 
 // comparedQueries returns the kind of m and its query templates: those m names, else the
-// built-in ones of router for a built-in metric of its built-in kind.
-func comparedQueries(router string, m siskinv1.ComparedMetric) (string, comparedTexts, error) {
+// built-in ones of router (and of c's route kind) for a built-in metric of its built-in kind.
+func comparedQueries(c *siskinv1.Canary, router string, m siskinv1.ComparedMetric) (string, comparedTexts, error) {
 	kind := cmp.Or(m.Kind, builtinKinds[m.Name])
 	texts := comparedTexts{requests: m.RequestsQuery, events: m.EventsQuery, buckets: m.BucketsQuery}
 	fill := func(text *string, field, builtin string) error {
@@ -189,7 +189,7 @@ func comparedQueries(router string, m siskinv1.ComparedMetric) (string, compared
 			return fmt.Errorf("a %s comparison needs %s", kind, field)
 		}
 		var err error
-		*text, err = BuiltinQuery(router, builtin)
+		*text, err = builtinFor(c, router, builtin)
 		return err
 	}
 	var err error
