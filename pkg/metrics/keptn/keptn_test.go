@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,12 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/testenv"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/keptn"
+	mt "github.com/siskin-dev/siskin/pkg/metrics/metricstest"
 )
 
 var (
@@ -161,24 +163,6 @@ func TestKeptnMetricValue(t *testing.T) {
 	}
 }
 
-func TestKeptnMetricWithoutValueIsNoData(t *testing.T) {
-	ns := namespace(t)
-	keptnMetric(t, ns, "fresh", nil)
-	_, err := provider(t, cl, ns, fast).Query(context.Background(), "keptnmetric/"+ns+"/fresh")
-	if !errors.Is(err, metrics.ErrNoData) {
-		t.Fatalf("err %v, want ErrNoData", err)
-	}
-}
-
-func TestKeptnMetricErrorIsAnError(t *testing.T) {
-	ns := namespace(t)
-	keptnMetric(t, ns, "broken", map[string]any{"errMsg": "client_error: 400 bad query"})
-	_, err := provider(t, cl, ns, fast).Query(context.Background(), "keptnmetric/"+ns+"/broken")
-	if err == nil || errors.Is(err, metrics.ErrNoData) || !strings.Contains(err.Error(), "400 bad query") {
-		t.Fatalf("err %v, want an error with the operator's message", err)
-	}
-}
-
 func TestMissingKeptnMetricIsAnError(t *testing.T) {
 	ns := namespace(t)
 	_, err := provider(t, cl, ns, fast).Query(context.Background(), "keptnmetric/"+ns+"/absent")
@@ -291,61 +275,74 @@ func TestBadQueries(t *testing.T) {
 	}
 }
 
-// templateObjects is the Analyzer's TemplateReader of "namespace/name" to MetricTemplate.
-type templateObjects map[string]*siskinv1.MetricTemplate
-
-func (m templateObjects) MetricTemplate(_ context.Context, ns, name string) (*siskinv1.MetricTemplate, error) {
-	return m[ns+"/"+name], nil
+// reads records the KeptnMetrics a client reads, as keptnmetric/NAMESPACE/NAME: the queries
+// the API server, Keptn's stand-in, received.
+type reads struct {
+	mu   sync.Mutex
+	keys []string
 }
 
-func TestQueryThroughTheAnalyzer(t *testing.T) {
+func (r *reads) client(c client.Client) client.Client {
+	return interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if obj.GetObjectKind().GroupVersionKind() == keptn.KeptnMetricKind {
+				r.mu.Lock()
+				r.keys = append(r.keys, "keptnmetric/"+key.Namespace+"/"+key.Name)
+				r.mu.Unlock()
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+}
+
+func (r *reads) since() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.keys...)
+}
+
+func TestContract(t *testing.T) {
 	ns := namespace(t)
-	keptnMetric(t, ns, "podinfo-latency", map[string]any{"value": "0.31"})
-	keptnMetric(t, ns, "podinfo-idle", nil)
-	maximum := 0.5
-	for _, tc := range []struct {
-		name, query, address string
-		verdict              siskinv1.CheckVerdict
-		value, message       string
-	}{
-		{name: "the KeptnMetric's value passes the threshold", query: "keptnmetric/{{ namespace }}/{{ target }}-latency",
-			verdict: siskinv1.VerdictPass, value: "0.31", message: "not above max 0.5"},
-		{name: "a KeptnMetric without a value fails the check as no data", query: "keptnmetric/{{ namespace }}/{{ target }}-idle",
-			verdict: siskinv1.VerdictFail, message: "no data"},
-		{name: "a template with an address is refused", query: "keptnmetric/{{ namespace }}/{{ target }}-latency", address: "https://keptn.example",
-			verdict: siskinv1.VerdictError, message: "takes no provider.address or secretRef"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			templates := templateObjects{ns + "/latency": {
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "latency"},
-				Spec: siskinv1.MetricTemplateSpec{
-					Provider: siskinv1.MetricTemplateProvider{Type: "keptn", Address: tc.address},
-					Query:    tc.query,
-				},
-			}}
-			a := metrics.NewAnalyzer(metrics.AnalyzerOptions{
-				Providers: metrics.Backends{metrics.TypeKeptn: keptn.New(cl, fast)},
-				Templates: templates,
-			})
-			c := &siskinv1.Canary{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
-				Spec: siskinv1.CanarySpec{TargetRef: siskinv1.TargetReference{Name: "podinfo"}, Analysis: &siskinv1.CanaryAnalysis{
-					Metrics: []siskinv1.CanaryMetric{{Name: "latency", Interval: "1m",
-						TemplateRef:    &siskinv1.CrossNamespaceObjectReference{Name: "latency"},
-						ThresholdRange: &siskinv1.CanaryThresholdRange{Max: &maximum}}},
-				}},
-			}
-			results := a.Run(context.Background(), metrics.Step{Canary: c, Router: siskinv1.ProviderIstio, Now: time.Now()})
-			if len(results) != 1 {
-				t.Fatalf("%d results, want 1", len(results))
-			}
-			r := results[0]
-			if r.Verdict != tc.verdict || r.Value != tc.value || !strings.Contains(r.Message, tc.message) {
-				t.Errorf("verdict %s value %q message %q, want %s %q %q", r.Verdict, r.Value, r.Message, tc.verdict, tc.value, tc.message)
-			}
-			if tc.verdict != siskinv1.VerdictError && !strings.Contains(r.Query, "keptnmetric/"+ns+"/podinfo-") {
-				t.Errorf("recorded query %q, want the rendered one", r.Query)
-			}
-		})
+	statuses := map[mt.Situation]map[string]any{
+		mt.Value:       {"value": "0.31"},
+		mt.NoData:      nil,
+		mt.ServerError: {"errMsg": "client_error: 503 Service Unavailable"},
+		mt.Malformed:   {"value": "fast"},
 	}
+	watched := &reads{}
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt.Contract(t, mt.Backend{
+		Type:      metrics.TypeKeptn,
+		Providers: func() metrics.Providers { return keptn.New(watched.client(wc), fast) },
+		Namespace: ns,
+		Query:     "keptnmetric/{{ namespace }}/{{ target }}-latency",
+		Rendered:  "keptnmetric/" + ns + "/podinfo-latency",
+		// The KeptnMetric of each situation, written afresh.
+		Serve: func(t *testing.T, s mt.Situation) mt.Stand {
+			old := &unstructured.Unstructured{}
+			old.SetGroupVersionKind(keptn.KeptnMetricKind)
+			old.SetNamespace(ns)
+			old.SetName("podinfo-latency")
+			if err := client.IgnoreNotFound(cl.Delete(context.Background(), old)); err != nil {
+				t.Fatal(err)
+			}
+			keptnMetric(t, ns, "podinfo-latency", statuses[s])
+			watched.mu.Lock()
+			watched.keys = nil
+			watched.mu.Unlock()
+			return mt.Stand{Queries: watched.since}
+		},
+		Value:           "0.31",
+		ServerErrorSays: []string{"KeptnMetric " + ns + "/podinfo-latency has no value: the metrics-operator says: client_error: 503 Service Unavailable"},
+		MalformedSays:   []string{`status.value "fast" is not a number`},
+		Refusals: []mt.Refusal{
+			{Name: "a template with an address", Address: "https://keptn.example",
+				Message: "the keptn provider takes no provider.address or secretRef"},
+			{Name: "a template with a secretRef", Secret: map[string][]byte{"token": []byte("keptn-token-0123456789")},
+				Message: "the keptn provider takes no provider.address or secretRef"},
+		},
+	})
 }
