@@ -47,6 +47,8 @@ const (
 	ReasonTerminating       = "Terminating"
 	ReasonNotOwned          = "NotOwned"
 	ReasonUnknownMetricType = "UnknownMetricTemplate"
+	// ReasonInvalidShard: the Canary's siskin.dev/shard label names none of the controller's shards.
+	ReasonInvalidShard = "InvalidShard"
 )
 
 // CanaryStatus is what Siskin observed and did, written once per reconcile.

@@ -63,6 +63,10 @@ type options struct {
 	webhookLegacySig  bool
 	// Namespaces whose Canaries take over Flagger's objects without siskin.dev/adopt.
 	adoptFlaggerNamespaces string
+	// Sharding across replicas (internal/controller/shard.go).
+	shards     int
+	shardIndex int
+	shardLease time.Duration
 }
 
 func main() {
@@ -91,6 +95,9 @@ func main() {
 	flag.StringVar(&o.webhookDenyCIDRs, "webhook-deny-cidrs", "", "Comma-separated CIDR ranges that webhooks may not be called at, besides link-local, cloud metadata and unspecified addresses.")
 	flag.BoolVar(&o.webhookLegacySig, "webhook-legacy-signature", false, "Also send the replayable body-only X-Siskin-Signature with signed webhook calls, for receivers that do not verify X-Siskin-Signature-V2 yet.")
 	flag.StringVar(&o.adoptFlaggerNamespaces, "adopt-flagger-namespaces", "", "Comma-separated namespaces (* for all) whose Canaries take over the primary Deployment, Services and routes that Flagger made for the Flagger Canary of the same name, as the siskin.dev/adopt=flagger annotation does for one Canary. Stop Flagger first.")
+	flag.IntVar(&o.shards, "shards", 0, "Shards the Canaries are split into among replicas, each owned by the replica holding the Lease <leader-election-id>-shard-<i>; a Canary's shard is its siskin.dev/shard label or a hash of its namespace and name. 0 or 1 is no sharding.")
+	flag.IntVar(&o.shardIndex, "shard-index", -1, "With --shards, the shard this replica prefers; -1 takes the ordinal at the end of the pod's name (POD_NAME or the host name, as in a StatefulSet), else none.")
+	flag.DurationVar(&o.shardLease, "shard-lease-duration", 15*time.Second, "With --shards, how long a shard's Lease lasts unrenewed before another replica takes the shard over; the holder stops at two thirds of it.")
 	o.notify.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -190,6 +197,12 @@ func run(o options) error {
 	if err := mgr.Add(notifier); err != nil {
 		return fmt.Errorf("add notifier: %w", err)
 	}
+	shards, err := controller.NewShards(mgr, controller.ShardOptions{
+		Shards: o.shards, Index: o.shardIndex, Namespace: o.leaderElectionNS, ID: o.leaderElectionID, LeaseDuration: o.shardLease,
+	})
+	if err != nil {
+		return err
+	}
 	rec, err := controller.New(mgr, controller.Options{
 		Metrics:               recorder,
 		Notifier:              notifier,
@@ -203,6 +216,7 @@ func run(o options) error {
 		AdoptFlaggerNamespaces: splitList(o.adoptFlaggerNamespaces),
 
 		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
+		Shards:                  shards,
 		WebhookOptions: []webhooks.Option{
 			webhooks.WithOutboundPolicy(webhookPolicy), webhooks.WithLegacySignature(o.webhookLegacySig),
 		},

@@ -80,6 +80,8 @@ type CanaryReconciler struct {
 	wake chan event.GenericEvent
 	// gathers runs the calls of analysis steps off the workers.
 	gathers gatherings
+	// shards, when set, are the shards of the Canaries this replica may reconcile (shard.go).
+	shards Shards
 }
 
 // Notifier sends a Canary's announcements to its alert providers without blocking.
@@ -114,6 +116,11 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	ctx, leave, held := r.holdShard(ctx, obj)
+	if !held {
+		return ctrl.Result{}, nil
+	}
+	defer leave()
 	switch left, expired := r.writes.behind(req.NamespacedName, obj.ResourceVersion, r.now(), cacheWait); {
 	case left > 0:
 		// The cache still holds the Canary from before this controller's last status write;
@@ -153,6 +160,9 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// and the round is planned again; an action that fails is asked for again by the next
 	// round, planned from the status written here. The optimistic lock of the write fences the
 	// actions on the Canary's resourceVersion.
+	if r.shardLost(ctx, obj) {
+		return ctrl.Result{}, nil
+	}
 	if perr := r.patchStatus(ctx, obj, before); perr != nil {
 		if apierrors.IsNotFound(perr) {
 			return ctrl.Result{}, nil // the Canary is gone: nothing to converge
@@ -164,7 +174,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, errors.Join(rd.err, perr)
 	}
 	result, err := ctrl.Result{RequeueAfter: rd.requeue}, rd.err
-	if err == nil && !obj.Spec.Suspend && rd.planned {
+	if err == nil && !obj.Spec.Suspend && rd.planned && !r.shardLost(ctx, obj) {
 		if aerr := r.act(ctx, obj, rd.obs, rd.actions); aerr != nil {
 			result, err = r.actFailed(ctx, obj, aerr)
 		}
@@ -202,6 +212,9 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 		log.Info("canary spec is invalid", "reason", siskinv1.ReasonInvalidSpec, "error", err.Error())
 		return round{events: []canary.Event{{Warning: true, Reason: siskinv1.ReasonInvalidSpec, Message: err.Error(), Severity: siskinv1.SeverityError}},
 			err: reconcile.TerminalError(err)}
+	}
+	if rd, invalid := r.invalidShard(ctx, obj); invalid {
+		return rd
 	}
 
 	if rd, done := r.adopt(ctx, obj); done {

@@ -98,6 +98,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{},
 			r.writes.Awaited(),
+			r.shardLabelChanged(),
 		))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
@@ -112,6 +113,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			NeedLeaderElection:      r.shardedControllerRunsEverywhere(),
 			// Due steps of rollouts in flight go before new rollouts (rollout_priority.go).
 			NewQueue: newRolloutQueue(mgr.GetCache(), mgr.GetLogger()),
 		})
@@ -129,6 +131,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cluster without KEDA has no watch; a Canary naming a ScaledObject there is told so.
 		b = b.Owns(scaledObject()).Watches(scaledObject(), r.enqueueBy(indexAutoscaler, nil))
 	}
+	b = r.watchShards(b)
 	return b.Complete(r)
 }
 

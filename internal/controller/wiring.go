@@ -59,6 +59,8 @@ type Options struct {
 	Metrics *observability.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Shards splits the Canaries among replicas (NewShards); nil reconciles every Canary.
+	Shards Shards
 }
 
 // New builds a CanaryReconciler on the manager's cache and client.
@@ -127,5 +129,6 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 		Notifier: o.Notifier,
 		Now:      o.Now,
 		objects:  objects,
+		shards:   o.Shards,
 	}, nil
 }
