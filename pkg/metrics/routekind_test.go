@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -72,5 +73,20 @@ func TestTCPRoutesHaveNoBuiltinQueries(t *testing.T) {
 	http, _ := BuiltinQuery(siskinv1.ProviderGatewayAPI, siskinv1.MetricRequestSuccessRate)
 	if err != nil || q != http {
 		t.Errorf("an HTTPRoute's success rate: %v", err)
+	}
+}
+
+// The documentation shows the success rate of GRPCRoutes as it is.
+func TestDocsShowTheGRPCSuccessRate(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := readBuiltin(grpcQueries, siskinv1.MetricRequestSuccessRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), strings.TrimSpace(q)) {
+		t.Errorf("docs/metrics.md does not show the GRPCRoute success rate:\n%s", q)
 	}
 }
