@@ -13,7 +13,6 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -65,9 +64,7 @@ func accept(t *testing.T, cl client.Client, gen int64, status metav1.ConditionSt
 func contract(canaryOf func(mods ...func(*siskinv1.Canary)) *siskinv1.Canary, kind string, weight int32,
 	route func(annotations map[string]string) client.Object, settle func(*testing.T, client.Client)) routertest.Contract {
 	return routertest.Contract{
-		New: func(t *testing.T, objs ...client.Object) (router.Router, client.Client, *routertest.Writes) {
-			return newRouter(t, objs...)
-		},
+		New:          routertest.New(newRouter),
 		Canary:       canaryOf,
 		Kind:         kind,
 		Name:         "podinfo",

@@ -11,20 +11,12 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
 func TestGoldenRoutes(t *testing.T) {
-	fixture := routertest.Fixture{
-		New: func(t *testing.T) (router.Router, client.Client) {
-			r, cl, _ := newRouter(t)
-			return r, cl
-		},
-		Canary: newCanary,
-		Render: render,
-		Settle: acceptEvery,
-	}
+	fixture := routertest.FixtureOf(newRouter, newCanary, render)
+	fixture.Settle = acceptEvery
 	routertest.RunGolden(t, fixture, []routertest.Case{
 		{
 			Name:    "canary-90-10-timeouts",

@@ -12,27 +12,22 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/routertest"
 )
 
 // routeKindFixture is the golden fixture of the routes of kind name: the Canary asks for them,
 // and the golden files hold them.
 func routeKindFixture(name string) routertest.Fixture {
-	return routertest.Fixture{
-		New: func(t *testing.T) (router.Router, client.Client) {
-			r, cl, _ := newRouter(t)
-			return r, cl
-		},
-		Canary: func(mods ...func(*siskinv1.Canary)) *siskinv1.Canary {
+	f := routertest.FixtureOf(newRouter,
+		func(mods ...func(*siskinv1.Canary)) *siskinv1.Canary {
 			return newCanary(append([]func(*siskinv1.Canary){withRouteKind(name)}, mods...)...)
 		},
-		Render: func(t *testing.T, cl client.Client) []byte {
+		func(t *testing.T, cl client.Client) []byte {
 			t.Helper()
 			return routertest.YAML(t, cl, routertest.List(t, cl, kinds[name].list())...)
-		},
-		Settle: acceptKind(name),
-	}
+		})
+	f.Settle = acceptKind(name)
+	return f
 }
 
 func withRouteKind(name string) func(*siskinv1.Canary) {
