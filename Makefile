@@ -159,6 +159,11 @@ e2e: tools build plugin ## Run the end-to-end scenarios on the local environment
 	@hack/chromium.sh
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/...
 
+.PHONY: e2e-shards
+e2e-shards: tools build ## The sharding scenario: three replicas share 300 Canaries over three shards, one is killed (SIGKILL) mid fleet-wide change; every rollout must complete exactly once.
+	@hack/prometheus.sh
+	$(GO) test -tags e2eshards -count=1 -timeout 45m -v ./e2e/shards/
+
 .PHONY: bench
 bench: tools build localenv ## Go benchmarks of the hot paths, then the scale bench on the local environment (N=100 and 1000; under 15 minutes per N).
 	@hack/prometheus.sh

@@ -62,7 +62,7 @@ files/rbac-rules.yaml by hack/chart-sync.sh. Rendered as a YAML list.
 Validation of value combinations the schema cannot express.
 */}}
 {{- define "siskin.validate" -}}
-{{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) }}
+{{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) (le (int .Values.sharding.shards) 1) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true: replicas without leader election would all reconcile the same Canaries" }}
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (gt (int .Values.replicaCount) 1) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) }}
