@@ -50,11 +50,7 @@ type Client struct {
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: cfg.Region, cfg.Address as the endpoint, and cfg's AWS keys or,
 // without them, the default credential chain.
@@ -117,11 +113,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	if err != nil {
 		return metrics.Sample{}, err
 	}
-	end, ok := metrics.EvaluationTime(ctx)
-	if !ok {
-		end = c.now()
-	}
-	start := end.Add(-metrics.LookbackFactor * metrics.Window(ctx))
+	start, end := metrics.Span(ctx, c.now)
 	out, err := c.api.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 		MetricDataQueries: queries,
 		StartTime:         aws.Time(start),

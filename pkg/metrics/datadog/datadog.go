@@ -29,80 +29,54 @@ type Options = metrics.BackendOptions
 
 // Client queries one Datadog site with one pair of keys. It is safe for concurrent use.
 type Client struct {
-	metrics   *datadogV1.MetricsApi
-	keys      map[string]datadog.APIKey
-	address   string
-	now       func() time.Time
-	closeIdle func()
+	metrics.Vendor
+	metrics *datadogV1.MetricsApi
+	keys    map[string]datadog.APIKey
 }
 
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: cfg.Address (DatadogAddress when empty) and its Datadog keys.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
-	if cfg.Type != metrics.TypeDatadog {
-		return nil, fmt.Errorf("provider type %q is not datadog", cfg.Type)
+	v, err := metrics.NewVendor(cfg, metrics.TypeDatadog, metrics.DatadogAddress, opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.APIKey == "" || cfg.ApplicationKey == "" {
 		return nil, errors.New("datadog needs an API key and an application key")
 	}
-	address := cfg.Address
-	if address == "" {
-		address = metrics.DatadogAddress
-	}
-	u, err := url.Parse(address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("datadog address %s is not an http or https URL", metrics.RedactURL(address))
-	}
-	opts = opts.WithDefaults()
-	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
-
 	conf := datadog.NewConfiguration()
-	conf.HTTPClient = httpClient
+	conf.HTTPClient = v.HTTP
 	// The address replaces the client's list of sites; every operation used here takes it.
-	conf.Servers = datadog.ServerConfigurations{{URL: strings.TrimRight(address, "/"), Description: "provider.address"}}
+	conf.Servers = datadog.ServerConfigurations{{URL: v.Base(), Description: "provider.address"}}
 	conf.OperationServers = nil
 	conf.RetryConfiguration.EnableRetry = false // the next analysis step is the retry
 	api := datadog.NewAPIClient(conf)
 	return &Client{
+		Vendor:  v,
 		metrics: datadogV1.NewMetricsApi(api),
 		keys: map[string]datadog.APIKey{
 			"apiKeyAuth": {Key: cfg.APIKey},
 			"appKeyAuth": {Key: cfg.ApplicationKey},
 		},
-		address:   metrics.RedactURL(address),
-		now:       opts.Now,
-		closeIdle: closeIdle,
 	}, nil
 }
-
-// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
-// drops the client.
-func (c *Client) CloseIdleConnections() { c.closeIdle() }
 
 // Query runs the metrics query over the window of ctx (metrics.Window) times LookbackFactor,
 // ending at the evaluation time of ctx, and returns the last point of its single series. No
 // series, or no point with a value, is metrics.ErrNoData; several series are
 // metrics.ErrResultShape.
 func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error) {
-	to, ok := metrics.EvaluationTime(ctx)
-	if !ok {
-		to = c.now()
-	}
-	from := to.Add(-metrics.LookbackFactor * metrics.Window(ctx))
+	from, to := c.Span(ctx)
 	resp, _, err := c.metrics.QueryMetrics(c.withKeys(ctx), from.Unix(), to.Unix(), query)
 	if err != nil {
 		return metrics.Sample{}, c.failed("query", err)
 	}
 	if resp.GetStatus() == "error" {
-		return metrics.Sample{}, fmt.Errorf("datadog query %s: %s", c.address, resp.GetError())
+		return metrics.Sample{}, fmt.Errorf("datadog query %s: %s", c.Address, resp.GetError())
 	}
 	// Datadog's client keeps what it cannot decode aside instead of failing: such an answer is
 	// no series of points, and must not pass for no data.
@@ -111,7 +85,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		malformed = malformed || s.UnparsedObject != nil
 	}
 	if malformed {
-		return metrics.Sample{}, fmt.Errorf("datadog query %s: the answer is not the query API's JSON", c.address)
+		return metrics.Sample{}, fmt.Errorf("datadog query %s: the answer is not the query API's JSON", c.Address)
 	}
 	return sampleOf(resp.Series)
 }
@@ -130,13 +104,13 @@ func (c *Client) failed(what string, err error) error {
 		if m, ok := apiErr.ErrorModel.(datadogV1.APIErrorResponse); ok && len(m.Errors) > 0 {
 			msg += ": " + strings.Join(m.Errors, "; ")
 		}
-		return fmt.Errorf("datadog %s %s: %s", what, c.address, msg)
+		return fmt.Errorf("datadog %s %s: %s", what, c.Address, msg)
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		uerr.URL = metrics.RedactURL(uerr.URL)
 	}
-	return fmt.Errorf("datadog %s %s: %w", what, c.address, err)
+	return fmt.Errorf("datadog %s %s: %w", what, c.Address, err)
 }
 
 // sampleOf returns the last point with a value of the single series.
@@ -146,16 +120,8 @@ func sampleOf(series []datadogV1.MetricsQueryMetadata) (metrics.Sample, error) {
 		return metrics.Sample{}, fmt.Errorf("%w: no series", metrics.ErrNoData)
 	case 1:
 	default:
-		scopes := make([]string, 0, 3)
-		for i, s := range series {
-			if i == 3 {
-				scopes = append(scopes, "...")
-				break
-			}
-			scopes = append(scopes, "{"+s.GetScope()+"}")
-		}
-		return metrics.Sample{}, fmt.Errorf("%w: %d series, want 1 (aggregate them, for example with sum: and no by{}): %s",
-			metrics.ErrResultShape, len(series), strings.Join(scopes, ", "))
+		return metrics.Sample{}, metrics.SeveralSeries(len(series), func(i int) string { return "{" + series[i].GetScope() + "}" },
+			"for example with sum: and no by{}")
 	}
 	points := series[0].Pointlist
 	for i := len(points) - 1; i >= 0; i-- {

@@ -17,9 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,11 +30,8 @@ import (
 // Options tune the clients; the zero value takes the defaults.
 type Options = metrics.BackendOptions
 
-// The Metrics API v2 paths the client calls.
-const (
-	queryPath   = "/api/v2/metrics/query"
-	metricsPath = "/api/v2/metrics"
-)
+// queryPath is the Metrics API v2 query.
+const queryPath = "/api/v2/metrics/query"
 
 // userAgent names Siskin to Dynatrace.
 const userAgent = "siskin"
@@ -46,52 +41,26 @@ const maxMessage = 512
 
 // Client queries one Dynatrace environment with one API token. It is safe for concurrent use.
 type Client struct {
-	http      *http.Client
-	base      string
-	address   string
-	token     string
-	timeout   time.Duration
-	now       func() time.Time
-	closeIdle func()
+	metrics.Vendor
+	token string
 }
 
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: the environment URL cfg.Address and the API token cfg.Token.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
-	if cfg.Type != metrics.TypeDynatrace {
-		return nil, fmt.Errorf("provider type %q is not dynatrace", cfg.Type)
+	v, err := metrics.NewVendor(cfg, metrics.TypeDynatrace, "", opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("dynatrace needs an API token")
 	}
-	u, err := url.Parse(cfg.Address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("dynatrace address %s is not an http or https URL", metrics.RedactURL(cfg.Address))
-	}
-	opts = opts.WithDefaults()
-	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
-	return &Client{
-		http:      httpClient,
-		base:      strings.TrimRight(cfg.Address, "/"),
-		address:   metrics.RedactURL(cfg.Address),
-		token:     cfg.Token,
-		timeout:   opts.QueryTimeout,
-		now:       opts.Now,
-		closeIdle: closeIdle,
-	}, nil
+	return &Client{Vendor: v, token: cfg.Token}, nil
 }
-
-// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
-// drops the client.
-func (c *Client) CloseIdleConnections() { c.closeIdle() }
 
 // response is the answer of GET /api/v2/metrics/query.
 type response struct {
@@ -114,11 +83,7 @@ type response struct {
 // single series. No series, or no value, is metrics.ErrNoData; several metrics or series are
 // metrics.ErrResultShape.
 func (c *Client) Query(ctx context.Context, selector string) (metrics.Sample, error) {
-	to, ok := metrics.EvaluationTime(ctx)
-	if !ok {
-		to = c.now()
-	}
-	from := to.Add(-metrics.LookbackFactor * metrics.Window(ctx))
+	from, to := c.Span(ctx)
 	q := url.Values{}
 	q.Set("metricSelector", strings.TrimSpace(selector))
 	q.Set("resolution", "Inf")
@@ -134,37 +99,14 @@ func (c *Client) Query(ctx context.Context, selector string) (metrics.Sample, er
 // get sends GET path?q with the token and decodes a 200's JSON answer into out; any other
 // status is an error with Dynatrace's own message.
 func (c *Client) get(ctx context.Context, what, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base()+path+"?"+q.Encode(), nil)
 	if err != nil {
-		return fmt.Errorf("dynatrace %s %s: %w", what, c.address, err)
+		return fmt.Errorf("dynatrace %s %s: %w", what, c.Address, err)
 	}
 	req.Header.Set("Authorization", "Api-Token "+c.token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var nerr net.Error
-		if errors.As(err, &nerr) && nerr.Timeout() && ctx.Err() == nil {
-			return fmt.Errorf("dynatrace %s %s: no answer within the query timeout of %s", what, c.address, c.timeout)
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			uerr.URL = c.address + path // the selector is in the check's record already
-		}
-		return fmt.Errorf("dynatrace %s %s: %w", what, c.address, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("dynatrace %s %s: read the answer: %w", what, c.address, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("dynatrace %s %s: %s%s", what, c.address, resp.Status, errorMessage(body))
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("dynatrace %s %s: the answer is not the Metrics API's JSON: %w", what, c.address, err)
-	}
-	return nil
+	return c.Call(req, what, path, "the Metrics API's JSON", errorMessage, out)
 }
 
 // errorMessage returns ": " and the message of Dynatrace's error answer
@@ -222,16 +164,8 @@ func sampleOf(resp *response) (metrics.Sample, error) {
 		return metrics.Sample{}, fmt.Errorf("%w: %s has no series", metrics.ErrNoData, r.MetricID)
 	case 1:
 	default:
-		dims := make([]string, 0, 3)
-		for i, d := range r.Data {
-			if i == 3 {
-				dims = append(dims, "...")
-				break
-			}
-			dims = append(dims, "["+strings.Join(d.Dimensions, ", ")+"]")
-		}
-		return metrics.Sample{}, fmt.Errorf("%w: %d series, want 1 (aggregate them, for example with :splitBy() and an aggregation): %s",
-			metrics.ErrResultShape, len(r.Data), strings.Join(dims, ", "))
+		return metrics.Sample{}, metrics.SeveralSeries(len(r.Data), func(i int) string { return "[" + strings.Join(r.Data[i].Dimensions, ", ") + "]" },
+			"for example with :splitBy() and an aggregation")
 	}
 	d := r.Data[0]
 	for i := len(d.Values) - 1; i >= 0; i-- {

@@ -19,9 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -46,54 +44,27 @@ const maxMessage = 512
 
 // Client queries one graphite-web. It is safe for concurrent use.
 type Client struct {
-	http               *http.Client
-	base               string
-	address            string
+	metrics.Vendor
 	username, password string
-	timeout            time.Duration
-	now                func() time.Time
-	closeIdle          func()
 }
 
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: the graphite-web URL cfg.Address (render is below its path)
 // and, when set, basic auth of cfg.Username and cfg.Password.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
-	if cfg.Type != metrics.TypeGraphite {
-		return nil, fmt.Errorf("provider type %q is not graphite", cfg.Type)
+	v, err := metrics.NewVendor(cfg, metrics.TypeGraphite, "", opts)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.Address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("graphite address %s is not an http or https URL", metrics.RedactURL(cfg.Address))
+	if u, _ := url.Parse(v.URL); u.RawQuery != "" {
+		return nil, fmt.Errorf("graphite address %s has a query: the render parameters belong in the template's query", v.Address)
 	}
-	if u.RawQuery != "" {
-		return nil, fmt.Errorf("graphite address %s has a query: the render parameters belong in the template's query", metrics.RedactURL(cfg.Address))
-	}
-	opts = opts.WithDefaults()
-	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
-	return &Client{
-		http:      httpClient,
-		base:      strings.TrimRight(cfg.Address, "/"),
-		address:   metrics.RedactURL(cfg.Address),
-		username:  cfg.Username,
-		password:  cfg.Password,
-		timeout:   opts.QueryTimeout,
-		now:       opts.Now,
-		closeIdle: closeIdle,
-	}, nil
+	return &Client{Vendor: v, username: cfg.Username, password: cfg.Password}, nil
 }
-
-// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
-// drops the client.
-func (c *Client) CloseIdleConnections() { c.closeIdle() }
 
 // series is one target of the render API's JSON answer.
 type series struct {
@@ -159,11 +130,7 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		return metrics.Sample{}, fmt.Errorf("graphite query: %w", err)
 	}
 	if params.Get("from") == "" && params.Get("until") == "" {
-		to, ok := metrics.EvaluationTime(ctx)
-		if !ok {
-			to = c.now()
-		}
-		from := to.Add(-metrics.LookbackFactor * metrics.Window(ctx))
+		from, to := c.Span(ctx)
 		params.Set("from", strconv.FormatInt(from.Unix(), 10))
 		params.Set("until", strconv.FormatInt(to.Unix(), 10))
 	}
@@ -219,43 +186,24 @@ func renderParams(query string) (url.Values, error) {
 // render sends GET /render?params with the credentials and decodes a 200's JSON answer into
 // out; any other status is an error with graphite-web's text.
 func (c *Client) render(ctx context.Context, what string, params url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+renderPath+"?"+params.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base()+renderPath+"?"+params.Encode(), nil)
 	if err != nil {
-		return fmt.Errorf("graphite %s %s: %w", what, c.address, err)
+		return fmt.Errorf("graphite %s %s: %w", what, c.Address, err)
 	}
 	if c.username != "" || c.password != "" {
 		req.SetBasicAuth(c.username, c.password)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var nerr net.Error
-		if errors.As(err, &nerr) && nerr.Timeout() && ctx.Err() == nil {
-			return fmt.Errorf("graphite %s %s: no answer within the query timeout of %s", what, c.address, c.timeout)
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			uerr.URL = c.address + renderPath // the query is in the check's record already
-		}
-		return fmt.Errorf("graphite %s %s: %w", what, c.address, err)
+	return c.Call(req, what, renderPath, "the render API's JSON", errorText, out)
+}
+
+// errorText is ": " and graphite-web's text of an error answer, bounded, or nothing.
+func errorText(body []byte) string {
+	if text := strings.Join(strings.Fields(string(body)), " "); text != "" {
+		return ": " + truncate(text)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("graphite %s %s: read the answer: %w", what, c.address, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := ""
-		if text := strings.Join(strings.Fields(string(body)), " "); text != "" {
-			msg = ": " + truncate(text)
-		}
-		return fmt.Errorf("graphite %s %s: %s%s", what, c.address, resp.Status, msg)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("graphite %s %s: the answer is not the render API's JSON: %w", what, c.address, err)
-	}
-	return nil
+	return ""
 }
 
 // sampleOf returns the last non-null datapoint of the single series.
@@ -265,16 +213,8 @@ func sampleOf(out []series) (metrics.Sample, error) {
 		return metrics.Sample{}, fmt.Errorf("%w: no series", metrics.ErrNoData)
 	case 1:
 	default:
-		targets := make([]string, 0, 3)
-		for i, s := range out {
-			if i == 3 {
-				targets = append(targets, "...")
-				break
-			}
-			targets = append(targets, s.Target)
-		}
-		return metrics.Sample{}, fmt.Errorf("%w: %d series, want 1 (aggregate them, for example with sumSeries or averageSeries): %s",
-			metrics.ErrResultShape, len(out), strings.Join(targets, ", "))
+		return metrics.Sample{}, metrics.SeveralSeries(len(out), func(i int) string { return out[i].Target },
+			"for example with sumSeries or averageSeries")
 	}
 	points := out[0].Datapoints
 	for i := len(points) - 1; i >= 0; i-- {

@@ -44,53 +44,30 @@ var ownNow = regexp.MustCompile(`(^|\s)option\s+now\s*=`)
 // Client queries one InfluxDB with one token in one organization. It is safe for concurrent
 // use.
 type Client struct {
-	client    influxdb2.Client
-	query     api.QueryAPI
-	address   string
-	timeout   time.Duration
-	now       func() time.Time
-	closeIdle func()
+	metrics.Vendor
+	client influxdb2.Client
+	query  api.QueryAPI
 }
 
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: the InfluxDB URL cfg.Address, the token cfg.Token (none when
 // empty) and the organization cfg.Org.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
-	if cfg.Type != metrics.TypeInfluxDB {
-		return nil, fmt.Errorf("provider type %q is not influxdb", cfg.Type)
+	v, err := metrics.NewVendor(cfg, metrics.TypeInfluxDB, "", opts)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.Address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("influxdb address %s is not an http or https URL", metrics.RedactURL(cfg.Address))
-	}
-	opts = opts.WithDefaults()
-	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
 	o := influxdb2.DefaultOptions().
-		SetHTTPClient(httpClient).
+		SetHTTPClient(v.HTTP).
 		SetApplicationName(applicationName).
 		SetLogLevel(0) // errors only: the check's result says what happened
-	client := influxdb2.NewClientWithOptions(cfg.Address, cfg.Token, o)
-	return &Client{
-		client:    client,
-		query:     client.QueryAPI(cfg.Org),
-		address:   metrics.RedactURL(cfg.Address),
-		timeout:   opts.QueryTimeout,
-		now:       opts.Now,
-		closeIdle: closeIdle,
-	}, nil
+	client := influxdb2.NewClientWithOptions(v.URL, cfg.Token, o)
+	return &Client{Vendor: v, client: client, query: client.QueryAPI(cfg.Org)}, nil
 }
-
-// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
-// drops the client.
-func (c *Client) CloseIdleConnections() { c.closeIdle() }
 
 // Query runs the Flux with now() at the evaluation time of ctx and returns the _value of the
 // last record with a value of its single table. No table, or no value, is metrics.ErrNoData;
@@ -102,7 +79,7 @@ func (c *Client) Query(ctx context.Context, flux string) (metrics.Sample, error)
 	if !ownNow.MatchString(flux) {
 		at, ok := metrics.EvaluationTime(ctx)
 		if !ok {
-			at = c.now()
+			at = c.Now()
 		}
 		flux = "option now = () => " + at.UTC().Format(time.RFC3339Nano) + "\n" + flux
 	}
@@ -213,17 +190,17 @@ func (c *Client) failed(ctx context.Context, what string, err error) error {
 		case herr.Err != nil:
 			msg += ": " + herr.Err.Error()
 		}
-		return fmt.Errorf("influxdb %s %s: %s", what, c.address, msg)
+		return fmt.Errorf("influxdb %s %s: %s", what, c.Address, msg)
 	}
 	var nerr interface{ Timeout() bool }
 	if errors.As(err, &nerr) && nerr.Timeout() && ctx.Err() == nil {
-		return fmt.Errorf("influxdb %s %s: no answer within the query timeout of %s", what, c.address, c.timeout)
+		return fmt.Errorf("influxdb %s %s: no answer within the query timeout of %s", what, c.Address, c.Timeout)
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		uerr.URL = metrics.RedactURL(uerr.URL)
 	}
-	return fmt.Errorf("influxdb %s %s: %w", what, c.address, err)
+	return fmt.Errorf("influxdb %s %s: %w", what, c.Address, err)
 }
 
 // truncate bounds s for an error message.

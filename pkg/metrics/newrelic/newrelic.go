@@ -34,7 +34,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/newrelic/newrelic-client-go/v2/pkg/config"
 	"github.com/newrelic/newrelic-client-go/v2/pkg/logging"
@@ -55,30 +54,22 @@ var since = regexp.MustCompile(`(?i)\bSINCE\b`)
 // Client queries one NerdGraph endpoint in one account with one API key. It is safe for
 // concurrent use.
 type Client struct {
-	transport http.RoundTripper
-	endpoint  string
-	address   string
+	metrics.Vendor
 	apiKey    string
 	accountID int
-	timeout   time.Duration
-	now       func() time.Time
-	closeIdle func()
 }
 
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: the NerdGraph URL cfg.Address (NewRelicAddress when empty),
 // the account cfg.AccountID and the API key cfg.Token.
 func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
-	if cfg.Type != metrics.TypeNewRelic {
-		return nil, fmt.Errorf("provider type %q is not newrelic", cfg.Type)
+	v, err := metrics.NewVendor(cfg, metrics.TypeNewRelic, metrics.NewRelicAddress, opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("newrelic needs a User API key")
@@ -87,31 +78,8 @@ func New(cfg metrics.ProviderConfig, opts Options) (*Client, error) {
 	if err != nil || account <= 0 {
 		return nil, fmt.Errorf("newrelic account ID %q is not a positive integer", cfg.AccountID)
 	}
-	address := cfg.Address
-	if address == "" {
-		address = metrics.NewRelicAddress
-	}
-	u, err := url.Parse(address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("newrelic address %s is not an http or https URL", metrics.RedactURL(address))
-	}
-	opts = opts.WithDefaults()
-	httpClient, closeIdle := metrics.HTTPClient(cfg, opts.QueryTimeout, opts.MaxResponseBytes)
-	return &Client{
-		transport: httpClient.Transport,
-		endpoint:  address,
-		address:   metrics.RedactURL(address),
-		apiKey:    cfg.Token,
-		accountID: account,
-		timeout:   opts.QueryTimeout,
-		now:       opts.Now,
-		closeIdle: closeIdle,
-	}, nil
+	return &Client{Vendor: v, apiKey: cfg.Token, accountID: account}, nil
 }
-
-// CloseIdleConnections closes the client's idle connections; a metrics.Pool calls it when it
-// drops the client.
-func (c *Client) CloseIdleConnections() { c.closeIdle() }
 
 // Query runs the NRQL over the metric's interval (metrics.Window) ending at the evaluation
 // time of ctx, unless it has its own SINCE, and returns the one number of its one result row.
@@ -125,14 +93,14 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 	if !since.MatchString(nrql) {
 		to, ok := metrics.EvaluationTime(ctx)
 		if !ok {
-			to = c.now()
+			to = c.Now()
 		}
 		from := to.Add(-metrics.Window(ctx))
 		nrql = fmt.Sprintf("%s SINCE %d UNTIL %d", nrql, from.UnixMilli(), to.UnixMilli())
 	}
 	res, err := c.run(ctx, nrql)
 	if err != nil {
-		return metrics.Sample{}, fmt.Errorf("newrelic query %s: %w", c.address, err)
+		return metrics.Sample{}, fmt.Errorf("newrelic query %s: %w", c.Address, err)
 	}
 	s, err := sampleOf(res.Results)
 	if err != nil {
@@ -149,14 +117,14 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 // run sends the NRQL through a client whose requests carry ctx, bounded by the query
 // timeout, and returns as soon as ctx ends.
 func (c *Client) run(parent context.Context, nrql string) (*nrdb.NRDBResultContainer, error) {
-	ctx, cancel := context.WithTimeout(parent, c.timeout)
+	ctx, cancel := context.WithTimeout(parent, c.Timeout)
 	defer cancel()
 	cfg := config.New()
 	cfg.PersonalAPIKey = c.apiKey
-	cfg.Region().SetNerdGraphBaseURL(c.endpoint)
-	bound := &boundTransport{base: c.transport, ctx: ctx}
+	cfg.Region().SetNerdGraphBaseURL(c.URL)
+	bound := &boundTransport{base: c.HTTP.Transport, ctx: ctx}
 	cfg.HTTPTransport = bound
-	cfg.Timeout = &c.timeout
+	cfg.Timeout = &c.Timeout
 	cfg.UserAgent = userAgent
 	cfg.ServiceName = userAgent
 	cfg.Logger = quiet{}
@@ -193,7 +161,7 @@ func (c *Client) expired(parent context.Context) error {
 	if parent.Err() != nil {
 		return context.Cause(parent)
 	}
-	return fmt.Errorf("no answer within the query timeout of %s (New Relic's client retries 429 and most 5xx answers)", c.timeout)
+	return fmt.Errorf("no answer within the query timeout of %s (New Relic's client retries 429 and most 5xx answers)", c.Timeout)
 }
 
 // redact drops the query string of a URL in a transport error, and passes other errors, whose

@@ -63,11 +63,7 @@ type Client struct {
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // StreamURL returns the SignalFlow WebSocket URL of a provider.address.
 func StreamURL(address string) (string, error) {
@@ -153,11 +149,7 @@ const channel = "siskin"
 // LookbackFactor, ending at the evaluation time of ctx, and returns the last value of its single
 // time series. No value is metrics.ErrNoData; several time series are metrics.ErrResultShape.
 func (c *Client) Query(ctx context.Context, program string) (metrics.Sample, error) {
-	to, ok := metrics.EvaluationTime(ctx)
-	if !ok {
-		to = c.opts.Now()
-	}
-	from := to.Add(-metrics.LookbackFactor * metrics.Window(ctx))
+	from, to := metrics.Span(ctx, c.opts.Now)
 	ctx, cancel := context.WithTimeout(ctx, c.opts.QueryTimeout)
 	defer cancel()
 	conn, err := c.connect(ctx)

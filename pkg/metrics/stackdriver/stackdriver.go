@@ -40,6 +40,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/oauth"
 	"google.golang.org/grpc/metadata"
@@ -68,11 +69,7 @@ type Client struct {
 var _ metrics.Provider = (*Client)(nil)
 
 // NewPool returns a metrics.Pool of Clients, one per distinct configuration.
-func NewPool(opts Options) *metrics.Pool {
-	return metrics.NewPool(func(cfg metrics.ProviderConfig) (metrics.Provider, error) {
-		return New(cfg, opts)
-	}, 0, nil)
-}
+func NewPool(opts Options) *metrics.Pool { return metrics.PoolOf(opts, New) }
 
 // New returns a client for cfg: cfg.Address (StackdriverAddress when empty), cfg.Project, and
 // cfg.ServiceAccountKey or, without one, Application Default Credentials.
@@ -162,8 +159,9 @@ func (c *Client) Query(ctx context.Context, query string) (metrics.Sample, error
 		if errors.Is(err, iterator.Done) {
 			break
 		}
-		if err != nil && errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			// Said as the other backends say it: gRPC's DeadlineExceeded names no duration.
+		if err != nil && ctx.Err() == nil && (errors.Is(qctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
+			// Said as the other backends say it: gRPC's DeadlineExceeded names no duration. The
+			// server may end the call at the deadline it was sent before the client's timer does.
 			return metrics.Sample{}, fmt.Errorf("stackdriver query %s (%s): no answer within the query timeout of %s", c.address, c.project, c.timeout)
 		}
 		if err != nil {
