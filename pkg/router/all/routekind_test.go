@@ -15,8 +15,8 @@ func TestTheSchemeKnowsGRPCAndTCPRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, gvk := range []struct{ got, want string }{
-		{providers.GRPCRoute.String(), gatewayv1.SchemeGroupVersion.WithKind("GRPCRoute").String()},
-		{providers.TCPRoute.String(), gatewayv1.SchemeGroupVersion.WithKind("TCPRoute").String()},
+		{providers.GRPCRoute.String(), gatewayv1.GroupVersion.WithKind("GRPCRoute").String()},
+		{providers.TCPRoute.String(), gatewayv1.GroupVersion.WithKind("TCPRoute").String()},
 	} {
 		if gvk.got != gvk.want {
 			t.Errorf("providers names %s, want %s", gvk.got, gvk.want)
