@@ -121,8 +121,10 @@ func (m *Manager) Of(namespace, name string, labels map[string]string) (int, err
 	return Of(namespace, name, labels, m.o.Shards)
 }
 
-// OnAcquired registers f, called with the shard's tenure as context each time this replica
-// acquires a shard. Call it before Start.
+// OnAcquired registers f, called with the shard's tenure as context each time a tenure of
+// this replica starts: when it acquires a shard, and when a renewal comes after the renew
+// deadline of the last one (work refused in between is f's to bring back). Call it before
+// Start.
 func (m *Manager) OnAcquired(f func(ctx context.Context, shard int)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -218,7 +220,9 @@ func (m *Manager) elect(ctx context.Context, s *slot) {
 			ReleaseOnCancel: true,
 			Name:            s.lease,
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(context.Context) { m.acquired(s) },
+				// Tenures start in renewed: a tenure can end at its renew deadline and start
+				// again with a late renewal while client-go's elector still leads.
+				OnStartedLeading: func(context.Context) {},
 				OnStoppedLeading: func() { m.endTenure(s, "lease not renewed") },
 			},
 		})
@@ -238,12 +242,9 @@ func (m *Manager) elect(ctx context.Context, s *slot) {
 	}
 }
 
-// acquired tells the listeners about a shard this replica now holds.
-func (m *Manager) acquired(s *slot) {
-	tenure, ok := s.current(m.o.Now(), m.o.RenewDeadline)
-	if !ok {
-		return
-	}
+// acquired tells the listeners about a tenure that started: the work on the shard that was
+// dropped while this replica did not hold it is theirs to bring back.
+func (m *Manager) acquired(tenure context.Context, s *slot) {
 	m.mu.Lock()
 	listeners := append([]func(context.Context, int){}, m.listeners...)
 	m.mu.Unlock()
@@ -265,6 +266,7 @@ func (m *Manager) renewed(s *slot, sent time.Time) {
 	m.transitions.WithLabelValues(strconv.Itoa(s.index), "acquired").Inc()
 	m.o.Logger.Info("shard acquired", "shard", s.index, "lease", s.lease, "held", len(m.Held()))
 	go m.watch(tenure, s)
+	go m.acquired(tenure, s)
 }
 
 // watch ends a tenure when its renew deadline passes without a renewal.

@@ -38,15 +38,18 @@ const (
 type partitionable struct {
 	coordinationv1client.LeasesGetter
 	cut atomic.Bool
+	// slow delays each Update, as a loaded API server does.
+	slow atomic.Int64
 }
 
 func (p *partitionable) Leases(ns string) coordinationv1client.LeaseInterface {
-	return &cutLeases{LeaseInterface: p.LeasesGetter.Leases(ns), cut: &p.cut}
+	return &cutLeases{LeaseInterface: p.LeasesGetter.Leases(ns), cut: &p.cut, slow: &p.slow}
 }
 
 type cutLeases struct {
 	coordinationv1client.LeaseInterface
-	cut *atomic.Bool
+	cut  *atomic.Bool
+	slow *atomic.Int64
 }
 
 var errCut = errors.New("partitioned")
@@ -69,6 +72,7 @@ func (c *cutLeases) Update(ctx context.Context, l *coordinationv1.Lease, o metav
 	if c.cut.Load() {
 		return nil, errCut
 	}
+	time.Sleep(time.Duration(c.slow.Load()))
 	return c.LeaseInterface.Update(ctx, l, o)
 }
 
@@ -400,4 +404,33 @@ func TestNewRefusesUnsafeTimings(t *testing.T) {
 	if _, err := New(base); err != nil {
 		t.Errorf("defaults refused: %v", err)
 	}
+}
+
+func TestATenureThatLapsesAndResumesIsAnnouncedAgain(t *testing.T) {
+	cs := newClientset()
+	a := startReplica(t, cs, "a", 0, nil)
+	var mu sync.Mutex
+	starts := 0
+	a.m.OnAcquired(func(_ context.Context, shard int) {
+		if shard == 0 {
+			mu.Lock()
+			starts++
+			mu.Unlock()
+		}
+	})
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return starts
+	}
+	eventually(t, "a holds shard 0", 3*time.Second, holds(a, 0))
+	time.Sleep(testRetry)
+	first := count()
+	// Renewals that take most of the renew deadline: the tenure lapses between them while
+	// client-go's elector, whose deadline counts from each round's start, still leads.
+	a.leases.slow.Store(int64(testRenew * 9 / 10))
+	eventually(t, "the tenure lapses", 3*time.Second, func() bool { return !a.m.Holds(0) })
+	eventually(t, "a new tenure is announced", 3*time.Second, func() bool { return count() > first })
+	a.leases.slow.Store(0)
+	eventually(t, "a holds shard 0 again", 3*time.Second, holds(a, 0))
 }
