@@ -3,6 +3,7 @@ package all
 import (
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/siskin-dev/siskin/pkg/providers"
@@ -14,9 +15,9 @@ func TestTheSchemeKnowsGRPCAndTCPRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, gvk := range []struct{ got, want string }{
-		{providers.GRPCRoute.String(), gatewayv1.GroupVersion.WithKind("GRPCRoute").String()},
-		{providers.TCPRoute.String(), gatewayv1.GroupVersion.WithKind("TCPRoute").String()},
+	for _, gvk := range []struct{ got, want schema.GroupVersionKind }{
+		{providers.GRPCRoute, schema.GroupVersionKind{Group: gatewayv1.GroupName, Version: "v1", Kind: "GRPCRoute"}},
+		{providers.TCPRoute, schema.GroupVersionKind{Group: gatewayv1.GroupName, Version: "v1", Kind: "TCPRoute"}},
 	} {
 		if gvk.got != gvk.want {
 			t.Errorf("providers names %s, want %s", gvk.got, gvk.want)
