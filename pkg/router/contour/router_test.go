@@ -42,26 +42,16 @@ func TestContract(t *testing.T) {
 		},
 		OrphanWeight: 30, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 		EditWeight: func(t *testing.T, cl client.Client, w int32) {
-			editProxy(t, cl, func(p *contourv1.HTTPProxy) {
+			routertest.Edit(t, cl, "podinfo", &contourv1.HTTPProxy{}, func(p *contourv1.HTTPProxy) {
 				p.Spec.Routes[0].Services[0].Weight, p.Spec.Routes[0].Services[1].Weight = int64(100-w), int64(w)
 			})
 		},
 		EditOther: func(t *testing.T, cl client.Client) {
-			editProxy(t, cl, func(p *contourv1.HTTPProxy) {
+			routertest.Edit(t, cl, "podinfo", &contourv1.HTTPProxy{}, func(p *contourv1.HTTPProxy) {
 				p.Spec.Routes[0].TimeoutPolicy = &contourv1.TimeoutPolicy{Response: "1s"}
 			})
 		},
 	}.Run(t)
-}
-
-// editProxy changes the HTTPProxy podinfo by hand.
-func editProxy(t *testing.T, cl client.Client, edit func(*contourv1.HTTPProxy)) {
-	t.Helper()
-	p := getProxy(t, cl, "podinfo")
-	edit(p)
-	if err := cl.Update(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // The HTTPProxy is named after spec.service.name when it is set.

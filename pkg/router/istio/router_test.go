@@ -124,11 +124,7 @@ func TestObserve(t *testing.T) {
 
 func editVirtualService(t *testing.T, cl client.Client, edit func(*networkingv1.VirtualService)) {
 	t.Helper()
-	vs := getVirtualService(t, cl, "podinfo")
-	edit(vs)
-	if err := cl.Update(context.Background(), vs); err != nil {
-		t.Fatal(err)
-	}
+	routertest.Edit(t, cl, "podinfo", &networkingv1.VirtualService{}, edit)
 }
 
 func handWritten(owner *metav1.OwnerReference) *networkingv1.VirtualService {

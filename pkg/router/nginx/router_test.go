@@ -32,22 +32,12 @@ func TestContract(t *testing.T) {
 		},
 		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 		EditWeight: func(t *testing.T, cl client.Client, w int32) {
-			editIngress(t, cl, func(ing *networkingv1.Ingress) { ing.Annotations[annWeight] = strconv.Itoa(int(w)) })
+			routertest.Edit(t, cl, "podinfo-canary", &networkingv1.Ingress{}, func(ing *networkingv1.Ingress) { ing.Annotations[annWeight] = strconv.Itoa(int(w)) })
 		},
 		EditOther: func(t *testing.T, cl client.Client) {
-			editIngress(t, cl, func(ing *networkingv1.Ingress) { delete(ing.Annotations, annCanary) })
+			routertest.Edit(t, cl, "podinfo-canary", &networkingv1.Ingress{}, func(ing *networkingv1.Ingress) { delete(ing.Annotations, annCanary) })
 		},
 	}.Run(t)
-}
-
-// editIngress changes the canary Ingress podinfo-canary by hand.
-func editIngress(t *testing.T, cl client.Client, edit func(*networkingv1.Ingress)) {
-	t.Helper()
-	ing := getIngress(t, cl, "podinfo-canary")
-	edit(ing)
-	if err := cl.Update(context.Background(), ing); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A change of the user's Ingress is carried to the canary Ingress.

@@ -118,6 +118,16 @@ func Get[T client.Object](t testing.TB, cl client.Client, name string, obj T) T 
 	return obj
 }
 
+// Edit reads the object named name in Namespace into obj, changes it with edit and writes it
+// back, as a person editing it by hand does, failing the test when it cannot.
+func Edit[T client.Object](t testing.TB, cl client.Client, name string, obj T, edit func(T)) {
+	t.Helper()
+	edit(Get(t, cl, name, obj))
+	if err := cl.Update(context.Background(), obj); err != nil {
+		t.Fatalf("update %T %s: %v", obj, name, err)
+	}
+}
+
 // List returns the objects of list's kind in Namespace, in name order.
 func List(t testing.TB, cl client.Client, list client.ObjectList) []client.Object {
 	t.Helper()

@@ -37,32 +37,24 @@ func TestContract(t *testing.T) {
 		},
 		OrphanWeight: 40, CreateWrites: 1, WritesPerChange: 1, AdoptWrites: 1,
 		EditWeight: func(t *testing.T, cl client.Client, w int32) {
-			editTraefikService(t, cl, func(u *unstructured.Unstructured) error {
+			routertest.Edit(t, cl, "podinfo", newObject(), func(u *unstructured.Unstructured) {
 				services, _, _ := unstructured.NestedSlice(u.Object, "spec", "weighted", "services")
 				services[0].(map[string]any)["weight"] = int64(100 - w)
 				services[1].(map[string]any)["weight"] = int64(w)
-				return unstructured.SetNestedSlice(u.Object, services, "spec", "weighted", "services")
+				if err := unstructured.SetNestedSlice(u.Object, services, "spec", "weighted", "services"); err != nil {
+					t.Fatal(err)
+				}
 			})
 		},
 		// A sticky cookie Siskin does not write.
 		EditOther: func(t *testing.T, cl client.Client) {
-			editTraefikService(t, cl, func(u *unstructured.Unstructured) error {
-				return unstructured.SetNestedField(u.Object, map[string]any{"cookie": map[string]any{"name": "lb"}}, "spec", "weighted", "sticky")
+			routertest.Edit(t, cl, "podinfo", newObject(), func(u *unstructured.Unstructured) {
+				if err := unstructured.SetNestedField(u.Object, map[string]any{"cookie": map[string]any{"name": "lb"}}, "spec", "weighted", "sticky"); err != nil {
+					t.Fatal(err)
+				}
 			})
 		},
 	}.Run(t)
-}
-
-// editTraefikService changes the TraefikService podinfo by hand.
-func editTraefikService(t *testing.T, cl client.Client, edit func(*unstructured.Unstructured) error) {
-	t.Helper()
-	u := getTraefikService(t, cl, "podinfo")
-	if err := edit(u); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Update(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A weight left out is Traefik's default weight, 1.
