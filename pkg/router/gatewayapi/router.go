@@ -70,7 +70,7 @@ func routes(c *siskinv1.Canary) ([]routeRef, error) {
 		name := apex
 		if !p.Main {
 			if p.TCP && k.name() != siskinv1.RouteKindTCPRoute {
-				return nil, fmt.Errorf("spec.service.additionalPorts %s (%d) has appProtocol tcp, which a %s cannot route: set spec.service.routeKind to TCPRoute to route every port of the Canary by connection", p.Name, p.Number, k.name())
+				return nil, fmt.Errorf("spec.service.additionalPorts %s (%d) has appProtocol tcp, which %ss cannot route (they route requests): with provider gatewayapi, set spec.service.routeKind to TCPRoute to route every port of the Canary by connection", p.Name, p.Number, k.name())
 			}
 			name = apex + "-" + p.Name
 		}

@@ -114,7 +114,7 @@ func TestAdditionalTCPPortsNeedTCPRoutes(t *testing.T) {
 	}
 	r, _, _ := newRouter(t)
 	err := r.Apply(context.Background(), newCanary(withRouteKind(siskinv1.RouteKindGRPCRoute), redis), canary.DesiredRoute{PrimaryWeight: 100})
-	if err == nil || !strings.Contains(err.Error(), "which a GRPCRoute cannot route: set spec.service.routeKind to TCPRoute") {
+	if err == nil || !strings.Contains(err.Error(), "which GRPCRoutes cannot route (they route requests): with provider gatewayapi, set spec.service.routeKind to TCPRoute") {
 		t.Fatalf("Apply of a GRPCRoute Canary with a TCP port = %v", err)
 	}
 	if err := r.Apply(context.Background(), tcpCanary(redis), canary.DesiredRoute{PrimaryWeight: 100}); err != nil {
