@@ -65,6 +65,10 @@ const (
 	// ProviderContour routes through an HTTPProxy (projectcontour.io/v1) named after the apex
 	// Service, which the user's root HTTPProxy includes.
 	ProviderContour = "contour"
+	// ProviderSkipper routes through a copy of the Ingress named by spec.ingressRef whose
+	// paths go to the -primary and -canary Services, weighed by Skipper's
+	// zalando.org/backend-weights annotation.
+	ProviderSkipper = "skipper"
 )
 
 // FlaggerOnlyProviders are the provider names of Flagger's routers that Siskin does not have.
@@ -73,7 +77,7 @@ const (
 // supports.
 var FlaggerOnlyProviders = []string{
 	"apisix", "appmesh", "appmesh:v1beta2", "gloo", "knative", "kuma",
-	"osm", "skipper", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
+	"osm", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
 }
 
 // Canary is a progressive rollout of a Deployment: a new revision of the target receives
@@ -114,7 +118,7 @@ type CanaryList struct {
 // CanarySpec is the desired rollout of a target workload.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !self.provider.startsWith('gatewayapi') || (has(self.service) && has(self.service.gatewayRefs) && size(self.service.gatewayRefs) > 0)",message="service.gatewayRefs must name at least one Gateway when provider is gatewayapi"
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'nginx' || has(self.ingressRef)",message="spec.ingressRef must name the Ingress to route when provider is nginx"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !(self.provider in ['nginx', 'skipper']) || has(self.ingressRef)",message="spec.ingressRef must name the Ingress to route when provider is nginx or skipper"
 // +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.provider) && self.provider == 'replicas') || self.targetRef.kind == 'StatefulSet'",message="spec.service is required: only a Canary of provider replicas (a worker) or of a StatefulSet target routes nothing and may leave it out"
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis) || !has(self.analysis.match) || size(self.analysis.match) == 0 || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.provider) && self.provider == 'kubernetes')",message="analysis.match (A/B testing) needs analysis.iterations: the number of analysis runs before promotion"
 // +kubebuilder:validation:XValidation:rule="!has(self.canaryAnalysis)",message="spec.canaryAnalysis is the deprecated name of spec.analysis (Flagger's API server prunes it): rename canaryAnalysis to analysis, or delete it when analysis is also set"
@@ -124,11 +128,12 @@ type CanarySpec struct {
 	// nginx, contour or traefik, which choose the implementation's built-in metrics), linkerd
 	// (an HTTPRoute whose parent is the apex Service), nginx, contour (an HTTPProxy that the
 	// user's root HTTPProxy includes), traefik (a TraefikService that the user's IngressRoute
-	// routes to), kubernetes (blue/green without a router) or replicas (no router: the canary's
+	// routes to), skipper (a copy of spec.ingressRef weighed by Skipper's backend-weights),
+	// kubernetes (blue/green without a router) or replicas (no router: the canary's
 	// share is its share of the pods, for workers without inbound traffic and for StatefulSets,
 	// whose provider is always replicas). Defaults to the controller's --provider flag, or to
-	// replicas for a StatefulSet. The names of Flagger's other routers (appmesh, gloo, skipper,
-	// apisix, kuma, knative, osm, smi:*) are accepted here and refused by the controller with a
+	// replicas for a StatefulSet. The names of Flagger's other routers (appmesh, gloo, apisix,
+	// kuma, knative, osm, smi:*) are accepted here and refused by the controller with a
 	// message naming the supported providers.
 	//
 	// With provider kubernetes, which cannot split traffic, the analysis is blue/green, as in
@@ -153,10 +158,12 @@ type CanarySpec struct {
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
-	// IngressRef is the Ingress of provider nginx (required with it): the user's Ingress, which
-	// routes to the apex Service and is never changed. Siskin copies it into <name>-canary,
-	// whose backends are the -canary Service, with ingress-nginx's canary annotations
-	// (canary-weight, canary-by-header, canary-by-cookie). Other providers ignore it.
+	// IngressRef is the Ingress of providers nginx and skipper (required with them): the user's
+	// Ingress, which routes to the apex Service and is never changed. Siskin copies it into
+	// <name>-canary: with nginx, whose backends are the -canary Service, with ingress-nginx's
+	// canary annotations (canary-weight, canary-by-header, canary-by-cookie); with skipper,
+	// whose paths go to the -primary and -canary Services with Skipper's backend-weights.
+	// Other providers ignore it.
 	// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == 'Ingress'",message="ingressRef.kind must be Ingress"
 	// +optional
 	IngressRef *TypedLocalObjectReference `json:"ingressRef,omitempty"`

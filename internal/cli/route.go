@@ -65,7 +65,7 @@ func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, pro
 	switch {
 	case info.Pods:
 		v.Name = cn.Spec.TargetRef.Name // no route: the canary's share of the target's pods
-	case info.CanaryIngress && cn.Spec.IngressRef != nil:
+	case info.IngressRef && cn.Spec.IngressRef != nil:
 		v.Name = cn.Spec.IngressRef.Name + nginx.CanarySuffix // the weights are on the copy
 	}
 	kinds := target.NewKinds(c, c, nil, nil)

@@ -117,12 +117,15 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// Due steps of rollouts in flight go before new rollouts (rollout_priority.go).
 			NewQueue: newRolloutQueue(mgr.GetCache(), mgr.GetLogger()),
 		})
-	// The routing objects of every provider (providers.All), where their API is served.
+	// The routing objects of every provider (providers.All), where their API is served, each
+	// kind once (nginx and skipper both own Ingresses).
+	watched := map[schema.GroupVersionKind]bool{}
 	for _, p := range providers.All {
 		for _, gvk := range p.Owns {
-			if !served(mgr.GetRESTMapper(), gvk) {
+			if watched[gvk] || !served(mgr.GetRESTMapper(), gvk) {
 				continue
 			}
+			watched[gvk] = true
 			b = b.Owns(owned(mgr.GetScheme(), gvk))
 		}
 	}

@@ -457,15 +457,14 @@ func TestFlaggerRouterSiskinLacksIsStalledWithTheProvidersToWrite(t *testing.T) 
 	ns := newNamespace(t)
 	startController(t, ns, controllerOptions{provider: siskinv1.ProviderIstio})
 	c := podinfo(t, ns)
-	set(t, c, "skipper", "spec", "provider")
-	set(t, c, map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}, "spec", "ingressRef")
+	set(t, c, "kuma", "spec", "provider")
 	if err := k8sClient.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	got := waitFor(t, keyOf(c), "Stalled", func(c *siskinv1.Canary) bool {
 		return meta.IsStatusConditionTrue(c.Status.Conditions, siskinv1.ConditionStalled)
 	})
-	const want = "provider skipper is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1, gatewayapi:envoy, "
+	const want = "provider kuma is a Flagger router that Siskin does not have: set spec.provider to istio, gatewayapi (or gatewayapi:v1, gatewayapi:v1beta1, gatewayapi:envoy, "
 	if s := meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionStalled); s.Reason != siskinv1.ReasonInvalidSpec || !strings.Contains(s.Message, want) {
 		t.Errorf("stalled condition = %s: %s, want %s: %s", s.Reason, s.Message, siskinv1.ReasonInvalidSpec, want)
 	}

@@ -99,8 +99,8 @@ func foreignRouterFields(spec *siskinv1.CanarySpec, provider string) []string {
 	ignored := func(field, owner string) {
 		notes = append(notes, fmt.Sprintf("%s is used only by Flagger's %s provider and is ignored with provider %s (as in Flagger)", field, owner, provider))
 	}
-	if info, _ := providers.Lookup(provider); spec.IngressRef != nil && !info.CanaryIngress {
-		ignored("spec.ingressRef", "nginx")
+	if info, _ := providers.Lookup(provider); spec.IngressRef != nil && !info.IngressRef {
+		ignored("spec.ingressRef", "nginx or skipper")
 	}
 	if spec.RouteRef != nil {
 		ignored("spec.routeRef", "apisix")

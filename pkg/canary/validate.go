@@ -36,6 +36,8 @@ func Validate(spec *siskinv1.CanarySpec, defaultProvider string) error {
 		return fmt.Errorf("%w: provider %q is not supported: set spec.provider to %s", ErrInvalidSpec, provider, SupportedProviders)
 	case info.GatewayRefs && len(spec.Service.GatewayRefs) == 0:
 		return fmt.Errorf("%w: provider %s needs service.gatewayRefs", ErrInvalidSpec, provider)
+	case info.IngressRef && (spec.IngressRef == nil || spec.IngressRef.Name == ""):
+		return fmt.Errorf("%w: provider %s needs spec.ingressRef: the Ingress that routes to the apex Service", ErrInvalidSpec, provider)
 	case info.Pods:
 		if err := validateShare(spec); err != nil {
 			return err

@@ -25,8 +25,10 @@ func TestBuiltinQueriesExistForEveryRouterAndRender(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render %s/%s: %v", router, metric, err)
 			}
-			// The namespace is a label's value, or the head of one (Contour's and Traefik's names).
-			namespaced := strings.Contains(q, `"test"`) || strings.Contains(q, `"test_`) || strings.Contains(q, `"test-`)
+			// The namespace is a label's value, or the head of one (Contour's and Traefik's names),
+			// or a part of Skipper's route IDs.
+			namespaced := strings.Contains(q, `"test"`) || strings.Contains(q, `"test_`) || strings.Contains(q, `"test-`) ||
+				strings.Contains(q, `_test__`)
 			if strings.Contains(q, "{{") || !namespaced || !strings.Contains(q, "[1m]") {
 				t.Errorf("%s/%s rendered to %s", router, metric, q)
 			}

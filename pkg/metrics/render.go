@@ -95,6 +95,7 @@ func Render(ctx context.Context, query string, vars Vars) (string, error) {
 	funcs["canaryPods"] = podsFunc(vars.CanaryPods)
 	funcs["primaryPods"] = podsFunc(vars.PrimaryPods)
 	funcs["variables"] = func() map[string]string { return variables }
+	funcs["underscored"] = underscored
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("parse query template: %w", err)
@@ -129,6 +130,18 @@ func Render(ctx context.Context, query string, vars Vars) (string, error) {
 		return "", fmt.Errorf("render query template: %w", context.Cause(ctx))
 	}
 	return strings.Join(strings.Fields(out.b.String()), " "), nil
+}
+
+// underscored is s with every character other than an ASCII letter, digit or underscore
+// replaced by an underscore, as Skipper writes names in the IDs of the routes it makes of an
+// Ingress (kube_<namespace>__<ingress>__<host>__<path>__<service>): {{ underscored ingress }}.
+func underscored(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // missingVariables returns the quoted names of each {{ variables.NAME }} in the tree that

@@ -29,7 +29,7 @@ var ErrNotAllowed = errors.New("not allowed in queries")
 // call is left out: it would call whatever function value a template could reach.
 var allowedFuncs = map[string]bool{
 	"name": true, "namespace": true, "target": true, "service": true, "ingress": true, "interval": true, "workload": true, "variables": true,
-	"canaryPods": true, "primaryPods": true,
+	"canaryPods": true, "primaryPods": true, "underscored": true,
 	"and": true, "or": true, "not": true, "eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"len": true, "index": true, "slice": true,
 	"print": true, "printf": true, "println": true, "html": true, "js": true, "urlquery": true,

@@ -55,6 +55,9 @@ type Info struct {
 	// ingress-nginx's canary annotations: it needs spec.ingressRef, an A/B test may match one
 	// header and one cookie by name, and nothing can be mirrored or pinned by a session cookie.
 	CanaryIngress bool
+	// IngressRef is true when it routes through <ingress>-canary, a copy of the Ingress named
+	// by spec.ingressRef, which it then needs.
+	IngressRef bool
 	// Route is the kind of the object that carries its route, for people ("" without one);
 	// Owns are the kinds of the routing objects the controller makes and watches, when their
 	// API is served.
@@ -114,7 +117,15 @@ var All = []Info{
 	{
 		// ingress-nginx: the -canary copy of spec.ingressRef with its canary annotations.
 		Name: siskinv1.ProviderNginx, Weights: true, Matches: true, Services: true,
-		Queries: "nginx", Default: true, CanaryIngress: true,
+		Queries: "nginx", Default: true, CanaryIngress: true, IngressRef: true,
+		Route: "Ingress", Owns: []schema.GroupVersionKind{Ingress},
+	},
+	{
+		// Skipper: the -canary copy of spec.ingressRef whose paths go to the -primary and
+		// -canary Services, weighed by zalando.org/backend-weights; no match, mirror or third
+		// backend.
+		Name: siskinv1.ProviderSkipper, Weights: true, Services: true,
+		Queries: "skipper", Default: true, IngressRef: true,
 		Route: "Ingress", Owns: []schema.GroupVersionKind{Ingress},
 	},
 	{

@@ -13,6 +13,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
 	"github.com/siskin-dev/siskin/pkg/router/nginx"
 	"github.com/siskin-dev/siskin/pkg/router/replicas"
+	"github.com/siskin-dev/siskin/pkg/router/skipper"
 	"github.com/siskin-dev/siskin/pkg/router/traefik"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
@@ -28,6 +29,7 @@ func New(reader client.Reader, c client.Client, services *kubernetes.Router, pod
 		siskinv1.ProviderNginx:      nginx.New(reader, c),
 		siskinv1.ProviderContour:    contour.New(reader, c),
 		siskinv1.ProviderTraefik:    traefik.New(reader, c),
+		siskinv1.ProviderSkipper:    skipper.New(reader, c),
 		siskinv1.ProviderKubernetes: services,
 		siskinv1.ProviderReplicas:   replicas.New(pods),
 	}
