@@ -67,12 +67,8 @@ func isolateFromTheHost(t *testing.T) {
 // amzJSON is the content type of CloudWatch's AWS JSON 1.0 answers.
 var amzJSON = map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amzn-Requestid": "4f2c1a9e-1b7d-4c0e-9a51-7d0d3c6f2b10"}
 
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "error_rate.json", Header: amzJSON},
-	mt.NoData:      {Status: 200, File: "no_values.json", Header: amzJSON},
-	mt.ServerError: {Status: 500, File: "internal_failure.json", Header: amzJSON},
-	mt.Malformed:   {Status: 200, File: "malformed.json", Header: amzJSON},
-}
+var replies = mt.Replies{Value: "error_rate.json", NoData: "no_values.json", Malformed: "malformed.json",
+	ServerError: mt.Reply{Status: 500, File: "internal_failure.json"}, Header: amzJSON}
 
 // standIn answers as CloudWatch does to a signature of an access key it does not know.
 func standIn(s *mt.Server) {
@@ -88,10 +84,8 @@ func backend(t *testing.T) mt.Backend {
 	}
 	want, _ := json.Marshal(rendered)
 	return mt.Backend{
-		Type: metrics.TypeCloudWatch,
-		Providers: func() metrics.Providers {
-			return metrics.Backends{metrics.TypeCloudWatch: cloudwatch.NewPool(cloudwatch.Options{})}
-		},
+		Type:            metrics.TypeCloudWatch,
+		Pool:            cloudwatch.NewPool,
 		Provider:        siskinv1.MetricTemplateProvider{Region: "us-east-1"},
 		Query:           readQuery(t, "query.json"),
 		Rendered:        string(want),
@@ -130,7 +124,7 @@ func TestAccessDeniedIsAnErrorWithAWSsReason(t *testing.T) {
 // region, over ten intervals ending at the step.
 func TestTheRequest(t *testing.T) {
 	isolateFromTheHost(t)
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	if r := mt.Check(t, backend(t), srv.URL); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
@@ -156,7 +150,7 @@ func TestTheRequest(t *testing.T) {
 
 func TestSeveralReturnedQueriesAreAnError(t *testing.T) {
 	isolateFromTheHost(t)
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	b := backend(t)
 	b.Query = readQuery(t, "query_two_returned.json")
 	r := mt.Check(t, b, srv.URL)
@@ -173,7 +167,7 @@ func TestDefaultCredentialChain(t *testing.T) {
 	isolateFromTheHost(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00000")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	c, err := cloudwatch.New(metrics.ProviderConfig{Type: "cloudwatch", Region: "eu-west-1", Address: srv.URL}, cloudwatch.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -32,12 +32,10 @@ func authorized(r *http.Request) bool {
 var forbidden = mt.Reply{Status: 403, File: "forbidden.json"}
 
 // backend is datadog as the contract and the cases below see it.
-func backend(replies map[mt.Situation]mt.Reply) mt.Backend {
+func backend(replies mt.Replies) mt.Backend {
 	return mt.Backend{
-		Type: metrics.TypeDatadog,
-		Providers: func() metrics.Providers {
-			return metrics.Backends{metrics.TypeDatadog: datadog.NewPool(datadog.Options{})}
-		},
+		Type:     metrics.TypeDatadog,
+		Pool:     datadog.NewPool,
 		Provider: siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
 		Query:    successRate,
 		Rendered: strings.NewReplacer("{{ namespace }}", "test", "{{ target }}", "podinfo").Replace(successRate),
@@ -57,51 +55,29 @@ func backend(replies map[mt.Situation]mt.Reply) mt.Backend {
 	}
 }
 
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "query_one_series.json"},
-	mt.NoData:      {Status: 200, File: "query_no_series.json"},
-	mt.ServerError: {Status: 500, File: "internal_error.json"},
-	mt.Malformed:   {Status: 200, File: "malformed.json"},
-}
+var replies = mt.Replies{Value: "query_one_series.json", NoData: "query_no_series.json", Malformed: "malformed.json",
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
 
 func TestContract(t *testing.T) {
 	mt.Contract(t, backend(replies))
 }
 
 func TestDatadogAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		reply   mt.Reply
-		verdict siskinv1.CheckVerdict
-		message []string
-	}{
-		{name: "a series of null points fails the check as no data", reply: mt.Reply{Status: 200, File: "query_null_points.json"},
-			verdict: siskinv1.VerdictFail, message: []string{"no data"}},
-		{name: "several series are an error that says to aggregate", reply: mt.Reply{Status: 200, File: "query_two_series.json"},
-			verdict: siskinv1.VerdictError, message: []string{"2 series", "response_code:500", "aggregate them"}},
-		{name: "a 400 is an error with Datadog's reason", reply: mt.Reply{Status: 400, File: "bad_query.json"},
-			verdict: siskinv1.VerdictError, message: []string{"datadog query", "400 Bad Request", "Error parsing query"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := mt.NewServer(t, "testdata").Reply(tc.reply)
-			r := mt.Check(t, backend(nil), srv.URL)
-			if r.Verdict != tc.verdict {
-				t.Errorf("verdict %s, want %s: %s", r.Verdict, tc.verdict, r.Message)
-			}
-			for _, want := range tc.message {
-				if !strings.Contains(r.Message, want) {
-					t.Errorf("message %q does not say %q", r.Message, want)
-				}
-			}
-		})
-	}
+	mt.Answers(t, backend(replies), "testdata", "", []mt.Answer{
+		{Name: "a series of null points fails the check as no data", Reply: mt.Reply{Status: 200, File: "query_null_points.json"},
+			Verdict: siskinv1.VerdictFail, Says: []string{"no data"}},
+		{Name: "several series are an error that says to aggregate", Reply: mt.Reply{Status: 200, File: "query_two_series.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"2 series", "response_code:500", "aggregate them"}},
+		{Name: "a 400 is an error with Datadog's reason", Reply: mt.Reply{Status: 400, File: "bad_query.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"datadog query", "400 Bad Request", "Error parsing query"}},
+	})
 }
 
 // The request is Datadog's v1 query over ten intervals ending at the step, with both keys and
 // the template's headers.
 func TestTheRequest(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
-	if r := mt.Check(t, backend(nil), srv.URL); r.Verdict != siskinv1.VerdictPass {
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
+	if r := mt.Check(t, backend(replies), srv.URL); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
 	req := srv.Only(t)

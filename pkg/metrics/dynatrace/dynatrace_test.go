@@ -25,16 +25,8 @@ func secret(tok string) map[string][]byte {
 	return map[string][]byte{"dynatrace_token": []byte(tok + "\n")}
 }
 
-func pool(opts dynatrace.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeDynatrace: dynatrace.NewPool(opts)}
-}
-
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "query_one_series.json"},
-	mt.NoData:      {Status: 200, File: "query_no_series.json"},
-	mt.ServerError: {Status: 503, File: "unavailable.json"},
-	mt.Malformed:   {Status: 200, File: "malformed.json"},
-}
+var replies = mt.Replies{Value: "query_one_series.json", NoData: "query_no_series.json", Malformed: "malformed.json",
+	ServerError: mt.Reply{Status: 503, File: "unavailable.json"}}
 
 // standIn answers as the Metrics API v2 does: a request without the token is refused with
 // Dynatrace's 401.
@@ -46,8 +38,8 @@ func standIn(s *mt.Server) {
 func backend() mt.Backend {
 	return mt.Backend{
 		Type:            metrics.TypeDynatrace,
-		Providers:       func() metrics.Providers { return pool(dynatrace.Options{}) },
-		WithTimeout:     func(d time.Duration) metrics.Providers { return pool(dynatrace.Options{QueryTimeout: d}) },
+		Pool:            dynatrace.NewPool,
+		TimesOut:        true,
 		Provider:        siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
 		Query:           errorRate,
 		Variables:       map[string]string{"service": service},
@@ -74,38 +66,20 @@ func TestContract(t *testing.T) {
 }
 
 func TestDynatraceAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		reply   mt.Reply
-		verdict siskinv1.CheckVerdict
-		message []string
-	}{
-		{name: "a series whose only value is null fails the check as no data", reply: mt.Reply{Status: 200, File: "query_null_value.json"},
-			verdict: siskinv1.VerdictFail, message: []string{"no data"}},
-		{name: "several series are an error that says to aggregate", reply: mt.Reply{Status: 200, File: "query_two_series.json"},
-			verdict: siskinv1.VerdictError, message: []string{"2 series", "SERVICE-0A1B2C3D4E5F6071", "splitBy"}},
-		{name: "a 400 is an error with Dynatrace's constraint violation", reply: mt.Reply{Status: 400, File: "bad_selector.json"},
-			verdict: siskinv1.VerdictError, message: []string{"dynatrace query", "400 Bad Request", "Constraints violated.", "metricSelector: The metric selector is invalid"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := mt.NewServer(t, "testdata").Reply(tc.reply)
-			r := mt.Check(t, backend(), srv.URL)
-			if r.Verdict != tc.verdict {
-				t.Errorf("verdict %s, want %s: %s", r.Verdict, tc.verdict, r.Message)
-			}
-			for _, want := range tc.message {
-				if !strings.Contains(r.Message, want) {
-					t.Errorf("message %q does not say %q", r.Message, want)
-				}
-			}
-		})
-	}
+	mt.Answers(t, backend(), "testdata", "", []mt.Answer{
+		{Name: "a series whose only value is null fails the check as no data", Reply: mt.Reply{Status: 200, File: "query_null_value.json"},
+			Verdict: siskinv1.VerdictFail, Says: []string{"no data"}},
+		{Name: "several series are an error that says to aggregate", Reply: mt.Reply{Status: 200, File: "query_two_series.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"2 series", "SERVICE-0A1B2C3D4E5F6071", "splitBy"}},
+		{Name: "a 400 is an error with Dynatrace's constraint violation", Reply: mt.Reply{Status: 400, File: "bad_selector.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"dynatrace query", "400 Bad Request", "Constraints violated.", "metricSelector: The metric selector is invalid"}},
+	})
 }
 
 // The request asks the Metrics API v2 for one value (resolution Inf) over ten intervals ending
 // at the step, with the token, the template's headers and Siskin's User-Agent.
 func TestTheRequest(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	if r := mt.Check(t, backend(), srv.URL); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
@@ -133,7 +107,7 @@ func TestTheRequest(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.NoData])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.NoData))
 	c, err := dynatrace.New(metrics.ProviderConfig{Type: "dynatrace", Address: srv.URL, Token: token}, dynatrace.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -24,20 +24,12 @@ const (
 const errorRate = `target=sumSeries(
   stats.{{ namespace }}.{{ target }}-canary.errors)`
 
-func pool(opts graphite.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeGraphite: graphite.NewPool(opts)}
-}
-
 func credentials() map[string][]byte {
 	return map[string][]byte{"username": []byte(username), "password": []byte(password + "\n")}
 }
 
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "render_one_series.json"},
-	mt.NoData:      {Status: 200, File: "render_no_series.json"},
-	mt.ServerError: {Status: 500, File: "server_error.html"},
-	mt.Malformed:   {Status: 200, File: "malformed.json"},
-}
+var replies = mt.Replies{Value: "render_one_series.json", NoData: "render_no_series.json", Malformed: "malformed.json",
+	ServerError: mt.Reply{Status: 500, File: "server_error.html"}}
 
 // standIn answers as graphite-web behind basic auth (a proxy in front of it) does: a request
 // without the credentials is refused with a 401.
@@ -51,8 +43,8 @@ func standIn(s *mt.Server) {
 func backend() mt.Backend {
 	return mt.Backend{
 		Type:            metrics.TypeGraphite,
-		Providers:       func() metrics.Providers { return pool(graphite.Options{}) },
-		WithTimeout:     func(d time.Duration) metrics.Providers { return pool(graphite.Options{QueryTimeout: d}) },
+		Pool:            graphite.NewPool,
+		TimesOut:        true,
 		Provider:        siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
 		Query:           errorRate,
 		Rendered:        "sumSeries( stats.test.podinfo-canary.errors)",
@@ -76,38 +68,20 @@ func TestContract(t *testing.T) {
 }
 
 func TestGraphiteAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		reply   mt.Reply
-		verdict siskinv1.CheckVerdict
-		message []string
-	}{
-		{name: "a series of null datapoints fails the check, as in Flagger", reply: mt.Reply{Status: 200, File: "render_null_points.json"},
-			verdict: siskinv1.VerdictFail, message: []string{"no data"}},
-		{name: "several series are an error that says to aggregate", reply: mt.Reply{Status: 200, File: "render_two_series.json"},
-			verdict: siskinv1.VerdictError, message: []string{"2 series", "podinfo-canary-1", "sumSeries"}},
-		{name: "a 400 is an error with graphite-web's reason", reply: mt.Reply{Status: 400, File: "bad_target.html"},
-			verdict: siskinv1.VerdictError, message: []string{"graphite query", "400 Bad Request", "sumSerie"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := mt.NewServer(t, "testdata").Reply(tc.reply)
-			r := mt.Check(t, backend(), srv.URL)
-			if r.Verdict != tc.verdict {
-				t.Errorf("verdict %s, want %s: %s", r.Verdict, tc.verdict, r.Message)
-			}
-			for _, want := range tc.message {
-				if !strings.Contains(r.Message, want) {
-					t.Errorf("message %q does not say %q", r.Message, want)
-				}
-			}
-		})
-	}
+	mt.Answers(t, backend(), "testdata", "", []mt.Answer{
+		{Name: "a series of null datapoints fails the check, as in Flagger", Reply: mt.Reply{Status: 200, File: "render_null_points.json"},
+			Verdict: siskinv1.VerdictFail, Says: []string{"no data"}},
+		{Name: "several series are an error that says to aggregate", Reply: mt.Reply{Status: 200, File: "render_two_series.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"2 series", "podinfo-canary-1", "sumSeries"}},
+		{Name: "a 400 is an error with graphite-web's reason", Reply: mt.Reply{Status: 400, File: "bad_target.html"},
+			Verdict: siskinv1.VerdictError, Says: []string{"graphite query", "400 Bad Request", "sumSerie"}},
+	})
 }
 
 // The request is the render API below the address's path, format=json, over ten intervals
 // ending at the step when the query names neither from nor until, with the template's headers.
 func TestTheRequest(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	if r := mt.Check(t, backend(), srv.URL+"/graphite/"); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
@@ -131,7 +105,7 @@ func TestTheRequest(t *testing.T) {
 }
 
 func TestTheQuerysFromAndUntilAreKept(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	b := backend()
 	b.Query = "target=summarize(stats.a;env=prod, '1min', 'sum')&from=-{{ interval }}"
 	if r := mt.Check(t, b, srv.URL); r.Verdict != siskinv1.VerdictPass {
@@ -144,7 +118,7 @@ func TestTheQuerysFromAndUntilAreKept(t *testing.T) {
 }
 
 func TestWithoutSecretNoCredentialsAreSent(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	b := backend()
 	b.Secret = nil
 	if r := mt.Check(t, b, srv.URL); r.Verdict != siskinv1.VerdictPass {
@@ -156,7 +130,7 @@ func TestWithoutSecretNoCredentialsAreSent(t *testing.T) {
 }
 
 func TestQueriesTheRenderAPICannotTake(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	c, err := graphite.New(metrics.ProviderConfig{Type: "graphite", Address: srv.URL, Username: username, Password: password}, graphite.Options{})
 	if err != nil {
 		t.Fatal(err)

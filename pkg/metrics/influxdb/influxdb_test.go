@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/metrics"
@@ -42,16 +41,8 @@ func secret(tok string) map[string][]byte {
 	return map[string][]byte{"token": []byte(tok + "\n"), "org": []byte(org)}
 }
 
-func pool(opts influxdb.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeInfluxDB: influxdb.NewPool(opts)}
-}
-
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "query_one_table.csv"},
-	mt.NoData:      {Status: 200, File: "query_no_table.csv"},
-	mt.ServerError: {Status: 500, File: "internal_error.json"},
-	mt.Malformed:   {Status: 200, File: "malformed.csv"},
-}
+var replies = mt.Replies{Value: "query_one_table.csv", NoData: "query_no_table.csv", Malformed: "malformed.csv",
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
 
 // standIn answers as InfluxDB does: a request without the token is refused with InfluxDB's
 // 401.
@@ -62,11 +53,11 @@ func standIn(s *mt.Server) {
 
 func backend() mt.Backend {
 	return mt.Backend{
-		Type:        metrics.TypeInfluxDB,
-		Providers:   func() metrics.Providers { return pool(influxdb.Options{}) },
-		WithTimeout: func(d time.Duration) metrics.Providers { return pool(influxdb.Options{QueryTimeout: d}) },
-		Provider:    siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
-		Query:       errorRate,
+		Type:     metrics.TypeInfluxDB,
+		Pool:     influxdb.NewPool,
+		TimesOut: true,
+		Provider: siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
+		Query:    errorRate,
 		// Flagger's Flux, rendered, with now() at the step; the analyzer joins the query's lines.
 		Rendered: "option now = () => 2026-12-01T16:00:00Z\n" + strings.Join(strings.Fields(
 			strings.NewReplacer("{{ interval }}", "1m", "{{ target }}", "podinfo").Replace(errorRate)), " "),
@@ -90,40 +81,22 @@ func TestContract(t *testing.T) {
 }
 
 func TestInfluxDBAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		reply   mt.Reply
-		verdict siskinv1.CheckVerdict
-		message []string
-	}{
-		{name: "a null _value fails the check as no data, as in Flagger", reply: mt.Reply{Status: 200, File: "query_null_value.csv"},
-			verdict: siskinv1.VerdictFail, message: []string{"no data"}},
-		{name: "several tables are an error that says to group them", reply: mt.Reply{Status: 200, File: "query_two_tables.csv"},
-			verdict: siskinv1.VerdictError, message: []string{"2 tables", "app=podinfo-primary", "group()"}},
-		{name: "a Flux runtime error inside a 200 is an error with its message", reply: mt.Reply{Status: 200, File: "query_runtime_error.csv"},
-			verdict: siskinv1.VerdictError, message: []string{"influxdb query", "runtime error @3:6-3:62: filter: type conflict"}},
-		{name: "a 400 is an error with InfluxDB's code and message", reply: mt.Reply{Status: 400, File: "invalid_query.json"},
-			verdict: siskinv1.VerdictError, message: []string{"influxdb query", "400 invalid: compilation failed", "undefined identifier rang"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := mt.NewServer(t, "testdata").Reply(tc.reply)
-			r := mt.Check(t, backend(), srv.URL)
-			if r.Verdict != tc.verdict {
-				t.Errorf("verdict %s, want %s: %s", r.Verdict, tc.verdict, r.Message)
-			}
-			for _, want := range tc.message {
-				if !strings.Contains(r.Message, want) {
-					t.Errorf("message %q does not say %q", r.Message, want)
-				}
-			}
-		})
-	}
+	mt.Answers(t, backend(), "testdata", "", []mt.Answer{
+		{Name: "a null _value fails the check as no data, as in Flagger", Reply: mt.Reply{Status: 200, File: "query_null_value.csv"},
+			Verdict: siskinv1.VerdictFail, Says: []string{"no data"}},
+		{Name: "several tables are an error that says to group them", Reply: mt.Reply{Status: 200, File: "query_two_tables.csv"},
+			Verdict: siskinv1.VerdictError, Says: []string{"2 tables", "app=podinfo-primary", "group()"}},
+		{Name: "a Flux runtime error inside a 200 is an error with its message", Reply: mt.Reply{Status: 200, File: "query_runtime_error.csv"},
+			Verdict: siskinv1.VerdictError, Says: []string{"influxdb query", "runtime error @3:6-3:62: filter: type conflict"}},
+		{Name: "a 400 is an error with InfluxDB's code and message", Reply: mt.Reply{Status: 400, File: "invalid_query.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"influxdb query", "400 invalid: compilation failed", "undefined identifier rang"}},
+	})
 }
 
 // The request is a Flux query of the Secret's organization with its token, the template's
 // headers and Siskin's User-Agent.
 func TestTheRequest(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	if r := mt.Check(t, backend(), srv.URL); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
@@ -143,7 +116,7 @@ func TestTheRequest(t *testing.T) {
 }
 
 func TestWithoutSecretNoTokenIsSent(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	standIn(srv)
 	b := backend()
 	b.Secret = nil
@@ -157,7 +130,7 @@ func TestWithoutSecretNoTokenIsSent(t *testing.T) {
 }
 
 func TestOwnNow(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	c, err := influxdb.New(metrics.ProviderConfig{Type: "influxdb", Address: srv.URL, Token: token, Org: org}, influxdb.Options{})
 	if err != nil {
 		t.Fatal(err)

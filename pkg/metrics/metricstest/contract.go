@@ -70,11 +70,15 @@ type Stand struct {
 type Backend struct {
 	// Type is the template's provider.type.
 	Type string
-	// Providers returns the backend's metrics.Providers (normally its NewPool), afresh for each
-	// case.
+	// Pool is the backend's NewPool, of whose clients Options are the options; each case has a
+	// Pool of its own.
+	Pool    func(metrics.BackendOptions) *metrics.Pool
+	Options metrics.BackendOptions
+	// Providers, when set, stands for Pool: for a backend whose clients are no Pool's.
 	Providers func() metrics.Providers
-	// WithTimeout returns them with the query timeout d, for the Slow case; nil skips it.
-	WithTimeout func(d time.Duration) metrics.Providers
+	// TimesOut says that the clients bound a query by Options.QueryTimeout and say so: the Slow
+	// case applies.
+	TimesOut bool
 	// Namespace of the Canary, its MetricTemplate and Secret; empty is "test".
 	Namespace string
 	// Now is the time of the steps; zero is metricstest.Now.
@@ -181,11 +185,13 @@ func Contract(t *testing.T, b Backend) {
 		b.want(t, r, siskinv1.VerdictError, append([]string{MetricName + " query failed: "}, b.MalformedSays...)...)
 	})
 
-	if b.WithTimeout != nil {
+	if b.TimesOut {
 		t.Run("a slow answer is an error at the query timeout", func(t *testing.T) {
 			stand := b.Serve(t, Slow)
 			start := time.Now()
-			r := b.run(t, b.WithTimeout(SlowTimeout), stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
+			opts := b.Options
+			opts.QueryTimeout = SlowTimeout
+			r := b.run(t, metrics.Backends{b.Type: b.Pool(opts)}, stand.Address, b.Secret, metrics.ProviderConfig{}, step{})
 			if elapsed := time.Since(start); elapsed > 10*SlowTimeout {
 				t.Errorf("the check took %s with a query timeout of %s", elapsed, SlowTimeout)
 			}
@@ -260,7 +266,39 @@ type step struct {
 // returns its result.
 func (b Backend) check(t *testing.T, address string, secret map[string][]byte, def metrics.ProviderConfig, s step) siskinv1.CheckResult {
 	t.Helper()
-	return b.run(t, b.Providers(), address, secret, def, s)
+	var providers metrics.Providers
+	if b.Providers != nil {
+		providers = b.Providers()
+	} else {
+		providers = metrics.Backends{b.Type: b.Pool(b.Options)}
+	}
+	return b.run(t, providers, address, secret, def, s)
+}
+
+// Answer is a vendor's recorded answer and what a check makes of it: the verdict, the value
+// and what its message says.
+type Answer struct {
+	Name    string
+	Reply   Reply
+	Verdict siskinv1.CheckVerdict
+	Value   string
+	Says    []string
+}
+
+// Answers runs each answer, a backend's own, through the Analyzer: from a Server of the
+// recorded answers in dir, at provider.address the Server's URL and path.
+func Answers(t *testing.T, b Backend, dir, path string, answers []Answer) {
+	t.Helper()
+	for _, a := range answers {
+		t.Run(a.Name, func(t *testing.T) {
+			srv := NewServer(t, dir).Reply(a.Reply)
+			r := Check(t, b, srv.URL+path)
+			b.want(t, r, a.Verdict, a.Says...)
+			if r.Value != a.Value {
+				t.Errorf("value %q, want %q", r.Value, a.Value)
+			}
+		})
+	}
 }
 
 // reference is check with a provider that answers as the Prometheus backend does to an empty

@@ -140,21 +140,41 @@ func (s *Server) Only(t testing.TB) Request {
 	return all[0]
 }
 
-// Recorded returns a Backend.Serve of a Server of the recorded answers in dir: replies holds
-// the answer of each situation (Slow is the Value answer held back), setup (may be nil) configures the Server further (Refuse,
-// Delay), and queryOf reads the query out of a request as the vendor would.
-func Recorded(dir string, replies map[Situation]Reply, setup func(*Server), queryOf func(Request) string) func(*testing.T, Situation) Stand {
+// Replies are the recorded answers of a backend's situations: the files of the 200 answers of
+// Value, NoData and Malformed, and the vendor's failure (any status) of ServerError.
+type Replies struct {
+	Value, NoData, Malformed string
+	ServerError              Reply
+	// Header is set on every answer.
+	Header map[string]string
+}
+
+// Of returns the answer of the situation; Slow's is Value's.
+func (r Replies) Of(s Situation) Reply {
+	reply := Reply{Status: http.StatusOK, Header: r.Header}
+	switch s {
+	case Value, Slow:
+		reply.File = r.Value
+	case NoData:
+		reply.File = r.NoData
+	case Malformed:
+		reply.File = r.Malformed
+	case ServerError:
+		reply = r.ServerError
+		if reply.Header == nil {
+			reply.Header = r.Header
+		}
+	}
+	return reply
+}
+
+// Recorded returns a Backend.Serve of a Server of the recorded answers in dir: the answer of
+// each situation, held back past any query timeout when Slow; setup (may be nil) configures the
+// Server further (Refuse), and queryOf reads the query out of a request as the vendor would.
+func Recorded(dir string, replies Replies, setup func(*Server), queryOf func(Request) string) func(*testing.T, Situation) Stand {
 	return func(t *testing.T, s Situation) Stand {
 		t.Helper()
-		answer := s
-		if s == Slow {
-			answer = Value
-		}
-		reply, ok := replies[answer]
-		if !ok {
-			t.Fatalf("no recorded answer for the situation %q", answer)
-		}
-		srv := NewServer(t, dir).Reply(reply)
+		srv := NewServer(t, dir).Reply(replies.Of(s))
 		if s == Slow {
 			srv.Delay(50 * SlowTimeout)
 		}

@@ -41,21 +41,13 @@ func standIn(s *mt.Server) {
 		mt.Reply{Status: 401, File: "bad_api_key.json"})
 }
 
-var replies = map[mt.Situation]mt.Reply{
-	mt.Value:       {Status: 200, File: "nrql_one_value.json"},
-	mt.NoData:      {Status: 200, File: "nrql_no_rows.json"},
-	mt.ServerError: {Status: 500, File: "internal_error.json"},
-	mt.Malformed:   {Status: 200, File: "malformed.json"},
-}
+var replies = mt.Replies{Value: "nrql_one_value.json", NoData: "nrql_no_rows.json", Malformed: "malformed.json",
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
 
 // errorRate is a Flagger newrelic query: NRQL without a time clause.
 const errorRate = `SELECT percentage(count(*), WHERE error IS true)
   FROM Transaction
   WHERE appName = '{{ target }}-canary'`
-
-func pool(opts newrelic.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeNewRelic: newrelic.NewPool(opts)}
-}
 
 // flaggerSecret is a Secret as Flagger's newrelic provider reads it: the key in
 // newrelic_query_key.
@@ -72,8 +64,9 @@ var rendered = fmt.Sprintf("SELECT percentage(count(*), WHERE error IS true) FRO
 func backend(serve func(*mt.Server)) mt.Backend {
 	return mt.Backend{
 		Type:            metrics.TypeNewRelic,
-		Providers:       func() metrics.Providers { return pool(newrelic.Options{QueryTimeout: 1500 * time.Millisecond}) },
-		WithTimeout:     func(d time.Duration) metrics.Providers { return pool(newrelic.Options{QueryTimeout: d}) },
+		Pool:            newrelic.NewPool,
+		Options:         newrelic.Options{QueryTimeout: 1500 * time.Millisecond},
+		TimesOut:        true,
 		Provider:        siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
 		Query:           errorRate,
 		Rendered:        rendered,
@@ -115,41 +108,22 @@ func TestContract(t *testing.T) {
 }
 
 func TestNerdGraphAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		file    string
-		verdict siskinv1.CheckVerdict
-		value   string
-		message []string
-	}{
-		{name: "a percentile's one number is the value", file: "nrql_percentile.json",
-			verdict: siskinv1.VerdictPass, value: "0.29"},
-		{name: "a null value fails the check as no data, as in Flagger", file: "nrql_null_value.json",
-			verdict: siskinv1.VerdictFail, message: []string{"no data"}},
-		{name: "a FACET's rows are an error that says to drop it", file: "nrql_facet.json",
-			verdict: siskinv1.VerdictError, message: []string{"2 result rows", "FACET"}},
-		{name: "an NRQL syntax error is an error with NerdGraph's message", file: "nrql_syntax_error.json",
-			verdict: siskinv1.VerdictError, message: []string{"newrelic query", "Error parsing query at position 11"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := mt.NewServer(t, "testdata").Reply(mt.Reply{Status: 200, File: tc.file})
-			r := mt.Check(t, backend(nil), address(srv))
-			if r.Verdict != tc.verdict || r.Value != tc.value {
-				t.Errorf("verdict %s value %q, want %s %q: %s", r.Verdict, r.Value, tc.verdict, tc.value, r.Message)
-			}
-			for _, want := range tc.message {
-				if !strings.Contains(r.Message, want) {
-					t.Errorf("message %q does not say %q", r.Message, want)
-				}
-			}
-		})
-	}
+	mt.Answers(t, backend(nil), "testdata", "/graphql", []mt.Answer{
+		{Name: "a percentile's one number is the value", Reply: mt.Reply{Status: 200, File: "nrql_percentile.json"},
+			Verdict: siskinv1.VerdictPass, Value: "0.29"},
+		{Name: "a null value fails the check as no data, as in Flagger", Reply: mt.Reply{Status: 200, File: "nrql_null_value.json"},
+			Verdict: siskinv1.VerdictFail, Says: []string{"no data"}},
+		{Name: "a FACET's rows are an error that says to drop it", Reply: mt.Reply{Status: 200, File: "nrql_facet.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"2 result rows", "FACET"}},
+		{Name: "an NRQL syntax error is an error with NerdGraph's message", Reply: mt.Reply{Status: 200, File: "nrql_syntax_error.json"},
+			Verdict: siskinv1.VerdictError, Says: []string{"newrelic query", "Error parsing query at position 11"}},
+	})
 }
 
 // The request is NerdGraph's nrql query in the Secret's account, with the key, the template's
 // headers and Siskin's User-Agent.
 func TestTheRequest(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	if r := mt.Check(t, backend(nil), address(srv)); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
@@ -175,7 +149,7 @@ func TestTheRequest(t *testing.T) {
 }
 
 func TestTheAPIKeyWinsOverTheQueryKey(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	b := backend(nil)
 	b.Secret = map[string][]byte{"newrelic_account_id": []byte(accountID), "newrelic_api_key": []byte(apiKey), "newrelic_query_key": []byte("NRIQ-old-insights-key")}
 	if r := mt.Check(t, b, address(srv)); r.Verdict != siskinv1.VerdictPass {
@@ -187,7 +161,7 @@ func TestTheAPIKeyWinsOverTheQueryKey(t *testing.T) {
 }
 
 func TestBadAPIKeyIsSentOnce(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	standIn(srv)
 	b := backend(nil)
 	b.Secret = flaggerSecret("NRIQ-not-a-user-key")
@@ -216,7 +190,7 @@ func TestRetriedUnavailabilityEndsAtTheQueryTimeout(t *testing.T) {
 }
 
 func TestRedirectIsRefused(t *testing.T) {
-	elsewhere := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	elsewhere := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	srv := httptest.NewServer(http.RedirectHandler(address(elsewhere), http.StatusTemporaryRedirect))
 	defer srv.Close()
 
@@ -230,7 +204,7 @@ func TestRedirectIsRefused(t *testing.T) {
 }
 
 func TestOwnTimeClause(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies[mt.Value])
+	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
 	c, err := newrelic.New(metrics.ProviderConfig{Type: "newrelic", Address: address(srv), AccountID: accountID, Token: apiKey}, newrelic.Options{})
 	if err != nil {
 		t.Fatal(err)

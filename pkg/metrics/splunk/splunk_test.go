@@ -294,22 +294,18 @@ var situations = map[mt.Situation]*fakeStream{
 
 const program = `data('spans.count', filter=filter('sf_service', '{{ target }}') and filter('sf_error', 'true')).sum().publish()`
 
-func pool(opts splunk.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeSplunk: splunk.NewPool(opts)}
-}
-
 func secret(tok string) map[string][]byte {
 	return map[string][]byte{"sf_token_key": []byte(tok + "\n")}
 }
 
 func TestContract(t *testing.T) {
 	mt.Contract(t, mt.Backend{
-		Type:        metrics.TypeSplunk,
-		Providers:   func() metrics.Providers { return pool(splunk.Options{}) },
-		WithTimeout: func(d time.Duration) metrics.Providers { return pool(splunk.Options{QueryTimeout: d}) },
-		Query:       program,
-		Rendered:    strings.ReplaceAll(program, "{{ target }}", "podinfo"),
-		Secret:      secret(token),
+		Type:     metrics.TypeSplunk,
+		Pool:     splunk.NewPool,
+		TimesOut: true,
+		Query:    program,
+		Rendered: strings.ReplaceAll(program, "{{ target }}", "podinfo"),
+		Secret:   secret(token),
 		Serve: func(t *testing.T, s mt.Situation) mt.Stand {
 			f := &fakeStream{frames: situations[s].frames, stall: situations[s].stall}
 			return mt.Stand{Address: serve(t, f), Queries: f.programs}

@@ -355,10 +355,6 @@ func TestPlainHTTPAddressIsRefused(t *testing.T) {
 
 const mql = `fetch k8s_container | metric 'istio.io/service/server/request_count' | filter resource.namespace_name == '{{ namespace }}' && metric.destination_workload_name == '{{ target }}' | within 10m | group_by [], sum(val())`
 
-func pool(opts stackdriver.Options) metrics.Providers {
-	return metrics.Backends{metrics.TypeStackdriver: stackdriver.NewPool(opts)}
-}
-
 // TestContract runs the contract against one world, whose fake Cloud Monitoring each case
 // gives the situation's answer.
 func TestContract(t *testing.T) {
@@ -379,14 +375,14 @@ func TestContract(t *testing.T) {
 		return map[string][]byte{"project": []byte(project + "\n"), "serviceAccountKey": key}
 	}
 	mt.Contract(t, mt.Backend{
-		Type:        metrics.TypeStackdriver,
-		Providers:   func() metrics.Providers { return pool(stackdriver.Options{}) },
-		WithTimeout: func(d time.Duration) metrics.Providers { return pool(stackdriver.Options{QueryTimeout: d}) },
-		Provider:    siskinv1.MetricTemplateProvider{InsecureSkipVerify: true},
-		Query:       mql,
-		Rendered:    rendered,
-		Secret:      keys(w.key),
-		Public:      []string{"project"},
+		Type:     metrics.TypeStackdriver,
+		Pool:     stackdriver.NewPool,
+		TimesOut: true,
+		Provider: siskinv1.MetricTemplateProvider{InsecureSkipVerify: true},
+		Query:    mql,
+		Rendered: rendered,
+		Secret:   keys(w.key),
+		Public:   []string{"project"},
 		Serve: func(t *testing.T, s mt.Situation) mt.Stand {
 			situations[s]()
 			return mt.Stand{Address: w.address, Queries: w.fake.received}
