@@ -91,7 +91,4 @@ func TestTheRequest(t *testing.T) {
 	if req.Header.Get("DD-API-KEY") != apiKey || req.Header.Get("DD-APPLICATION-KEY") != appKey {
 		t.Errorf("keys sent: DD-API-KEY %q DD-APPLICATION-KEY %q", req.Header.Get("DD-API-KEY"), req.Header.Get("DD-APPLICATION-KEY"))
 	}
-	if req.Header.Get("X-Team") != "checkout" {
-		t.Errorf("the template's header X-Team is %q", req.Header.Get("X-Team"))
-	}
 }

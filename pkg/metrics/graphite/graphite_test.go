@@ -99,9 +99,6 @@ func TestTheRequest(t *testing.T) {
 	if u, p, ok := (&http.Request{Header: req.Header}).BasicAuth(); !ok || u != username || p != password {
 		t.Errorf("basic auth %q %q %t", u, p, ok)
 	}
-	if req.Header.Get("X-Team") != "checkout" {
-		t.Errorf("the template's header X-Team is %q", req.Header.Get("X-Team"))
-	}
 }
 
 func TestTheQuerysFromAndUntilAreKept(t *testing.T) {

@@ -107,9 +107,6 @@ func TestTheRequest(t *testing.T) {
 	if req.Header.Get("Authorization") != "Token "+token {
 		t.Errorf("Authorization %q", req.Header.Get("Authorization"))
 	}
-	if req.Header.Get("X-Team") != "checkout" {
-		t.Errorf("the template's header X-Team is %q", req.Header.Get("X-Team"))
-	}
 	if !strings.Contains(req.Header.Get("User-Agent"), "siskin") {
 		t.Errorf("User-Agent %q does not name siskin", req.Header.Get("User-Agent"))
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,9 @@ type Stand struct {
 	Address string
 	// Queries returns the queries the stand-in received so far, as the vendor reads them.
 	Queries func() []string
+	// Header returns the headers of the last request received; nil for a stand-in that does
+	// not see them.
+	Header func() http.Header
 }
 
 // Backend is what the contract needs to know of one metric backend.
@@ -154,6 +158,13 @@ func Contract(t *testing.T, b Backend) {
 		b.want(t, r, siskinv1.VerdictFail, fmt.Sprintf("%s %s below min %s", MetricName, b.Value, formatFloat(above)))
 		if got := stand.Queries(); len(got) != 2 || got[0] != b.Rendered || got[1] != b.Rendered {
 			t.Errorf("the vendor received the queries %q, want the rendered query once per check:\n%s", got, b.Rendered)
+		}
+		if stand.Header != nil {
+			for k, vs := range b.Provider.Headers {
+				if got := stand.Header().Values(k); !slices.Equal(got, vs) {
+					t.Errorf("the template's header %s reached the vendor as %q, want %q", k, got, vs)
+				}
+			}
 		}
 	})
 

@@ -187,6 +187,12 @@ func Recorded(dir string, replies Replies, setup func(*Server), queryOf func(Req
 				out = append(out, queryOf(r))
 			}
 			return out
+		}, Header: func() http.Header {
+			all := srv.Requests()
+			if len(all) == 0 {
+				return nil
+			}
+			return all[len(all)-1].Header
 		}}
 	}
 }

@@ -140,9 +140,6 @@ func TestTheRequest(t *testing.T) {
 	if req.Header.Get("Api-Key") != apiKey {
 		t.Errorf("Api-Key %q", req.Header.Get("Api-Key"))
 	}
-	if req.Header.Get("X-Team") != "checkout" {
-		t.Errorf("the template's header X-Team is %q", req.Header.Get("X-Team"))
-	}
 	if !strings.Contains(req.Header.Get("User-Agent"), "siskin") {
 		t.Errorf("User-Agent %q does not name siskin", req.Header.Get("User-Agent"))
 	}
