@@ -241,6 +241,9 @@ func TestAPIServerRefusesInvalidCanaries(t *testing.T) {
 		{"provider nginx without an ingressRef is refused", func(t *testing.T, c *unstructured.Unstructured) {
 			set(t, c, "nginx", "spec", "provider")
 		}, "spec.ingressRef must name the Ingress to route when provider is nginx"},
+		{"provider skipper without an ingressRef is refused", func(t *testing.T, c *unstructured.Unstructured) {
+			set(t, c, "skipper", "spec", "provider")
+		}, "spec.ingressRef must name the Ingress to route when provider is nginx or skipper"},
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
