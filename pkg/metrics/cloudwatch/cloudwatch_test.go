@@ -68,14 +68,11 @@ func isolateFromTheHost(t *testing.T) {
 var amzJSON = map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amzn-Requestid": "4f2c1a9e-1b7d-4c0e-9a51-7d0d3c6f2b10"}
 
 var replies = mt.Replies{Value: "error_rate.json", NoData: "no_values.json", Malformed: "malformed.json",
-	ServerError: mt.Reply{Status: 500, File: "internal_failure.json"}, Header: amzJSON}
-
-// standIn answers as CloudWatch does to a signature of an access key it does not know.
-func standIn(s *mt.Server) {
-	s.Refuse(func(r *http.Request) bool {
+	ServerError: mt.Reply{Status: 500, File: "internal_failure.json"}, Header: amzJSON,
+	Authorized: func(r *http.Request) bool {
 		return strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential="+accessKeyID+"/")
-	}, mt.Reply{Status: 403, File: "invalid_client_token.json", Header: amzJSON})
-}
+	},
+	Refused: mt.Reply{Status: 403, File: "invalid_client_token.json", Header: amzJSON}}
 
 func backend(t *testing.T) mt.Backend {
 	var rendered []any
@@ -90,7 +87,7 @@ func backend(t *testing.T) mt.Backend {
 		Query:           readQuery(t, "query.json"),
 		Rendered:        string(want),
 		Secret:          keys(),
-		Serve:           mt.Recorded("testdata", replies, standIn, queries),
+		Serve:           mt.Recorded("testdata", replies, "", queries),
 		Value:           "0.02",
 		MissingKey:      "aws_secret_access_key",
 		WrongSecret:     map[string][]byte{"aws_access_key_id": []byte("AKIAWRONGWRONGWRONG0"), "aws_secret_access_key": []byte(secretAccessKey)},

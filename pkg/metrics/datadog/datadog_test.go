@@ -34,14 +34,13 @@ var forbidden = mt.Reply{Status: 403, File: "forbidden.json"}
 // backend is datadog as the contract and the cases below see it.
 func backend(replies mt.Replies) mt.Backend {
 	return mt.Backend{
-		Type:     metrics.TypeDatadog,
-		Pool:     datadog.NewPool,
-		Provider: siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
-		Query:    successRate,
-		Rendered: strings.NewReplacer("{{ namespace }}", "test", "{{ target }}", "podinfo").Replace(successRate),
-		Secret:   keys(),
-		Serve: mt.Recorded("testdata", replies, func(s *mt.Server) { s.Refuse(authorized, forbidden) },
-			func(r mt.Request) string { return r.Query.Get("query") }),
+		Type:            metrics.TypeDatadog,
+		Pool:            datadog.NewPool,
+		Provider:        siskinv1.MetricTemplateProvider{Headers: map[string][]string{"X-Team": {"checkout"}}},
+		Query:           successRate,
+		Rendered:        strings.NewReplacer("{{ namespace }}", "test", "{{ target }}", "podinfo").Replace(successRate),
+		Secret:          keys(),
+		Serve:           mt.Recorded("testdata", replies, "", func(r mt.Request) string { return r.Query.Get("query") }),
 		Value:           "99.50",
 		MissingKey:      "datadog_application_key",
 		WrongSecret:     map[string][]byte{"datadog_api_key": []byte("dd-api-wrong-0000000"), "datadog_application_key": []byte(appKey)},
@@ -56,7 +55,8 @@ func backend(replies mt.Replies) mt.Backend {
 }
 
 var replies = mt.Replies{Value: "query_one_series.json", NoData: "query_no_series.json", Malformed: "malformed.json",
-	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"},
+	Authorized:  authorized, Refused: forbidden}
 
 func TestContract(t *testing.T) {
 	mt.Contract(t, backend(replies))

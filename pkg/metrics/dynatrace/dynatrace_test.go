@@ -26,14 +26,9 @@ func secret(tok string) map[string][]byte {
 }
 
 var replies = mt.Replies{Value: "query_one_series.json", NoData: "query_no_series.json", Malformed: "malformed.json",
-	ServerError: mt.Reply{Status: 503, File: "unavailable.json"}}
-
-// standIn answers as the Metrics API v2 does: a request without the token is refused with
-// Dynatrace's 401.
-func standIn(s *mt.Server) {
-	s.Refuse(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Api-Token "+token },
-		mt.Reply{Status: 401, File: "unauthorized.json"})
-}
+	ServerError: mt.Reply{Status: 503, File: "unavailable.json"},
+	Authorized:  func(r *http.Request) bool { return r.Header.Get("Authorization") == "Api-Token "+token },
+	Refused:     mt.Reply{Status: 401, File: "unauthorized.json"}}
 
 func backend() mt.Backend {
 	return mt.Backend{
@@ -45,7 +40,7 @@ func backend() mt.Backend {
 		Variables:       map[string]string{"service": service},
 		Rendered:        strings.Replace(errorRate, "{{ variables.service }}", service, 1),
 		Secret:          secret(token),
-		Serve:           mt.Recorded("testdata", replies, standIn, func(r mt.Request) string { return r.Query.Get("metricSelector") }),
+		Serve:           mt.Recorded("testdata", replies, "", func(r mt.Request) string { return r.Query.Get("metricSelector") }),
 		Value:           "0.42",
 		MissingKey:      "dynatrace_token",
 		WrongSecret:     secret("dt0c01.WRONG.TOKEN"),

@@ -29,16 +29,12 @@ func credentials() map[string][]byte {
 }
 
 var replies = mt.Replies{Value: "render_one_series.json", NoData: "render_no_series.json", Malformed: "malformed.json",
-	ServerError: mt.Reply{Status: 500, File: "server_error.html"}}
-
-// standIn answers as graphite-web behind basic auth (a proxy in front of it) does: a request
-// without the credentials is refused with a 401.
-func standIn(s *mt.Server) {
-	s.Refuse(func(r *http.Request) bool {
+	ServerError: mt.Reply{Status: 500, File: "server_error.html"},
+	Authorized: func(r *http.Request) bool {
 		u, p, ok := r.BasicAuth()
 		return ok && u == username && p == password
-	}, mt.Reply{Status: 401, File: "unauthorized.html", Header: map[string]string{"WWW-Authenticate": `Basic realm="graphite"`}})
-}
+	},
+	Refused: mt.Reply{Status: 401, File: "unauthorized.html", Header: map[string]string{"WWW-Authenticate": `Basic realm="graphite"`}}}
 
 func backend() mt.Backend {
 	return mt.Backend{
@@ -49,7 +45,7 @@ func backend() mt.Backend {
 		Query:           errorRate,
 		Rendered:        "sumSeries( stats.test.podinfo-canary.errors)",
 		Secret:          credentials(),
-		Serve:           mt.Recorded("testdata", replies, standIn, func(r mt.Request) string { return r.Query.Get("target") }),
+		Serve:           mt.Recorded("testdata", replies, "", func(r mt.Request) string { return r.Query.Get("target") }),
 		Value:           "0.25",
 		MissingKey:      "password",
 		WrongSecret:     map[string][]byte{"username": []byte(username), "password": []byte("wrong-password")},

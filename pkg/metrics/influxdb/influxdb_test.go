@@ -42,14 +42,9 @@ func secret(tok string) map[string][]byte {
 }
 
 var replies = mt.Replies{Value: "query_one_table.csv", NoData: "query_no_table.csv", Malformed: "malformed.csv",
-	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
-
-// standIn answers as InfluxDB does: a request without the token is refused with InfluxDB's
-// 401.
-func standIn(s *mt.Server) {
-	s.Refuse(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Token "+token },
-		mt.Reply{Status: 401, File: "unauthorized.json"})
-}
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"},
+	Authorized:  func(r *http.Request) bool { return r.Header.Get("Authorization") == "Token "+token },
+	Refused:     mt.Reply{Status: 401, File: "unauthorized.json"}}
 
 func backend() mt.Backend {
 	return mt.Backend{
@@ -62,7 +57,7 @@ func backend() mt.Backend {
 		Rendered: "option now = () => 2026-12-01T16:00:00Z\n" + strings.Join(strings.Fields(
 			strings.NewReplacer("{{ interval }}", "1m", "{{ target }}", "podinfo").Replace(errorRate)), " "),
 		Secret:          secret(token),
-		Serve:           mt.Recorded("testdata", replies, standIn, func(r mt.Request) string { return body(r).Query }),
+		Serve:           mt.Recorded("testdata", replies, "", func(r mt.Request) string { return body(r).Query }),
 		Value:           "0.42",
 		MissingKey:      "org",
 		WrongSecret:     secret("wrong-token-0123456789"),
@@ -113,8 +108,7 @@ func TestTheRequest(t *testing.T) {
 }
 
 func TestWithoutSecretNoTokenIsSent(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
-	standIn(srv)
+	srv := replies.Server(t, "testdata", mt.Value)
 	b := backend()
 	b.Secret = nil
 	r := mt.Check(t, b, srv.URL)

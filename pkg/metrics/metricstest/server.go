@@ -147,6 +147,23 @@ type Replies struct {
 	ServerError              Reply
 	// Header is set on every answer.
 	Header map[string]string
+	// Authorized, when set, accepts the requests with the credentials the vendor accepts; the
+	// others are answered Refused.
+	Authorized func(*http.Request) bool
+	Refused    Reply
+}
+
+// Server starts a Server of the recorded answers in dir that answers as in the situation.
+func (r Replies) Server(t testing.TB, dir string, s Situation) *Server {
+	t.Helper()
+	srv := NewServer(t, dir).Reply(r.Of(s))
+	if r.Authorized != nil {
+		srv.Refuse(r.Authorized, r.Refused)
+	}
+	if s == Slow {
+		srv.Delay(50 * SlowTimeout)
+	}
+	return srv
 }
 
 // Of returns the answer of the situation; Slow's is Value's.
@@ -168,20 +185,14 @@ func (r Replies) Of(s Situation) Reply {
 	return reply
 }
 
-// Recorded returns a Backend.Serve of a Server of the recorded answers in dir: the answer of
-// each situation, held back past any query timeout when Slow; setup (may be nil) configures the
-// Server further (Refuse), and queryOf reads the query out of a request as the vendor would.
-func Recorded(dir string, replies Replies, setup func(*Server), queryOf func(Request) string) func(*testing.T, Situation) Stand {
+// Recorded returns a Backend.Serve of the Server of replies in dir (Replies.Server) at the
+// address's path (empty, or the API's path below it); queryOf reads the query out of a request
+// as the vendor would.
+func Recorded(dir string, replies Replies, path string, queryOf func(Request) string) func(*testing.T, Situation) Stand {
 	return func(t *testing.T, s Situation) Stand {
 		t.Helper()
-		srv := NewServer(t, dir).Reply(replies.Of(s))
-		if s == Slow {
-			srv.Delay(50 * SlowTimeout)
-		}
-		if setup != nil {
-			setup(srv)
-		}
-		return Stand{Address: srv.URL, Queries: func() []string {
+		srv := replies.Server(t, dir, s)
+		return Stand{Address: srv.URL + path, Queries: func() []string {
 			var out []string
 			for _, r := range srv.Requests() {
 				out = append(out, queryOf(r))

@@ -34,15 +34,10 @@ func body(r mt.Request) graphQLRequest {
 	return b
 }
 
-// standIn answers as NerdGraph does: a request without the API key is refused with a 401 and
-// NerdGraph's BAD_API_KEY error.
-func standIn(s *mt.Server) {
-	s.Refuse(func(r *http.Request) bool { return r.Header.Get("Api-Key") == apiKey },
-		mt.Reply{Status: 401, File: "bad_api_key.json"})
-}
-
 var replies = mt.Replies{Value: "nrql_one_value.json", NoData: "nrql_no_rows.json", Malformed: "malformed.json",
-	ServerError: mt.Reply{Status: 500, File: "internal_error.json"}}
+	ServerError: mt.Reply{Status: 500, File: "internal_error.json"},
+	Authorized:  func(r *http.Request) bool { return r.Header.Get("Api-Key") == apiKey },
+	Refused:     mt.Reply{Status: 401, File: "bad_api_key.json"}}
 
 // errorRate is a Flagger newrelic query: NRQL without a time clause.
 const errorRate = `SELECT percentage(count(*), WHERE error IS true)
@@ -61,7 +56,7 @@ var rendered = fmt.Sprintf("SELECT percentage(count(*), WHERE error IS true) FRO
 	mt.Now.Add(-time.Minute).UnixMilli(), mt.Now.UnixMilli())
 
 // backend is newrelic with a query timeout that ends New Relic's client's retries of a 500.
-func backend(serve func(*mt.Server)) mt.Backend {
+func backend() mt.Backend {
 	return mt.Backend{
 		Type:            metrics.TypeNewRelic,
 		Pool:            newrelic.NewPool,
@@ -71,7 +66,7 @@ func backend(serve func(*mt.Server)) mt.Backend {
 		Query:           errorRate,
 		Rendered:        rendered,
 		Secret:          flaggerSecret(apiKey),
-		Serve:           mt.Recorded("testdata", replies, serve, func(r mt.Request) string { q, _ := body(r).Variables["query"].(string); return q }),
+		Serve:           mt.Recorded("testdata", replies, "/graphql", func(r mt.Request) string { q, _ := body(r).Variables["query"].(string); return q }),
 		Value:           "0.42",
 		MissingKey:      "newrelic_account_id",
 		WrongSecret:     flaggerSecret("NRIQ-not-a-user-key"),
@@ -96,19 +91,11 @@ func backend(serve func(*mt.Server)) mt.Backend {
 func address(s *mt.Server) string { return s.URL + "/graphql" }
 
 func TestContract(t *testing.T) {
-	b := backend(standIn)
-	serve := b.Serve
-	// NerdGraph's endpoint is /graphql below the address.
-	b.Serve = func(t *testing.T, s mt.Situation) mt.Stand {
-		stand := serve(t, s)
-		stand.Address += "/graphql"
-		return stand
-	}
-	mt.Contract(t, b)
+	mt.Contract(t, backend())
 }
 
 func TestNerdGraphAnswers(t *testing.T) {
-	mt.Answers(t, backend(nil), "testdata", "/graphql", []mt.Answer{
+	mt.Answers(t, backend(), "testdata", "/graphql", []mt.Answer{
 		{Name: "a percentile's one number is the value", Reply: mt.Reply{Status: 200, File: "nrql_percentile.json"},
 			Verdict: siskinv1.VerdictPass, Value: "0.29"},
 		{Name: "a null value fails the check as no data, as in Flagger", Reply: mt.Reply{Status: 200, File: "nrql_null_value.json"},
@@ -124,7 +111,7 @@ func TestNerdGraphAnswers(t *testing.T) {
 // headers and Siskin's User-Agent.
 func TestTheRequest(t *testing.T) {
 	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
-	if r := mt.Check(t, backend(nil), address(srv)); r.Verdict != siskinv1.VerdictPass {
+	if r := mt.Check(t, backend(), address(srv)); r.Verdict != siskinv1.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Message)
 	}
 	req := srv.Only(t)
@@ -147,7 +134,7 @@ func TestTheRequest(t *testing.T) {
 
 func TestTheAPIKeyWinsOverTheQueryKey(t *testing.T) {
 	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
-	b := backend(nil)
+	b := backend()
 	b.Secret = map[string][]byte{"newrelic_account_id": []byte(accountID), "newrelic_api_key": []byte(apiKey), "newrelic_query_key": []byte("NRIQ-old-insights-key")}
 	if r := mt.Check(t, b, address(srv)); r.Verdict != siskinv1.VerdictPass {
 		t.Errorf("verdict %s: %s", r.Verdict, r.Message)
@@ -158,9 +145,8 @@ func TestTheAPIKeyWinsOverTheQueryKey(t *testing.T) {
 }
 
 func TestBadAPIKeyIsSentOnce(t *testing.T) {
-	srv := mt.NewServer(t, "testdata").Reply(replies.Of(mt.Value))
-	standIn(srv)
-	b := backend(nil)
+	srv := replies.Server(t, "testdata", mt.Value)
+	b := backend()
 	b.Secret = flaggerSecret("NRIQ-not-a-user-key")
 	if r := mt.Check(t, b, address(srv)); r.Verdict != siskinv1.VerdictError {
 		t.Errorf("verdict %s: %s", r.Verdict, r.Message)
@@ -173,7 +159,7 @@ func TestBadAPIKeyIsSentOnce(t *testing.T) {
 func TestRetriedUnavailabilityEndsAtTheQueryTimeout(t *testing.T) {
 	srv := mt.NewServer(t, "testdata").Reply(mt.Reply{Status: 503, File: "unavailable.json"})
 	start := time.Now()
-	r := mt.Check(t, backend(nil), address(srv))
+	r := mt.Check(t, backend(), address(srv))
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Errorf("the check took %s with a query timeout of 1.5s", elapsed)
 	}
@@ -191,7 +177,7 @@ func TestRedirectIsRefused(t *testing.T) {
 	srv := httptest.NewServer(http.RedirectHandler(address(elsewhere), http.StatusTemporaryRedirect))
 	defer srv.Close()
 
-	r := mt.Check(t, backend(nil), srv.URL+"/graphql")
+	r := mt.Check(t, backend(), srv.URL+"/graphql")
 	if r.Verdict != siskinv1.VerdictError || !strings.Contains(r.Message, "redirect not followed") {
 		t.Errorf("verdict %s: %s", r.Verdict, r.Message)
 	}
