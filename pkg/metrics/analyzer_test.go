@@ -36,8 +36,6 @@ func (p *fakeProvider) Query(ctx context.Context, query string) (Sample, error) 
 	return p.fn(ctx, query)
 }
 
-func (p *fakeProvider) Healthy(context.Context) error { return nil }
-
 // fakeProviders hands out one provider and records the configurations asked for.
 type fakeProviders struct {
 	provider Provider
