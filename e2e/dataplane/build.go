@@ -139,6 +139,12 @@ func Build(s Snapshot) *Table {
 	for _, host := range sortedKeys(traefik) {
 		addHost(t.canonicalHost(host), traefik[host])
 	}
+	// Ingresses of Skipper's class (skipper.go), after the others of the same host.
+	skipper, errs := t.compileSkipperIngresses(s)
+	t.routes.Errors = append(t.routes.Errors, errs...)
+	for _, host := range sortedKeys(skipper) {
+		addHost(t.canonicalHost(host), skipper[host])
+	}
 	// Contour\'s root HTTPProxies and what they include, after the others of the same host.
 	proxies, errs := compileHTTPProxies(s.HTTPProxies)
 	t.routes.Errors = append(t.routes.Errors, errs...)

@@ -155,6 +155,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.ingress != nil {
 			s.metrics.observeIngress(d.ingress, d.Service, r.Method, d.Status, time.Since(start))
 		}
+		if d.skipper != "" {
+			s.metrics.recordSkipper(d.skipper, r.Method, d.Status, time.Since(start))
+		}
 		return
 	}
 	if len(d.Mirrors) > 0 {
@@ -178,6 +181,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.traefik != "" {
 		s.metrics.recordTraefik(d.traefik, r.Method, rec.status(), elapsed)
+	}
+	if d.skipper != "" {
+		s.metrics.recordSkipper(d.skipper, r.Method, rec.status(), elapsed)
 	}
 }
 
@@ -427,6 +433,8 @@ type metrics struct {
 	traefik traefikMetrics
 	// linkerd are Linkerd's inbound response metrics (linkerd.go).
 	linkerd linkerdMetrics
+	// skipper is Skipper's serve route metric (skipper.go).
+	skipper skipperMetrics
 }
 
 var istioLabels = []string{
@@ -465,6 +473,7 @@ func newMetrics() *metrics {
 	m.envoy = newEnvoyMetrics(m.registry)
 	m.traefik = newTraefikMetrics(m.registry)
 	m.linkerd = newLinkerdMetrics(m.registry)
+	m.skipper = newSkipperMetrics(m.registry)
 	return m
 }
 

@@ -250,6 +250,8 @@ type backend struct {
 	envoy string
 	// traefik is the name of the Service in Traefik's metrics, for a backend of an IngressRoute.
 	traefik string
+	// skipper is Skipper's route ID, for a backend of an Ingress of class skipper (skipper.go).
+	skipper string
 }
 
 // mirror is a destination that receives a copy of a share of the requests.
@@ -373,7 +375,9 @@ type Decision struct {
 	// ingress is set when an Ingress routed the request: the labels of its metrics.
 	ingress *ingressLabels
 	// traefik is the Service's name in Traefik's metrics when an IngressRoute routed it.
-	traefik     string
+	traefik string
+	// skipper is Skipper's route ID when an Ingress of class skipper routed it.
+	skipper     string
 	reqHeaders  []*headerOps
 	respHeaders []*headerOps
 }
@@ -441,7 +445,7 @@ func (t *Table) apply(d Decision, e entry, req *http.Request, port int32, random
 		d.Status, d.Reason = r.failStatus, "no backend with weight in "+r.source
 		return d
 	}
-	d.Service, d.traefik = b.svc, b.traefik
+	d.Service, d.traefik, d.skipper = b.svc, b.traefik, b.skipper
 	d.envoy = b.envoy
 	svc := t.services[b.svc]
 	if svc == nil {
