@@ -11,7 +11,8 @@
 // nginx_ingress_controller_request_duration_seconds) for those an Ingress routed, so that
 // Siskin's built-in queries work against it. It also routes by Traefik's IngressRoutes and the
 // TraefikServices they name, and counts what they routed in Traefik's service metrics
-// (traefik.go).
+// (traefik.go); and it routes by the Ingresses of class skipper as Skipper does, counted in
+// skipper_serve_route_duration_seconds by Skipper's route IDs (skipper.go).
 //
 // The routing table is built by Build, a pure function of the objects read from the API
 // server, and replaced whole when they change; Table.Route decides where a request goes.
