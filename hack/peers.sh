@@ -50,6 +50,10 @@ else
 	echo "$ROLLOUTS_VERSION" >"$out/rollouts-controller.version"
 fi
 dir=$(GOTOOLCHAIN=$ROLLOUTS_TOOLCHAIN moddir "github.com/argoproj/argo-rollouts@$ROLLOUTS_VERSION")
-cat "$dir"/manifests/crds/*.yaml >"$out/crds/argo-rollouts.yaml"
+# One document per CRD file; the directory's kustomization.yaml is no CRD.
+for f in "$dir"/manifests/crds/*-crd.yaml; do
+	printf -- '---\n'
+	cat "$f"
+done >"$out/crds/argo-rollouts.yaml"
 chmod u+w "$out/crds/argo-rollouts.yaml"
 say "ready in $out: $(cd "$out" && echo flagger rollouts-controller crds/*)"

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,7 +111,7 @@ func parseFlags(args []string) (config, error) {
 	if c.controllers, err = parseControllers(*controllers); err != nil {
 		return c, err
 	}
-	if len(c.controllers) > 1 && c.provider != "istio" {
+	if !slices.Equal(c.controllers, []string{ctlSiskin}) && c.provider != "istio" {
 		return c, fmt.Errorf("-controllers %s: the peers are compared on provider istio only", *controllers)
 	}
 	for _, s := range strings.Split(*sizes, ",") {
@@ -191,7 +192,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	if len(cfg.controllers) > 1 {
+	if !slices.Equal(cfg.controllers, []string{ctlSiskin}) {
 		return runCompare(ctx, cfg, feats, env, cl)
 	}
 	rep := &Report{

@@ -36,8 +36,13 @@ func TestParseControllers(t *testing.T) {
 }
 
 func TestParseFlagsRefusesPeersOnAnotherProvider(t *testing.T) {
-	if _, err := parseFlags([]string{"-controllers", "siskin,flagger", "-provider", "kubernetes"}); err == nil {
-		t.Error("peers with -provider kubernetes were accepted")
+	for _, ctl := range []string{"siskin,flagger", "argo"} {
+		if _, err := parseFlags([]string{"-controllers", ctl, "-provider", "kubernetes"}); err == nil {
+			t.Errorf("-controllers %s with -provider kubernetes was accepted", ctl)
+		}
+	}
+	if _, err := parseFlags([]string{"-controllers", "siskin", "-provider", "kubernetes"}); err != nil {
+		t.Errorf("siskin alone on -provider kubernetes: %v", err)
 	}
 	c, err := parseFlags([]string{"-controllers", "siskin,argo"})
 	if err != nil {
