@@ -102,11 +102,13 @@ var routeReaders = map[string]func(e *Env, ctx context.Context, ns, name string)
 	providerNginx:            (*Env).nginxRoute,
 	providerTraefik:          (*Env).traefikRoute,
 	siskinv1.ProviderContour: (*Env).contourRoute,
+	siskinv1.ProviderSkipper: (*Env).skipperRoute,
 }
 
 // Route reads the VirtualService or HTTPRoute named like the Canary's apex Service, or what
 // the provider's reader in routeReaders reads (for nginx the Ingress named so and its canary
-// Ingress, for traefik the TraefikService named so, for contour the HTTPProxy named so).
+// Ingress, for traefik the TraefikService named so, for contour the HTTPProxy named so, for
+// skipper the Ingress named so and its copy).
 func (e *Env) Route(ctx context.Context, provider, ns, name string) (*Route, error) {
 	if read, ok := routeReaders[provider]; ok {
 		return read(e, ctx, ns, name)

@@ -45,8 +45,10 @@ type routerKit struct {
 	// expects for a failure message; by default the primary at 100, the canary at 0, no mirror.
 	atRest func(rt *framework.Route, name string) (bool, string)
 	// metrics is a PromQL query of the data plane's statistics of the canary, which the
-	// router's built-in metrics read, with {namespace}, {name} and {port} for the app's: the
-	// scenarios check that it counted requests. Empty: nothing to check.
+	// router's built-in metrics read, with {namespace}, {name} and {port} for the app's (and
+	// {underscored namespace} and {underscored name}, each character other than a letter, digit
+	// or underscore an underscore): the scenarios check that it counted requests. Empty: nothing
+	// to check.
 	metrics string
 }
 
@@ -59,6 +61,7 @@ var routerKits = []routerKit{
 	contourKit,
 	linkerdKit,
 	envoyGatewayKit,
+	skipperKit,
 }
 
 // kitOf is the kit of rt; a router without one (the replicas router of the target kinds) is
@@ -176,7 +179,8 @@ func (r *rig) expectDataPlaneMetrics() {
 	if k.metrics == "" {
 		return
 	}
-	q := strings.NewReplacer("{namespace}", r.in.Namespace, "{name}", r.in.Name, "{port}", strconv.Itoa(int(r.in.Port))).Replace(k.metrics)
+	q := strings.NewReplacer("{namespace}", r.in.Namespace, "{name}", r.in.Name, "{port}", strconv.Itoa(int(r.in.Port)),
+		"{underscored namespace}", underscored(r.in.Namespace), "{underscored name}", underscored(r.in.Name)).Replace(k.metrics)
 	r.eventually(30*time.Second, "Prometheus to hold "+q, func(ctx context.Context) (bool, error) {
 		v, err := r.query(ctx, q)
 		return v > 0, err
