@@ -14,8 +14,8 @@ import (
 	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/all"
+	"github.com/siskin-dev/siskin/pkg/router/ingresscopy"
 	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
-	"github.com/siskin-dev/siskin/pkg/router/nginx"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -62,11 +62,14 @@ func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, pro
 		return v
 	}
 	v.Kind = info.Route
+	if k := cn.Spec.Service.RouteKind; k != "" && info.Route == siskinv1.RouteKindHTTPRoute {
+		v.Kind = k // a Gateway API route of another kind (spec.service.routeKind)
+	}
 	switch {
 	case info.Pods:
 		v.Name = cn.Spec.TargetRef.Name // no route: the canary's share of the target's pods
 	case info.IngressRef && cn.Spec.IngressRef != nil:
-		v.Name = cn.Spec.IngressRef.Name + nginx.CanarySuffix // the weights are on the copy
+		v.Name = cn.Spec.IngressRef.Name + ingresscopy.CanarySuffix // the weights are on the copy
 	}
 	kinds := target.NewKinds(c, c, nil, nil)
 	rt := all.New(c, c, kubernetes.New(c, c, nil), kinds)[info.Name]

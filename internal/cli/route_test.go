@@ -21,6 +21,12 @@ func TestObserveRouteNamesTheObjectThatCarriesTheWeights(t *testing.T) {
 		{siskinv1.ProviderNginx, "Ingress", "web-canary", func(cn *siskinv1.Canary) {
 			cn.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}
 		}},
+		{siskinv1.ProviderSkipper, "Ingress", "web-canary", func(cn *siskinv1.Canary) {
+			cn.Spec.IngressRef = &siskinv1.TypedLocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}
+		}},
+		{siskinv1.ProviderGatewayAPI, "HTTPRoute", "podinfo", nil},
+		{siskinv1.ProviderGatewayAPI, "GRPCRoute", "podinfo", func(cn *siskinv1.Canary) { cn.Spec.Service.RouteKind = siskinv1.RouteKindGRPCRoute }},
+		{siskinv1.ProviderGatewayAPI, "TCPRoute", "podinfo", func(cn *siskinv1.Canary) { cn.Spec.Service.RouteKind = siskinv1.RouteKindTCPRoute }},
 		{siskinv1.ProviderReplicas, "Pods of", "podinfo", nil},
 	} {
 		cn := rollouttest.Canary("test", "podinfo", tc.provider)

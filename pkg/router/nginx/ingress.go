@@ -9,11 +9,16 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/ingresscopy"
 )
+
+// errSpec marks a spec this router cannot route.
+var errSpec = errors.New("provider nginx cannot route this spec")
 
 // ingress-nginx's canary annotations.
 const (
@@ -24,28 +29,12 @@ const (
 	annByHeaderValue   = prefix + "canary-by-header-value"
 	annByHeaderPattern = prefix + "canary-by-header-pattern"
 	annByCookie        = prefix + "canary-by-cookie"
-	// lastApplied is kubectl's copy of the user's manifest, which must not be copied: kubectl
-	// apply would read it as the canary Ingress's own.
-	lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 )
-
-// CanarySuffix names the canary Ingress after the user's.
-const CanarySuffix = "-canary"
-
-// errSpec marks a spec this router cannot route.
-var errSpec = errors.New("provider nginx cannot route this spec")
-
-// desired is what the router writes on the canary Ingress: its spec and its annotations
-// (besides siskin.dev/canary, which ownership manages).
-type desired struct {
-	spec        networkingv1.IngressSpec
-	annotations map[string]string
-}
 
 // canaryIngress returns the canary Ingress of c for the route d, copied from the user's
 // Ingress user.
-func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.DesiredRoute) (desired, error) {
-	var out desired
+func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.DesiredRoute) (ingresscopy.Desired, error) {
+	var out ingresscopy.Desired
 	switch {
 	case d.BaselineWeight > 0:
 		return out, fmt.Errorf("%w: ingress-nginx routes a single canary Ingress and cannot give <target>-baseline a weight", errSpec)
@@ -56,20 +45,15 @@ func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.Desi
 	if err != nil {
 		return out, err
 	}
-	out.spec = *spec
-	out.annotations = map[string]string{}
-	for k, v := range user.Annotations {
-		if k != lastApplied && !strings.HasPrefix(k, annCanary) && !strings.HasPrefix(k, siskinv1.GroupVersion.Group+"/") {
-			out.annotations[k] = v
-		}
-	}
-	out.annotations[annCanary] = "true"
+	out.Spec = *spec
+	out.Annotations = ingresscopy.Annotations(user.Annotations, func(k string) bool { return strings.HasPrefix(k, annCanary) })
+	out.Annotations[annCanary] = "true"
 	if !router.IsABTest(c) {
-		out.annotations[annWeight] = strconv.Itoa(int(d.CanaryWeight))
+		out.Annotations[annWeight] = strconv.Itoa(int(d.CanaryWeight))
 		return out, nil
 	}
 	// A/B testing: matching requests take the weights, every other one the primary.
-	out.annotations[annWeight] = "0"
+	out.Annotations[annWeight] = "0"
 	match, err := matchAnnotations(c.Spec.Analysis.Match)
 	if err != nil {
 		return out, err
@@ -77,7 +61,7 @@ func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.Desi
 	switch d.CanaryWeight {
 	case 0:
 	case 100:
-		maps.Copy(out.annotations, match)
+		maps.Copy(out.Annotations, match)
 	default:
 		return out, fmt.Errorf("%w: ingress-nginx sends every request that matches analysis.match to the canary, so an A/B test routes them at weight 0 or 100, not %d", errSpec, d.CanaryWeight)
 	}
@@ -90,31 +74,13 @@ func canarySpec(c *siskinv1.Canary, user *networkingv1.Ingress) (*networkingv1.I
 	apex, _, canaryName := router.ServiceNames(c)
 	in := user.Spec.DeepCopy()
 	out := &networkingv1.IngressSpec{IngressClassName: in.IngressClassName, TLS: in.TLS}
-	retarget := func(b *networkingv1.IngressBackend) bool {
-		if b == nil || b.Service == nil || b.Service.Name != apex {
-			return false
-		}
+	if b := in.DefaultBackend; b != nil && b.Service != nil && b.Service.Name == apex {
 		b.Service.Name = canaryName
-		return true
+		out.DefaultBackend = b
 	}
-	if retarget(in.DefaultBackend) {
-		out.DefaultBackend = in.DefaultBackend
-	}
-	for _, rule := range in.Rules {
-		if rule.HTTP == nil {
-			continue
-		}
-		var paths []networkingv1.HTTPIngressPath
-		for _, p := range rule.HTTP.Paths {
-			if retarget(&p.Backend) {
-				paths = append(paths, p)
-			}
-		}
-		if len(paths) > 0 {
-			rule.HTTP.Paths = paths
-			out.Rules = append(out.Rules, rule)
-		}
-	}
+	out.Rules = ingresscopy.Rules(in.Rules, apex, func(p networkingv1.HTTPIngressPath) []networkingv1.HTTPIngressPath {
+		return []networkingv1.HTTPIngressPath{ingresscopy.To(p, canaryName)}
+	})
 	if out.DefaultBackend == nil && len(out.Rules) == 0 {
 		return nil, fmt.Errorf("%w: Ingress %s/%s (spec.ingressRef) sends no request to Service %s: route a path of it to %s", errSpec, user.Namespace, user.Name, apex, apex)
 	}
@@ -188,4 +154,13 @@ func weights(c *siskinv1.Canary, annotations map[string]string) (primary, canary
 		return 100, 0
 	}
 	return int32(100 - w), int32(w)
+}
+
+// Router manages the canary Ingresses of Canaries of provider nginx.
+type Router = ingresscopy.Router
+
+// New returns the Router of provider nginx (ingress-nginx's canary annotations on the copy), which reads
+// through reader (the informer cache) and writes through c.
+func New(reader client.Reader, c client.Client) *Router {
+	return ingresscopy.New(reader, c, ingresscopy.Controller{Copy: canaryIngress, Weights: weights}, errSpec)
 }

@@ -22,7 +22,7 @@ func TestContract(t *testing.T) {
 	routertest.Contract{
 		New:    routertest.New(newRouter),
 		Canary: newCanary,
-		Kind:   kindIngress, Name: "podinfo-canary",
+		Kind:   "Ingress", Name: "podinfo-canary",
 		Foreign: func() client.Object {
 			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns}}
 		},

@@ -8,11 +8,16 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/ingresscopy"
 )
+
+// errSpec marks a spec this router cannot route.
+var errSpec = errors.New("provider skipper cannot route this spec")
 
 // Skipper's Ingress annotations.
 const (
@@ -20,9 +25,6 @@ const (
 	annWeights = "zalando.org/backend-weights"
 	// annPredicate adds predicates to every route of the Ingress, joined by &&.
 	annPredicate = "zalando.org/skipper-predicate"
-	// lastApplied is kubectl's copy of the user's manifest, which must not be copied: kubectl
-	// apply would read it as the canary Ingress's own.
-	lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 )
 
 // Skipper's predicates that the copy's routes start with: Weight(100) ranks them above the
@@ -32,23 +34,10 @@ const (
 	predicateDisabled = "False()"
 )
 
-// CanarySuffix names the canary Ingress after the user's.
-const CanarySuffix = "-canary"
-
-// errSpec marks a spec this router cannot route.
-var errSpec = errors.New("provider skipper cannot route this spec")
-
-// desired is what the router writes on the canary Ingress: its spec and its annotations
-// (besides siskin.dev/canary, which ownership manages).
-type desired struct {
-	spec        networkingv1.IngressSpec
-	annotations map[string]string
-}
-
 // canaryIngress returns the canary Ingress of c for the route d, copied from the user's
 // Ingress user.
-func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.DesiredRoute) (desired, error) {
-	var out desired
+func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.DesiredRoute) (ingresscopy.Desired, error) {
+	var out ingresscopy.Desired
 	switch {
 	case d.BaselineWeight > 0:
 		return out, fmt.Errorf("%w: Skipper's backend weights split the primary and the canary and cannot give <target>-baseline a weight", errSpec)
@@ -64,24 +53,19 @@ func canaryIngress(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.Desi
 	if err != nil {
 		return out, err
 	}
-	out.spec = *spec
-	out.annotations = map[string]string{}
-	for k, v := range user.Annotations {
-		if k != lastApplied && k != annWeights && k != annPredicate && !strings.HasPrefix(k, siskinv1.GroupVersion.Group+"/") {
-			out.annotations[k] = v
-		}
-	}
+	out.Spec = *spec
+	out.Annotations = ingresscopy.Annotations(user.Annotations, func(k string) bool { return k == annWeights || k == annPredicate })
 	// encoding/json writes a map's keys sorted: the annotation is the same for the same weights.
 	w, err := json.Marshal(map[string]int32{primary: d.PrimaryWeight, canaryName: d.CanaryWeight})
 	if err != nil {
 		return out, fmt.Errorf("encode %s: %w", annWeights, err)
 	}
-	out.annotations[annWeights] = string(w)
+	out.Annotations[annWeights] = string(w)
 	first := predicateRouted
 	if d.CanaryWeight == 0 {
 		first = predicateDisabled
 	}
-	out.annotations[annPredicate] = strings.Join(append([]string{first}, userPredicates(user.Annotations[annPredicate])...), " && ")
+	out.Annotations[annPredicate] = strings.Join(append([]string{first}, userPredicates(user.Annotations[annPredicate])...), " && ")
 	return out, nil
 }
 
@@ -91,26 +75,9 @@ func canarySpec(c *siskinv1.Canary, user *networkingv1.Ingress) (*networkingv1.I
 	apex, primary, canaryName := router.ServiceNames(c)
 	in := user.Spec.DeepCopy()
 	out := &networkingv1.IngressSpec{IngressClassName: in.IngressClassName, TLS: in.TLS}
-	for _, rule := range in.Rules {
-		if rule.HTTP == nil {
-			continue
-		}
-		var paths []networkingv1.HTTPIngressPath
-		for _, p := range rule.HTTP.Paths {
-			if p.Backend.Service == nil || p.Backend.Service.Name != apex {
-				continue
-			}
-			for _, name := range []string{primary, canaryName} {
-				q := *p.DeepCopy()
-				q.Backend.Service.Name = name
-				paths = append(paths, q)
-			}
-		}
-		if len(paths) > 0 {
-			rule.HTTP.Paths = paths
-			out.Rules = append(out.Rules, rule)
-		}
-	}
+	out.Rules = ingresscopy.Rules(in.Rules, apex, func(p networkingv1.HTTPIngressPath) []networkingv1.HTTPIngressPath {
+		return []networkingv1.HTTPIngressPath{ingresscopy.To(p, primary), ingresscopy.To(p, canaryName)}
+	})
 	if len(out.Rules) == 0 {
 		return nil, fmt.Errorf("%w: Ingress %s/%s (spec.ingressRef) has no rule whose path goes to Service %s (a default backend cannot be weighed): route a path of it to %s",
 			errSpec, user.Namespace, user.Name, apex, apex)
@@ -181,4 +148,13 @@ func weights(c *siskinv1.Canary, annotations map[string]string) (primary, canary
 	}
 	canaryWeight = int32(math.Round(100 * cw / (p + cw)))
 	return 100 - canaryWeight, canaryWeight
+}
+
+// Router manages the canary Ingresses of Canaries of provider skipper.
+type Router = ingresscopy.Router
+
+// New returns the Router of provider skipper (Skipper's backend weights and predicate on the copy), which reads
+// through reader (the informer cache) and writes through c.
+func New(reader client.Reader, c client.Client) *Router {
+	return ingresscopy.New(reader, c, ingresscopy.Controller{Copy: canaryIngress, Weights: weights}, errSpec)
 }

@@ -25,7 +25,7 @@ func TestContract(t *testing.T) {
 			return newRouter(t, objs...)
 		},
 		Canary: newCanary,
-		Kind:   kindIngress, Name: "podinfo-canary",
+		Kind:   "Ingress", Name: "podinfo-canary",
 		Foreign: func() client.Object {
 			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns}}
 		},

@@ -1,4 +1,4 @@
-package nginx
+package ingresscopy
 
 import (
 	"context"
@@ -19,23 +19,46 @@ import (
 // kindIngress is the kind of the routing object, as it appears in messages and errors.
 const kindIngress = "Ingress"
 
-// Router manages the canary Ingresses of Canaries of provider nginx.
+// CanarySuffix names the canary Ingress after the user's.
+const CanarySuffix = "-canary"
+
+// Desired is what a router writes on the canary Ingress: its spec and its annotations
+// (besides siskin.dev/canary, which ownership manages).
+type Desired struct {
+	Spec        networkingv1.IngressSpec
+	Annotations map[string]string
+}
+
+// Controller is what the router knows of one ingress controller: how the copy of the user's
+// Ingress routes a desired route, and how to read the weights back from a live copy.
+type Controller struct {
+	// Copy returns the canary Ingress of c for the route d, made from the user's Ingress.
+	Copy func(c *siskinv1.Canary, user *networkingv1.Ingress, d canary.DesiredRoute) (Desired, error)
+	// Weights reads the weights a live canary Ingress carries from its annotations.
+	Weights func(c *siskinv1.Canary, annotations map[string]string) (primary, canaryWeight int32)
+}
+
+// Router manages the canary Ingresses of the Canaries of one ingress controller's provider.
 type Router struct {
-	reader client.Reader
-	client client.Client
+	reader     client.Reader
+	client     client.Client
+	controller Controller
+	// errSpec marks a spec the provider cannot route.
+	errSpec error
 }
 
 var _ router.Router = (*Router)(nil)
 
-// New returns a Router that reads through reader (the informer cache) and writes through c.
-func New(reader client.Reader, c client.Client) *Router {
-	return &Router{reader: reader, client: c}
+// New returns a Router for the ingress controller ic that reads through reader (the informer
+// cache) and writes through c; errSpec is wrapped by the errors of specs it cannot route.
+func New(reader client.Reader, c client.Client, ic Controller, errSpec error) *Router {
+	return &Router{reader: reader, client: c, controller: ic, errSpec: errSpec}
 }
 
 // keys returns the user's Ingress of c (spec.ingressRef) and its canary copy.
-func keys(c *siskinv1.Canary) (user, canaryKey client.ObjectKey, err error) {
+func (r *Router) keys(c *siskinv1.Canary) (user, canaryKey client.ObjectKey, err error) {
 	if c.Spec.IngressRef == nil || c.Spec.IngressRef.Name == "" {
-		return user, canaryKey, fmt.Errorf("%w: spec.ingressRef must name the Ingress to route", errSpec)
+		return user, canaryKey, fmt.Errorf("%w: spec.ingressRef must name the Ingress to route", r.errSpec)
 	}
 	user = client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.IngressRef.Name}
 	return user, client.ObjectKey{Namespace: c.Namespace, Name: user.Name + CanarySuffix}, nil
@@ -57,7 +80,7 @@ func (r *Router) userIngress(ctx context.Context, key client.ObjectKey) (ing *ne
 // it. A canary Ingress that Siskin does not own is an error wrapping router.ErrNotOwned.
 func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route, error) {
 	var route canary.Route
-	userKey, key, err := keys(c)
+	userKey, key, err := r.keys(c)
 	if err != nil {
 		return route, err
 	}
@@ -72,7 +95,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 	if err != nil {
 		return route, err
 	}
-	route.PrimaryWeight, route.CanaryWeight = weights(c, live.Annotations)
+	route.PrimaryWeight, route.CanaryWeight = r.controller.Weights(c, live.Annotations)
 	if adopt {
 		route.Message = fmt.Sprintf("%s %s is not controlled by Canary %s yet", kindIngress, key, c.Name)
 		return route, nil
@@ -85,7 +108,7 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 		route.Message = fmt.Sprintf("%s %s (spec.ingressRef) not found", kindIngress, userKey)
 		return route, nil
 	}
-	want, err := desiredObject(c, user, live, router.Carried(route))
+	want, err := r.desiredObject(c, user, live, router.Carried(route))
 	if err != nil {
 		return route, err
 	}
@@ -100,8 +123,8 @@ func (r *Router) Observe(ctx context.Context, c *siskinv1.Canary) (canary.Route,
 
 // desiredObject is live (the canary Ingress, nil when there is none) made c's and set to the
 // copy of user for the route d.
-func desiredObject(c *siskinv1.Canary, user, live *networkingv1.Ingress, d canary.DesiredRoute) (*networkingv1.Ingress, error) {
-	want, err := canaryIngress(c, user, d)
+func (r *Router) desiredObject(c *siskinv1.Canary, user, live *networkingv1.Ingress, d canary.DesiredRoute) (*networkingv1.Ingress, error) {
+	want, err := r.controller.Copy(c, user, d)
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +135,11 @@ func desiredObject(c *siskinv1.Canary, user, live *networkingv1.Ingress, d canar
 	// Siskin's own annotations (ownership, a take-over) stay; the rest follow the user's.
 	for k, v := range obj.Annotations {
 		if strings.HasPrefix(k, siskinv1.GroupVersion.Group+"/") {
-			want.annotations[k] = v
+			want.Annotations[k] = v
 		}
 	}
-	obj.Spec = want.spec
-	obj.Annotations = want.annotations
+	obj.Spec = want.Spec
+	obj.Annotations = want.Annotations
 	return obj, nil
 }
 
@@ -128,7 +151,7 @@ func same(live, want *networkingv1.Ingress) bool {
 // Apply converges the canary Ingress to the route d with one write, or none when it already
 // matches.
 func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.DesiredRoute) error {
-	userKey, key, err := keys(c)
+	userKey, key, err := r.keys(c)
 	if err != nil {
 		return err
 	}
@@ -142,12 +165,12 @@ func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.Desired
 	live := &networkingv1.Ingress{}
 	err = r.reader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
-		want, err := canaryIngress(c, user, d)
+		want, err := r.controller.Copy(c, user, d)
 		if err != nil {
 			return err
 		}
-		obj := &networkingv1.Ingress{ObjectMeta: target.NewMeta(c, key), Spec: want.spec}
-		for k, v := range want.annotations {
+		obj := &networkingv1.Ingress{ObjectMeta: target.NewMeta(c, key), Spec: want.Spec}
+		for k, v := range want.Annotations {
 			obj.Annotations[k] = v
 		}
 		if err := r.client.Create(ctx, obj); err != nil {
@@ -158,7 +181,7 @@ func (r *Router) Apply(ctx context.Context, c *siskinv1.Canary, d canary.Desired
 	if err != nil {
 		return fmt.Errorf("get %s %s: %w", kindIngress, key, err)
 	}
-	want, err := desiredObject(c, user, live, d)
+	want, err := r.desiredObject(c, user, live, d)
 	if err != nil {
 		return err
 	}
@@ -177,11 +200,10 @@ func (r *Router) Ensure(ctx context.Context, c *siskinv1.Canary) error {
 	return router.Ensure(ctx, r, c)
 }
 
-// Finalize deletes the canary Ingress, when it is Siskin's. Unlike an HTTPRoute it carries no
-// host of its own: the user's Ingress, which Siskin never changed, keeps routing every request
+// Finalize deletes the canary Ingress, when it is Siskin's. It carries no host of its own: the user's Ingress, which Siskin never changed, keeps routing every request
 // to the apex Service, which selects the target's pods by then.
 func (r *Router) Finalize(ctx context.Context, c *siskinv1.Canary) error {
-	_, key, err := keys(c)
+	_, key, err := r.keys(c)
 	if err != nil {
 		return nil // nothing was made without an ingressRef
 	}
