@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -126,67 +125,23 @@ func TestObserveReadsTheLiveIngress(t *testing.T) {
 	}
 }
 
-func TestFinalizeDeletesTheCanaryIngressAndKeepsTheUsers(t *testing.T) {
-	ctx := context.Background()
-	r, cl, _ := newRouter(t)
-	c := newCanary()
-	if err := r.Apply(ctx, c, canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 50}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Finalize(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo-canary"}, &networkingv1.Ingress{})
-	if !apierrors.IsNotFound(err) {
-		t.Fatalf("canary Ingress after Finalize: %v", err)
-	}
-	if got := getIngress(t, cl, "podinfo"); got.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != "podinfo" ||
-		got.Annotations[annPredicate] != userIngress().Annotations[annPredicate] {
-		t.Fatalf("the user's Ingress changed: %+v %v", got.Spec, got.Annotations)
-	}
-	if err := r.Finalize(ctx, c); err != nil {
-		t.Fatalf("Finalize again: %v", err)
-	}
-}
-
 func TestWhatSkipperCannotRouteIsAnError(t *testing.T) {
-	defaultOnly := func(c *siskinv1.Canary) { c.Spec.IngressRef.Name = "default-only" }
-	for _, tc := range []struct {
-		name    string
-		canary  func(*siskinv1.Canary)
-		desired canary.DesiredRoute
-		want    string
-	}{
-		{"no ingressRef", func(c *siskinv1.Canary) { c.Spec.IngressRef = nil }, canary.DesiredRoute{PrimaryWeight: 100},
-			"spec.ingressRef must name the Ingress to route"},
-		{"a missing Ingress", func(c *siskinv1.Canary) { c.Spec.IngressRef.Name = "web" }, canary.DesiredRoute{PrimaryWeight: 100},
-			"Ingress test/web (spec.ingressRef) not found"},
-		{"an Ingress without a path to the apex Service", func(c *siskinv1.Canary) { c.Spec.Service.Name = "frontend" },
-			canary.DesiredRoute{PrimaryWeight: 100}, "has no rule whose path goes to Service frontend"},
-		{"an Ingress whose default backend is the apex Service", defaultOnly,
-			canary.DesiredRoute{PrimaryWeight: 100}, "a default backend cannot be weighed"},
-		{"a baseline", nil, canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10}, "cannot give <target>-baseline a weight"},
-		{"mirroring", nil, canary.DesiredRoute{PrimaryWeight: 100, Mirror: true}, "cannot mirror"},
-		{"an A/B test", routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Exact: "1"})),
-			canary.DesiredRoute{CanaryWeight: 100}, "cannot route by header or cookie"},
-		{"weights that do not add up", nil, canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 60}, "do not add up to 100"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newCanary()
-			if tc.canary != nil {
-				tc.canary(c)
-			}
-			only := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "default-only", Namespace: ns},
-				Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-					Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 9898}}}}}
-			r, _, w := newRouter(t, only)
-			err := r.Apply(context.Background(), c, tc.desired)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Apply: %v, want an error containing %q", err, tc.want)
-			}
-			if w.N != 0 {
-				t.Fatalf("%d writes, want none", w.N)
-			}
-		})
-	}
+	defaultOnly := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "default-only", Namespace: ns},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+			Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 9898}}}}}
+	routertest.RunRefusals(t, func(t *testing.T) (router.Router, *routertest.Writes) {
+		r, _, w := newRouter(t, defaultOnly.DeepCopy())
+		return r, w
+	}, newCanary, []routertest.Refusal{
+		{Name: "an Ingress without a path to the apex Service", Canary: func(c *siskinv1.Canary) { c.Spec.Service.Name = "frontend" },
+			Desired: canary.DesiredRoute{PrimaryWeight: 100}, Want: "has no rule whose path goes to Service frontend"},
+		{Name: "an Ingress whose default backend is the apex Service", Canary: func(c *siskinv1.Canary) { c.Spec.IngressRef.Name = "default-only" },
+			Desired: canary.DesiredRoute{PrimaryWeight: 100}, Want: "a default backend cannot be weighed"},
+		{Name: "a baseline", Desired: canary.DesiredRoute{PrimaryWeight: 80, CanaryWeight: 10, BaselineWeight: 10},
+			Want: "cannot give <target>-baseline a weight"},
+		{Name: "mirroring", Desired: canary.DesiredRoute{PrimaryWeight: 100, Mirror: true}, Want: "cannot mirror"},
+		{Name: "an A/B test", Canary: routertest.ABTest(routertest.Header("x-canary", siskinv1.StringMatch{Exact: "1"})),
+			Desired: canary.DesiredRoute{CanaryWeight: 100}, Want: "cannot route by header or cookie"},
+		{Name: "weights that do not add up", Desired: canary.DesiredRoute{PrimaryWeight: 50, CanaryWeight: 60}, Want: "do not add up to 100"},
+	})
 }
