@@ -303,39 +303,10 @@ func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster
 
 // peerReaction patches each Deployment in turn and times the first change of its object that
 // shows the controller acting on it: leaving rest, or a new revision.
-func peerReaction(ctx context.Context, cl *cluster, rec *peerRecorder, ns string, names []string, rev string) ([]float64, error) {
-	var delays []float64
-	for _, name := range names {
-		before := rec.latest([]string{name})[name]
-		sent, _, err := cl.patchRevision(ctx, ns, name, rev)
-		if err != nil {
-			return delays, err
-		}
-		reacted := func(o peerObs) bool { return o.state != stateRest || o.applied != before.applied }
-		timeout := time.NewTimer(30 * time.Second)
-		for {
-			ch := rec.next()
-			if o, ok := firstPeerAfter(rec.snapshot([]string{name})[name], sent, reacted); ok {
-				delays = append(delays, round(float64(o.at.Sub(sent).Microseconds())/1000, 1))
-				break
-			}
-			select {
-			case <-ch:
-				continue
-			case <-timeout.C:
-				return delays, fmt.Errorf("%s did not react within 30s of its Deployment's update", name)
-			case <-ctx.Done():
-				return delays, ctx.Err()
-			}
-		}
-		timeout.Stop()
-		select {
-		case <-ctx.Done():
-			return delays, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return delays, nil
+func peerReaction(ctx context.Context, cl *cluster, rec *recorder[peerObs], ns string, names []string, rev string) ([]float64, error) {
+	return reaction(ctx, cl, rec, ns, names, rev, "did not react", func(before peerObs) func(peerObs) bool {
+		return func(o peerObs) bool { return o.state != stateRest || o.applied != before.applied }
+	})
 }
 
 // promotedAfter is done for an object at rest that promoted a revision other than the one it
@@ -348,7 +319,7 @@ func promotedAfter(before map[string]peerObs) func(string, peerObs) bool {
 
 // peerFleetChange gives every Deployment a new revision at once and waits until every object
 // has promoted it, or limit has passed.
-func peerFleetChange(ctx context.Context, cfg *config, cl *cluster, rec *peerRecorder, px *apiProxy, p *process, ns string, names []string, rev string, limit time.Duration) (PeerFleet, error) {
+func peerFleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder[peerObs], px *apiProxy, p *process, ns string, names []string, rev string, limit time.Duration) (PeerFleet, error) {
 	n := len(names)
 	ideal := cfg.idealRollout()
 	f := PeerFleet{Canaries: n, IdealSeconds: seconds(ideal)}
@@ -405,7 +376,7 @@ func peerFleetChange(ctx context.Context, cfg *config, cl *cluster, rec *peerRec
 	var end time.Time
 	var rollouts []float64
 	for _, name := range names {
-		o, ok := firstPeerAfter(hist[name], sent[name], func(o peerObs) bool { return done(name, o) })
+		o, ok := firstAfter(hist[name], sent[name], func(o peerObs) bool { return done(name, o) })
 		if !ok {
 			continue
 		}

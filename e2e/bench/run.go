@@ -64,7 +64,7 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	errs0, lag0 := ctrl.logCounts()
 	t = time.Now()
 	initialized := func(_ string, o observation) bool { return o.phase == siskinv1.PhaseInitialized }
-	if err := rec.waitAll(ctx, names, within(cfg.timeout), "canaries Initialized", initialized); err != nil {
+	if _, err := rec.waitAll(ctx, names, within(cfg.timeout), "canaries Initialized", initialized); err != nil {
 		// Keep what was measured: how far initialization got, and the memory it took.
 		res.Setup.CanariesInitializedSeconds = seconds(time.Since(t))
 		for name, o := range rec.latest(names) {
@@ -220,9 +220,19 @@ func promoted(want map[string]string) func(string, observation) bool {
 
 // measureReaction patches each Deployment in turn and waits for its Canary to leave rest; the
 // delay runs from sending the patch to the watch delivering the new phase.
-func measureReaction(ctx context.Context, cl *cluster, rec *recorder, ns string, names []string, rev string) ([]float64, error) {
+func measureReaction(ctx context.Context, cl *cluster, rec *recorder[observation], ns string, names []string, rev string) ([]float64, error) {
+	return reaction(ctx, cl, rec, ns, names, rev, "did not leave rest", func(observation) func(observation) bool {
+		return func(o observation) bool { return !atRest(o.phase) }
+	})
+}
+
+// reaction patches each Deployment in turn and times, from sending the patch, the first
+// observation of its object that reacted (made of the object's last observation before the
+// patch) accepts; it fails, saying what did not happen, when none comes within 30 s.
+func reaction[T watched[T]](ctx context.Context, cl *cluster, rec *recorder[T], ns string, names []string, rev, what string, reacted func(before T) func(T) bool) ([]float64, error) {
 	var delays []float64
 	for _, name := range names {
+		ok := reacted(rec.latest([]string{name})[name])
 		sent, _, err := cl.patchRevision(ctx, ns, name, rev)
 		if err != nil {
 			return delays, err
@@ -230,16 +240,15 @@ func measureReaction(ctx context.Context, cl *cluster, rec *recorder, ns string,
 		timeout := time.NewTimer(30 * time.Second)
 		for {
 			ch := rec.next()
-			h := rec.snapshot([]string{name})[name]
-			if o, ok := firstAfter(h, sent, func(o observation) bool { return !atRest(o.phase) }); ok {
-				delays = append(delays, round(float64(o.at.Sub(sent).Microseconds())/1000, 1))
+			if o, found := firstAfter(rec.snapshot([]string{name})[name], sent, ok); found {
+				delays = append(delays, round(float64(o.arrived().Sub(sent).Microseconds())/1000, 1))
 				break
 			}
 			select {
 			case <-ch:
 				continue
 			case <-timeout.C:
-				return delays, fmt.Errorf("canary %s did not leave rest within 30s of its Deployment's update", name)
+				return delays, fmt.Errorf("%s %s within 30s of its Deployment's update", name, what)
 			case <-ctx.Done():
 				return delays, ctx.Err()
 			}
@@ -258,7 +267,7 @@ func measureReaction(ctx context.Context, cl *cluster, rec *recorder, ns string,
 // promoted it, scraping the controller every two seconds. k is the controller's
 // --max-concurrent-canaries (0: none). A change that has not finished after limit is measured
 // as far as it got, with Promoted < Canaries.
-func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder, ctrl *controller, ns string, names []string, rev, label string, k int, limit time.Duration) (Fleet, error) {
+func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder[observation], ctrl *controller, ns string, names []string, rev, label string, k int, limit time.Duration) (Fleet, error) {
 	n := len(names)
 	f := Fleet{Label: label, MaxConcurrentCanaries: k, Canaries: n}
 	waves := 1
@@ -316,7 +325,7 @@ func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder, c
 	f.PatchSpreadSeconds = seconds(time.Since(t0))
 	done := promoted(want)
 	if err == nil {
-		err = rec.waitAll(ctx, names, limit-time.Since(t0), "canaries promoted", done)
+		_, err = rec.waitAll(ctx, names, limit-time.Since(t0), "canaries promoted", done)
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && ctrl.exited() == nil {
 			logf("  fleet-wide change %q stopped after %s: %v", label, limit.Round(time.Second), err)
 			err = nil
