@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -98,6 +99,25 @@ func TestRoleGrantsOnlyWhatTheCodeCalls(t *testing.T) {
 		}
 	}
 
+	// The shards' Leases live in the leader-election namespace, where the leader-election Role
+	// (config/manager/rbac.yaml, and the chart's) grants them: a call it grants is not missing
+	// from the ClusterRole, and the ClusterRole grants no Lease.
+	data, err := os.ReadFile(filepath.Join(root, "config/manager/rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	election := one[rbacv1.Role](t, decode(t, string(data)), "Role", "siskin-system")
+	inNamespace := map[grant]bool{}
+	for _, r := range election.Rules {
+		for _, group := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, verb := range r.Verbs {
+					inNamespace[grant{group, res, verb}] = true
+				}
+			}
+		}
+	}
+
 	var extra, missing []string
 	for g := range granted {
 		if _, ok := used[g]; !ok {
@@ -105,7 +125,7 @@ func TestRoleGrantsOnlyWhatTheCodeCalls(t *testing.T) {
 		}
 	}
 	for g, at := range used {
-		if !granted[g] {
+		if !granted[g] && (g.group != "coordination.k8s.io" || !inNamespace[g]) {
 			missing = append(missing, fmt.Sprintf("%s (at %s)", g, strings.Join(at, ", ")))
 		}
 	}
@@ -116,7 +136,7 @@ func TestRoleGrantsOnlyWhatTheCodeCalls(t *testing.T) {
 			strings.Join(extra, "\n  "))
 	}
 	if len(missing) > 0 {
-		t.Errorf("the code calls what config/rbac/role.yaml does not grant; add it to the +kubebuilder:rbac markers:\n  %s",
+		t.Errorf("the code calls what config/rbac/role.yaml (or, for Leases, the leader-election Role) does not grant; add it to the +kubebuilder:rbac markers:\n  %s",
 			strings.Join(missing, "\n  "))
 	}
 	if t.Failed() && len(unresolved) > 0 {
