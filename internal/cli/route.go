@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,12 +9,8 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/pkg/canary"
-	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
 	"github.com/siskin-dev/siskin/pkg/router/all"
-	"github.com/siskin-dev/siskin/pkg/router/ingresscopy"
-	"github.com/siskin-dev/siskin/pkg/router/kubernetes"
-	"github.com/siskin-dev/siskin/pkg/target"
 )
 
 // resolveProvider is spec.provider or, when the Canary names none (the controller's default
@@ -54,32 +48,10 @@ type RouteView struct {
 // observeRoute reads the weights actually in the live route through the controller's own
 // router code.
 func observeRoute(ctx context.Context, c client.Client, cn *siskinv1.Canary, provider string) RouteView {
-	apex, _, _ := router.ServiceNames(cn)
-	v := RouteView{Provider: provider, Name: apex}
-	info, ok := providers.Lookup(provider)
-	if !ok {
-		v.Message = fmt.Sprintf("provider %s is not supported by Siskin", provider)
-		return v
-	}
-	v.Kind = info.Route
-	if k := cn.Spec.Service.RouteKind; k != "" && info.Route == siskinv1.RouteKindHTTPRoute {
-		v.Kind = k // a Gateway API route of another kind (spec.service.routeKind)
-	}
-	switch {
-	case info.Pods:
-		v.Name = cn.Spec.TargetRef.Name // no route: the canary's share of the target's pods
-	case info.IngressRef && cn.Spec.IngressRef != nil:
-		v.Name = cn.Spec.IngressRef.Name + ingresscopy.CanarySuffix // the weights are on the copy
-	}
-	kinds := target.NewKinds(c, c, nil, nil)
-	rt := all.New(c, c, kubernetes.New(c, c, nil), kinds)[info.Name]
-	r, err := rt.Observe(ctx, cn)
-	if err != nil && !errors.Is(err, router.ErrNotOwned) {
-		v.Message = err.Error()
-		return v
-	}
-	v.PrimaryWeight, v.CanaryWeight, v.Mirror, v.Converged, v.Message = r.PrimaryWeight, r.CanaryWeight, r.Mirror, r.Converged, r.Message
-	v.BaselineWeight = r.BaselineWeight
+	ref, r, err := all.Observe(ctx, c, cn, provider)
+	v := RouteView{Provider: provider, Kind: ref.Kind, Name: ref.Name,
+		PrimaryWeight: r.PrimaryWeight, CanaryWeight: r.CanaryWeight, BaselineWeight: r.BaselineWeight,
+		Mirror: r.Mirror, Converged: r.Converged, Message: r.Message}
 	if err != nil {
 		v.Message = err.Error()
 	}

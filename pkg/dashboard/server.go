@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 )
 
 // Mode is how the dashboard authenticates and authorises its callers.
@@ -83,14 +84,7 @@ type Server struct {
 
 // Scheme returns the kinds the dashboard reads.
 func Scheme() (*k8sruntime.Scheme, error) {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := siskinv1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return all.Scheme() // the routers' kinds too: the tree reads each route through its router
 }
 
 // New returns a dashboard that reads and acts with cfg: the user's kubeconfig in local mode, the

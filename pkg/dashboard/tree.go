@@ -2,13 +2,13 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/siskin-dev/siskin/pkg/canary"
 	"github.com/siskin-dev/siskin/pkg/providers"
 	"github.com/siskin-dev/siskin/pkg/router"
+	"github.com/siskin-dev/siskin/pkg/router/all"
 	"github.com/siskin-dev/siskin/pkg/target"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidd
 				s.workloadNode(ctx, target.KindDeployment, ns, target.PrimaryName(c.Spec.TargetRef.Name), "primary"))
 		}
 	}
-	p := canary.Provider(&c.Spec, "")
+	p := canary.Provider(&c.Spec, s.opts.DefaultProvider)
 	if !providers.Generates(p) {
 		return nodes, hidden // no Services, no route: the canary's share is its share of the pods
 	}
@@ -69,15 +70,8 @@ func (s *Server) tree(ctx context.Context, who *caller, c *siskinv1.Canary, hidd
 		svc.Children = []Node{s.serviceNode(ctx, ns, primary, "primary"), s.serviceNode(ctx, ns, canaryName, "canary")}
 		nodes = append(nodes, svc)
 	}
-	if (p == "" || p == siskinv1.ProviderIstio) && may("networking.istio.io", "virtualservices") {
-		if n, ok := s.routeNode(ctx, virtualServiceGVK, ns, apex, p != ""); ok {
-			nodes = append(nodes, n)
-		}
-	}
-	if (p == "" || strings.HasPrefix(p, siskinv1.ProviderGatewayAPI)) && may("gateway.networking.k8s.io", "httproutes") {
-		if n, ok := s.routeNode(ctx, httpRouteGVK, ns, apex, p != ""); ok {
-			nodes = append(nodes, n)
-		}
+	if n, ok := s.routeNode(ctx, c, p, may); ok {
+		nodes = append(nodes, n)
 	}
 	return nodes, hidden
 }
@@ -125,44 +119,38 @@ func (s *Server) serviceNode(ctx context.Context, ns, name, role string) Node {
 	return Node{Kind: "Service", Name: name, Status: role, Detail: "selects " + strings.Join(sel, ",")}
 }
 
-// routeNode reads a VirtualService or HTTPRoute and shows the weights it carries. When
-// expected is false (no provider in the spec) an absent route is left out.
-func (s *Server) routeNode(ctx context.Context, gvk schema.GroupVersionKind, ns, name string, expected bool) (Node, bool) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
-		if !expected {
-			return Node{}, false
-		}
-		return missing(gvk.Kind, name, err), true
+// routeNode reads the route of Canary c through its provider's router, as the controller
+// does, and shows the weights it carries; false when the provider has no routing object of
+// its own or the caller may not read the one that carries the weights (may names it in
+// hidden).
+func (s *Server) routeNode(ctx context.Context, c *siskinv1.Canary, provider string, may func(group, resource string) bool) (Node, bool) {
+	_, gvk, err := all.Ref(c, provider)
+	if err != nil || gvk.Empty() {
+		return Node{}, false
 	}
-	var weights []string
-	switch gvk.Kind {
-	case "VirtualService":
-		routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
-		if len(routes) > 0 {
-			dests, _, _ := unstructured.NestedSlice(routes[len(routes)-1].(map[string]any), "route")
-			for _, d := range dests {
-				m, _ := d.(map[string]any)
-				host, _, _ := unstructured.NestedString(m, "destination", "host")
-				w, _, _ := unstructured.NestedInt64(m, "weight")
-				weights = append(weights, fmt.Sprintf("%s=%d", host, w))
-			}
-		}
-	case "HTTPRoute":
-		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
-		if len(rules) > 0 {
-			refs, _, _ := unstructured.NestedSlice(rules[len(rules)-1].(map[string]any), "backendRefs")
-			for _, r := range refs {
-				m, _ := r.(map[string]any)
-				n, _, _ := unstructured.NestedString(m, "name")
-				w, found, _ := unstructured.NestedInt64(m, "weight")
-				if !found {
-					w = 1
-				}
-				weights = append(weights, fmt.Sprintf("%s=%d", n, w))
-			}
-		}
+	if m, err := s.client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err == nil && !may(gvk.Group, m.Resource.Resource) {
+		return Node{}, false
+	} // a kind the cluster does not serve: the router says what is missing
+	ref, route, err := all.Observe(ctx, s.client, c, provider)
+	n := Node{Kind: ref.Kind, Name: ref.Name, Status: "route"}
+	switch {
+	case err != nil && !errors.Is(err, router.ErrNotOwned):
+		n.Status, n.Detail, n.Problem = "unreadable", err.Error(), true
+		return n, true
+	case err != nil:
+		n.Status, n.Problem = "not Siskin's", true
 	}
-	return Node{Kind: gvk.Kind, Name: name, Status: "route", Detail: "weights " + strings.Join(weights, ", ")}, true
+	n.Detail = "weights primary/canary " + router.FormatWeights(route.PrimaryWeight, route.CanaryWeight, route.BaselineWeight)
+	if route.BaselineWeight > 0 {
+		n.Detail = "weights primary/canary/baseline " + router.FormatWeights(route.PrimaryWeight, route.CanaryWeight, route.BaselineWeight)
+	}
+	if route.Mirror {
+		n.Detail += " · mirroring to the canary"
+	}
+	if err != nil {
+		n.Detail += " · " + err.Error()
+	} else if !route.Converged && route.Message != "" {
+		n.Detail += " · " + route.Message
+	}
+	return n, true
 }
