@@ -23,6 +23,9 @@ import (
 // ErrNoAssets means the API server binaries are missing: run `make tools`.
 var ErrNoAssets = errors.New("kube-apiserver and etcd not found: run `make tools` or set KUBEBUILDER_ASSETS")
 
+// serviceIPRange is the test API server's Service IP range: room for 65,536 Services.
+const serviceIPRange = "10.0.0.0/16"
+
 // Env is a running API server.
 type Env struct {
 	env    *envtest.Environment
@@ -118,6 +121,10 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	// Each Canary of a test makes three Services, and no namespace is ever deleted (no
+	// namespace controller runs): envtest's default range of 256 Service IPs ran out in one
+	// package's run ("failed to allocate a serviceIP: range is full").
+	e.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", serviceIPRange)
 	cfg, err := e.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start envtest: %w", err)
