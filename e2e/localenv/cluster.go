@@ -250,6 +250,38 @@ func waitNodesReady(ctx context.Context, c client.Client, timeout time.Duration)
 	})
 }
 
+// primePodIPs has kwok hand out its first pod IP before any workload exists. kwok (v0.8.0)
+// creates its IP pool on first use without a lock around the creation: two pods set Running
+// at the same moment on a fresh kwok can each create a pool of their own and both receive the
+// pool's first address (the smoke test saw both replicas of a Deployment at 10.x.0.2, and the
+// data plane then serves only one of them). One pod taken through to an IP, then deleted,
+// leaves the one shared pool in place for every pod after it.
+func primePodIPs(ctx context.Context, c client.Client, timeout time.Duration) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "localenv-prime-pod-ips", Namespace: metav1.NamespaceDefault},
+		Spec: corev1.PodSpec{
+			NodeName:   nodeNames[0],
+			Containers: []corev1.Container{{Name: "prime", Image: "localenv/prime"}},
+		},
+	}
+	if err := c.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create pod %s: %w", pod.Name, err)
+	}
+	err := poll(ctx, timeout, func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, nil //nolint:nilerr // retried until the deadline
+		}
+		return pod.Status.PodIP != "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s got no IP from kwok: %w", pod.Name, err)
+	}
+	if err := c.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
 func nodeReady(node *corev1.Node) bool {
 	for _, cond := range node.Status.Conditions {
 		if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {

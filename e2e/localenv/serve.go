@@ -251,6 +251,9 @@ func (s *supervisor) startCluster(ctx context.Context) error {
 	if err := waitNodesReady(ctx, s.kube, s.o.timeout); err != nil {
 		return fmt.Errorf("nodes %s not ready (kwok): %w", strings.Join(nodeNames, ", "), err)
 	}
+	if err := primePodIPs(ctx, s.kube, s.o.timeout); err != nil {
+		return err
+	}
 	s.progress("kube-controller-manager, kube-scheduler and kwok ready; nodes %s Ready", strings.Join(nodeNames, ", "))
 	return <-crdDone
 }

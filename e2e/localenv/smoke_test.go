@@ -122,6 +122,9 @@ func TestSmoke(t *testing.T) {
 		}
 		return nil
 	})
+	if pods.Items[0].Status.PodIP == pods.Items[1].Status.PodIP {
+		t.Fatalf("kwok gave both pods the address %s: the data plane can serve only one of them", pods.Items[0].Status.PodIP)
+	}
 	t.Logf("deployment ready in %s: pods %s=%s %s=%s", time.Since(t0).Round(10*time.Millisecond),
 		pods.Items[0].Name, pods.Items[0].Status.PodIP, pods.Items[1].Name, pods.Items[1].Status.PodIP)
 
