@@ -48,6 +48,7 @@ type options struct {
 	burst            int
 	concurrent       int
 	maxCanaries      int
+	latenessTarget   time.Duration
 	selectorLabels   string
 	signingKeyFile   string
 	logLevel         string
@@ -84,6 +85,7 @@ func main() {
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	flag.IntVar(&o.concurrent, "concurrent", 4, "Canaries reconciled at once.")
 	flag.IntVar(&o.maxCanaries, "max-concurrent-canaries", 0, "Rollouts in flight at once; a new revision beyond the limit waits for a slot. 0 means no limit.")
+	flag.DurationVar(&o.latenessTarget, "step-lateness-target", 2*time.Second, "Adaptive admission: while analysis steps of rollouts in flight are served later than this after they were due, fewer new rollouts start (never fewer than 10 in flight), so the rollouts already started keep their schedule. 0 turns it off.")
 	flag.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "Label keys, in order, that select a target's pods; the first found in the target's selector is used.")
 	flag.StringVar(&o.signingKeyFile, "webhook-signing-key-file", "", "File with a key that signs every webhook call (X-Siskin-Signature-V2: HMAC of time, method, path and body).")
 	flag.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
@@ -210,6 +212,7 @@ func run(o options) error {
 		MetricsServer:         o.metricsServer,
 		Concurrency:           o.concurrent,
 		MaxConcurrentCanaries: o.maxCanaries,
+		StepLatenessTarget:    o.latenessTarget,
 		SelectorLabels:        splitList(o.selectorLabels),
 		WebhookSigningKeyFile: o.signingKeyFile,
 

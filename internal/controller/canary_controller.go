@@ -69,8 +69,10 @@ type CanaryReconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	// slots admits rollouts under MaxConcurrentCanaries.
+	// slots admits rollouts under MaxConcurrentCanaries and the adaptive limit.
 	slots rolloutSlots
+	// admission keeps the adaptive limit of concurrent rollouts (--step-lateness-target).
+	admission rolloutAdmission
 	// writes tracks status writes the cache has not shown yet, objects the writes of the
 	// routers and the target adapters.
 	writes  statusWrites
@@ -113,6 +115,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			r.writes.forget(req.NamespacedName)
 			r.objects.forget(req.NamespacedName)
 			r.gathers.forget(req.NamespacedName)
+			r.admission.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -149,6 +152,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			return ctrl.Result{}, fmt.Errorf("add finalizer to canary %s: %w", req.NamespacedName, err)
 		}
 	}
+	r.measureStep(ctx, obj)
 
 	before := obj.Status.DeepCopy()
 	rd := r.reconcile(ctx, obj)
@@ -318,6 +322,7 @@ func (r *CanaryReconciler) patchStatus(ctx context.Context, obj *siskinv1.Canary
 	r.writes.wrote(client.ObjectKeyFromObject(obj), replaced, obj.ResourceVersion, r.now())
 	if freed := freedSlots(before.Phase, obj.Status.Phase); freed > 0 {
 		r.slots.release(client.ObjectKeyFromObject(obj), r.now())
+		r.admission.forget(client.ObjectKeyFromObject(obj))
 		r.wakeQueued(ctx, freed)
 	}
 	return nil

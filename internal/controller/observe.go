@@ -63,7 +63,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *siskinv1.Canary) (can
 		if err != nil {
 			return obs, nil, fmt.Errorf("track configs: %w", err)
 		}
-		if obs.RolloutQueued, err = r.rolloutQueued(ctx, c, tgt.Fingerprint); err != nil {
+		if obs.RolloutQueued, obs.QueuedBehindSchedule, err = r.rolloutQueued(ctx, c, tgt.Fingerprint); err != nil {
 			return obs, nil, err
 		}
 	}
@@ -116,19 +116,54 @@ func (r *CanaryReconciler) observeRoute(ctx context.Context, c *siskinv1.Canary,
 	return route, fmt.Errorf("observe route: %w", err)
 }
 
-// rolloutQueued reports whether a new revision of c must wait because MaxConcurrentCanaries
-// rollouts are in flight. It looks only when c is at rest with a new revision.
-func (r *CanaryReconciler) rolloutQueued(ctx context.Context, c *siskinv1.Canary, fingerprint string) (bool, error) {
+// rolloutQueued reports whether a new revision of c must wait because as many rollouts are in
+// flight as the controller admits (rolloutLimit), and whether the adaptive limit is the one
+// reached. It looks only when c is at rest with a new revision.
+func (r *CanaryReconciler) rolloutQueued(ctx context.Context, c *siskinv1.Canary, fingerprint string) (queued, behind bool, err error) {
 	st := &c.Status
-	if r.MaxConcurrentCanaries <= 0 || activePhases[st.Phase] ||
+	limit, adaptive := r.rolloutLimit()
+	if limit <= 0 || activePhases[st.Phase] ||
 		fingerprint == st.LastAppliedSpec || fingerprint == st.LastPromotedSpec {
-		return false, nil
+		return false, false, nil
 	}
 	active := &siskinv1.CanaryList{}
-	if err := r.List(ctx, active, client.MatchingFields{indexActive: "true"}); err != nil {
-		return false, fmt.Errorf("count active rollouts: %w", err)
+	if err := r.List(ctx, active, client.MatchingFields{indexActive: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return false, false, fmt.Errorf("count active rollouts: %w", err)
 	}
-	return !r.slots.admit(client.ObjectKeyFromObject(c), active.Items, r.MaxConcurrentCanaries, r.now()), nil
+	if r.slots.admit(client.ObjectKeyFromObject(c), active.Items, limit, r.now()) {
+		return false, false, nil
+	}
+	return true, adaptive, nil
+}
+
+// rolloutLimit is how many rollouts may be in flight at once: MaxConcurrentCanaries, or the
+// adaptive limit when it is on and lower (adaptive is then true); 0 means no limit.
+func (r *CanaryReconciler) rolloutLimit() (limit int, adaptive bool) {
+	limit = r.MaxConcurrentCanaries
+	if r.admission.enabled() {
+		if a := r.admission.current(); limit <= 0 || a < limit {
+			return a, true
+		}
+	}
+	return limit, false
+}
+
+// measureStep feeds the adaptive limit with the lateness of a due analysis step of a rollout
+// in flight, once per step, and wakes queued revisions when the limit rose.
+func (r *CanaryReconciler) measureStep(ctx context.Context, c *siskinv1.Canary) {
+	if !r.admission.enabled() || !activePhases[c.Status.Phase] {
+		return
+	}
+	due := canary.ProgressOf(c, canary.Provider(&c.Spec, r.DefaultProvider)).NextStep
+	now := r.now()
+	if due.IsZero() || now.Before(due) {
+		return
+	}
+	rose := r.admission.observe(client.ObjectKeyFromObject(c), due, now)
+	r.Metrics.RecordStepLateness(now.Sub(due))
+	limit, _ := r.rolloutLimit()
+	r.Metrics.RecordAdmissionLimit(limit)
+	r.wakeQueued(ctx, rose)
 }
 
 // slotReservation is how long an admitted rollout holds its slot before the cache shows it in

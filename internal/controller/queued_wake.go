@@ -30,7 +30,7 @@ func queuedSince(c *siskinv1.Canary) *metav1.Time {
 // slots were freed: waking every queued Canary for each slot would make a long queue cost
 // its length squared. A woken Canary that loses the slot to another simply polls again.
 func (r *CanaryReconciler) wakeQueued(ctx context.Context, freed int) {
-	if r.MaxConcurrentCanaries <= 0 || freed <= 0 || r.wake == nil {
+	if limit, _ := r.rolloutLimit(); limit <= 0 || freed <= 0 || r.wake == nil {
 		return
 	}
 	list := &siskinv1.CanaryList{}

@@ -36,6 +36,9 @@ type Options struct {
 	Concurrency int
 	// MaxConcurrentCanaries bounds the rollouts in flight at once; 0 means no limit.
 	MaxConcurrentCanaries int
+	// StepLatenessTarget turns on adaptive admission of new rollouts: the step lateness the
+	// limit of rollouts in flight is kept under (see rolloutAdmission); 0 is off.
+	StepLatenessTarget time.Duration
 	// SelectorLabels are the label keys that tell a target's pods from the primary's; empty
 	// means target.DefaultSelectorLabels.
 	SelectorLabels []string
@@ -125,10 +128,11 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 
 			AllowCrossNamespaceRefs: o.AllowCrossNamespaceRefs,
 		}),
-		Metrics:  recorder,
-		Notifier: o.Notifier,
-		Now:      o.Now,
-		objects:  objects,
-		shards:   o.Shards,
+		Metrics:   recorder,
+		Notifier:  o.Notifier,
+		Now:       o.Now,
+		objects:   objects,
+		shards:    o.Shards,
+		admission: rolloutAdmission{target: o.StepLatenessTarget},
 	}, nil
 }

@@ -60,6 +60,9 @@ const QueuePoll = 30 * time.Second
 // weights and the status of the last rollout stay as they are. The wait is announced once.
 func (p *planner) queued(fp string) {
 	msg := fmt.Sprintf("new revision %s of %s waits for a rollout slot: the controller's limit of concurrent rollouts is reached", short(fp), p.target())
+	if p.obs.QueuedBehindSchedule {
+		msg = fmt.Sprintf("new revision %s of %s waits for a rollout slot: the steps of the rollouts in flight run behind their schedule, and new rollouts start as they catch up (adaptive admission, --step-lateness-target)", short(fp), p.target())
+	}
 	if cond := meta.FindStatusCondition(p.c.Status.Conditions, siskinv1.ConditionReconciling); cond == nil || cond.Reason != siskinv1.ReasonQueued {
 		p.info(siskinv1.ReasonQueued, msg)
 	}

@@ -383,6 +383,18 @@ var restCases = []planCase{{
 	check: all(wantCondition(siskinv1.ConditionReconciling, "True/Queued"),
 		wantStatus("the last rollout's revision is kept", func(st *siskinv1.CanaryStatus) bool { return st.LastAppliedSpec == revOld })),
 }, {
+	name:    "a revision queued by the adaptive limit says the rollouts in flight run behind their schedule",
+	canary:  succeededStatus,
+	obs:     both(target(revNew), func(_ *siskinv1.Canary, o *Observation) { o.RolloutQueued, o.QueuedBehindSchedule = true, true }),
+	phase:   siskinv1.PhaseSucceeded,
+	events:  "Queued",
+	requeue: QueuePoll,
+	check: all(wantCondition(siskinv1.ConditionReconciling, "True/Queued"),
+		wantStatus("the wait names adaptive admission", func(st *siskinv1.CanaryStatus) bool {
+			cond := meta.FindStatusCondition(st.Conditions, siskinv1.ConditionReconciling)
+			return cond != nil && strings.Contains(cond.Message, "behind their schedule") && strings.Contains(cond.Message, "--step-lateness-target")
+		})),
+}, {
 	name: "a queued revision does not announce its wait again",
 	canary: func(c *siskinv1.Canary) {
 		succeededStatus(c)

@@ -47,6 +47,9 @@ type Observation struct {
 	// limit of concurrent rollouts is reached; the revision waits at rest and is looked at again
 	// after QueuePoll.
 	RolloutQueued bool
+	// QueuedBehindSchedule is true when the limit RolloutQueued met is the controller's
+	// adaptive one: the rollouts in flight run behind their schedule.
+	QueuedBehindSchedule bool
 
 	// Manual holds the manual-control annotations of the Canary (annotation -> value), see
 	// siskinv1.AnnotationPromote and its siblings.

@@ -142,8 +142,8 @@ func TestWithoutFlaggerNamesNoFlaggerSeriesExist(t *testing.T) {
 	if got := familyNames(t, reg, "flagger_"); len(got) != 0 {
 		t.Errorf("flagger series without WithFlaggerNames: %v", got)
 	}
-	if got := familyNames(t, reg, "siskin_"); len(got) != len(allFamilies) {
-		t.Errorf("siskin families = %v, want all %d", got, len(allFamilies))
+	if got := familyNames(t, reg, "siskin_"); len(got) != len(allFamilies)+len(controllerFamilies) {
+		t.Errorf("siskin families = %v, want all %d and the controller's %v", got, len(allFamilies), controllerFamilies)
 	}
 	r.Forget("apps", "podinfo") // no Flagger bookkeeping to trip over
 }

@@ -52,6 +52,9 @@ type Recorder struct {
 	analysisMax   *prometheus.GaugeVec
 	checks        *prometheus.CounterVec
 	notifyFailed  *prometheus.CounterVec
+	// stepLateness and admissionLimit are the controller's, not a Canary's.
+	stepLateness   prometheus.Histogram
+	admissionLimit prometheus.Gauge
 
 	// mu guards seen: which phase and analysis metrics each Canary has series for, so that a
 	// stale series is deleted without a moment in which the canary has none (a scrape in that
@@ -73,6 +76,27 @@ type canarySeries struct {
 	metrics map[string]bool
 	// target is the name label of the Canary's Flagger series (its target's name).
 	target string
+}
+
+// latenessBuckets span 50ms to about 7 minutes.
+var latenessBuckets = prometheus.ExponentialBuckets(0.05, 2, 14)
+
+func asCollectors(vecs []deletableVec) []prometheus.Collector {
+	out := make([]prometheus.Collector, len(vecs))
+	for i, v := range vecs {
+		out[i] = v
+	}
+	return out
+}
+
+// RecordStepLateness records how late an analysis step was served.
+func (r *Recorder) RecordStepLateness(d time.Duration) {
+	r.stepLateness.Observe(d.Seconds())
+}
+
+// RecordAdmissionLimit records the limit of rollouts in flight; 0 when there is none.
+func (r *Recorder) RecordAdmissionLimit(n int) {
+	r.admissionLimit.Set(float64(n))
 }
 
 // rolloutBuckets span 30s to about 4h15m: a rollout is many analysis steps of 10s or more each.
@@ -129,13 +153,22 @@ func NewRecorder(reg prometheus.Registerer, opts ...Option) (*Recorder, error) {
 			Name: "siskin_notifications_failed_total",
 			Help: "Notifications about a Canary that could not be delivered, by alert provider type.",
 		}, with(LabelProvider)),
+		stepLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "siskin_step_lateness_seconds",
+			Help:    "How long after it was due each analysis step of a rollout in flight was served.",
+			Buckets: latenessBuckets,
+		}),
+		admissionLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "siskin_rollout_admission_limit",
+			Help: "Rollouts in flight at once above which new rollouts wait: the adaptive limit (--step-lateness-target) or --max-concurrent-canaries, whichever is lower; 0 when there is none.",
+		}),
 		seen:         map[canaryKey]*canarySeries{},
 		perNamespace: map[string]int{},
 	}
 	for _, o := range opts {
 		o(r)
 	}
-	for _, c := range r.collectors() {
+	for _, c := range append([]prometheus.Collector{r.stepLateness, r.admissionLimit}, asCollectors(r.collectors())...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register siskin metrics: %w", err)
 		}

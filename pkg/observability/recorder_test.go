@@ -264,6 +264,9 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, ns, name string) map[strin
 	return out
 }
 
+// controllerFamilies are the controller's own series, one each whatever the fleet.
+var controllerFamilies = []string{"siskin_rollout_admission_limit", "siskin_step_lateness_seconds"}
+
 var allFamilies = []string{
 	"siskin_canary_status", "siskin_canary_weight", "siskin_canary_rollout_duration_seconds",
 	"siskin_canary_promotions_total", "siskin_canary_rollbacks_total", "siskin_canary_analysis_value",

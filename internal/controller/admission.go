@@ -1,0 +1,110 @@
+package controller
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Adaptive admission of new rollouts.
+//
+// When the API server is the limit, every rollout in flight shares it: a fleet-wide change
+// that starts a thousand rollouts at once makes every step of every one of them late, and the
+// lateness grows for everyone (measured at N = 1,000: step lateness p99 in minutes). The work
+// queue already serves the steps of rollouts in flight before new rollouts (rolloutQueue), but
+// it cannot say how many rollouts to start while no step is due. Admission can: the
+// controller measures how late each due step of a rollout in flight is served, and keeps a
+// limit of concurrent rollouts by additive increase and multiplicative decrease on that
+// measure, as TCP keeps its window on lost packets. A step served within the target raises
+// the limit by one; a step served later than the target lowers it by a quarter, at most once
+// per target period (the steps of one congested moment are one signal, not many). A new
+// revision starts its rollout only while the rollouts in flight are fewer than the limit;
+// otherwise it waits at rest (phase and route unchanged, condition Queued) and is woken as
+// the limit rises or a rollout ends.
+//
+// Only the start of rollouts is gated: a rollout in flight is never held back, and the limit
+// never falls below admissionFloor, so a small fleet is never queued and a large one always
+// makes progress.
+
+const (
+	// admissionFloor is the lowest the adaptive limit goes.
+	admissionFloor = 10
+	// admissionStart is the limit before any step was measured.
+	admissionStart = 100
+	// admissionDecrease is the factor a late step multiplies the limit by.
+	admissionDecrease = 0.75
+)
+
+// rolloutAdmission keeps the adaptive limit of concurrent rollouts. Its zero value is off.
+type rolloutAdmission struct {
+	// target is the step lateness the limit is kept under; 0 turns adaptive admission off.
+	target time.Duration
+
+	mu    sync.Mutex
+	limit float64
+	// lastDecrease is when the limit last fell.
+	lastDecrease time.Time
+	// measured is the due time of the step last measured per Canary, so that the rounds of
+	// one step (a cache wait, gathering) count it once.
+	measured map[client.ObjectKey]time.Time
+}
+
+// enabled reports whether the limit applies.
+func (a *rolloutAdmission) enabled() bool { return a != nil && a.target > 0 }
+
+// current returns the limit, whole.
+func (a *rolloutAdmission) current() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.currentLocked()
+}
+
+func (a *rolloutAdmission) currentLocked() int {
+	if a.limit == 0 {
+		a.limit = admissionStart
+	}
+	return int(math.Floor(a.limit))
+}
+
+// observe records that the step of Canary key due at due was served at now, and returns by
+// how many whole rollouts the limit rose (to wake as many queued revisions). A step measured
+// before for the same due time is ignored.
+func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time) (rose int) {
+	if !a.enabled() || due.IsZero() || now.Before(due) {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.measured == nil {
+		a.measured = map[client.ObjectKey]time.Time{}
+	}
+	if prev, ok := a.measured[key]; ok && prev.Equal(due) {
+		return 0
+	}
+	a.measured[key] = due
+	before := a.currentLocked()
+	if now.Sub(due) > a.target {
+		if now.Sub(a.lastDecrease) >= a.target {
+			a.limit = max(admissionFloor, a.limit*admissionDecrease)
+			a.lastDecrease = now
+		}
+		return 0
+	}
+	// Served on time: one more. The limit grows only while it is used: above twice the
+	// rollouts in flight (those with a step measured and not ended) it would admit a burst
+	// the API server was never shown to serve.
+	a.limit = min(a.limit+1, float64(max(admissionStart, 2*len(a.measured))))
+	return max(0, a.currentLocked()-before)
+}
+
+// forget drops what is kept of a Canary whose rollout ended or that was deleted.
+func (a *rolloutAdmission) forget(key client.ObjectKey) {
+	if !a.enabled() {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.measured, key)
+}

@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func admissionKey(i int) client.ObjectKey {
+	return client.ObjectKey{Namespace: "apps", Name: fmt.Sprintf("podinfo-%d", i)}
+}
+
+func TestAdmissionIsOffWithoutATarget(t *testing.T) {
+	var a rolloutAdmission
+	if a.enabled() {
+		t.Fatal("the zero admission is enabled")
+	}
+	t0 := time.Unix(1_000_000, 0)
+	if rose := a.observe(admissionKey(0), t0, t0.Add(time.Hour)); rose != 0 {
+		t.Errorf("an admission that is off rose by %d", rose)
+	}
+	r := &CanaryReconciler{MaxConcurrentCanaries: 7}
+	if limit, adaptive := r.rolloutLimit(); limit != 7 || adaptive {
+		t.Errorf("rolloutLimit() = %d, %v; want --max-concurrent-canaries alone (7, false)", limit, adaptive)
+	}
+}
+
+func TestAdmissionFallsOnLateStepsAndRisesOnTimelyOnes(t *testing.T) {
+	a := rolloutAdmission{target: 2 * time.Second}
+	t0 := time.Unix(1_000_000, 0)
+	if got := a.current(); got != admissionStart {
+		t.Fatalf("limit before any step = %d, want %d", got, admissionStart)
+	}
+
+	// A late step lowers the limit by a quarter.
+	a.observe(admissionKey(0), t0, t0.Add(5*time.Second))
+	if got, want := a.current(), admissionStart*3/4; got != want {
+		t.Fatalf("after one late step the limit is %d, want %d", got, want)
+	}
+	// More late steps of the same congested moment (within one target period) are one signal.
+	for i := 1; i < 20; i++ {
+		a.observe(admissionKey(i), t0, t0.Add(5*time.Second+time.Duration(i)*50*time.Millisecond))
+	}
+	if got, want := a.current(), admissionStart*3/4; got != want {
+		t.Fatalf("late steps within one target period lowered the limit to %d, want %d", got, want)
+	}
+	// Steps late for a long time take it down to the floor, never below.
+	for i := 0; i < 40; i++ {
+		at := t0.Add(time.Duration(10+3*i) * time.Second)
+		a.observe(admissionKey(100+i), at.Add(-10*time.Second), at)
+	}
+	if got := a.current(); got != admissionFloor {
+		t.Fatalf("after a long congestion the limit is %d, want the floor %d", got, admissionFloor)
+	}
+
+	// Steps served on time raise it by one each, and report by how much it rose.
+	later := t0.Add(time.Hour)
+	for i := 0; i < 5; i++ {
+		if rose := a.observe(admissionKey(200+i), later, later.Add(time.Second)); rose != 1 {
+			t.Fatalf("an on-time step raised the limit by %d, want 1", rose)
+		}
+	}
+	if got, want := a.current(), admissionFloor+5; got != want {
+		t.Fatalf("after 5 on-time steps the limit is %d, want %d", got, want)
+	}
+}
+
+func TestAdmissionCountsEachStepOnce(t *testing.T) {
+	a := rolloutAdmission{target: time.Second}
+	t0 := time.Unix(1_000_000, 0)
+	key := admissionKey(0)
+	a.observe(key, t0, t0.Add(3*time.Second))
+	low := a.current()
+	// The same step seen again (the round after a cache wait, the end of gathering) much
+	// later is not a new signal.
+	if rose := a.observe(key, t0, t0.Add(time.Minute)); rose != 0 || a.current() != low {
+		t.Fatalf("the same step counted twice: rose %d, limit %d, want %d", rose, a.current(), low)
+	}
+	// A step not yet due is not measured.
+	if rose := a.observe(key, t0.Add(time.Hour), t0.Add(time.Minute)); rose != 0 || a.current() != low {
+		t.Fatalf("a step before it was due was measured: limit %d, want %d", a.current(), low)
+	}
+	// The next step of the same Canary is.
+	if rose := a.observe(key, t0.Add(10*time.Second), t0.Add(10*time.Second)); rose != 1 {
+		t.Fatalf("the next on-time step rose by %d, want 1", rose)
+	}
+}
+
+func TestAdmissionGrowsOnlyWhileItIsUsed(t *testing.T) {
+	a := rolloutAdmission{target: time.Second}
+	t0 := time.Unix(1_000_000, 0)
+	// One rollout in flight stepping on time for hours does not raise the limit past where
+	// it started: nothing showed the API server serves more.
+	for i := 0; i < 1000; i++ {
+		due := t0.Add(time.Duration(i) * 10 * time.Second)
+		a.observe(admissionKey(0), due, due)
+	}
+	if got := a.current(); got != admissionStart {
+		t.Fatalf("one rollout on time raised the limit to %d, want it kept at %d", got, admissionStart)
+	}
+	// Many in flight on time raise it up to twice their number.
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 150; i++ {
+			due := t0.Add(time.Duration(round) * 10 * time.Second)
+			a.observe(admissionKey(1000+i), due, due)
+		}
+	}
+	if got, want := a.current(), 2*151; got != want {
+		t.Fatalf("151 rollouts in flight on time: limit %d, want %d", got, want)
+	}
+	// Ended rollouts no longer count.
+	for i := 0; i < 150; i++ {
+		a.forget(admissionKey(1000 + i))
+	}
+	a.observe(admissionKey(0), t0.Add(time.Hour), t0.Add(time.Hour))
+	if got := a.current(); got != admissionStart {
+		t.Fatalf("after the fleet's rollouts ended the limit is %d, want %d", got, admissionStart)
+	}
+}
+
+func TestRolloutLimitIsTheLowerOfTheFlagAndTheAdaptiveLimit(t *testing.T) {
+	r := &CanaryReconciler{admission: rolloutAdmission{target: time.Second}}
+	if limit, adaptive := r.rolloutLimit(); limit != admissionStart || !adaptive {
+		t.Errorf("without --max-concurrent-canaries: %d, %v; want %d, true", limit, adaptive, admissionStart)
+	}
+	r.MaxConcurrentCanaries = 20
+	if limit, adaptive := r.rolloutLimit(); limit != 20 || adaptive {
+		t.Errorf("--max-concurrent-canaries 20 under the adaptive limit: %d, %v; want 20, false", limit, adaptive)
+	}
+	r.MaxConcurrentCanaries = 500
+	if limit, adaptive := r.rolloutLimit(); limit != admissionStart || !adaptive {
+		t.Errorf("--max-concurrent-canaries 500 over the adaptive limit: %d, %v; want %d, true", limit, adaptive, admissionStart)
+	}
+}
