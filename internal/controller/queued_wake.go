@@ -34,7 +34,9 @@ func (r *CanaryReconciler) wakeQueued(ctx context.Context, freed int) {
 		return
 	}
 	list := &siskinv1.CanaryList{}
-	if err := r.List(ctx, list, client.MatchingFields{indexQueued: "true"}); err != nil {
+	// Read in place (no copies): only the keys and the queued times are read, and the events
+	// sent carry no more than the key.
+	if err := r.List(ctx, list, client.MatchingFields{indexQueued: "true"}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "list queued canaries")
 		return
 	}
