@@ -1,11 +1,18 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/observability"
 )
 
 func admissionKey(i int) client.ObjectKey {
@@ -133,4 +140,70 @@ func TestRolloutLimitIsTheLowerOfTheFlagAndTheAdaptiveLimit(t *testing.T) {
 	if limit, adaptive := r.rolloutLimit(); limit != admissionStart || !adaptive {
 		t.Errorf("--max-concurrent-canaries 500 over the adaptive limit: %d, %v; want %d, true", limit, adaptive, admissionStart)
 	}
+}
+
+// TestMeasureStepReadsTheDueTimeFromTheCanary: the controller takes a step's due time from the
+// Canary's last step and interval, counts a late one against the limit, records it, and leaves
+// Canaries at rest and steps not yet due alone.
+func TestMeasureStepReadsTheDueTimeFromTheCanary(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rec, err := observability.NewRecorder(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	r := &CanaryReconciler{Metrics: rec, Now: func() time.Time { return now }, admission: rolloutAdmission{target: 2 * time.Second}}
+	c := &siskinv1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "podinfo"},
+		Spec: siskinv1.CanarySpec{
+			TargetRef: siskinv1.TargetReference{Kind: "Deployment", Name: "podinfo"},
+			Analysis:  &siskinv1.CanaryAnalysis{Interval: "30s", StepWeight: 10, MaxWeight: ptr.To[int32](50), Threshold: 2},
+		},
+	}
+	ctx := context.Background()
+
+	// At rest: nothing is measured.
+	c.Status.Phase = siskinv1.PhaseSucceeded
+	r.measureStep(ctx, c)
+	if got := histogramSum(t, reg, "siskin_step_lateness_seconds"); got != 0 {
+		t.Fatalf("a Canary at rest recorded %v s of lateness", got)
+	}
+	if got := r.admission.current(); got != admissionStart {
+		t.Fatalf("a Canary at rest moved the limit to %d", got)
+	}
+
+	// In flight, the step due 30 s after the last one, which was 40 s ago: 10 s late.
+	c.Status.Phase, c.Status.CanaryWeight = siskinv1.PhaseProgressing, 10
+	last := metav1.NewTime(now.Add(-40 * time.Second))
+	c.Status.LastStepTime = &last
+	r.measureStep(ctx, c)
+	if got, want := r.admission.current(), admissionStart*3/4; got != want {
+		t.Errorf("after a step 10 s late the limit is %d, want %d", got, want)
+	}
+	if got := histogramSum(t, reg, "siskin_step_lateness_seconds"); got != 10 {
+		t.Errorf("recorded lateness %v s, want 10", got)
+	}
+
+	// The next step, not due yet: not measured.
+	last = metav1.NewTime(now.Add(-5 * time.Second))
+	c.Status.LastStepTime = &last
+	r.measureStep(ctx, c)
+	if got := histogramSum(t, reg, "siskin_step_lateness_seconds"); got != 10 {
+		t.Errorf("a step not due was recorded: sum %v s, want 10", got)
+	}
+}
+
+func histogramSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetHistogram().GetSampleSum()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
 }

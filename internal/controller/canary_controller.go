@@ -152,8 +152,6 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			return ctrl.Result{}, fmt.Errorf("add finalizer to canary %s: %w", req.NamespacedName, err)
 		}
 	}
-	r.measureStep(ctx, obj)
-
 	before := obj.Status.DeepCopy()
 	rd := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
@@ -224,6 +222,8 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 	if rd, done := r.adopt(ctx, obj); done {
 		return rd
 	}
+	// Measured on a valid spec only: the step's due time is read from it.
+	r.measureStep(ctx, obj)
 	obs, configs, err := r.observe(ctx, obj)
 	if err != nil {
 		return r.failRound(obj, err)
