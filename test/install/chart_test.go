@@ -16,6 +16,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // generatedRules are the rules controller-gen writes into config/rbac/role.yaml.
@@ -183,6 +185,54 @@ func TestChartPassesTheRolloutLimit(t *testing.T) {
 	_, c := manager(t, render(t, map[string]any{"maxConcurrentCanaries": 25}))
 	if !slices.Contains(c.Args, "--max-concurrent-canaries=25") {
 		t.Errorf("args %q lack --max-concurrent-canaries=25", c.Args)
+	}
+}
+
+func TestChartPassesTheStepLatenessTarget(t *testing.T) {
+	_, c := manager(t, render(t, nil))
+	if !slices.Contains(c.Args, "--step-lateness-target=2s") {
+		t.Errorf("args %q lack the default --step-lateness-target=2s", c.Args)
+	}
+	_, c = manager(t, render(t, map[string]any{"stepLatenessTarget": "0s"}))
+	if !slices.Contains(c.Args, "--step-lateness-target=0s") {
+		t.Errorf("args %q lack --step-lateness-target=0s", c.Args)
+	}
+}
+
+// TestChartSchemaAcceptsEveryDefaultProvider holds the values schema's provider enum to the
+// providers the controller accepts as its default (--provider): every registered provider
+// marked Default, its aliases and its implementations.
+func TestChartSchemaAcceptsEveryDefaultProvider(t *testing.T) {
+	var schema struct {
+		Properties struct {
+			Provider struct {
+				Enum []string `json:"enum"`
+			} `json:"provider"`
+		} `json:"properties"`
+	}
+	data, err := os.ReadFile(filepath.Join(root, "charts/siskin/values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range providers.All {
+		if !p.Default {
+			continue
+		}
+		want = append(want, p.Name)
+		want = append(want, p.Aliases...)
+		for _, i := range p.Implementations {
+			want = append(want, i.Name)
+		}
+	}
+	got := slices.Clone(schema.Properties.Provider.Enum)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("values.schema.json provider enum = %q, want the default providers %q", got, want)
 	}
 }
 
