@@ -46,8 +46,6 @@ func (p *lookProvider) QuerySeries(context.Context, string) ([]metrics.Series, e
 	return []metrics.Series{{Labels: map[string]string{"le": "+Inf"}, Value: 5}}, nil
 }
 
-func (p *lookProvider) Healthy(context.Context) error { return nil }
-
 // oneProvider hands out p for every configuration.
 type oneProvider struct{ p metrics.Provider }
 
