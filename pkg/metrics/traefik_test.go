@@ -1,15 +1,10 @@
 package metrics
 
 import (
-	"context"
-	"regexp"
 	"testing"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 )
-
-// serviceSelector finds the service label's regular expression in a rendered query.
-var serviceSelector = regexp.MustCompile(`service=~"([^"]+)"`)
 
 // The built-in traefik queries select the canary Service behind the TraefikService by the name
 // Traefik gives it, in its legacy naming and with safeNaming, weighted or mirrored, and nothing
@@ -17,44 +12,19 @@ var serviceSelector = regexp.MustCompile(`service=~"([^"]+)"`)
 // of Traefik's Gateway API provider.
 func TestBuiltinTraefikQueriesSelectTheCanaryService(t *testing.T) {
 	for _, metric := range []string{siskinv1.MetricRequestSuccessRate, siskinv1.MetricRequestDuration, RequestCount} {
-		text, err := BuiltinQuery("traefik", metric)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := Render(context.Background(), text, testVars)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sels := serviceSelector.FindAllStringSubmatch(q, -1)
-		if len(sels) == 0 {
-			t.Fatalf("traefik %s selects no service: %s", metric, q)
-		}
-		for _, sel := range sels {
-			// Prometheus anchors a label's regular expression at both ends.
-			re := regexp.MustCompile("^(?:" + sel[1] + ")$")
-			for _, name := range []string{
-				"test-podinfo-canary-9898@kubernetescrd",
-				"test-podinfo-canary-80@kubernetescrd",
-				"test_podinfo_wrr_1_test_podinfo-canary_9898@kubernetescrd",
-				"test_podinfo_mirror_0_test_podinfo-canary_9898@kubernetescrd",
-			} {
-				if !re.MatchString(name) {
-					t.Errorf("traefik %s does not select %s: %s", metric, name, sel[1])
-				}
-			}
-			for _, name := range []string{
-				"test-podinfo-primary-9898@kubernetescrd",
-				"test-podinfo-canary-extra-9898@kubernetescrd",
-				"other-podinfo-canary-9898@kubernetescrd",
-				"test-podinfo-canary-9898@kubernetesgateway",
-				"test_podinfo_wrr_0_test_podinfo-primary_9898@kubernetescrd",
-				"test-podinfo@kubernetescrd",
-			} {
-				if re.MatchString(name) {
-					t.Errorf("traefik %s selects %s: %s", metric, name, sel[1])
-				}
-			}
-		}
+		checkBuiltinSelects(t, "traefik", metric, testVars, "service", []string{
+			"test-podinfo-canary-9898@kubernetescrd",
+			"test-podinfo-canary-80@kubernetescrd",
+			"test_podinfo_wrr_1_test_podinfo-canary_9898@kubernetescrd",
+			"test_podinfo_mirror_0_test_podinfo-canary_9898@kubernetescrd",
+		}, []string{
+			"test-podinfo-primary-9898@kubernetescrd",
+			"test-podinfo-canary-extra-9898@kubernetescrd",
+			"other-podinfo-canary-9898@kubernetescrd",
+			"test-podinfo-canary-9898@kubernetesgateway",
+			"test_podinfo_wrr_0_test_podinfo-primary_9898@kubernetescrd",
+			"test-podinfo@kubernetescrd",
+		})
 	}
 }
 
