@@ -410,14 +410,32 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// waitFor polls a JavaScript predicate in the page until it holds.
+// waitFor polls a JavaScript predicate in the page until it holds. A poll whose page navigated
+// under it (the dashboard drops the token from the printed URL once it has set its session
+// cookie) is started again in the new page, until the deadline.
 func (b *browser) waitFor(what, predicate string, within time.Duration) {
 	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(100*time.Millisecond)))
-	if err != nil {
-		b.fail(what, err)
+	deadline := time.Now().Add(within)
+	for {
+		_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate,
+			chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(100*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		if !pageNavigated(err) || time.Until(deadline) <= 0 {
+			b.fail(what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// pageNavigated reports whether a script failed because its page's JavaScript context went away
+// (a navigation or reload), not because of the script.
+func pageNavigated(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Inspected target navigated or closed")
 }
 
 func (b *browser) eval(what, expr string) string {

@@ -237,6 +237,20 @@ func (r *rig) expectServed(n int, version string, header map[string]string) {
 	for k, v := range header {
 		h[k] = []string{v}
 	}
+	// The data plane builds its routing table from the route a moment after the API server
+	// shows the route (as a mesh's proxies do), and pods leave the endpoints a moment after
+	// they stop: wait for the first answer by version, then every one of n must be.
+	deadline := time.Now().Add(dataPlaneLag)
+	for {
+		resp, err := r.in.Env.Get(r.ctx, r.host(), "/", h)
+		if err == nil && resp.Code == 200 && resp.Version == version {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.fatalf("request to %s (headers %v) answered %d by version %q (error %v) %s after the route was; expected 200 by %s", r.host(), header, resp.Code, resp.Version, err, dataPlaneLag, version)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	for range n {
 		resp, err := r.in.Env.Get(r.ctx, r.host(), "/", h)
 		if err != nil || resp.Code != 200 || resp.Version != version {
@@ -244,6 +258,9 @@ func (r *rig) expectServed(n int, version string, header map[string]string) {
 		}
 	}
 }
+
+// dataPlaneLag bounds how long after the route the data plane may still route by the old one.
+const dataPlaneLag = 10 * time.Second
 
 // slackContains waits until the Slack sink holds, for this Canary, a message containing each
 // text in order, and returns the messages.
