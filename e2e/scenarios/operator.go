@@ -410,9 +410,9 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// waitFor polls a JavaScript predicate in the page until it holds. A poll whose page navigated
-// under it (the dashboard drops the token from the printed URL once it has set its session
-// cookie) is started again in the new page, until the deadline.
+// waitFor polls a JavaScript predicate in the page until it holds. A poll whose page's
+// JavaScript context went away under it (a navigation or reload; seen once right after the
+// printed URL was opened) is started again in the new context, until the deadline.
 func (b *browser) waitFor(what, predicate string, within time.Duration) {
 	b.t.Helper()
 	deadline := time.Now().Add(within)
