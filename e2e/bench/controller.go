@@ -51,6 +51,8 @@ type controller struct {
 	readyURL   string
 	pprofURL   string
 	log        string
+	// resident follows the process's resident memory by kind.
+	resident *residentPeaks
 }
 
 // startController starts bin/siskin on the namespace with its metrics and probes on free
@@ -99,6 +101,7 @@ func startController(ctx context.Context, cfg *config, feats features, env *envf
 		return nil, fmt.Errorf("start %s: %w", cfg.siskin, err)
 	}
 	logf("  started %s (pid %d) %s; log %s", filepath.Base(cfg.siskin), c.cmd.Process.Pid, strings.Join(args, " "), c.log)
+	c.resident = watchResident(c.cmd.Process.Pid, c.done)
 	go func() {
 		c.err = c.cmd.Wait()
 		_ = logFile.Close()

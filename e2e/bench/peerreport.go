@@ -29,8 +29,12 @@ type PeerResult struct {
 	Reaction    Reaction  `json:"reaction"`
 	Fleet       PeerFleet `json:"fleet"`
 	// PeakRSSMB is the controller's VmHWM when it was stopped.
-	PeakRSSMB float64  `json:"peakRSSMB"`
-	Notes     []string `json:"notes,omitempty"`
+	PeakRSSMB float64 `json:"peakRSSMB"`
+	// PeakAnonMB and PeakFileMB are the highest anonymous and file-backed resident memory
+	// sampled (residentPeaks): what the work grew, and the executable's own pages.
+	PeakAnonMB float64  `json:"peakAnonMB"`
+	PeakFileMB float64  `json:"peakFileMB"`
+	Notes      []string `json:"notes,omitempty"`
 }
 
 // PeerSetup is the controller's initialization of the fleet.
@@ -185,6 +189,8 @@ var peerRows = []peerRow{
 	}},
 	{"fleet change: CPU s / min", "%.2f", func(r *PeerResult) (float64, bool) { return r.Fleet.CPUSecondsPerMinute, r.Fleet.Canaries > 0 }},
 	{"peak RSS, VmHWM (MB)", "%.1f", func(r *PeerResult) (float64, bool) { return r.PeakRSSMB, r.PeakRSSMB > 0 }},
+	{"  of it anonymous, peak sampled (MB)", "%.1f", func(r *PeerResult) (float64, bool) { return r.PeakAnonMB, r.PeakAnonMB > 0 }},
+	{"  of it file-backed, peak sampled (MB)", "%.1f", func(r *PeerResult) (float64, bool) { return r.PeakFileMB, r.PeakFileMB > 0 }},
 }
 
 // printComparison prints one column per controller and size, each peer's figure followed by

@@ -90,6 +90,8 @@ type process struct {
 	done chan struct{}
 	err  error
 	log  string
+	// resident follows the process's resident memory by kind.
+	resident *residentPeaks
 }
 
 // startProcess starts bin with args, its output going to log.
@@ -111,6 +113,7 @@ func startProcess(ctx context.Context, bin string, args []string, log string) (*
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	logf("  started %s (pid %d) %s; log %s", filepath.Base(bin), p.cmd.Process.Pid, strings.Join(args, " "), log)
+	p.resident = watchResident(p.cmd.Process.Pid, p.done)
 	go func() {
 		p.err = p.cmd.Wait()
 		_ = f.Close()
@@ -232,6 +235,7 @@ func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster
 		if st, err := readProc(p.pid()); err == nil {
 			res.PeakRSSMB = max(res.PeakRSSMB, mb(st.hwmKB))
 		}
+		res.PeakAnonMB, res.PeakFileMB = p.resident.peaks()
 	}()
 
 	// Initialization: from the start until every object is at rest.

@@ -56,7 +56,10 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	defer ctrl.stop()
 	// peak is the highest VmHWM seen of the controllers of this size.
 	var peak int64
-	defer func() { res.PeakRSSMB = max(res.PeakRSSMB, mb(peak)) }()
+	defer func() {
+		res.PeakRSSMB = max(res.PeakRSSMB, mb(peak))
+		res.keepResident(ctrl.resident)
+	}()
 	s0, err := ctrl.sample(ctx)
 	if err != nil {
 		return nil, err
@@ -162,6 +165,7 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 			return res, err
 		}
 		defer ctrl2.stop()
+		defer res.keepResident(ctrl2.resident)
 		if err := ctrl2.waitIdle(ctx, time.Minute); err != nil {
 			return res, err
 		}
@@ -483,6 +487,12 @@ func perCanary(counts map[string]float64, n int) map[string]float64 {
 
 func roundDist(d dist, digits int) dist {
 	return dist{N: d.N, P50: round(d.P50, digits), P99: round(d.P99, digits), Max: round(d.Max, digits)}
+}
+
+// keepResident keeps the highest resident memory by kind of the controllers of this size.
+func (r *Result) keepResident(p *residentPeaks) {
+	anon, file := p.peaks()
+	r.PeakAnonMB, r.PeakFileMB = max(r.PeakAnonMB, anon), max(r.PeakFileMB, file)
 }
 
 func mb(kb int64) float64 { return round(float64(kb)/1024, 1) }
