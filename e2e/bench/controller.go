@@ -90,8 +90,13 @@ func startController(ctx context.Context, cfg *config, feats features, env *envf
 	if err != nil {
 		return nil, err
 	}
+	bin, err := stageBinary(cfg.siskin, filepath.Join(env.StateDir, "bin"))
+	if err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("copy %s: %w", cfg.siskin, err)
+	}
 	// The process outlives the bench's context only by the graceful stop that Cancel asks for.
-	c.cmd = exec.CommandContext(ctx, cfg.siskin, args...)
+	c.cmd = exec.CommandContext(ctx, bin, args...)
 	c.cmd.Cancel = func() error { return c.cmd.Process.Signal(syscall.SIGTERM) }
 	c.cmd.WaitDelay = 15 * time.Second
 	c.cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)

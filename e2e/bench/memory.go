@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -64,4 +66,46 @@ func (r *residentPeaks) peaks() (anonMB, fileMB float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return mb(r.anonKB), mb(r.fileKB)
+}
+
+// stageBinary copies a controller's executable into dir and returns the copy's path, so that
+// every controller runs from a file written the same ordinary way, as a container runtime
+// unpacks an image. The file a linker has just written can sit in the page cache in 2 MB
+// pieces, which the kernel then maps whole into the process: a freshly built bin/siskin
+// started with about 20 MB more file-backed memory (FilePmdMapped in /proc/<pid>/smaps_rollup)
+// than a copy of it, an artifact of the build and not of the controller.
+func stageBinary(bin, dir string) (string, error) {
+	in, err := os.Open(bin)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = in.Close() }()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, filepath.Base(bin))
+	// A new inode each time: a running copy is never written under it.
+	_ = os.Remove(dst)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				_ = out.Close()
+				return "", werr
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			_ = out.Close()
+			return "", rerr
+		}
+	}
+	return dst, out.Close()
 }

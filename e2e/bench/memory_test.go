@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -37,4 +39,30 @@ func TestWatchResidentSamplesALiveProcess(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(done)
+}
+
+// The copy is the same bytes, executable, at a new path; copying again replaces it.
+func TestStageBinaryCopiesTheExecutable(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "ctl")
+	body := bytes.Repeat([]byte("siskin"), 400_000) // more than one copy buffer
+	if err := os.WriteFile(src, body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "bin")
+	for range 2 {
+		dst, err := stageBinary(src, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil || !bytes.Equal(got, body) || dst != filepath.Join(dir, "ctl") {
+			t.Fatalf("copy %s: %d bytes, err %v; want %d bytes at %s", dst, len(got), err, len(body), filepath.Join(dir, "ctl"))
+		}
+		if fi, _ := os.Stat(dst); fi.Mode().Perm()&0o100 == 0 {
+			t.Errorf("copy mode %v, want executable", fi.Mode())
+		}
+	}
+	if _, err := stageBinary(filepath.Join(t.TempDir(), "missing"), dir); err == nil {
+		t.Error("copying a missing binary succeeded")
+	}
 }

@@ -226,7 +226,11 @@ func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess(ctx, d.bin, d.args(env, kubeconfig, ns, ports), filepath.Join(env.StateDir, "logs", fmt.Sprintf("%s-n%d.log", d.name, n)))
+	bin, err := stageBinary(d.bin, filepath.Join(env.StateDir, "bin"))
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w (run make build peers)", d.bin, err)
+	}
+	p, err := startProcess(ctx, bin, d.args(env, kubeconfig, ns, ports), filepath.Join(env.StateDir, "logs", fmt.Sprintf("%s-n%d.log", d.name, n)))
 	if err != nil {
 		return nil, err
 	}
