@@ -43,9 +43,11 @@ type config struct {
 	iterations int32
 	rest       time.Duration
 	reactions  int
-	concurrent int
-	qps        int
-	burst      int
+	// canaryBatch creates the Canaries this many at a time (0: all at once).
+	canaryBatch int
+	concurrent  int
+	qps         int
+	burst       int
 	// maxConcurrent is the --max-concurrent-canaries of the second fleet-wide change: 0 means
 	// half the fleet, -1 skips that run. It only runs when bin/siskin has the flag.
 	maxConcurrent int
@@ -91,6 +93,7 @@ func parseFlags(args []string) (config, error) {
 	stepWeight := fs.Int("step-weight", 25, "istio: stepWeight; promotion follows the step that reaches 100")
 	iterations := fs.Int("iterations", 4, "kubernetes: analysis iterations before promotion")
 	fs.DurationVar(&c.rest, "rest", 60*time.Second, "how long the at-rest window lasts (at least 60s)")
+	fs.IntVar(&c.canaryBatch, "canary-batch", 0, "create the Canaries this many at a time, each batch once the one before is Initialized (0: all before the controller starts); for sizes whose initialization at once outruns the local control plane")
 	fs.IntVar(&c.reactions, "m", 20, "Deployments patched one by one to measure the reaction")
 	fs.IntVar(&c.concurrent, "concurrent", 16, "siskin --concurrent")
 	fs.IntVar(&c.qps, "qps", 500, "siskin --kube-api-qps")
@@ -132,6 +135,10 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("-step-weight %d: want 1..100", c.stepWeight)
 	case c.provider == "kubernetes" && c.iterations <= 0:
 		return c, fmt.Errorf("-iterations %d: want at least 1", c.iterations)
+	case c.canaryBatch < 0:
+		return c, fmt.Errorf("-canary-batch %d: want 0 (all at once) or more", c.canaryBatch)
+	case c.canaryBatch > 0 && !slices.Equal(c.controllers, []string{ctlSiskin}):
+		return c, fmt.Errorf("-canary-batch applies to the scale bench of Siskin alone, not to -controllers %s", *controllers)
 	case c.rest < 60*time.Second:
 		return c, fmt.Errorf("-rest %s: the at-rest window must be at least 60s", c.rest)
 	}

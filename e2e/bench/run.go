@@ -44,7 +44,14 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.create(ctx, names, func(name string) client.Object { return canaryFor(ns, name, cfg) }); err != nil {
+	// Canaries are created before the controller starts, all of them or the first batch
+	// (-canary-batch); the other batches follow, each once the one before is Initialized.
+	batch := n
+	if cfg.canaryBatch > 0 {
+		batch = min(cfg.canaryBatch, n)
+	}
+	newCanary := func(name string) client.Object { return canaryFor(ns, name, cfg) }
+	if err := cl.create(ctx, names[:batch], newCanary); err != nil {
 		return nil, err
 	}
 
@@ -67,7 +74,19 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	errs0, lag0 := ctrl.logCounts()
 	t = time.Now()
 	initialized := func(_ string, o observation) bool { return o.phase == siskinv1.PhaseInitialized }
-	if _, err := rec.waitAll(ctx, names, within(cfg.timeout), "canaries Initialized", initialized); err != nil {
+	initialize := func() error {
+		for i := batch; i < n; i += batch {
+			if _, err := rec.waitAll(ctx, names[i-batch:i], within(cfg.timeout), fmt.Sprintf("canaries of the batch from %d Initialized", i-batch), initialized); err != nil {
+				return err
+			}
+			if err := cl.create(ctx, names[i:min(i+batch, n)], newCanary); err != nil {
+				return err
+			}
+		}
+		_, err := rec.waitAll(ctx, names, within(cfg.timeout), "canaries Initialized", initialized)
+		return err
+	}
+	if err := initialize(); err != nil {
 		// Keep what was measured: how far initialization got, and the memory it took.
 		res.Setup.CanariesInitializedSeconds = seconds(time.Since(t))
 		for name, o := range rec.latest(names) {

@@ -178,6 +178,19 @@ func TestParseFlagsRejectsShortWindows(t *testing.T) {
 	}
 }
 
+func TestParseFlagsCanaryBatch(t *testing.T) {
+	if _, err := parseFlags([]string{"-canary-batch", "-5"}); err == nil {
+		t.Error("a negative batch was accepted")
+	}
+	if _, err := parseFlags([]string{"-canary-batch", "500", "-controllers", "siskin,flagger"}); err == nil {
+		t.Error("a batch was accepted for the peers' comparison, which creates every object at once")
+	}
+	c, err := parseFlags([]string{"-n", "10000", "-canary-batch", "1000"})
+	if err != nil || c.canaryBatch != 1000 {
+		t.Errorf("parseFlags -canary-batch 1000 = %d, %v", c.canaryBatch, err)
+	}
+}
+
 func TestPrintTable(t *testing.T) {
 	c := config{provider: "istio", stepWeight: 25, interval: 10 * time.Second, concurrent: 16, qps: 500, burst: 1000}
 	rep := &Report{Settings: settingsOf(&c, features{version: "v1"})}
