@@ -23,6 +23,7 @@ import (
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
 	"github.com/siskin-dev/siskin/internal/controller"
+	"github.com/siskin-dev/siskin/pkg/kubeevents"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/notify"
 	"github.com/siskin-dev/siskin/pkg/observability"
@@ -184,13 +185,18 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	// One recorder writes the events of the Canary controller and of the notifier.
+	events, err := kubeevents.ForManager(mgr, "siskin", recorder.RecordEventDropped)
+	if err != nil {
+		return err
+	}
 	healthChanges, onHealthChange := controller.HealthChanges()
 	notifier, err := notify.New(notify.Options{
 		Reader:         mgr.GetCache(),
 		Global:         o.notify,
 		OnFailure:      recorder.RecordNotificationFailure,
 		OnHealthChange: onHealthChange,
-		Events:         mgr.GetEventRecorder("siskin"),
+		Events:         events,
 
 		AllowCrossNamespaceRefs: o.allowCrossNSRefs,
 	})
@@ -208,6 +214,7 @@ func run(o options) error {
 	}
 	rec, err := controller.New(mgr, controller.Options{
 		Metrics:               recorder,
+		Events:                events,
 		Notifier:              notifier,
 		DefaultProvider:       o.provider,
 		MetricsServer:         o.metricsServer,

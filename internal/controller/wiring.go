@@ -6,8 +6,10 @@ import (
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/siskin-dev/siskin/pkg/kubeevents"
 	"github.com/siskin-dev/siskin/pkg/metrics"
 	"github.com/siskin-dev/siskin/pkg/metrics/cloudwatch"
 	"github.com/siskin-dev/siskin/pkg/metrics/datadog"
@@ -53,6 +55,9 @@ type Options struct {
 	// AdoptFlaggerNamespaces are namespaces whose Canaries take over what Flagger made for
 	// them without the siskin.dev/adopt annotation ("*" for all; --adopt-flagger-namespaces).
 	AdoptFlaggerNamespaces []string
+	// Events records Kubernetes events about Canaries; nil makes a kubeevents.Recorder on the
+	// manager.
+	Events events.EventRecorder
 	// Notifier announces events to alert providers; nil sends nothing.
 	Notifier Notifier
 	// Registry receives Siskin's own metrics when Metrics is nil; nil means controller-runtime's
@@ -88,6 +93,13 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 			return nil, err
 		}
 	}
+	rec := o.Events
+	if rec == nil {
+		var err error
+		if rec, err = kubeevents.ForManager(mgr, "siskin", recorder.RecordEventDropped); err != nil {
+			return nil, err
+		}
+	}
 	pool := metrics.Backends{
 		metrics.TypePrometheus:  prometheus.NewPool(prometheus.Options{}),
 		metrics.TypeDatadog:     datadog.NewPool(datadog.Options{}),
@@ -112,7 +124,7 @@ func New(mgr ctrl.Manager, o Options) (*CanaryReconciler, error) {
 	services := kubernetes.New(reader, oc, o.SelectorLabels)
 	return &CanaryReconciler{
 		Client:                  c,
-		Recorder:                mgr.GetEventRecorder("siskin"),
+		Recorder:                rec,
 		DefaultProvider:         o.DefaultProvider,
 		MaxConcurrentReconciles: o.Concurrency,
 		MaxConcurrentCanaries:   o.MaxConcurrentCanaries,

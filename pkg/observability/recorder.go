@@ -52,9 +52,10 @@ type Recorder struct {
 	analysisMax   *prometheus.GaugeVec
 	checks        *prometheus.CounterVec
 	notifyFailed  *prometheus.CounterVec
-	// stepLateness and admissionLimit are the controller's, not a Canary's.
+	// stepLateness, admissionLimit and eventsDropped are the controller's, not a Canary's.
 	stepLateness   prometheus.Histogram
 	admissionLimit prometheus.Gauge
+	eventsDropped  prometheus.Counter
 
 	// mu guards seen: which phase and analysis metrics each Canary has series for, so that a
 	// stale series is deleted without a moment in which the canary has none (a scrape in that
@@ -92,6 +93,12 @@ func asCollectors(vecs []deletableVec) []prometheus.Collector {
 // RecordStepLateness records how late an analysis step was served.
 func (r *Recorder) RecordStepLateness(d time.Duration) {
 	r.stepLateness.Observe(d.Seconds())
+}
+
+// RecordEventDropped counts a Kubernetes event that was not written (kubeevents.Options.OnDrop);
+// why is in the controller's log.
+func (r *Recorder) RecordEventDropped(string) {
+	r.eventsDropped.Inc()
 }
 
 // RecordAdmissionLimit records the limit of rollouts in flight; 0 when there is none.
@@ -162,13 +169,17 @@ func NewRecorder(reg prometheus.Registerer, opts ...Option) (*Recorder, error) {
 			Name: "siskin_rollout_admission_limit",
 			Help: "Rollouts in flight at once above which new rollouts wait: the adaptive limit (--step-lateness-target) or --max-concurrent-canaries, whichever is lower; 0 when there is none.",
 		}),
+		eventsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "siskin_events_dropped_total",
+			Help: "Kubernetes events not written: the queue of events to write was full, the API server refused one, or its retries were spent.",
+		}),
 		seen:         map[canaryKey]*canarySeries{},
 		perNamespace: map[string]int{},
 	}
 	for _, o := range opts {
 		o(r)
 	}
-	for _, c := range append([]prometheus.Collector{r.stepLateness, r.admissionLimit}, asCollectors(r.collectors())...) {
+	for _, c := range append([]prometheus.Collector{r.stepLateness, r.admissionLimit, r.eventsDropped}, asCollectors(r.collectors())...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register siskin metrics: %w", err)
 		}

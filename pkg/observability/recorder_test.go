@@ -265,7 +265,7 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, ns, name string) map[strin
 }
 
 // controllerFamilies are the controller's own series, one each whatever the fleet.
-var controllerFamilies = []string{"siskin_rollout_admission_limit", "siskin_step_lateness_seconds"}
+var controllerFamilies = []string{"siskin_events_dropped_total", "siskin_rollout_admission_limit", "siskin_step_lateness_seconds"}
 
 var allFamilies = []string{
 	"siskin_canary_status", "siskin_canary_weight", "siskin_canary_rollout_duration_seconds",
