@@ -10,6 +10,7 @@
 package kubeevents
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,18 +88,11 @@ type Recorder struct {
 
 // New returns a Recorder; Start writes what it records.
 func New(o Options) *Recorder {
-	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultQueueSize
-	}
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultAttempts
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = DefaultBackoff
-	}
+	// Zero or less takes the default.
+	o.QueueSize = cmp.Or(max(o.QueueSize, 0), DefaultQueueSize)
+	o.Workers = cmp.Or(max(o.Workers, 0), DefaultWorkers)
+	o.Attempts = cmp.Or(max(o.Attempts, 0), DefaultAttempts)
+	o.Backoff = cmp.Or(max(o.Backoff, 0), DefaultBackoff)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -303,3 +303,13 @@ func TestRecorderKeepsNoEventOnceWritten(t *testing.T) {
 		t.Errorf("client-go's broadcaster kept %.0f bytes per event: the measurement does not see what is kept", keptByBroadcaster)
 	}
 }
+
+func TestZeroOrNegativeOptionsTakeTheDefaults(t *testing.T) {
+	r := New(Options{QueueSize: -1, Workers: 0, Attempts: -3, Backoff: -time.Second, Controller: "siskin"})
+	if cap(r.queue) != DefaultQueueSize || r.o.Workers != DefaultWorkers || r.o.Attempts != DefaultAttempts || r.o.Backoff != DefaultBackoff || r.o.Now == nil {
+		t.Errorf("options %+v, queue of %d: want the defaults", r.o, cap(r.queue))
+	}
+	if !strings.HasPrefix(r.o.Instance, "siskin-") {
+		t.Errorf("reporting instance %q, want siskin-<host name>", r.o.Instance)
+	}
+}
