@@ -74,4 +74,9 @@ type AlertProviderStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// LastNotificationTime is when the notification that the Ready condition reports on was
+	// delivered or given up. With several replicas sending (sharding), each reports only an
+	// outcome newer than this, so the condition shows the fleet's latest.
+	// +optional
+	LastNotificationTime *metav1.MicroTime `json:"lastNotificationTime,omitempty"`
 }

@@ -43,6 +43,10 @@ type Recorder struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	snaps  []Snapshot
+	// failures counts the polls that could not read the Canary, and lastErr is the last such
+	// error with its time: a recording that stops early says why.
+	failures int
+	lastErr  string
 }
 
 // Record starts recording the Canary ns/name (its route read for provider) every 100 ms.
@@ -52,13 +56,18 @@ func (e *Env) Record(ctx context.Context, provider, ns, name string) *Recorder {
 	go func() {
 		defer close(r.done)
 		for {
-			if s, err := e.snapshot(ctx, provider, ns, name); err == nil {
-				r.mu.Lock()
+			s, err := e.snapshot(ctx, provider, ns, name)
+			r.mu.Lock()
+			switch {
+			case err == nil:
 				if n := len(r.snaps); n == 0 || r.snaps[n-1].key() != s.key() {
 					r.snaps = append(r.snaps, s)
 				}
-				r.mu.Unlock()
+			case ctx.Err() == nil:
+				r.failures++
+				r.lastErr = time.Now().Format("15:04:05.0") + " " + err.Error()
 			}
+			r.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return
@@ -93,6 +102,13 @@ func (r *Recorder) Stop() []Snapshot {
 	r.cancel()
 	<-r.done
 	return r.Snapshots()
+}
+
+// Failures returns how many polls could not read the Canary, and the last error with its time.
+func (r *Recorder) Failures() (int, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failures, r.lastErr
 }
 
 // Weights returns the distinct status weights in order of appearance, consecutive repeats

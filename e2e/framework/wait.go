@@ -57,7 +57,9 @@ func (e *Env) WaitCanary(ctx context.Context, ns, name string, timeout time.Dura
 		return cond(c), nil
 	})
 	if err != nil {
-		return last, fmt.Errorf("%w\n%s", err, e.Diagnose(ctx, ns, name, ctrl))
+		// The error is said again after the diagnosis: the end of a long log is what a CI
+		// summary shows.
+		return last, fmt.Errorf("%w\n%s\nfailed: %s", err, e.Diagnose(ctx, ns, name, ctrl), err.Error())
 	}
 	return last, nil
 }

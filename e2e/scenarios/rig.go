@@ -193,6 +193,9 @@ func (r *rig) record() *framework.Recorder {
 		snaps := rec.Stop()
 		if r.t.Failed() {
 			r.t.Logf("states recorded:\n%s", framework.Format(snaps))
+			if n, last := rec.Failures(); n > 0 {
+				r.t.Logf("%d polls of the recorder failed; the last: %s", n, last)
+			}
 		}
 	})
 	return rec
@@ -213,10 +216,18 @@ func (r *rig) snapshots(rec *framework.Recorder, phase siskinv1.CanaryPhase) []f
 // host is what clients send to reach the app through its route.
 func (r *rig) host() string { return r.in.Router.Host(r.in.Namespace, r.in.Name, r.in.Port) }
 
-// fatalf fails the test with a diagnosis.
+// fatalf fails the test with a diagnosis. The failure is said again after the diagnosis, so
+// that the end of a long log (all a CI summary may show) still says what failed.
 func (r *rig) fatalf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), r.in.Env.Diagnose(r.ctx, r.in.Namespace, r.in.Name, r.ctrl))
+	msg := fmt.Sprintf(format, args...)
+	r.t.Fatalf("%s\n%s\nfailed: %s", msg, r.in.Env.Diagnose(r.ctx, r.in.Namespace, r.in.Name, r.ctrl), firstLine(msg))
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // primaryVersion returns VERSION of the primary Deployment.

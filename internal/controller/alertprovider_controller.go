@@ -3,13 +3,16 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -41,6 +44,13 @@ type AlertProviderReconciler struct {
 }
 
 // Reconcile writes the AlertProvider's Ready condition from its delivery health.
+//
+// Every replica runs it and knows only the notifications it sent itself: with sharding, each
+// replica notifies for its own shard. A replica therefore writes only an outcome at least as
+// recent as the one the status shows (status.lastNotificationTime), and one that sent nothing
+// writes only when the status says nothing about the current generation. Two replicas with
+// different outcomes so agree on the latest, instead of overwriting each other at every
+// write the other's watch event brings back.
 func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ap := &siskinv1.AlertProvider{}
 	if err := r.Get(ctx, req.NamespacedName, ap); err != nil {
@@ -49,14 +59,24 @@ func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	before := ap.Status.DeepCopy()
 	cond := metav1.Condition{Type: siskinv1.ConditionReady, ObservedGeneration: ap.Generation}
 	h, seen := r.Health.Health(req.NamespacedName)
+	at := lastOutcome(h)
+	shown := ap.Status.LastNotificationTime
 	switch {
-	case !seen:
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, reasonNoDeliveries, "no notification has been sent to this provider since the controller started"
+	case !seen || at.IsZero():
+		if c := meta.FindStatusCondition(ap.Status.Conditions, siskinv1.ConditionReady); c != nil && c.ObservedGeneration == ap.Generation {
+			return ctrl.Result{}, nil // reported already, by this replica before or by another
+		}
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, reasonNoDeliveries, "no notification to this provider has been delivered or given up since the controller started"
+	case shown != nil && at.Before(shown.Time):
+		return ctrl.Result{}, nil // another replica has reported a later outcome
 	case h.Failing():
 		cond.Status, cond.Reason = metav1.ConditionFalse, reasonDeliveryFailed
 		cond.Message = fmt.Sprintf("%d notification(s) not delivered in a row: %s", h.ConsecutiveFailures, h.LastError)
 	default:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, reasonDelivered, "the last notification was delivered"
+	}
+	if !at.IsZero() {
+		ap.Status.LastNotificationTime = &metav1.MicroTime{Time: at}
 	}
 	meta.SetStatusCondition(&ap.Status.Conditions, cond)
 	ap.Status.ObservedGeneration = ap.Generation
@@ -71,10 +91,22 @@ func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, nil
 }
 
+// lastOutcome is when a notification to the provider was last delivered or given up, to the
+// microsecond (what status.lastNotificationTime keeps); zero when none was.
+func lastOutcome(h notify.Health) time.Time {
+	t := h.LastSuccess
+	if h.LastFailure.After(t) {
+		t = h.LastFailure
+	}
+	return t.Truncate(time.Microsecond)
+}
+
 // SetupWithManager registers the reconciler: it runs when an AlertProvider changes and when
-// its delivery health does.
+// this replica's deliveries to one change its health. It runs on every replica, leader or
+// not: a replica that sends notifications (a shard's owner) reports on them.
 func (r *AlertProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	b := ctrl.NewControllerManagedBy(mgr).For(&siskinv1.AlertProvider{})
+	b := ctrl.NewControllerManagedBy(mgr).For(&siskinv1.AlertProvider{}).
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)})
 	if r.Changes != nil {
 		b = b.WatchesRawSource(source.Channel(r.Changes, &handler.EnqueueRequestForObject{}))
 	}
