@@ -65,23 +65,38 @@ func (e *Env) StartController(ctx context.Context, o ControllerOptions) (*Contro
 // LogFile is the controller's log.
 func (c *Controller) LogFile() string { return c.opts.LogFile }
 
-// Start (re)starts a stopped controller and waits until it is ready.
+// errPortTaken is why a start failed when another process took a port picked for the
+// controller between the pick and the controller's listen.
+var errPortTaken = errors.New("a port picked for the controller was taken before it listened")
+
+// startAttempts bounds the starts Start makes when a picked port is taken meanwhile.
+const startAttempts = 3
+
+// Start (re)starts a stopped controller and waits until it is ready. A port taken between its
+// pick and the controller's listen (the scenarios start controllers in parallel) is not the
+// controller's failure: Start picks new ports and starts it again.
 func (c *Controller) Start(ctx context.Context) error {
+	var err error
+	for range startAttempts {
+		if err = c.start(ctx); !errors.Is(err, errPortTaken) {
+			return err
+		}
+	}
+	return err
+}
+
+func (c *Controller) start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.cmd != nil && !c.exited() {
 		c.mu.Unlock()
 		return errors.New("controller is already running")
 	}
-	metrics, err := freeAddr(ctx)
+	addrs, err := freeAddrs(ctx, 2)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
-	probe, err := freeAddr(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
+	metrics, probe := addrs[0], addrs[1]
 	log, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.mu.Unlock()
@@ -140,7 +155,11 @@ func (c *Controller) waitReady(ctx context.Context, done chan struct{}, probe st
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("controller exited before it was ready (%w); log tail:\n%s", c.exitError(), c.LogTail(30))
+			tail := c.LogTail(30)
+			if strings.Contains(tail, "bind: address already in use") {
+				return fmt.Errorf("%w; log tail:\n%s", errPortTaken, tail)
+			}
+			return fmt.Errorf("controller exited before it was ready (%w); log tail:\n%s", c.exitError(), tail)
 		case <-ctx.Done():
 			return fmt.Errorf("controller not ready: %w; log tail:\n%s", ctx.Err(), c.LogTail(30))
 		case <-time.After(200 * time.Millisecond):
@@ -235,12 +254,17 @@ func tail(path string, n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(ctx context.Context) (string, error) {
-	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a free port: %w", err)
+// freeAddrs returns n distinct loopback addresses with ports that were free a moment ago: each
+// port is held until all are picked, so that no two are the same.
+func freeAddrs(ctx context.Context, n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		defer func() { _ = l.Close() }()
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	defer func() { _ = l.Close() }()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+	return addrs, nil
 }
