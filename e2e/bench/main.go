@@ -87,7 +87,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.stateDir, "state-dir", ".state/bench", "state directory of the local environment")
 	fs.StringVar(&c.siskin, "siskin", "bin/siskin", "controller binary (make build)")
 	fs.StringVar(&c.localenv, "localenv", "bin/localenv", "local environment binary (make localenv)")
-	fs.BoolVar(&c.keep, "keep", false, "leave the local environment running at the end if the bench started it")
+	fs.BoolVar(&c.keep, "keep", false, "leave the local environment running at the end if the bench started it, and, when controllers are compared, each one's fleet in place after its run")
 	fs.StringVar(&c.provider, "provider", "istio", "router provider of the Canaries: istio (stepWeight) or kubernetes (iterations)")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "analysis interval (10s is the minimum)")
 	stepWeight := fs.Int("step-weight", 25, "istio: stepWeight; promotion follows the step that reaches 100")

@@ -175,6 +175,9 @@ func samplePeer(px *apiProxy, p *process) peerSample {
 // controller's requests counted at its API proxy. It returns what it measured so far even when
 // a later step fails; a step that runs out of the budget ends the run with a note of how far
 // it got.
+// cleanupTimeout bounds the wait for a controller's fleet to be removed after its run.
+const cleanupTimeout = 10 * time.Minute
+
 func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster, d *driver, n int, runID string) (*PeerResult, error) {
 	ns := fmt.Sprintf("bench-%d-%s-%s", n, d.name, runID)
 	res := &PeerResult{Controller: d.name, N: n, Namespace: ns, Stage: "setup"}
@@ -235,6 +238,19 @@ func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster
 		return nil, err
 	}
 	defer p.stop()
+	if !cfg.keep {
+		// The next controller measured starts on a cluster without this one's fleet. The
+		// controller still runs while its fleet goes, so that its finalizers run.
+		defer func() {
+			t0 := time.Now()
+			if err := cl.deleteNamespace(ctx, ns, cleanupTimeout); err != nil {
+				logf("N=%d %s: removing the fleet: %v", n, d.name, err)
+				res.Notes = append(res.Notes, fmt.Sprintf("the fleet was not removed before the next run: %v", err))
+				return
+			}
+			logf("N=%d %s: fleet removed in %s", n, d.name, time.Since(t0).Round(time.Second))
+		}()
+	}
 	defer func() {
 		if st, err := readProc(p.pid()); err == nil {
 			res.PeakRSSMB = max(res.PeakRSSMB, mb(st.hwmKB))
