@@ -75,8 +75,9 @@ type AlertProviderStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// LastNotificationTime is when the notification that the Ready condition reports on was
-	// delivered or given up. With several replicas sending (sharding), each reports only an
-	// outcome newer than this, so the condition shows the fleet's latest.
+	// delivered or given up (while Ready is Unknown after a spec change: the last one before).
+	// With several replicas sending (sharding), each reports only an outcome newer than this,
+	// so the condition shows the fleet's latest.
 	// +optional
 	LastNotificationTime *metav1.MicroTime `json:"lastNotificationTime,omitempty"`
 }

@@ -47,8 +47,9 @@ type AlertProviderReconciler struct {
 //
 // Every replica runs it and knows only the notifications it sent itself: with sharding, each
 // replica notifies for its own shard. A replica therefore writes only an outcome at least as
-// recent as the one the status shows (status.lastNotificationTime), and one that sent nothing
-// writes only when the status says nothing about the current generation. Two replicas with
+// recent as the one the status shows (status.lastNotificationTime), and one with nothing newer
+// writes only when the status says nothing about the current generation: Unknown, since an
+// outcome from before a spec change says nothing about the provider as it is now. Two replicas with
 // different outcomes so agree on the latest, instead of overwriting each other at every
 // write the other's watch event brings back.
 func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -58,24 +59,30 @@ func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	before := ap.Status.DeepCopy()
 	cond := metav1.Condition{Type: siskinv1.ConditionReady, ObservedGeneration: ap.Generation}
-	h, seen := r.Health.Health(req.NamespacedName)
+	h, _ := r.Health.Health(req.NamespacedName)
 	at := lastOutcome(h)
 	shown := ap.Status.LastNotificationTime
+	current := meta.FindStatusCondition(ap.Status.Conditions, siskinv1.ConditionReady)
+	// newer: this replica knows an outcome the status does not show yet.
+	newer := !at.IsZero() && (shown == nil || at.After(shown.Time))
 	switch {
-	case !seen || at.IsZero():
-		if c := meta.FindStatusCondition(ap.Status.Conditions, siskinv1.ConditionReady); c != nil && c.ObservedGeneration == ap.Generation {
-			return ctrl.Result{}, nil // reported already, by this replica before or by another
-		}
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, reasonNoDeliveries, "no notification to this provider has been delivered or given up since the controller started"
-	case shown != nil && at.Before(shown.Time):
-		return ctrl.Result{}, nil // another replica has reported a later outcome
-	case h.Failing():
+	case newer && h.Failing():
 		cond.Status, cond.Reason = metav1.ConditionFalse, reasonDeliveryFailed
 		cond.Message = fmt.Sprintf("%d notification(s) not delivered in a row: %s", h.ConsecutiveFailures, h.LastError)
-	default:
+	case newer:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, reasonDelivered, "the last notification was delivered"
+	case current != nil && current.ObservedGeneration == ap.Generation:
+		// The condition of this generation stands: this replica's outcome is shown already,
+		// or another replica's later one is.
+		return ctrl.Result{}, nil
+	case shown == nil:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, reasonNoDeliveries, "no notification to this provider has been delivered or given up yet"
+	default:
+		// The spec changed since the outcome shown: it was about the provider as it was.
+		cond.Status, cond.Reason = metav1.ConditionUnknown, reasonNoDeliveries
+		cond.Message = fmt.Sprintf("no notification has been delivered or given up since the spec changed (generation %d); lastNotificationTime is the last one before", ap.Generation)
 	}
-	if !at.IsZero() {
+	if newer {
 		ap.Status.LastNotificationTime = &metav1.MicroTime{Time: at}
 	}
 	meta.SetStatusCondition(&ap.Status.Conditions, cond)

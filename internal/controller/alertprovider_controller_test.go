@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,35 @@ func TestAlertProviderReplicasAgreeOnTheLatestOutcome(t *testing.T) {
 	cond = meta.FindStatusCondition(read().Status.Conditions, siskinv1.ConditionReady)
 	if cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Fatalf("Ready = %+v after replica a's later delivery, want True", cond)
+	}
+
+	// The spec changes: the delivery shown was to the provider as it was. Whichever replica
+	// reconciles, the condition of the new generation is Unknown until a newer outcome, which
+	// any replica then reports.
+	got = read()
+	delivered := got.Status.LastNotificationTime
+	got.Spec.Address = "http://127.0.0.1:2/hook"
+	if err := k8sClient.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*AlertProviderReconciler{a, b, c, a} {
+		reconcile(r)
+	}
+	got = read()
+	cond = meta.FindStatusCondition(got.Status.Conditions, siskinv1.ConditionReady)
+	if cond == nil || cond.Status != metav1.ConditionUnknown || cond.ObservedGeneration != got.Generation ||
+		!strings.Contains(cond.Message, "since the spec changed") {
+		t.Fatalf("Ready = %+v after the spec changed (generation %d), want Unknown since the spec changed", cond, got.Generation)
+	}
+	if lt := got.Status.LastNotificationTime; lt == nil || !lt.Equal(delivered) {
+		t.Errorf("lastNotificationTime = %v after the spec changed, want the last delivery before (%v)", lt, delivered)
+	}
+	c.Health = healthMap{key: {Type: "slack", Delivered: 1, LastSuccess: t0.Add(90 * time.Second)}}
+	reconcile(a)
+	reconcile(c)
+	reconcile(b)
+	cond = meta.FindStatusCondition(read().Status.Conditions, siskinv1.ConditionReady)
+	if cond == nil || cond.Status != metav1.ConditionTrue || cond.ObservedGeneration != got.Generation {
+		t.Fatalf("Ready = %+v after replica c delivered with the new spec, want True", cond)
 	}
 }
