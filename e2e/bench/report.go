@@ -131,16 +131,18 @@ type Fleet struct {
 	WritesPerRollout           float64            `json:"writesPerRollout"`
 	// WritesPerStep is measured between the last rollout start and the first promotion, where
 	// only analysis steps happen; WritesPerStepAll divides every write of the change by its steps.
-	WritesPerStep             float64 `json:"writesPerStep"`
-	SteadyReconcilesPerStep   float64 `json:"steadyReconcilesPerStep"`
-	SteadyWindowSeconds       float64 `json:"steadyWindowSeconds"`
-	WritesPerStepAll          float64 `json:"writesPerStepAll"`
-	LatenessStatusSeconds     dist    `json:"latenessStatusSeconds"`
-	LatenessWatchSeconds      dist    `json:"latenessWatchSeconds"`
-	CPUSecondsPerMinute       float64 `json:"cpuSecondsPerMinute"`
-	Reconciles                float64 `json:"reconciles"`
-	ReconcilesPerStep         float64 `json:"reconcilesPerStep"`
-	MeanReconcileMilliseconds float64 `json:"meanReconcileMilliseconds"`
+	WritesPerStep           float64 `json:"writesPerStep"`
+	SteadyReconcilesPerStep float64 `json:"steadyReconcilesPerStep"`
+	SteadyWindowSeconds     float64 `json:"steadyWindowSeconds"`
+	WritesPerStepAll        float64 `json:"writesPerStepAll"`
+	LatenessStatusSeconds   dist    `json:"latenessStatusSeconds"`
+	LatenessWatchSeconds    dist    `json:"latenessWatchSeconds"`
+	// LatenessOverTime is LatenessWatchSeconds by window of the change (latenessWindow).
+	LatenessOverTime          []LatenessWindow `json:"latenessOverTime,omitempty"`
+	CPUSecondsPerMinute       float64          `json:"cpuSecondsPerMinute"`
+	Reconciles                float64          `json:"reconciles"`
+	ReconcilesPerStep         float64          `json:"reconcilesPerStep"`
+	MeanReconcileMilliseconds float64          `json:"meanReconcileMilliseconds"`
 	// ReconcileP50Milliseconds and ReconcileP99Milliseconds come from the controller's
 	// reconcile-time histogram (interpolated inside its buckets).
 	ReconcileP50Milliseconds  float64 `json:"reconcileP50Milliseconds"`

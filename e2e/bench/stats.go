@@ -95,6 +95,65 @@ func lateness(hist map[string][]observation, from, to time.Time, interval time.D
 	return byStatus, byWatch
 }
 
+// latenessWindow is the width of the windows of LatenessOverTime.
+const latenessWindow = 30 * time.Second
+
+// LatenessWindow is the step lateness (watch times) of the steps delivered in one window of a
+// fleet-wide change, with the rollouts in flight when the window began: where in the change
+// the late steps are, and how many rollouts shared the API server then.
+type LatenessWindow struct {
+	// FromSeconds is the window's start, in seconds after the first patch of the change.
+	FromSeconds float64 `json:"fromSeconds"`
+	InFlight    int     `json:"inFlight"`
+	Lateness    dist    `json:"lateness"`
+}
+
+// latenessOverTime splits the steps of lateness's byWatch into windows of width w from from
+// on, and counts the Canaries in a rollout (analysing, promoting or finalising) at the start
+// of each window. Windows without steps are kept, so the list is the change's timeline.
+func latenessOverTime(hist map[string][]observation, from, to time.Time, interval, w time.Duration) []LatenessWindow {
+	if w <= 0 || !to.After(from) {
+		return nil
+	}
+	n := int((to.Sub(from) + w - 1) / w)
+	samples := make([][]float64, n)
+	out := make([]LatenessWindow, n)
+	for i := range out {
+		out[i].FromSeconds = seconds(time.Duration(i) * w)
+	}
+	for _, h := range hist {
+		for _, s := range steps(h) {
+			if !s.ok || s.at.Before(from) || s.at.After(to) {
+				continue
+			}
+			i := min(int(s.at.Sub(from)/w), n-1)
+			samples[i] = append(samples[i], (s.at.Sub(s.prev.at) - interval).Seconds())
+		}
+		for i := range out {
+			at := from.Add(time.Duration(i) * w)
+			var last *observation
+			for j := range h {
+				if h[j].at.After(at) {
+					break
+				}
+				last = &h[j]
+			}
+			if last != nil && inRollout(last.phase) {
+				out[i].InFlight++
+			}
+		}
+	}
+	for i := range out {
+		out[i].Lateness = roundDist(summarise(samples[i]), 2)
+	}
+	return out
+}
+
+// inRollout reports whether a Canary in phase p has a rollout in flight.
+func inRollout(p siskinv1.CanaryPhase) bool {
+	return stepPhase(p) || p == siskinv1.PhaseFinalising
+}
+
 // countSteps counts the analysis steps the watch delivered in (from, to].
 func countSteps(hist map[string][]observation, from, to time.Time) int {
 	n := 0

@@ -231,3 +231,32 @@ func TestBucketQuantile(t *testing.T) {
 		t.Errorf("quantile of nothing = %v, want 0", got)
 	}
 }
+
+func TestLatenessOverTimeFindsTheLateWindow(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	// a's steps are late at the start of the change (1 s, 3 s); b starts at 40 s and is on time.
+	a := rollout(t0.Add(time.Second), 10*time.Second, []time.Duration{time.Second, 3 * time.Second, 0, 0})
+	b := rollout(t0.Add(40*time.Second), 10*time.Second, []time.Duration{0, 0, 0, 0})
+	hist := map[string][]observation{"a": a, "b": b}
+	got := latenessOverTime(hist, t0, t0.Add(100*time.Second), 10*time.Second, 30*time.Second)
+	if len(got) != 4 {
+		t.Fatalf("windows = %d, want 4 of 30 s over 100 s: %+v", len(got), got)
+	}
+	if w := got[0]; w.Lateness.N != 2 || w.Lateness.Max != 3 || w.InFlight != 0 {
+		t.Errorf("first window = %+v, want a's two late steps (1 s, 3 s) and nothing in flight at its start", w)
+	}
+	if w := got[1]; w.InFlight != 1 || w.Lateness.Max != 0 {
+		t.Errorf("second window = %+v, want a in flight and no late step", w)
+	}
+	if w := got[2]; w.InFlight != 1 {
+		t.Errorf("third window = %+v, want b alone in flight at 60 s (a succeeded at 46 s)", w)
+	}
+	var steps int
+	for _, w := range got {
+		steps += w.Lateness.N
+	}
+	_, byWatch := lateness(hist, t0, t0.Add(100*time.Second), 10*time.Second)
+	if steps != len(byWatch) {
+		t.Errorf("the windows hold %d steps, lateness counts %d", steps, len(byWatch))
+	}
+}
