@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/siskin-dev/siskin/e2e/freeport"
 	"github.com/siskin-dev/siskin/e2e/localenv/envfile"
 )
 
@@ -58,7 +58,7 @@ type controller struct {
 // startController starts bin/siskin on the namespace with its metrics and probes on free
 // loopback ports; extra flags are appended.
 func startController(ctx context.Context, cfg *config, feats features, env *envfile.Env, ns, label string, extra ...string) (*controller, error) {
-	ports, err := freePorts(ctx, 3)
+	ports, err := freeport.Ports(ctx, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -375,23 +375,4 @@ func parseStatusKB(status, key string) int64 {
 		}
 	}
 	return 0
-}
-
-func freePorts(ctx context.Context, n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
 }

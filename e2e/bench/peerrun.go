@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/siskin-dev/siskin/e2e/freeport"
 	"github.com/siskin-dev/siskin/e2e/localenv/envfile"
 )
 
@@ -225,7 +226,7 @@ func runPeerSize(ctx context.Context, cfg *config, env *envfile.Env, cl *cluster
 	if err := px.writeKubeconfig(kubeconfig); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(ctx, 2)
+	ports, err := freeport.Ports(ctx, 2)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/siskin-dev/siskin/e2e/freeport"
 )
 
 // ControllerOptions configure a Siskin controller process.
@@ -91,12 +92,12 @@ func (c *Controller) start(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("controller is already running")
 	}
-	addrs, err := freeAddrs(ctx, 2)
+	ports, err := freeport.Ports(ctx, 2)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
-	metrics, probe := addrs[0], addrs[1]
+	metrics, probe := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
 	log, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.mu.Unlock()
@@ -252,19 +253,4 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// freeAddrs returns n distinct loopback addresses with ports that were free a moment ago: each
-// port is held until all are picked, so that no two are the same.
-func freeAddrs(ctx context.Context, n int) ([]string, error) {
-	addrs := make([]string, 0, n)
-	for range n {
-		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer func() { _ = l.Close() }()
-		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	}
-	return addrs, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -132,27 +131,6 @@ func alive(pid int, path string) bool {
 	}
 	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
 	return argv0 == path
-}
-
-// freePorts reserves n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	var lc net.ListenConfig
-	for range n {
-		l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // healthClient probes health endpoints; kube-controller-manager and kube-scheduler serve

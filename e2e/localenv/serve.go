@@ -30,6 +30,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/siskin-dev/siskin/e2e/dataplane"
+	"github.com/siskin-dev/siskin/e2e/freeport"
 	"github.com/siskin-dev/siskin/e2e/localenv/envfile"
 	"github.com/siskin-dev/siskin/e2e/localenv/podnet"
 	"github.com/siskin-dev/siskin/e2e/slacksink"
@@ -167,7 +168,7 @@ func (s *supervisor) prepare() error {
 		}
 	}
 	names := []string{"etcd", "etcd-peer", "apiserver", "kcm", "scheduler", "kwok", "prometheus", "dataplane", "slack", "localenv", "loadtester"}
-	ports, err := freePorts(len(names))
+	ports, err := freeport.Ports(context.Background(), len(names))
 	if err != nil {
 		return err
 	}
