@@ -99,6 +99,14 @@ func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time) (ro
 	return max(0, a.currentLocked()-before)
 }
 
+// measuredAlready reports whether the step of Canary key due at due was measured.
+func (a *rolloutAdmission) measuredAlready(key client.ObjectKey, due time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev, ok := a.measured[key]
+	return ok && prev.Equal(due)
+}
+
 // forget drops what is kept of a Canary whose rollout ended or that was deleted.
 func (a *rolloutAdmission) forget(key client.ObjectKey) {
 	if !a.enabled() {

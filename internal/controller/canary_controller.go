@@ -165,6 +165,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if r.shardLost(ctx, obj) {
 		return ctrl.Result{}, nil
 	}
+	writeStart := r.now()
 	if perr := r.patchStatus(ctx, obj, before); perr != nil {
 		if apierrors.IsNotFound(perr) {
 			return ctrl.Result{}, nil // the Canary is gone: nothing to converge
@@ -181,6 +182,10 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			result, err = r.actFailed(ctx, obj, aerr)
 		}
 	}
+	if err == nil {
+		// A round that failed did not serve its step; the round that does measures it.
+		r.measureStep(ctx, req.NamespacedName, rd.step, r.now().Sub(writeStart))
+	}
 	r.announce(ctx, obj, rd.events)
 	r.Metrics.RecordStatus(obj)
 	r.recordRollout(obj, before.Phase)
@@ -196,6 +201,9 @@ type round struct {
 	events  []canary.Event
 	requeue time.Duration
 	err     error
+	// step is the analysis step due when the round started, measured once the round has
+	// written (zero when none was due).
+	step stepDue
 }
 
 // reconcile computes the next status of a Canary that is not being deleted, and the actions and
@@ -222,18 +230,20 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 	if rd, done := r.adopt(ctx, obj); done {
 		return rd
 	}
-	// Measured on a valid spec only: the step's due time is read from it.
-	r.measureStep(ctx, obj)
+	// Read on a valid spec only: the step's due time is read from it.
+	step := r.dueStep(obj)
 	obs, configs, err := r.observe(ctx, obj)
 	if err != nil {
-		return r.failRound(obj, err)
+		rd := r.failRound(obj, err)
+		rd.step = step
+		return rd
 	}
 	needs := canary.NeedsFor(obj, obs)
 	if pending := r.gather(ctx, obj, &obs, needs); pending > 0 {
 		// The step's webhooks and queries still run off this worker; their end brings the
 		// Canary back. The requeue is a safety net.
 		log.V(1).Info("analysis step still gathering, looking again when it ends")
-		return round{requeue: pending}
+		return round{requeue: pending, step: step}
 	}
 
 	if obs.Checks != nil {
@@ -248,7 +258,7 @@ func (r *CanaryReconciler) reconcile(ctx context.Context, obj *siskinv1.Canary) 
 	if d.RequeueAfter > 0 {
 		log.V(1).Info("next round scheduled", "phase", obj.Status.Phase, "weight", obj.Status.CanaryWeight, "requeueAfter", d.RequeueAfter.String())
 	}
-	return round{planned: true, obs: obs, actions: d.Actions, events: d.Events, requeue: d.RequeueAfter}
+	return round{planned: true, obs: obs, actions: d.Actions, events: d.Events, requeue: d.RequeueAfter, step: step}
 }
 
 // actFailed handles an action that failed after the round's status was written. The status

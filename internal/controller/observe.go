@@ -148,19 +148,38 @@ func (r *CanaryReconciler) rolloutLimit() (limit int, adaptive bool) {
 	return limit, false
 }
 
-// measureStep feeds the adaptive limit with the lateness of a due analysis step of a rollout
-// in flight, once per step, and wakes queued revisions when the limit rose.
-func (r *CanaryReconciler) measureStep(ctx context.Context, c *siskinv1.Canary) {
+// stepDue is an analysis step of a rollout in flight that was due when a round started. It
+// is measured once the round has written (measureStep), so that its lateness includes the
+// time the API server took to take the round's writes, and not only how long the Canary
+// waited for a worker: under load the writes are most of it.
+type stepDue struct {
+	due, roundStart time.Time
+}
+
+// dueStep returns the step of a rollout in flight that is due at the start of this round; its
+// due time is read from the Canary's last step and interval. The zero stepDue means none.
+func (r *CanaryReconciler) dueStep(c *siskinv1.Canary) stepDue {
 	if !r.admission.enabled() || !activePhases[c.Status.Phase] {
-		return
+		return stepDue{}
 	}
 	due := canary.ProgressOf(c, canary.Provider(&c.Spec, r.DefaultProvider)).NextStep
 	now := r.now()
 	if due.IsZero() || now.Before(due) {
+		return stepDue{}
+	}
+	return stepDue{due: due, roundStart: now}
+}
+
+// measureStep feeds the adaptive limit with the lateness of a due step, once per step: how late
+// the round that served it started, plus how long that round's writes (its status and its
+// actions) took. It wakes queued revisions when the limit rose.
+func (r *CanaryReconciler) measureStep(ctx context.Context, key client.ObjectKey, s stepDue, writing time.Duration) {
+	if s.due.IsZero() || r.admission.measuredAlready(key, s.due) {
 		return
 	}
-	rose := r.admission.observe(client.ObjectKeyFromObject(c), due, now)
-	r.Metrics.RecordStepLateness(now.Sub(due))
+	late := s.roundStart.Sub(s.due) + writing
+	rose := r.admission.observe(key, s.due, s.due.Add(late))
+	r.Metrics.RecordStepLateness(late)
 	limit, _ := r.rolloutLimit()
 	r.Metrics.RecordAdmissionLimit(limit)
 	r.wakeQueued(ctx, rose)
