@@ -195,6 +195,8 @@ type sample struct {
 	queueSeconds float64
 	queued       float64
 	heapBytes    float64
+	// admissionLimit is siskin_rollout_admission_limit: 0 until a step was measured.
+	admissionLimit float64
 	// reconcileBuckets is the cumulative histogram of reconcile times: upper bound -> count.
 	reconcileBuckets map[float64]float64
 	// cpu is user+system CPU seconds from /proc/<pid>/stat.
@@ -239,6 +241,7 @@ func (c *controller) sample(ctx context.Context) (sample, error) {
 	s.queueSeconds = fams.sum("workqueue_queue_duration_seconds_sum")
 	s.queued = fams.sum("workqueue_queue_duration_seconds_count")
 	s.heapBytes = fams.sum("go_memstats_heap_inuse_bytes")
+	s.admissionLimit = fams.sum("siskin_rollout_admission_limit")
 	s.reconcileBuckets = map[float64]float64{}
 	for _, m := range fams["controller_runtime_reconcile_time_seconds_bucket"] {
 		if le, err := strconv.ParseFloat(m.labels["le"], 64); err == nil {

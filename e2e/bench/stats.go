@@ -106,6 +106,9 @@ type LatenessWindow struct {
 	FromSeconds float64 `json:"fromSeconds"`
 	InFlight    int     `json:"inFlight"`
 	Lateness    dist    `json:"lateness"`
+	// AdmissionLimit is the highest adaptive limit of rollouts in flight the controller
+	// reported in the window (siskin_rollout_admission_limit, sampled every 2 s; 0: none).
+	AdmissionLimit float64 `json:"admissionLimit,omitempty"`
 }
 
 // latenessOverTime splits the steps of lateness's byWatch into windows of width w from from
@@ -147,6 +150,18 @@ func latenessOverTime(hist map[string][]observation, from, to time.Time, interva
 		out[i].Lateness = roundDist(summarise(samples[i]), 2)
 	}
 	return out
+}
+
+// withAdmissionLimit sets each window's AdmissionLimit from the controller's samples.
+func withAdmissionLimit(windows []LatenessWindow, samples []sample, from time.Time, w time.Duration) {
+	for _, s := range samples {
+		if s.at.Before(from) || w <= 0 {
+			continue
+		}
+		if i := int(s.at.Sub(from) / w); i < len(windows) {
+			windows[i].AdmissionLimit = max(windows[i].AdmissionLimit, s.admissionLimit)
+		}
+	}
 }
 
 // inRollout reports whether a Canary in phase p has a rollout in flight.

@@ -260,3 +260,22 @@ func TestLatenessOverTimeFindsTheLateWindow(t *testing.T) {
 		t.Errorf("the windows hold %d steps, lateness counts %d", steps, len(byWatch))
 	}
 }
+
+func TestWithAdmissionLimitKeepsEachWindowsHighest(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	windows := make([]LatenessWindow, 3)
+	samples := []sample{
+		{at: t0.Add(-time.Second), admissionLimit: 500}, // before the change: not counted
+		{at: t0.Add(2 * time.Second), admissionLimit: 100},
+		{at: t0.Add(20 * time.Second), admissionLimit: 140},
+		{at: t0.Add(32 * time.Second), admissionLimit: 105},
+		{at: t0.Add(200 * time.Second), admissionLimit: 90}, // after the last window
+	}
+	withAdmissionLimit(windows, samples, t0, 30*time.Second)
+	want := []float64{140, 105, 0}
+	for i, w := range windows {
+		if w.AdmissionLimit != want[i] {
+			t.Errorf("window %d: admission limit %v, want %v", i, w.AdmissionLimit, want[i])
+		}
+	}
+}
