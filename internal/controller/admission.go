@@ -49,6 +49,10 @@ type rolloutAdmission struct {
 	// measured is the due time of the step last measured per Canary, so that the rounds of
 	// one step (a cache wait, gathering) count it once.
 	measured map[client.ObjectKey]time.Time
+	// waiting is, per Canary, the first round of a due step that did not take it (the
+	// canary's pods not ready, its route not confirmed, its checks still gathering): the step
+	// is measured when a round takes it, from how late that first round started.
+	waiting map[client.ObjectKey]stepDue
 }
 
 // enabled reports whether the limit applies.
@@ -84,6 +88,7 @@ func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time) (ro
 		return 0
 	}
 	a.measured[key] = due
+	delete(a.waiting, key)
 	before := a.currentLocked()
 	if now.Sub(due) > a.target {
 		if now.Sub(a.lastDecrease) >= a.target {
@@ -107,6 +112,24 @@ func (a *rolloutAdmission) measuredAlready(key client.ObjectKey, due time.Time) 
 	return ok && prev.Equal(due)
 }
 
+// firstRound returns the first round of step s of Canary key: the round that found it due
+// and did not take it, if one did, else s itself. The first round that did not take a step
+// is kept for when one does.
+func (a *rolloutAdmission) firstRound(key client.ObjectKey, s stepDue, taken bool) stepDue {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w, ok := a.waiting[key]; ok && w.due.Equal(s.due) {
+		return w
+	}
+	if !taken {
+		if a.waiting == nil {
+			a.waiting = map[client.ObjectKey]stepDue{}
+		}
+		a.waiting[key] = s
+	}
+	return s
+}
+
 // forget drops what is kept of a Canary whose rollout ended or that was deleted.
 func (a *rolloutAdmission) forget(key client.ObjectKey) {
 	if !a.enabled() {
@@ -115,4 +138,5 @@ func (a *rolloutAdmission) forget(key client.ObjectKey) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.measured, key)
+	delete(a.waiting, key)
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func TestMeasureStepReadsTheDueTimeFromTheCanary(t *testing.T) {
 	ctx := context.Background()
 	key := client.ObjectKeyFromObject(c)
 	// measure is a round that starts now and whose writes take writing.
-	measure := func(writing time.Duration) { r.measureStep(ctx, key, r.dueStep(c), writing) }
+	measure := func(writing time.Duration) { r.measureStep(ctx, key, r.dueStep(c), true, writing) }
 
 	// At rest: nothing is measured.
 	c.Status.Phase = siskinv1.PhaseSucceeded
@@ -203,9 +204,62 @@ func TestMeasureStepCountsTheRoundsWrites(t *testing.T) {
 	if step.due.IsZero() {
 		t.Fatal("the step is not due")
 	}
-	r.measureStep(context.Background(), client.ObjectKeyFromObject(c), step, 3*time.Second)
+	r.measureStep(context.Background(), client.ObjectKeyFromObject(c), step, true, 3*time.Second)
 	if got, want := r.admission.current(), admissionStart*3/4; got != want {
 		t.Errorf("after a step whose writes took 3 s the limit is %d, want %d (lowered)", got, want)
+	}
+}
+
+// TestMeasureStepWhenARoundTakesIt: a round that finds a step due but does not take it (the
+// canary's pods not ready yet) does not count it as served; the round that takes it does,
+// late by how late the first round started plus its own writes, and not by the time the step
+// waited on the application between them.
+func TestMeasureStepWhenARoundTakesIt(t *testing.T) {
+	r, reg, now := stepReconciler(t)
+	ctx := context.Background()
+	// round runs a round at the current clock that ends with status next and writes that take
+	// writing, as Reconcile measures it.
+	round := func(c *siskinv1.Canary, next siskinv1.CanaryStatus, writing time.Duration) {
+		step := r.dueStep(c)
+		c.Status = next
+		r.measureStep(ctx, client.ObjectKeyFromObject(c), step, r.stepTaken(c, step), writing)
+	}
+	at := func(d time.Duration) { r.Now = func() time.Time { return now.Add(d) } }
+	progressing := func(weight int32, last time.Time) siskinv1.CanaryStatus {
+		return siskinv1.CanaryStatus{Phase: siskinv1.PhaseProgressing, CanaryWeight: weight, LastStepTime: &metav1.Time{Time: last}}
+	}
+
+	// Due half a second before the first round, which waits for the canary's pods; they are
+	// ready 20 s later, and that round takes the step with writes of 0.2 s.
+	c := stepCanary(&siskinv1.CanaryAnalysis{Interval: "10s", StepWeight: 25, Threshold: 2})
+	c.Status = progressing(0, now.Add(-10*time.Second-500*time.Millisecond))
+	round(c, c.Status, 0)
+	if got := r.admission.current(); got != admissionStart {
+		t.Fatalf("a round that did not take the step moved the limit to %d, want %d", got, admissionStart)
+	}
+	if got := histogramSum(t, reg, "siskin_step_lateness_seconds"); got != 0 {
+		t.Fatalf("a round that did not take the step recorded %v s of lateness", got)
+	}
+	at(20 * time.Second)
+	round(c, c.Status, 0) // still waiting
+	round(c, progressing(25, now.Add(20*time.Second)), 200*time.Millisecond)
+	if got := r.admission.current(); got != admissionStart {
+		t.Errorf("after the step was taken on time the limit is %d, want %d (not lowered: the limit rises above its start only with twice as many rollouts measured)", got, admissionStart)
+	}
+	if got := histogramSum(t, reg, "siskin_step_lateness_seconds"); math.Abs(got-0.7) > 1e-9 {
+		t.Errorf("recorded lateness %v s, want 0.7 (0.5 s to the first round, 0.2 s of writes)", got)
+	}
+
+	// Another Canary: its first round started 3 s after the step was due; the step is taken
+	// later, quickly. It was 3 s late, and the limit falls.
+	d := stepCanary(&siskinv1.CanaryAnalysis{Interval: "10s", StepWeight: 25, Threshold: 2})
+	d.Name = "other"
+	d.Status = progressing(50, now.Add(7*time.Second))
+	round(d, d.Status, 0)
+	at(30 * time.Second)
+	round(d, siskinv1.CanaryStatus{Phase: siskinv1.PhasePromoting, CanaryWeight: 100}, 100*time.Millisecond)
+	if got, want := r.admission.current(), admissionStart*3/4; got != want {
+		t.Errorf("after a step whose first round was 3 s late the limit is %d, want %d", got, want)
 	}
 }
 

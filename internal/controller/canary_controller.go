@@ -183,8 +183,8 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 	}
 	if err == nil {
-		// A round that failed did not serve its step; the round that does measures it.
-		r.measureStep(ctx, req.NamespacedName, rd.step, r.now().Sub(writeStart))
+		// A round that failed did not serve its step; the round that takes it measures it.
+		r.measureStep(ctx, req.NamespacedName, rd.step, r.stepTaken(obj, rd.step), r.now().Sub(writeStart))
 	}
 	r.announce(ctx, obj, rd.events)
 	r.Metrics.RecordStatus(obj)

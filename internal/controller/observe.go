@@ -149,9 +149,9 @@ func (r *CanaryReconciler) rolloutLimit() (limit int, adaptive bool) {
 }
 
 // stepDue is an analysis step of a rollout in flight that was due when a round started. It
-// is measured once the round has written (measureStep), so that its lateness includes the
-// time the API server took to take the round's writes, and not only how long the Canary
-// waited for a worker: under load the writes are most of it.
+// is measured once a round has taken it and written (measureStep), so that its lateness
+// includes the time the API server took to take the round's writes, and not only how long the
+// Canary waited for a worker: under load the writes are most of it.
 type stepDue struct {
 	due, roundStart time.Time
 }
@@ -162,7 +162,7 @@ func (r *CanaryReconciler) dueStep(c *siskinv1.Canary) stepDue {
 	if !r.admission.enabled() || !activePhases[c.Status.Phase] {
 		return stepDue{}
 	}
-	due := canary.ProgressOf(c, canary.Provider(&c.Spec, r.DefaultProvider)).NextStep
+	due := r.nextStep(c)
 	now := r.now()
 	if due.IsZero() || now.Before(due) {
 		return stepDue{}
@@ -170,14 +170,33 @@ func (r *CanaryReconciler) dueStep(c *siskinv1.Canary) stepDue {
 	return stepDue{due: due, roundStart: now}
 }
 
-// measureStep feeds the adaptive limit with the lateness of a due step, once per step: how late
-// the round that served it started, plus how long that round's writes (its status and its
-// actions) took. It wakes queued revisions when the limit rose.
-func (r *CanaryReconciler) measureStep(ctx context.Context, key client.ObjectKey, s stepDue, writing time.Duration) {
+// nextStep is when the next analysis step of Canary c is due, by its status; zero when none is.
+func (r *CanaryReconciler) nextStep(c *siskinv1.Canary) time.Time {
+	return canary.ProgressOf(c, canary.Provider(&c.Spec, r.DefaultProvider)).NextStep
+}
+
+// stepTaken reports whether the round that wrote Canary c's status took step s: the status
+// no longer has it due (the next step is scheduled, or the analysis ended).
+func (r *CanaryReconciler) stepTaken(c *siskinv1.Canary, s stepDue) bool {
+	return !s.due.IsZero() && !r.nextStep(c).Equal(s.due)
+}
+
+// measureStep feeds the adaptive limit with the lateness of a due step, once per step, when a
+// round takes it: how late the first round that found it due started, plus how long the
+// writes (status and actions) of the round that took it took. The time between the two is
+// the step waiting on the application (its canary's pods not ready, its checks gathering, its
+// route not yet confirmed by the data plane): it is not the controller's, and a slow-starting
+// application must not lower the limit of the whole fleet; a round that waits does not count
+// the step as served either. It wakes queued revisions when the limit rose.
+func (r *CanaryReconciler) measureStep(ctx context.Context, key client.ObjectKey, s stepDue, taken bool, writing time.Duration) {
 	if s.due.IsZero() || r.admission.measuredAlready(key, s.due) {
 		return
 	}
-	late := s.roundStart.Sub(s.due) + writing
+	first := r.admission.firstRound(key, s, taken)
+	if !taken {
+		return
+	}
+	late := first.roundStart.Sub(s.due) + writing
 	rose := r.admission.observe(key, s.due, s.due.Add(late))
 	r.Metrics.RecordStepLateness(late)
 	limit, _ := r.rolloutLimit()
