@@ -28,8 +28,8 @@ func startPeerRecorder(ctx context.Context, cl *cluster, d *driver, ns string) (
 // weightLateness is, over every history, the lateness of each weight step by the watch's
 // arrival times: the gap between two consecutive increases of the canary weight within one
 // revision, less the interval. Only increases after t0 and up to end count.
-func weightLateness(hist map[string][]peerObs, t0, end time.Time, interval time.Duration) []float64 {
-	var out []float64
+func weightLateness(hist map[string][]peerObs, t0, end time.Time, interval time.Duration) []timedLateness {
+	var out []timedLateness
 	for _, h := range hist {
 		var prev peerObs
 		havePrev := false
@@ -47,10 +47,23 @@ func weightLateness(hist map[string][]peerObs, t0, end time.Time, interval time.
 				continue
 			}
 			if havePrev && !o.at.Before(t0) && !o.at.After(end) {
-				out = append(out, (o.at.Sub(prev.at) - interval).Seconds())
+				out = append(out, timedLateness{at: o.at, seconds: (o.at.Sub(prev.at) - interval).Seconds()})
 			}
 			prev, havePrev = o, true
 		}
 	}
 	return out
+}
+
+// peerInFlight counts the objects of hist with a rollout under way at at.
+func peerInFlight(hist map[string][]peerObs) func(at time.Time) int {
+	return func(at time.Time) int {
+		n := 0
+		for _, h := range hist {
+			if last, ok := lastAt(h, at); ok && last.state == stateActive {
+				n++
+			}
+		}
+		return n
+	}
 }

@@ -71,9 +71,12 @@ type PeerFleet struct {
 	WritesPerRollout           float64            `json:"writesPerRollout"`
 	// LatenessSeconds is each weight step's lateness: the gap between two consecutive increases
 	// of a canary's weight, by watch arrival times, less the interval.
-	LatenessSeconds     dist    `json:"latenessSeconds"`
-	CPUSecondsPerMinute float64 `json:"cpuSecondsPerMinute"`
-	PeakRSSMB           float64 `json:"peakRSSMB"`
+	LatenessSeconds dist `json:"latenessSeconds"`
+	// LatenessOverTime is LatenessSeconds by window of the change (latenessWindow), with the
+	// rollouts under way at each window's start.
+	LatenessOverTime    []LatenessWindow `json:"latenessOverTime,omitempty"`
+	CPUSecondsPerMinute float64          `json:"cpuSecondsPerMinute"`
+	PeakRSSMB           float64          `json:"peakRSSMB"`
 }
 
 // Comparison is what the bench writes as JSON with more than one controller.

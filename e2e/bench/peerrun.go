@@ -423,7 +423,10 @@ func peerFleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorde
 	f.FailedRequests = s1.api.failed - s0.api.failed
 	f.RequestsPerCanaryPerMinute = perCanaryPerMinute(s1.api.total()-s0.api.total(), n, window)
 	f.WritesPerRollout = round((s1.api.writes()-s0.api.writes())/float64(n), 2)
-	f.LatenessSeconds = roundDist(summarise(weightLateness(hist, t0, end, cfg.interval)), 3)
+	late := weightLateness(hist, t0, end, cfg.interval)
+	f.LatenessSeconds = roundDist(summarise(latenessSeconds(late)), 3)
+	f.LatenessOverTime = windowsOf(late, t0, end, latenessWindow, peerInFlight(hist))
+	logWindows(f.LatenessOverTime, false)
 	f.CPUSecondsPerMinute = round((s1.cpu-s0.cpu)/window.Minutes(), 2)
 	f.PeakRSSMB = mb(peak)
 	logf("  fleet-wide change done in %.1fs (ideal %.0fs, %.2fx), %d/%d promoted", f.DurationSeconds, f.IdealSeconds, f.RatioToIdeal, f.Promoted, n)

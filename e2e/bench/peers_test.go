@@ -239,15 +239,49 @@ func TestWeightLateness(t *testing.T) {
 		// Replaced after two weights by r3: the gap across revisions is no step.
 		"b": append(weighted("r2", "r1", t0, 10*s, 11*s)[:3], weighted("r3", "r1", t0.Add(25*s), 10*s, 10*s)...),
 	}
-	got := weightLateness(hist, t0, t0.Add(time.Hour), 10*time.Second)
+	got := latenessSeconds(weightLateness(hist, t0, t0.Add(time.Hour), 10*time.Second))
 	slices.Sort(got)
 	want := []float64{0, 0, 0.5, 1, 2}
 	if !slices.Equal(got, want) {
 		t.Errorf("lateness %v, want %v", got, want)
 	}
 	// Steps before t0 do not count.
-	if got := weightLateness(hist, t0.Add(36*s), t0.Add(time.Hour), 10*time.Second); !slices.Equal(got, []float64{0, 0}) {
+	if got := latenessSeconds(weightLateness(hist, t0.Add(36*s), t0.Add(time.Hour), 10*time.Second)); !slices.Equal(got, []float64{0, 0}) {
 		t.Errorf("lateness after 36 s: %v, want [0 0] (a's last gap and r3's)", got)
+	}
+}
+
+// A peer's steps split into windows of the change, with its rollouts under way at each
+// window's start, as Siskin's are.
+func TestPeerLatenessOverTime(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	s := time.Second
+	hist := map[string][]peerObs{
+		// Late early: steps at 12, 25 (late 3 s), 35 and 45 s; at rest from 55 s.
+		"a": weighted("r2", "r1", t0, 12*s, 13*s, 10*s, 10*s),
+		// Starts at 40 s, on time: steps at 50, 60, 70 and 80 s; at rest from 90 s.
+		"b": weighted("r2", "r1", t0.Add(40*s), 10*s, 10*s, 10*s, 10*s),
+	}
+	late := weightLateness(hist, t0, t0.Add(100*s), 10*s)
+	got := windowsOf(late, t0, t0.Add(100*s), 30*s, peerInFlight(hist))
+	if len(got) != 4 {
+		t.Fatalf("windows = %d, want 4 of 30 s over 100 s: %+v", len(got), got)
+	}
+	if w := got[0]; w.InFlight != 1 || w.Lateness.N != 1 || w.Lateness.Max != 3 {
+		t.Errorf("first window = %+v, want a under way and its late step (3 s)", w)
+	}
+	if w := got[1]; w.InFlight != 1 || w.Lateness.N != 2 || w.Lateness.Max != 0 {
+		t.Errorf("second window = %+v, want a under way at 30 s and its two steps on time (35, 45 s; b's first weight at 50 s has no step before it)", w)
+	}
+	if w := got[2]; w.InFlight != 1 || w.Lateness.N != 3 {
+		t.Errorf("third window = %+v, want b alone under way at 60 s and its steps at 60, 70 and 80 s", w)
+	}
+	var n int
+	for _, w := range got {
+		n += w.Lateness.N
+	}
+	if n != len(late) {
+		t.Errorf("the windows hold %d steps, weightLateness counts %d", n, len(late))
 	}
 }
 

@@ -407,12 +407,7 @@ func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder[ob
 	f.LatenessWatchSeconds = roundDist(summarise(byWatch), 3)
 	f.LatenessOverTime = latenessOverTime(hist, t0, end, cfg.interval, latenessWindow)
 	withAdmissionLimit(f.LatenessOverTime, samples, t0, latenessWindow)
-	for _, w := range f.LatenessOverTime {
-		if w.Lateness.N > 0 {
-			logf("    from %4.0fs: %4d in flight (admission limit up to %.0f), %4d steps, lateness p50 / p99 / max %.2f / %.2f / %.2f s",
-				w.FromSeconds, w.InFlight, w.AdmissionLimit, w.Lateness.N, w.Lateness.P50, w.Lateness.P99, w.Lateness.Max)
-		}
-	}
+	logWindows(f.LatenessOverTime, true)
 	f.CPUSecondsPerMinute = round((s1.cpu-s0.cpu)/window.Minutes(), 2)
 	f.ReconcileP50Milliseconds = round(bucketQuantile(0.5, s0.reconcileBuckets, s1.reconcileBuckets)*1000, 1)
 	f.ReconcileP99Milliseconds = round(bucketQuantile(0.99, s0.reconcileBuckets, s1.reconcileBuckets)*1000, 1)

@@ -111,45 +111,96 @@ type LatenessWindow struct {
 	AdmissionLimit float64 `json:"admissionLimit,omitempty"`
 }
 
-// latenessOverTime splits the steps of lateness's byWatch into windows of width w from from
-// on, and counts the Canaries in a rollout (analysing, promoting or finalising) at the start
-// of each window. Windows without steps are kept, so the list is the change's timeline.
-func latenessOverTime(hist map[string][]observation, from, to time.Time, interval, w time.Duration) []LatenessWindow {
+// timedLateness is a step's lateness in seconds, with when the watch delivered the step.
+type timedLateness struct {
+	at      time.Time
+	seconds float64
+}
+
+func latenessSeconds(steps []timedLateness) []float64 {
+	out := make([]float64, len(steps))
+	for i, s := range steps {
+		out[i] = s.seconds
+	}
+	return out
+}
+
+// windowsOf splits steps into windows of width w from from up to to, each with the rollouts
+// inFlight counts at its start. Windows without steps are kept, so the list is the change's
+// timeline; a step delivered after to counts in the last window.
+func windowsOf(steps []timedLateness, from, to time.Time, w time.Duration, inFlight func(at time.Time) int) []LatenessWindow {
 	if w <= 0 || !to.After(from) {
 		return nil
 	}
 	n := int((to.Sub(from) + w - 1) / w)
 	samples := make([][]float64, n)
+	for _, s := range steps {
+		if s.at.Before(from) {
+			continue
+		}
+		i := min(int(s.at.Sub(from)/w), n-1)
+		samples[i] = append(samples[i], s.seconds)
+	}
 	out := make([]LatenessWindow, n)
 	for i := range out {
 		out[i].FromSeconds = seconds(time.Duration(i) * w)
+		out[i].InFlight = inFlight(from.Add(time.Duration(i) * w))
+		out[i].Lateness = roundDist(summarise(samples[i]), 2)
 	}
+	return out
+}
+
+// lastAt is the last of the observations h (in arrival order) that arrived by at.
+func lastAt[O interface{ arrived() time.Time }](h []O, at time.Time) (O, bool) {
+	var last O
+	found := false
+	for _, o := range h {
+		if o.arrived().After(at) {
+			break
+		}
+		last, found = o, true
+	}
+	return last, found
+}
+
+// latenessOverTime splits the steps of lateness's byWatch into windows of width w from from
+// on, and counts the Canaries in a rollout (analysing, promoting or finalising) at the start
+// of each window.
+func latenessOverTime(hist map[string][]observation, from, to time.Time, interval, w time.Duration) []LatenessWindow {
+	var all []timedLateness
 	for _, h := range hist {
 		for _, s := range steps(h) {
 			if !s.ok || s.at.Before(from) || s.at.After(to) {
 				continue
 			}
-			i := min(int(s.at.Sub(from)/w), n-1)
-			samples[i] = append(samples[i], (s.at.Sub(s.prev.at) - interval).Seconds())
-		}
-		for i := range out {
-			at := from.Add(time.Duration(i) * w)
-			var last *observation
-			for j := range h {
-				if h[j].at.After(at) {
-					break
-				}
-				last = &h[j]
-			}
-			if last != nil && inRollout(last.phase) {
-				out[i].InFlight++
-			}
+			all = append(all, timedLateness{at: s.at, seconds: (s.at.Sub(s.prev.at) - interval).Seconds()})
 		}
 	}
-	for i := range out {
-		out[i].Lateness = roundDist(summarise(samples[i]), 2)
+	return windowsOf(all, from, to, w, func(at time.Time) int {
+		n := 0
+		for _, h := range hist {
+			if last, ok := lastAt(h, at); ok && inRollout(last.phase) {
+				n++
+			}
+		}
+		return n
+	})
+}
+
+// logWindows writes each window with steps to the log; limits says whether the windows carry
+// the admission limit (only Siskin reports one).
+func logWindows(windows []LatenessWindow, limits bool) {
+	for _, w := range windows {
+		if w.Lateness.N == 0 {
+			continue
+		}
+		limit := ""
+		if limits {
+			limit = fmt.Sprintf(" (admission limit up to %.0f)", w.AdmissionLimit)
+		}
+		logf("    from %4.0fs: %4d in flight%s, %4d steps, lateness p50 / p99 / max %.2f / %.2f / %.2f s",
+			w.FromSeconds, w.InFlight, limit, w.Lateness.N, w.Lateness.P50, w.Lateness.P99, w.Lateness.Max)
 	}
-	return out
 }
 
 // withAdmissionLimit sets each window's AdmissionLimit from the controller's samples.
