@@ -137,6 +137,9 @@ type Fleet struct {
 	WritesPerStepAll        float64 `json:"writesPerStepAll"`
 	LatenessStatusSeconds   dist    `json:"latenessStatusSeconds"`
 	LatenessWatchSeconds    dist    `json:"latenessWatchSeconds"`
+	// FirstSteps splits the lateness of the rollouts' first steps into the wait for the
+	// canary's pods and the time after them (nil when the target Deployments were not watched).
+	FirstSteps *FirstStepWaits `json:"firstSteps,omitempty"`
 	// LatenessOverTime is LatenessWatchSeconds by window of the change (latenessWindow).
 	LatenessOverTime          []LatenessWindow `json:"latenessOverTime,omitempty"`
 	CPUSecondsPerMinute       float64          `json:"cpuSecondsPerMinute"`
@@ -296,6 +299,13 @@ func printTable(w io.Writer, rep *Report) {
 			row{"  step lateness p50 / p99 / max, watch times (s)", "p99 < 1 s", fl(func(f *Fleet) string {
 				d := f.LatenessWatchSeconds
 				return fmt.Sprintf("%.2f / %.2f / %.2f", d.P50, d.P99, d.Max)
+			})},
+			row{"  first steps: late waiting for the canary / after it, p50 / p99 (s)", "", fl(func(f *Fleet) string {
+				d := f.FirstSteps
+				if d == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f / %.2f; %.2f / %.2f (%d)", d.CanaryNotReady.P50, d.CanaryNotReady.P99, d.AfterReady.P50, d.AfterReady.P99, d.N)
 			})},
 			row{"  reconciles per step: steady / whole change", "", fl(func(f *Fleet) string {
 				steady := "-"

@@ -335,6 +335,16 @@ func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder[ob
 		}()
 	}
 
+	// The target Deployments, for the wait of each first step on its canary's pods.
+	targetsCtx, stopTargets := context.WithCancel(ctx)
+	defer stopTargets()
+	targets, err := startTargetRecorder(targetsCtx, cl, ns)
+	if err != nil {
+		close(stopSampling)
+		<-sampled
+		return f, err
+	}
+
 	sent := make(map[string]time.Time, n)
 	want := make(map[string]string, n)
 	t0 := time.Now()
@@ -407,7 +417,15 @@ func fleetChange(ctx context.Context, cfg *config, cl *cluster, rec *recorder[ob
 	f.LatenessWatchSeconds = roundDist(summarise(byWatch), 3)
 	f.LatenessOverTime = latenessOverTime(hist, t0, end, cfg.interval, latenessWindow)
 	withAdmissionLimit(f.LatenessOverTime, samples, t0, latenessWindow)
+	firsts := firstStepWaits(hist, targets.snapshot(names), want, t0, cfg.interval)
+	f.FirstSteps = summariseFirstSteps(firsts)
+	withFirstSteps(f.LatenessOverTime, firsts, t0, latenessWindow)
+	stopTargets()
 	logWindows(f.LatenessOverTime, true)
+	if fs := f.FirstSteps; fs != nil {
+		logf("    %d first steps: waiting for the canary p50 / p99 %.2f / %.2f s, after it %.2f / %.2f s",
+			fs.N, fs.CanaryNotReady.P50, fs.CanaryNotReady.P99, fs.AfterReady.P50, fs.AfterReady.P99)
+	}
 	f.CPUSecondsPerMinute = round((s1.cpu-s0.cpu)/window.Minutes(), 2)
 	f.ReconcileP50Milliseconds = round(bucketQuantile(0.5, s0.reconcileBuckets, s1.reconcileBuckets)*1000, 1)
 	f.ReconcileP99Milliseconds = round(bucketQuantile(0.99, s0.reconcileBuckets, s1.reconcileBuckets)*1000, 1)

@@ -109,6 +109,9 @@ type LatenessWindow struct {
 	// AdmissionLimit is the highest adaptive limit of rollouts in flight the controller
 	// reported in the window (siskin_rollout_admission_limit, sampled every 2 s; 0: none).
 	AdmissionLimit float64 `json:"admissionLimit,omitempty"`
+	// FirstSteps splits the lateness of the first steps of rollouts delivered in the window
+	// (Siskin's mode only; nil: none).
+	FirstSteps *FirstStepWaits `json:"firstSteps,omitempty"`
 }
 
 // timedLateness is a step's lateness in seconds, with when the watch delivered the step.
@@ -198,8 +201,13 @@ func logWindows(windows []LatenessWindow, limits bool) {
 		if limits {
 			limit = fmt.Sprintf(" (admission limit up to %.0f)", w.AdmissionLimit)
 		}
-		logf("    from %4.0fs: %4d in flight%s, %4d steps, lateness p50 / p99 / max %.2f / %.2f / %.2f s",
-			w.FromSeconds, w.InFlight, limit, w.Lateness.N, w.Lateness.P50, w.Lateness.P99, w.Lateness.Max)
+		first := ""
+		if f := w.FirstSteps; f != nil {
+			first = fmt.Sprintf("; %d first steps: waiting for the canary p50 / p99 %.2f / %.2f s, after it %.2f / %.2f s",
+				f.N, f.CanaryNotReady.P50, f.CanaryNotReady.P99, f.AfterReady.P50, f.AfterReady.P99)
+		}
+		logf("    from %4.0fs: %4d in flight%s, %4d steps, lateness p50 / p99 / max %.2f / %.2f / %.2f s%s",
+			w.FromSeconds, w.InFlight, limit, w.Lateness.N, w.Lateness.P50, w.Lateness.P99, w.Lateness.Max, first)
 	}
 }
 
