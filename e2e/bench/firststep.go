@@ -52,9 +52,9 @@ type firstStepWait struct {
 }
 
 // firstStepWaits finds, for each rollout of revision want[name] started after t0, its start,
-// its first step and the first time its target was ready after the start.
-func firstStepWaits(hist map[string][]observation, targets map[string][]targetObs, want map[string]string, t0 time.Time, interval time.Duration) []firstStepWait {
-	var out []firstStepWait
+// its first step and the first time its target was ready after the start; by Canary name.
+func firstStepWaits(hist map[string][]observation, targets map[string][]targetObs, want map[string]string, t0 time.Time, interval time.Duration) map[string]firstStepWait {
+	out := map[string]firstStepWait{}
 	for name, h := range hist {
 		start, ok := firstAfter(h, t0, func(o observation) bool { return o.applied == want[name] && o.isStart() && analysisPhase(o.phase) })
 		if !ok {
@@ -76,11 +76,30 @@ func firstStepWaits(hist map[string][]observation, targets map[string][]targetOb
 		if ready.at.After(due) {
 			from = ready.at
 		}
-		out = append(out, firstStepWait{
+		out[name] = firstStepWait{
 			at:       step.at,
 			notReady: max(0, ready.at.Sub(due)).Seconds(),
 			after:    step.at.Sub(from).Seconds(),
-		})
+		}
+	}
+	return out
+}
+
+// latenessLessCanaryWaits is lateness's byWatch with each first step's wait for its canary's
+// pods (firsts) taken out: the lateness that is the controller's and the API server's.
+func latenessLessCanaryWaits(hist map[string][]observation, firsts map[string]firstStepWait, from, to time.Time, interval time.Duration) []float64 {
+	var out []float64
+	for name, h := range hist {
+		for _, s := range steps(h) {
+			if !s.ok || s.at.Before(from) || s.at.After(to) {
+				continue
+			}
+			l := (s.at.Sub(s.prev.at) - interval).Seconds()
+			if w, ok := firsts[name]; ok && w.at.Equal(s.at) {
+				l -= w.notReady
+			}
+			out = append(out, l)
+		}
 	}
 	return out
 }
@@ -99,16 +118,16 @@ func summariseFirstSteps(ws []firstStepWait) *FirstStepWaits {
 	if len(ws) == 0 {
 		return nil
 	}
-	notReady := make([]float64, len(ws))
-	after := make([]float64, len(ws))
-	for i, w := range ws {
-		notReady[i], after[i] = w.notReady, w.after
+	notReady := make([]float64, 0, len(ws))
+	after := make([]float64, 0, len(ws))
+	for _, w := range ws {
+		notReady, after = append(notReady, w.notReady), append(after, w.after)
 	}
 	return &FirstStepWaits{N: len(ws), CanaryNotReady: roundDist(summarise(notReady), 2), AfterReady: roundDist(summarise(after), 2)}
 }
 
 // withFirstSteps sets each window's FirstSteps from the first steps delivered in it.
-func withFirstSteps(windows []LatenessWindow, ws []firstStepWait, from time.Time, w time.Duration) {
+func withFirstSteps(windows []LatenessWindow, ws map[string]firstStepWait, from time.Time, w time.Duration) {
 	if w <= 0 || len(windows) == 0 {
 		return
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,9 +44,17 @@ func TestFirstStepWaitsSplitTheLateness(t *testing.T) {
 			t.Errorf("split %+v: want a's (0 s waiting for the canary, 2 s after) or b's (7.98 s, 1.02 s)", w)
 		}
 	}
-	sum := summariseFirstSteps(ws)
+	sum := summariseFirstSteps(slices.Collect(maps.Values(ws)))
 	if sum.N != 2 || !near(sum.CanaryNotReady.Max, 7.98) || !near(sum.AfterReady.Max, 2) {
 		t.Errorf("summary %+v", sum)
+	}
+
+	// Without the waits for the canary: b's first step is 1.02 s late, not 9; a's stays 2 s;
+	// every other step is on time.
+	less := latenessLessCanaryWaits(hist, ws, t0, t0.Add(time.Hour), 10*s)
+	slices.Sort(less)
+	if len(less) != 12 || !near(less[len(less)-1], 2) || !near(less[len(less)-2], 1.02) {
+		t.Errorf("lateness less the canary waits: %v; want 12 steps, the latest 1.02 s (b) and 2 s (a)", less)
 	}
 
 	windows := make([]LatenessWindow, 4)
