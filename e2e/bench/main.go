@@ -93,7 +93,7 @@ func parseFlags(args []string) (config, error) {
 	stepWeight := fs.Int("step-weight", 25, "istio: stepWeight; promotion follows the step that reaches 100")
 	iterations := fs.Int("iterations", 4, "kubernetes: analysis iterations before promotion")
 	fs.DurationVar(&c.rest, "rest", 60*time.Second, "how long the at-rest window lasts (at least 60s)")
-	fs.IntVar(&c.canaryBatch, "canary-batch", 0, "create the Canaries this many at a time, each batch once the one before is Initialized (0: all before the controller starts); for sizes whose initialization at once outruns the local control plane")
+	fs.IntVar(&c.canaryBatch, "canary-batch", 0, "keep at most this many Canaries initializing: the first batch before the controller starts, then half a batch whenever half a batch or fewer of those created are still initializing (0: all before the controller starts); for sizes whose initialization at once outruns the local control plane")
 	fs.IntVar(&c.reactions, "m", 20, "Deployments patched one by one to measure the reaction")
 	fs.IntVar(&c.concurrent, "concurrent", 16, "siskin --concurrent")
 	fs.IntVar(&c.qps, "qps", 500, "siskin --kube-api-qps")

@@ -165,6 +165,11 @@ func (r *recorder[T]) snapshot(names []string) map[string][]T {
 // waitAll waits until the last observation of every name satisfies done, logging progress
 // every ten seconds under what, and returns how many do when it stops.
 func (r *recorder[T]) waitAll(ctx context.Context, names []string, timeout time.Duration, what string, done func(name string, o T) bool) (int, error) {
+	return r.waitAtLeast(ctx, names, len(names), timeout, what, done)
+}
+
+// waitAtLeast is waitAll until at least k of names satisfy done.
+func (r *recorder[T]) waitAtLeast(ctx context.Context, names []string, k int, timeout time.Duration, what string, done func(name string, o T) bool) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(10 * time.Second)
@@ -181,7 +186,7 @@ func (r *recorder[T]) waitAll(ctx context.Context, names []string, timeout time.
 				n++
 			}
 		}
-		if n == len(names) {
+		if n >= k {
 			return n, nil
 		}
 		select {

@@ -46,7 +46,9 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 		return nil, err
 	}
 	// Canaries are created before the controller starts, all of them or the first batch
-	// (-canary-batch); the other batches follow, each once the one before is Initialized.
+	// (-canary-batch); the rest follow half a batch at a time, whenever no more than half a
+	// batch of those created is still initializing, so that the API server always has
+	// Services to allocate (it allocates them one at a time) and never more than a batch.
 	batch := n
 	if cfg.canaryBatch > 0 {
 		batch = min(cfg.canaryBatch, n)
@@ -76,13 +78,16 @@ func runSize(ctx context.Context, cfg *config, feats features, env *envfile.Env,
 	t = time.Now()
 	initialized := func(_ string, o observation) bool { return o.phase == siskinv1.PhaseInitialized }
 	initialize := func() error {
-		for i := batch; i < n; i += batch {
-			if _, err := rec.waitAll(ctx, names[i-batch:i], within(cfg.timeout), fmt.Sprintf("canaries of the batch from %d Initialized", i-batch), initialized); err != nil {
+		step := max(1, batch/2)
+		for created := batch; created < n; {
+			if _, err := rec.waitAtLeast(ctx, names[:created], created-step, within(cfg.timeout), "canaries created Initialized", initialized); err != nil {
 				return err
 			}
-			if err := cl.create(ctx, names[i:min(i+batch, n)], newCanary); err != nil {
+			next := min(created+step, n)
+			if err := cl.create(ctx, names[created:next], newCanary); err != nil {
 				return err
 			}
+			created = next
 		}
 		_, err := rec.waitAll(ctx, names, within(cfg.timeout), "canaries Initialized", initialized)
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -277,5 +278,26 @@ func TestWithAdmissionLimitKeepsEachWindowsHighest(t *testing.T) {
 		if w.AdmissionLimit != want[i] {
 			t.Errorf("window %d: admission limit %v, want %v", i, w.AdmissionLimit, want[i])
 		}
+	}
+}
+
+func TestWaitAtLeastReturnsOnceEnoughAreDone(t *testing.T) {
+	r := &recorder[observation]{history: map[string][]observation{}, changed: make(chan struct{})}
+	names := []string{"a", "b", "c", "d"}
+	initialized := func(_ string, o observation) bool { return o.phase == siskinv1.PhaseInitialized }
+	go func() {
+		for _, name := range names[:3] {
+			time.Sleep(50 * time.Millisecond)
+			r.add(name, observation{at: time.Now(), phase: siskinv1.PhaseInitialized})
+		}
+	}()
+	n, err := r.waitAtLeast(context.Background(), names, 3, 10*time.Second, "initialized", initialized)
+	if err != nil || n < 3 {
+		t.Fatalf("waitAtLeast 3 of 4: %d, %v", n, err)
+	}
+	// All four never are: it times out, with how many were.
+	n, err = r.waitAll(context.Background(), names, 500*time.Millisecond, "initialized", initialized)
+	if err == nil || n != 3 {
+		t.Errorf("waitAll with one never done: %d, %v; want 3 and a timeout", n, err)
 	}
 }
