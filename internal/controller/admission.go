@@ -17,9 +17,15 @@ import (
 // it cannot say how many rollouts to start while no step is due. Admission can: the
 // controller measures how late each due step of a rollout in flight is served, and keeps a
 // limit of concurrent rollouts by additive increase and multiplicative decrease on that
-// measure, as TCP keeps its window on lost packets. A step served within the target raises
-// the limit by one; a step served later than the target lowers it by a quarter, at most once
-// per target period (the steps of one congested moment are one signal, not many). A new
+// measure, as TCP keeps its window on lost packets. Until the first late step, a step served
+// within the target raises the limit by one (TCP's slow start: with the rollouts in flight
+// each stepping once an interval, the limit can double in an interval). A step served later
+// than the target lowers it to three quarters of the rollouts in flight (or of the limit, if
+// fewer), at most once per target period (the steps of one congested moment are one signal,
+// not many), and from then on a step served on time raises it by one over the limit, about one
+// per interval (congestion avoidance): the limit then stays near what the API server was seen
+// to serve instead of doubling past it again. When no rollout is in flight, the next fleet
+// change starts with slow start again. A new
 // revision starts its rollout only while the rollouts in flight are fewer than the limit;
 // otherwise it waits at rest (phase and route unchanged, condition Queued) and is woken as
 // the limit rises or a rollout ends.
@@ -44,6 +50,10 @@ type rolloutAdmission struct {
 
 	mu    sync.Mutex
 	limit float64
+	// threshold is the limit set by the last decrease (TCP's slow-start threshold): below it
+	// the limit rises by one per on-time step, at or above it by one over the limit. Zero
+	// until a step was late, and again once no rollout is in flight.
+	threshold float64
 	// lastDecrease is when the limit last fell.
 	lastDecrease time.Time
 	// measured is the due time of the step last measured per Canary, so that the rounds of
@@ -74,8 +84,9 @@ func (a *rolloutAdmission) currentLocked() int {
 
 // observe records that the step of Canary key due at due was served at now, and returns by
 // how many whole rollouts the limit rose (to wake as many queued revisions). A step measured
-// before for the same due time is ignored.
-func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time) (rose int) {
+// before for the same due time is ignored. inFlight, when not nil, counts the rollouts in
+// flight; it is called only when the limit falls.
+func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time, inFlight func() int) (rose int) {
 	if !a.enabled() || due.IsZero() || now.Before(due) {
 		return 0
 	}
@@ -92,15 +103,30 @@ func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time) (ro
 	before := a.currentLocked()
 	if now.Sub(due) > a.target {
 		if now.Sub(a.lastDecrease) >= a.target {
-			a.limit = max(admissionFloor, a.limit*admissionDecrease)
+			// A quarter less than what was in flight when the step ran late: a limit far above
+			// the rollouts in flight (it may be up to twice their number) would not hold back
+			// a single new rollout if only it fell.
+			base := a.limit
+			if inFlight != nil {
+				if n := inFlight(); n > 0 {
+					base = min(base, float64(n))
+				}
+			}
+			a.limit = max(admissionFloor, base*admissionDecrease)
+			a.threshold = a.limit
 			a.lastDecrease = now
 		}
 		return 0
 	}
-	// Served on time: one more. The limit grows only while it is used: above twice the
-	// rollouts in flight (those with a step measured and not ended) it would admit a burst
-	// the API server was never shown to serve.
-	a.limit = min(a.limit+1, float64(max(admissionStart, 2*len(a.measured))))
+	// Served on time: one more below the threshold, one over the limit at or above it. The
+	// limit grows only while it is used: above twice the rollouts in flight (those with a
+	// step measured and not ended) it would admit a burst the API server was never shown to
+	// serve.
+	increase := 1.0
+	if a.threshold > 0 && a.limit >= a.threshold {
+		increase = 1 / a.limit
+	}
+	a.limit = min(a.limit+increase, float64(max(admissionStart, 2*len(a.measured))))
 	return max(0, a.currentLocked()-before)
 }
 
@@ -139,4 +165,8 @@ func (a *rolloutAdmission) forget(key client.ObjectKey) {
 	defer a.mu.Unlock()
 	delete(a.measured, key)
 	delete(a.waiting, key)
+	if len(a.measured) == 0 {
+		// Nothing in flight: the next fleet change finds out again what the API server serves.
+		a.threshold = 0
+	}
 }

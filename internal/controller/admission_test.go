@@ -11,8 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/internal/testenv"
 	"github.com/siskin-dev/siskin/pkg/observability"
 )
 
@@ -26,7 +28,7 @@ func TestAdmissionIsOffWithoutATarget(t *testing.T) {
 		t.Fatal("the zero admission is enabled")
 	}
 	t0 := time.Unix(1_000_000, 0)
-	if rose := a.observe(admissionKey(0), t0, t0.Add(time.Hour)); rose != 0 {
+	if rose := a.observe(admissionKey(0), t0, t0.Add(time.Hour), nil); rose != 0 {
 		t.Errorf("an admission that is off rose by %d", rose)
 	}
 	r := &CanaryReconciler{MaxConcurrentCanaries: 7}
@@ -43,13 +45,13 @@ func TestAdmissionFallsOnLateStepsAndRisesOnTimelyOnes(t *testing.T) {
 	}
 
 	// A late step lowers the limit by a quarter.
-	a.observe(admissionKey(0), t0, t0.Add(5*time.Second))
+	a.observe(admissionKey(0), t0, t0.Add(5*time.Second), nil)
 	if got, want := a.current(), admissionStart*3/4; got != want {
 		t.Fatalf("after one late step the limit is %d, want %d", got, want)
 	}
 	// More late steps of the same congested moment (within one target period) are one signal.
 	for i := 1; i < 20; i++ {
-		a.observe(admissionKey(i), t0, t0.Add(5*time.Second+time.Duration(i)*50*time.Millisecond))
+		a.observe(admissionKey(i), t0, t0.Add(5*time.Second+time.Duration(i)*50*time.Millisecond), nil)
 	}
 	if got, want := a.current(), admissionStart*3/4; got != want {
 		t.Fatalf("late steps within one target period lowered the limit to %d, want %d", got, want)
@@ -57,21 +59,74 @@ func TestAdmissionFallsOnLateStepsAndRisesOnTimelyOnes(t *testing.T) {
 	// Steps late for a long time take it down to the floor, never below.
 	for i := 0; i < 40; i++ {
 		at := t0.Add(time.Duration(10+3*i) * time.Second)
-		a.observe(admissionKey(100+i), at.Add(-10*time.Second), at)
+		a.observe(admissionKey(100+i), at.Add(-10*time.Second), at, nil)
 	}
 	if got := a.current(); got != admissionFloor {
 		t.Fatalf("after a long congestion the limit is %d, want the floor %d", got, admissionFloor)
 	}
 
-	// Steps served on time raise it by one each, and report by how much it rose.
+	// Steps served on time after late ones raise it by one over the limit each, and report
+	// by how much it rose in whole rollouts: eleven at the floor of ten, by one.
 	later := t0.Add(time.Hour)
-	for i := 0; i < 5; i++ {
-		if rose := a.observe(admissionKey(200+i), later, later.Add(time.Second)); rose != 1 {
-			t.Fatalf("an on-time step raised the limit by %d, want 1", rose)
-		}
+	rose := 0
+	for i := 0; i < 11; i++ {
+		rose += a.observe(admissionKey(200+i), later, later.Add(time.Second), nil)
 	}
-	if got, want := a.current(), admissionFloor+5; got != want {
-		t.Fatalf("after 5 on-time steps the limit is %d, want %d", got, want)
+	if got, want := a.current(), admissionFloor+1; got != want || rose != 1 {
+		t.Fatalf("after 11 on-time steps the limit is %d (rose %d), want %d (rose 1)", got, rose, want)
+	}
+}
+
+// TestAdmissionFallsFromTheRolloutsInFlightAndThenRisesSlowly: a late step lowers the limit to
+// three quarters of the rollouts in flight when they are fewer than the limit (a limit that sat
+// far above them held nothing back), and after it an on-time step raises the limit by one over
+// the limit, not by one (slow start ends). Once no rollout is in flight, slow start begins again.
+func TestAdmissionFallsFromTheRolloutsInFlightAndThenRisesSlowly(t *testing.T) {
+	a := rolloutAdmission{target: 2 * time.Second}
+	t0 := time.Unix(1_000_000, 0)
+	// Slow start: 300 rollouts in flight, each step on time, take the limit up by one per step.
+	for i := 0; i < 300; i++ {
+		a.observe(admissionKey(i), t0, t0, nil)
+	}
+	// (Up to twice the rollouts measured in flight: the first fifty steps keep it at 100.)
+	if got, want := a.current(), admissionStart+250; got != want {
+		t.Fatalf("after 300 on-time steps the limit is %d, want %d", got, want)
+	}
+	// A late step with 200 in flight: three quarters of 200, not of 400.
+	counted := 0
+	inFlight := func() int { counted++; return 200 }
+	a.observe(admissionKey(0), t0.Add(10*time.Second), t0.Add(15*time.Second), inFlight)
+	if got, want := a.current(), 150; got != want {
+		t.Fatalf("after a late step with 200 in flight the limit is %d, want %d", got, want)
+	}
+	// With more in flight than the limit, the limit is the base.
+	a.observe(admissionKey(1), t0.Add(20*time.Second), t0.Add(25*time.Second), func() int { return 1000 })
+	if got, want := a.current(), 112; got != want {
+		t.Fatalf("after a second late step the limit is %d, want %d (three quarters of 150)", got, want)
+	}
+	// On-time steps no longer raise it by one each: 120 of them, by one.
+	rose := 0
+	for i := 0; i < 120; i++ {
+		due := t0.Add(time.Minute)
+		rose += a.observe(admissionKey(i), due, due, inFlight)
+	}
+	if got := a.current(); got != 113 || rose != 1 {
+		t.Fatalf("after 120 on-time steps past a late one the limit is %d (rose %d), want 113 (rose 1)", got, rose)
+	}
+	if counted != 1 {
+		t.Errorf("the rollouts in flight were counted %d times, want once (only when the limit falls)", counted)
+	}
+	// Every rollout ended: the next change starts with slow start again, from the start limit
+	// (no more than twice the rollouts in flight, as ever).
+	for i := 0; i < 300; i++ {
+		a.forget(admissionKey(i))
+	}
+	for i := 0; i < 100; i++ {
+		due := t0.Add(time.Hour)
+		a.observe(admissionKey(i), due, due, nil)
+	}
+	if got, want := a.current(), admissionStart+50; got != want {
+		t.Fatalf("100 on-time steps of a new change after all ended: limit %d, want %d", got, want)
 	}
 }
 
@@ -79,20 +134,20 @@ func TestAdmissionCountsEachStepOnce(t *testing.T) {
 	a := rolloutAdmission{target: time.Second}
 	t0 := time.Unix(1_000_000, 0)
 	key := admissionKey(0)
-	a.observe(key, t0, t0.Add(3*time.Second))
+	a.observe(key, t0, t0.Add(3*time.Second), nil)
 	low := a.current()
 	// The same step seen again (the round after a cache wait, the end of gathering) much
 	// later is not a new signal.
-	if rose := a.observe(key, t0, t0.Add(time.Minute)); rose != 0 || a.current() != low {
+	if rose := a.observe(key, t0, t0.Add(time.Minute), nil); rose != 0 || a.current() != low {
 		t.Fatalf("the same step counted twice: rose %d, limit %d, want %d", rose, a.current(), low)
 	}
 	// A step not yet due is not measured.
-	if rose := a.observe(key, t0.Add(time.Hour), t0.Add(time.Minute)); rose != 0 || a.current() != low {
+	if rose := a.observe(key, t0.Add(time.Hour), t0.Add(time.Minute), nil); rose != 0 || a.current() != low {
 		t.Fatalf("a step before it was due was measured: limit %d, want %d", a.current(), low)
 	}
 	// The next step of the same Canary is.
-	if rose := a.observe(key, t0.Add(10*time.Second), t0.Add(10*time.Second)); rose != 1 {
-		t.Fatalf("the next on-time step rose by %d, want 1", rose)
+	if a.observe(key, t0.Add(10*time.Second), t0.Add(15*time.Second), nil); a.current() >= low {
+		t.Fatalf("the next step, 5 s late, left the limit at %d, want it below %d", a.current(), low)
 	}
 }
 
@@ -103,7 +158,7 @@ func TestAdmissionGrowsOnlyWhileItIsUsed(t *testing.T) {
 	// it started: nothing showed the API server serves more.
 	for i := 0; i < 1000; i++ {
 		due := t0.Add(time.Duration(i) * 10 * time.Second)
-		a.observe(admissionKey(0), due, due)
+		a.observe(admissionKey(0), due, due, nil)
 	}
 	if got := a.current(); got != admissionStart {
 		t.Fatalf("one rollout on time raised the limit to %d, want it kept at %d", got, admissionStart)
@@ -112,7 +167,7 @@ func TestAdmissionGrowsOnlyWhileItIsUsed(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 150; i++ {
 			due := t0.Add(time.Duration(round) * 10 * time.Second)
-			a.observe(admissionKey(1000+i), due, due)
+			a.observe(admissionKey(1000+i), due, due, nil)
 		}
 	}
 	if got, want := a.current(), 2*151; got != want {
@@ -122,7 +177,7 @@ func TestAdmissionGrowsOnlyWhileItIsUsed(t *testing.T) {
 	for i := 0; i < 150; i++ {
 		a.forget(admissionKey(1000 + i))
 	}
-	a.observe(admissionKey(0), t0.Add(time.Hour), t0.Add(time.Hour))
+	a.observe(admissionKey(0), t0.Add(time.Hour), t0.Add(time.Hour), nil)
 	if got := a.current(); got != admissionStart {
 		t.Fatalf("after the fleet's rollouts ended the limit is %d, want %d", got, admissionStart)
 	}
@@ -272,8 +327,15 @@ func stepReconciler(t *testing.T) (*CanaryReconciler, *prometheus.Registry, time
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme, err := testenv.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No Canary in the cache: the limit falls from where it is, as when the cache cannot count.
+	cache := fake.NewClientBuilder().WithScheme(scheme).WithIndex(&siskinv1.Canary{}, indexActive, activeIndex).Build()
 	now := time.Unix(1_000_000, 0)
-	return &CanaryReconciler{Metrics: rec, Now: func() time.Time { return now }, admission: rolloutAdmission{target: 2 * time.Second}}, reg, now
+	return &CanaryReconciler{Client: cache, Metrics: rec, Now: func() time.Time { return now },
+		admission: rolloutAdmission{target: 2 * time.Second}}, reg, now
 }
 
 func stepCanary(a *siskinv1.CanaryAnalysis) *siskinv1.Canary {

@@ -197,11 +197,21 @@ func (r *CanaryReconciler) measureStep(ctx context.Context, key client.ObjectKey
 		return
 	}
 	late := first.roundStart.Sub(s.due) + writing
-	rose := r.admission.observe(key, s.due, s.due.Add(late))
+	rose := r.admission.observe(key, s.due, s.due.Add(late), func() int { return r.rolloutsInFlight(ctx) })
 	r.Metrics.RecordStepLateness(late)
 	limit, _ := r.rolloutLimit()
 	r.Metrics.RecordAdmissionLimit(limit)
 	r.wakeQueued(ctx, rose)
+}
+
+// rolloutsInFlight counts the Canaries with a rollout in flight, by the cache; 0 when the
+// cache cannot say (the admission then lowers the limit from where it is).
+func (r *CanaryReconciler) rolloutsInFlight(ctx context.Context) int {
+	active := &siskinv1.CanaryList{}
+	if err := r.List(ctx, active, client.MatchingFields{indexActive: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0
+	}
+	return len(active.Items)
 }
 
 // slotReservation is how long an admitted rollout holds its slot before the cache shows it in

@@ -74,12 +74,7 @@ func (r *CanaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 
-	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexActive, func(o client.Object) []string {
-		if activePhases[o.(*siskinv1.Canary).Status.Phase] {
-			return []string{"true"}
-		}
-		return nil
-	}); err != nil {
+	if err := idx.IndexField(ctx, &siskinv1.Canary{}, indexActive, activeIndex); err != nil {
 		return err
 	}
 
@@ -182,4 +177,12 @@ func owned(s *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
 func served(m meta.RESTMapper, gvk schema.GroupVersionKind) bool {
 	_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
 	return err == nil
+}
+
+// activeIndex indexes a Canary whose rollout is in flight under indexActive.
+func activeIndex(o client.Object) []string {
+	if activePhases[o.(*siskinv1.Canary).Status.Phase] {
+		return []string{"true"}
+	}
+	return nil
 }
