@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
@@ -70,6 +73,15 @@ func TestValidCanaryWaitsInInitializingForItsPrimary(t *testing.T) {
 	if err := k8sClient.Create(ctx, podinfoDeployment(ns, "podinfo:6.0.0")); err != nil {
 		t.Fatal(err)
 	}
+	// The user's own apex Service, serving the target's pods.
+	apex := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "podinfo"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 9898, TargetPort: intstr.FromInt32(9898)}}},
+	}
+	if err := k8sClient.Create(ctx, apex); err != nil {
+		t.Fatal(err)
+	}
 	c := podinfo(t, ns)
 	set(t, c, "kubernetes", "spec", "provider")
 	del(c, "spec", "analysis", "stepWeight")
@@ -106,6 +118,29 @@ func TestValidCanaryWaitsInInitializingForItsPrimary(t *testing.T) {
 	}
 	if *dep.Spec.Replicas != 2 {
 		t.Errorf("target scaled to %d while the primary is not ready", *dep.Spec.Replicas)
+	}
+	// The Services Siskin owns are created while the primary starts (on a large fleet their
+	// cluster IPs are allocated one at a time, so that wait runs beside the primary's); the
+	// user's apex keeps serving the target's pods until the primary is ready.
+	for _, name := range []string{"podinfo-primary", "podinfo-canary"} {
+		svc := &corev1.Service{}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc)
+			if err == nil {
+				break
+			}
+			if !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+				t.Fatalf("service %s while the primary is not ready: %v", name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(apex), apex); err != nil {
+		t.Fatal(err)
+	}
+	if got := apex.Spec.Selector["app"]; got != "podinfo" {
+		t.Errorf("the user's apex Service selects app=%s while the primary is not ready, want app=podinfo", got)
 	}
 }
 

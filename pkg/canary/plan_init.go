@@ -7,19 +7,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	siskinv1 "github.com/siskin-dev/siskin/api/v1beta1"
+	"github.com/siskin-dev/siskin/pkg/providers"
 )
 
 // initializing brings a new Canary to Initialized: the primary is created from the target and
-// becomes ready (unless skipAnalysis), and only then are the Services and routes pointed at
-// it, so a pre-existing apex Service never sends traffic to pods that are not ready. The target
-// is scaled to zero once the router confirms that all traffic goes to the primary. The first
-// revision is never analysed.
+// becomes ready (unless skipAnalysis), and only then are the routes pointed at it and a
+// pre-existing apex Service switched to it, so traffic never goes to pods that are not ready.
+// The Services Siskin owns (and an apex that does not exist yet) are created while the primary
+// starts: on a large fleet the API server allocates cluster IPs one at a time, and that queue
+// then runs beside the wait for the primary's pods instead of after it. The target is scaled to
+// zero once the router confirms that all traffic goes to the primary. The first revision is
+// never analysed.
 func (p *planner) initializing() {
 	st, obs := &p.st, p.obs
 	fp := obs.Target.Fingerprint
 	switch {
 	case !obs.Primary.Exists:
 		p.act(EnsurePrimary)
+		p.servicesEarly()
 		if p.inPlace() {
 			p.initWait(fmt.Sprintf("taking over %s at revision %s", p.target(), short(fp)))
 		} else {
@@ -32,6 +37,7 @@ func (p *planner) initializing() {
 		st.WaitingSince = nil
 		p.waitFor(wait{reason: siskinv1.ReasonInitializing, message: fmt.Sprintf("updating %s to revision %s", p.primary(), short(fp)), limit: p.set.deadline})
 	case !obs.Primary.Ready && !p.set.skipAnalysis:
+		p.servicesEarly()
 		p.initWait(fmt.Sprintf("waiting for %s to be ready%s", p.primary(), suffix(obs.Primary.Message)))
 	case obs.Route.Problem != "":
 		p.routeProblem()
@@ -49,6 +55,15 @@ func (p *planner) initializing() {
 			p.primary(), short(fp), p.target()))
 		p.promoted(metav1.ConditionTrue, siskinv1.ReasonInitialized, fmt.Sprintf("revision %s was promoted at initialization, without analysis", short(fp)))
 		p.restReadiness()
+	}
+}
+
+// servicesEarly asks for the Services while the primary starts, for a provider that has
+// them and a Canary whose primary is a copy of its target. EnsureServices switches an apex
+// Service it did not create only once the primary is ready, so nothing moves traffic yet.
+func (p *planner) servicesEarly() {
+	if providers.Generates(p.set.provider) && !p.inPlace() {
+		p.act(EnsureServices)
 	}
 }
 
