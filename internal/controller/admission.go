@@ -20,12 +20,16 @@ import (
 // measure, as TCP keeps its window on lost packets. Until the first late step, a step served
 // within the target raises the limit by one (TCP's slow start: with the rollouts in flight
 // each stepping once an interval, the limit can double in an interval). A step served later
-// than the target lowers it to three quarters of the rollouts in flight (or of the limit, if
-// fewer), at most once per target period (the steps of one congested moment are one signal,
-// not many), and from then on a step served on time raises it by one over the limit, about one
-// per interval (congestion avoidance): the limit then stays near what the API server was seen
-// to serve instead of doubling past it again. When no rollout is in flight, the next fleet
-// change starts with slow start again. A new
+// than the target lowers it to three quarters of the rollouts in flight, and remembers how
+// many were in flight then (the threshold, where the API server fell behind). A limit lowered
+// takes effect only as rollouts end, a rollout's length later: while more rollouts are in
+// flight than the limit, it already holds every new one back, and a late step does not lower
+// it again (lowering it on every late step of that wait took the limit to the floor and
+// emptied the fleet of rollouts in a run at N = 1,000). Below the threshold an on-time step
+// raises the limit by one, back to where the API server kept up; at or above it, by one over
+// the limit, about one rollout per interval (congestion avoidance), so the limit probes past
+// the point it fell at slowly instead of doubling past it. When no rollout is in flight, the
+// next fleet change starts with slow start again. A new
 // revision starts its rollout only while the rollouts in flight are fewer than the limit;
 // otherwise it waits at rest (phase and route unchanged, condition Queued) and is woken as
 // the limit rises or a rollout ends.
@@ -50,9 +54,10 @@ type rolloutAdmission struct {
 
 	mu    sync.Mutex
 	limit float64
-	// threshold is the limit set by the last decrease (TCP's slow-start threshold): below it
-	// the limit rises by one per on-time step, at or above it by one over the limit. Zero
-	// until a step was late, and again once no rollout is in flight.
+	// threshold is how many rollouts were in flight (or the limit, when the rollouts in flight
+	// are not counted) when a step was last late: below it the limit rises by one per on-time
+	// step, at or above it by one over the limit. Zero until a step was late, and again once no
+	// rollout is in flight.
 	threshold float64
 	// lastDecrease is when the limit last fell.
 	lastDecrease time.Time
@@ -102,20 +107,20 @@ func (a *rolloutAdmission) observe(key client.ObjectKey, due, now time.Time, inF
 	delete(a.waiting, key)
 	before := a.currentLocked()
 	if now.Sub(due) > a.target {
-		if now.Sub(a.lastDecrease) >= a.target {
-			// A quarter less than what was in flight when the step ran late: a limit far above
-			// the rollouts in flight (it may be up to twice their number) would not hold back
-			// a single new rollout if only it fell.
-			base := a.limit
-			if inFlight != nil {
-				if n := inFlight(); n > 0 {
-					base = min(base, float64(n))
-				}
-			}
-			a.limit = max(admissionFloor, base*admissionDecrease)
-			a.threshold = a.limit
-			a.lastDecrease = now
+		if now.Sub(a.lastDecrease) < a.target {
+			return 0 // the same congested moment
 		}
+		base := a.limit
+		if inFlight != nil {
+			if n := float64(inFlight()); n > a.limit {
+				return 0 // the limit holds new rollouts back already; it takes effect as they end
+			} else if n > 0 {
+				base = n
+			}
+		}
+		a.threshold = base
+		a.limit = max(admissionFloor, base*admissionDecrease)
+		a.lastDecrease = now
 		return 0
 	}
 	// Served on time: one more below the threshold, one over the limit at or above it. The

@@ -65,8 +65,9 @@ func TestAdmissionFallsOnLateStepsAndRisesOnTimelyOnes(t *testing.T) {
 		t.Fatalf("after a long congestion the limit is %d, want the floor %d", got, admissionFloor)
 	}
 
-	// Steps served on time after late ones raise it by one over the limit each, and report
-	// by how much it rose in whole rollouts: eleven at the floor of ten, by one.
+	// The late steps at the floor left it where it fell from (the threshold), so steps served
+	// on time raise it by one over the limit each, and report by how much it rose in whole
+	// rollouts: eleven at the floor of ten, by one.
 	later := t0.Add(time.Hour)
 	rose := 0
 	for i := 0; i < 11; i++ {
@@ -78,43 +79,66 @@ func TestAdmissionFallsOnLateStepsAndRisesOnTimelyOnes(t *testing.T) {
 }
 
 // TestAdmissionFallsFromTheRolloutsInFlightAndThenRisesSlowly: a late step lowers the limit to
-// three quarters of the rollouts in flight when they are fewer than the limit (a limit that sat
-// far above them held nothing back), and after it an on-time step raises the limit by one over
-// the limit, not by one (slow start ends). Once no rollout is in flight, slow start begins again.
+// three quarters of the rollouts in flight (a limit that sat far above them held nothing back);
+// while more are in flight than the limit, late steps do not lower it again (it holds new
+// rollouts back already and takes effect as they end: lowering it on each late step took it to
+// the floor at N = 1,000); on-time steps raise it by one each back to where the API server fell
+// behind and by one over the limit past it. Once no rollout is in flight, slow start begins
+// again.
 func TestAdmissionFallsFromTheRolloutsInFlightAndThenRisesSlowly(t *testing.T) {
 	a := rolloutAdmission{target: 2 * time.Second}
 	t0 := time.Unix(1_000_000, 0)
-	// Slow start: 300 rollouts in flight, each step on time, take the limit up by one per step.
+	// Slow start: 300 rollouts in flight, each step on time, take the limit up by one per step
+	// (up to twice the rollouts measured in flight: the first fifty keep it at 100).
 	for i := 0; i < 300; i++ {
 		a.observe(admissionKey(i), t0, t0, nil)
 	}
-	// (Up to twice the rollouts measured in flight: the first fifty steps keep it at 100.)
 	if got, want := a.current(), admissionStart+250; got != want {
 		t.Fatalf("after 300 on-time steps the limit is %d, want %d", got, want)
 	}
-	// A late step with 200 in flight: three quarters of 200, not of 400.
+	// A late step with 200 in flight: three quarters of 200, not of 350.
 	counted := 0
-	inFlight := func() int { counted++; return 200 }
-	a.observe(admissionKey(0), t0.Add(10*time.Second), t0.Add(15*time.Second), inFlight)
+	inFlight := func(n int) func() int { return func() int { counted++; return n } }
+	late := func(i int, at time.Duration, n int) {
+		due := t0.Add(at)
+		a.observe(admissionKey(i), due, due.Add(5*time.Second), inFlight(n))
+	}
+	late(0, 10*time.Second, 200)
 	if got, want := a.current(), 150; got != want {
 		t.Fatalf("after a late step with 200 in flight the limit is %d, want %d", got, want)
 	}
-	// With more in flight than the limit, the limit is the base.
-	a.observe(admissionKey(1), t0.Add(20*time.Second), t0.Add(25*time.Second), func() int { return 1000 })
-	if got, want := a.current(), 112; got != want {
-		t.Fatalf("after a second late step the limit is %d, want %d (three quarters of 150)", got, want)
+	// Late steps while 190 are still in flight, above the limit of 150, leave it there.
+	for i := 1; i < 20; i++ {
+		late(i, 10*time.Second+time.Duration(i)*3*time.Second, 190)
 	}
-	// On-time steps no longer raise it by one each: 120 of them, by one.
+	if got, want := a.current(), 150; got != want {
+		t.Fatalf("late steps with more in flight than the limit lowered it to %d, want it kept at %d", got, want)
+	}
+	// Once no more are in flight than the limit, a late step lowers it again.
+	late(20, 2*time.Minute, 140)
+	if got, want := a.current(), 105; got != want {
+		t.Fatalf("after a late step with 140 in flight the limit is %d, want %d", got, want)
+	}
+	// On time again: by one per step up to 140, where the API server fell behind...
 	rose := 0
-	for i := 0; i < 120; i++ {
-		due := t0.Add(time.Minute)
-		rose += a.observe(admissionKey(i), due, due, inFlight)
+	for i := 0; i < 35; i++ {
+		due := t0.Add(3 * time.Minute)
+		rose += a.observe(admissionKey(i), due, due, inFlight(1000))
 	}
-	if got := a.current(); got != 113 || rose != 1 {
-		t.Fatalf("after 120 on-time steps past a late one the limit is %d (rose %d), want 113 (rose 1)", got, rose)
+	if got := a.current(); got != 140 || rose != 35 {
+		t.Fatalf("after 35 on-time steps the limit is %d (rose %d), want 140 (rose 35)", got, rose)
 	}
-	if counted != 1 {
-		t.Errorf("the rollouts in flight were counted %d times, want once (only when the limit falls)", counted)
+	// ...and past it by one over the limit: 150 steps, by one.
+	rose = 0
+	for i := 0; i < 150; i++ {
+		due := t0.Add(4 * time.Minute)
+		rose += a.observe(admissionKey(i), due, due, inFlight(1000))
+	}
+	if got := a.current(); got != 141 || rose != 1 {
+		t.Fatalf("after 150 on-time steps past the threshold the limit is %d (rose %d), want 141 (rose 1)", got, rose)
+	}
+	if counted != 21 {
+		t.Errorf("the rollouts in flight were counted %d times, want 21 (only for late steps)", counted)
 	}
 	// Every rollout ended: the next change starts with slow start again, from the start limit
 	// (no more than twice the rollouts in flight, as ever).
