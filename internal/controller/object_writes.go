@@ -13,12 +13,14 @@ import (
 
 // objectWrites remembers, per Canary, the objects the controller's last actions changed (the
 // router's VirtualService or HTTPRoute, the target, the primary) with the resourceVersion each
-// write replaced, until the informer cache shows them changed. A round planned from a cache
-// that has not seen the router's write yet finds the route "not confirmed" and would ask for
-// it again from the old resourceVersion: a conflict at best, two more status writes for a wait
-// that is not one at worst. Such a round returns at once instead; the update event of the
-// write brings the Canary back (the requeue is a safety net), and after cacheWait the cache is
-// taken as it is. Like statusWrites, nothing here must survive a restart.
+// write replaced, and the objects they created, until the informer cache shows them changed or
+// there. A round planned from a cache that has not seen the router's write yet finds the route
+// "not confirmed" and would ask for it again from the old resourceVersion: a conflict at best,
+// two more status writes for a wait that is not one at worst; one that has not seen a create
+// would create the object again, which for a Service costs the API server a cluster IP
+// allocation before it answers AlreadyExists. Such a round returns at once instead; the event
+// of the write brings the Canary back (the requeue is a safety net), and after cacheWait the
+// cache is taken as it is. Like statusWrites, nothing here must survive a restart.
 type objectWrites struct {
 	reader client.Reader
 	mu     sync.Mutex
@@ -33,7 +35,7 @@ type writtenKey struct {
 
 type pendingObject struct {
 	obj      client.Object // an object of the written kind to read the cached one into
-	replaced string
+	replaced string        // the resourceVersion the write replaced; "" for a create
 	at       time.Time
 }
 
@@ -49,8 +51,20 @@ func forCanary(ctx context.Context, key types.NamespacedName) context.Context {
 // replaced to obj's. Creates (nothing replaced) and writes that changed nothing are not waited
 // for.
 func (w *objectWrites) wrote(ctx context.Context, s client.Client, obj client.Object, replaced string, now time.Time) {
+	if replaced == "" || replaced == obj.GetResourceVersion() {
+		return
+	}
+	w.remember(ctx, s, obj, replaced, now)
+}
+
+// created records that a round of the Canary in ctx created obj.
+func (w *objectWrites) created(ctx context.Context, s client.Client, obj client.Object, now time.Time) {
+	w.remember(ctx, s, obj, "", now)
+}
+
+func (w *objectWrites) remember(ctx context.Context, s client.Client, obj client.Object, replaced string, now time.Time) {
 	canaryKey, ok := ctx.Value(canaryKeyOf{}).(types.NamespacedName)
-	if !ok || w == nil || replaced == "" || replaced == obj.GetResourceVersion() {
+	if !ok || w == nil {
 		return
 	}
 	gvk, err := s.GroupVersionKindFor(obj)
@@ -88,11 +102,12 @@ func (w *objectWrites) behind(ctx context.Context, canary types.NamespacedName, 
 		obj := p.obj.DeepCopyObject().(client.Object)
 		err := w.reader.Get(ctx, k.key, obj)
 		wait := limit - now.Sub(p.at)
-		if err == nil && obj.GetResourceVersion() == p.replaced && wait > 0 {
-			left = max(left, wait)
-			continue
-		}
-		if err != nil && !apierrors.IsNotFound(err) && wait > 0 {
+		created := p.replaced == ""
+		switch {
+		case wait <= 0:
+		case err == nil && !created && obj.GetResourceVersion() == p.replaced,
+			err != nil && (created || !apierrors.IsNotFound(err)):
+			// Not yet shown: the old version, or no object at all after a create.
 			left = max(left, wait)
 			continue
 		}
@@ -119,11 +134,20 @@ func (w *objectWrites) forget(canary types.NamespacedName) {
 }
 
 // expectingClient is the client of the routers and the target adapters: it records each
-// update and patch in objectWrites.
+// create, update and patch in objectWrites.
 type expectingClient struct {
 	client.Client
 	writes *objectWrites
 	now    func() time.Time
+}
+
+// Create implements client.Writer.
+func (c expectingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if err := c.Client.Create(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.writes.created(ctx, c.Client, obj, c.now())
+	return nil
 }
 
 // Update implements client.Writer.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -84,6 +85,65 @@ func (r *laggingReader) Get(ctx context.Context, key client.ObjectKey, obj clien
 	if r.frozen != nil {
 		r.frozen.DeepCopyInto(obj.(*corev1.Service))
 		return nil
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A create made for a Canary is waited for until the cache shows the object: a round planned
+// before would create it again (for a Service, a cluster IP allocation on the API server before
+// it answers AlreadyExists).
+func TestObjectWritesWaitForTheCacheToShowACreate(t *testing.T) {
+	ctx := context.Background()
+	store := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).Build()
+	cache := &missingReader{Reader: store, missing: true}
+	w := &objectWrites{reader: cache}
+	now := time.Unix(1000, 0)
+	c := expectingClient{Client: store, writes: w, now: func() time.Time { return now }}
+	canary := types.NamespacedName{Namespace: "ns", Name: "podinfo"}
+
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "podinfo-primary"}}
+	if err := c.Create(forCanary(ctx, canary), svc); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.behind(ctx, canary, now.Add(500*time.Millisecond), 2*time.Second); left != 1500*time.Millisecond {
+		t.Fatalf("behind a cache without the created Service: %s left, want 1.5s", left)
+	}
+	if left := w.behind(ctx, canary, now.Add(3*time.Second), 2*time.Second); left != 0 {
+		t.Fatalf("waited past the limit: %s", left)
+	}
+
+	canarySvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "podinfo-canary"}}
+	if err := c.Create(forCanary(ctx, canary), canarySvc); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.behind(ctx, canary, now, 2*time.Second); left == 0 {
+		t.Fatal("a create the cache has not shown is not waited for")
+	}
+	cache.missing = false
+	if left := w.behind(ctx, canary, now, 2*time.Second); left != 0 {
+		t.Fatalf("the cache shows the created Service, yet %s left", left)
+	}
+	if len(w.pending) != 0 {
+		t.Fatalf("creates the cache shows are still remembered: %v", w.pending)
+	}
+	// A create that fails (AlreadyExists) is not waited for.
+	if err := c.Create(forCanary(ctx, canary), canarySvc.DeepCopy()); err == nil {
+		t.Fatal("creating the same Service twice succeeded")
+	}
+	if len(w.pending) != 0 {
+		t.Fatalf("a failed create is remembered: %v", w.pending)
+	}
+}
+
+// missingReader answers NotFound for every object while missing is set.
+type missingReader struct {
+	client.Reader
+	missing bool
+}
+
+func (r *missingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if r.missing {
+		return apierrors.NewNotFound(corev1.Resource("services"), key.Name)
 	}
 	return r.Reader.Get(ctx, key, obj, opts...)
 }
