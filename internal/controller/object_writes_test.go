@@ -63,15 +63,23 @@ func TestObjectWritesWaitForTheCacheToShowTheWrite(t *testing.T) {
 	if err := c.Patch(forCanary(ctx, canary), cached, patch); err != nil {
 		t.Fatal(err)
 	}
+	waitedForUntilShown(t, w, canary, now, func() { lagging.frozen = nil })
+}
+
+// waitedForUntilShown checks that Canary canary's round waits for its last write until show
+// makes the cache show it, and that the write is then forgotten.
+func waitedForUntilShown(t *testing.T, w *objectWrites, canary types.NamespacedName, now time.Time, show func()) {
+	t.Helper()
+	ctx := context.Background()
 	if left := w.behind(ctx, canary, now, 2*time.Second); left == 0 {
 		t.Fatal("a write the cache has not shown is not waited for")
 	}
-	lagging.frozen = nil
+	show()
 	if left := w.behind(ctx, canary, now, 2*time.Second); left != 0 {
 		t.Fatalf("the cache shows the write, yet %s left", left)
 	}
 	if len(w.pending) != 0 {
-		t.Fatalf("caught-up writes are still remembered: %v", w.pending)
+		t.Fatalf("writes the cache shows are still remembered: %v", w.pending)
 	}
 }
 
@@ -116,16 +124,7 @@ func TestObjectWritesWaitForTheCacheToShowACreate(t *testing.T) {
 	if err := c.Create(forCanary(ctx, canary), canarySvc); err != nil {
 		t.Fatal(err)
 	}
-	if left := w.behind(ctx, canary, now, 2*time.Second); left == 0 {
-		t.Fatal("a create the cache has not shown is not waited for")
-	}
-	cache.missing = false
-	if left := w.behind(ctx, canary, now, 2*time.Second); left != 0 {
-		t.Fatalf("the cache shows the created Service, yet %s left", left)
-	}
-	if len(w.pending) != 0 {
-		t.Fatalf("creates the cache shows are still remembered: %v", w.pending)
-	}
+	waitedForUntilShown(t, w, canary, now, func() { cache.missing = false })
 	// A create that fails (AlreadyExists) is not waited for.
 	if err := c.Create(forCanary(ctx, canary), canarySvc.DeepCopy()); err == nil {
 		t.Fatal("creating the same Service twice succeeded")
