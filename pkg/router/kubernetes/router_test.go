@@ -481,3 +481,34 @@ func TestEnsureServicesCarriesAdditionalPorts(t *testing.T) {
 		}
 	})
 }
+
+// An apex Service the Canary may manage (annotated for it, or controlled by an earlier Canary of
+// the same name) that serves other pods than the primary's keeps them until the primary is
+// ready: the Services are ensured while the primary starts.
+func TestAnApexTheCanaryMayManageKeepsItsPodsUntilThePrimaryIsReady(t *testing.T) {
+	ctx := context.Background()
+	annotated := userApex()
+	annotated.Annotations[target.AnnotationCanary] = "podinfo"
+	stale := userApex()
+	stale.OwnerReferences = []metav1.OwnerReference{{APIVersion: siskinv1.GroupVersion.String(), Kind: siskinv1.CanaryKind,
+		Name: "podinfo", UID: "an-earlier-canary", Controller: ptr.To(true)}}
+	for name, apex := range map[string]*corev1.Service{"annotated": annotated, "left by an earlier Canary": stale} {
+		t.Run(name, func(t *testing.T) {
+			c := newCanary()
+			r, cl := newRouter(t, apex)
+			if err := r.EnsureServices(ctx, c, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := getService(t, cl, "podinfo").Spec.Selector; !maps.Equal(got, map[string]string{"app": "podinfo"}) {
+				t.Fatalf("apex selects %v before the primary is ready, want app=podinfo", got)
+			}
+			getService(t, cl, "podinfo-primary") // the Services Siskin owns are there already
+			if err := r.EnsureServices(ctx, c, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := getService(t, cl, "podinfo").Spec.Selector; !maps.Equal(got, map[string]string{"app": "podinfo-primary"}) {
+				t.Fatalf("apex selects %v once the primary is ready, want app=podinfo-primary", got)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -162,8 +163,11 @@ func (r *Router) manage(ctx context.Context, c *siskinv1.Canary, cur *corev1.Ser
 	return r.patch(ctx, cur, want)
 }
 
-// ensureApex creates the apex Service if it is missing, manages it outright if Siskin created
-// it, and otherwise adopts it once the primary is ready.
+// ensureApex creates the apex Service if it is missing, manages it if it is the Canary's (or one
+// the Canary may claim), and otherwise adopts it once the primary is ready. A Service that
+// selects other pods than the primary's is switched to them only once the primary is ready,
+// whoever it belongs to: EnsureServices runs while the primary starts, and an apex annotated
+// for the Canary, or left by an earlier one, may be serving the target's pods.
 func (r *Router) ensureApex(ctx context.Context, c *siskinv1.Canary, name string, selector map[string]string,
 	ports []corev1.ServicePort, primaryReady bool) error {
 	key := client.ObjectKey{Namespace: c.Namespace, Name: name}
@@ -178,6 +182,9 @@ func (r *Router) ensureApex(ctx context.Context, c *siskinv1.Canary, name string
 	ref := metav1.GetControllerOf(cur)
 	switch {
 	case ref != nil || cur.Annotations[target.AnnotationCanary] == c.Name:
+		if !primaryReady && !maps.Equal(cur.Spec.Selector, selector) {
+			return nil
+		}
 		return r.manage(ctx, c, cur, selector, ports, c.Spec.Service.Apex)
 	case cur.Spec.Type == corev1.ServiceTypeExternalName:
 		return fmt.Errorf("service %s is of type ExternalName and cannot select the primary's pods: %w", key, router.ErrNotOwned)
