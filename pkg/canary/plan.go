@@ -139,9 +139,11 @@ func (p *planner) act(t ActionType) {
 // ensureRouting asks for the routing of the Canary's provider to be created or converged,
 // keeping its weights: the generated Services where the provider has them, then the router's
 // own objects where it has some. Provider kubernetes routes by the Services alone; provider
-// replicas has neither.
+// replicas has neither. The Services are made from the target's selector and ports: without a
+// target they stay as they are, so a round that sends the traffic back to the primary does not
+// fail on them before it sets the route.
 func (p *planner) ensureRouting() {
-	if providers.Generates(p.set.provider) {
+	if providers.Generates(p.set.provider) && p.obs.Target.Exists {
 		p.act(EnsureServices)
 	}
 	if providers.HasObjects(p.set.provider) {

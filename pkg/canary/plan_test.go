@@ -842,6 +842,29 @@ var analysisCases = []planCase{{
 	events:  "TargetNotFound!warn RolledBack!error",
 	requeue: time.Minute,
 }, {
+	// The Services are made from the target, which is gone: asking for them failed the round
+	// before the route was set, every round, and left the canary its traffic.
+	name:   "a target deleted during the analysis while the route is not converged rolls back without the Services",
+	canary: progressingAt(20),
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{}
+		o.Route.Converged, o.Route.Message = false, "VirtualService podinfo differs from the route Siskin applies"
+	},
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	events:  "TargetNotFound!warn RolledBack!error",
+	requeue: time.Minute,
+}, {
+	name:   "a failed rollout whose target is gone converges its route without the Services",
+	canary: failedStatus,
+	obs: func(_ *siskinv1.Canary, o *Observation) {
+		o.Target = Workload{}
+		o.Route = Route{PrimaryWeight: 50, CanaryWeight: 50, Message: "HTTPRoute podinfo is not accepted by Gateway gw yet"}
+	},
+	phase:   siskinv1.PhaseFailed,
+	actions: "SetRoute(100/0)",
+	check:   wantCondition(siskinv1.ConditionReady, "False/TargetNotFound"),
+}, {
 	name:    "skipAnalysis switched on during the analysis promotes, keeping the weights until the primary is ready",
 	canary:  func(c *siskinv1.Canary) { progressingStatus(c, 20); c.Spec.SkipAnalysis = true },
 	phase:   siskinv1.PhasePromoting,
