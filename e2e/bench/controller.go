@@ -41,6 +41,16 @@ func probeFeatures(ctx context.Context, bin string) (features, error) {
 	return f, nil
 }
 
+// treeVersion is the version make build stamps into a binary of the working tree (the
+// Makefile's VERSION), or "" outside a Git checkout.
+func treeVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // controller is a running bin/siskin.
 type controller struct {
 	cmd *exec.Cmd

@@ -182,6 +182,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	logf("controller %s (%s); --max-concurrent-canaries: %v, pprof: %v", cfg.siskin, feats.version, feats.maxConcurrent, feats.pprof)
+	if tree := treeVersion(ctx); tree != "" && tree != feats.version {
+		logf("WARNING: %s is %s but the tree is %s: the figures are those of %s (make build to measure the tree)", cfg.siskin, feats.version, tree, feats.version)
+	}
 
 	env, started, err := ensureEnv(ctx, cfg)
 	if err != nil {
