@@ -179,6 +179,12 @@ bench-peers: tools build localenv peers ## The scale bench with Flagger and Argo
 	@hack/prometheus.sh
 	$(GO) run ./e2e/bench -controllers siskin,flagger,argo -n 100,1000 -out bench-peers.json $(ARGS)
 
+.PHONY: bench-floor
+bench-floor: tools localenv ## The control plane alone, no controller: the fleet-wide change of N=1000 with only the Deployment writes a canary rollout needs, then with Siskin's status, route and event writes too (docs/bench.md; about 12 minutes).
+	@hack/prometheus.sh
+	$(GO) run ./e2e/bench -floor -n 1000 -out bench-floor.json $(ARGS)
+	$(GO) run ./e2e/bench -floor -floor-writes -n 1000 -out bench-floor-writes.json $(ARGS)
+
 .PHONY: bench-decisions
 bench-decisions: ## Simulate releases through the planner and compare threshold, fixed-horizon and sequential judging (docs/analysis.md; about 8 minutes on 2 shared cores; ARGS="-good 200 -n 20" for a short run).
 	$(GO) run ./e2e/decisions $(ARGS)

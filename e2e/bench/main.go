@@ -62,6 +62,10 @@ type config struct {
 	// alone the bench runs as before.
 	controllers []string
 	peersDir    string
+	// floor measures the control plane alone instead of a controller (floor.go).
+	floor bool
+	// floorWrites adds the status, route and event writes to the floor.
+	floorWrites bool
 }
 
 func main() {
@@ -107,6 +111,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.profileDir, "profile-dir", "", "write CPU and heap profiles of the controller here during the fleet-wide change, if it serves pprof (--pprof-bind-address)")
 	controllers := fs.String("controllers", "siskin", "controllers to measure in the same run, side by side: some of siskin,flagger,argo (peers from make peers)")
 	fs.StringVar(&c.peersDir, "peers-dir", "bin/peers", "where make peers puts the peers' binaries and CRDs")
+	fs.BoolVar(&c.floor, "floor", false, "run no controller: measure what the control plane alone takes for the same fleet-wide change, with only the Deployment writes a canary rollout needs (a floor under any controller; docs/bench.md)")
+	fs.BoolVar(&c.floorWrites, "floor-writes", false, "with -floor: also make the status, route and event writes Siskin makes for a rollout, at the same moments, to inert Canaries and VirtualServices")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -139,6 +145,10 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("-canary-batch %d: want 0 (all at once) or more", c.canaryBatch)
 	case c.canaryBatch > 0 && !slices.Equal(c.controllers, []string{ctlSiskin}):
 		return c, fmt.Errorf("-canary-batch applies to the scale bench of Siskin alone, not to -controllers %s", *controllers)
+	case c.floorWrites && !c.floor:
+		return c, fmt.Errorf("-floor-writes goes with -floor")
+	case c.floor && (!slices.Equal(c.controllers, []string{ctlSiskin}) || c.provider != "istio" || c.canaryBatch > 0):
+		return c, fmt.Errorf("-floor runs no controller: it takes none of -controllers, -provider kubernetes or -canary-batch")
 	case c.rest < 60*time.Second:
 		return c, fmt.Errorf("-rest %s: the at-rest window must be at least 60s", c.rest)
 	}
@@ -171,19 +181,15 @@ func (c *config) idealRollout() time.Duration {
 }
 
 func run(ctx context.Context, cfg config) error {
-	if _, err := os.Stat(cfg.siskin); err != nil {
-		return fmt.Errorf("%s: %w (run make build)", cfg.siskin, err)
-	}
 	if _, err := os.Stat(cfg.localenv); err != nil {
 		return fmt.Errorf("%s: %w (run make localenv)", cfg.localenv, err)
 	}
-	feats, err := probeFeatures(ctx, cfg.siskin)
-	if err != nil {
-		return err
-	}
-	logf("controller %s (%s); --max-concurrent-canaries: %v, pprof: %v", cfg.siskin, feats.version, feats.maxConcurrent, feats.pprof)
-	if tree := treeVersion(ctx); tree != "" && tree != feats.version {
-		logf("WARNING: %s is %s but the tree is %s: the figures are those of %s (make build to measure the tree)", cfg.siskin, feats.version, tree, feats.version)
+	var feats features
+	if !cfg.floor {
+		var err error
+		if feats, err = controllerFeatures(ctx, cfg); err != nil {
+			return err
+		}
 	}
 
 	env, started, err := ensureEnv(ctx, cfg)
@@ -202,6 +208,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	if cfg.floor {
+		return runFloors(ctx, cfg, cl)
+	}
 	if !slices.Equal(cfg.controllers, []string{ctlSiskin}) {
 		return runCompare(ctx, cfg, feats, env, cl)
 	}
@@ -233,6 +242,22 @@ func run(ctx context.Context, cfg config) error {
 		logf("N=%d done in %s", n, time.Since(t0).Round(time.Second))
 	}
 	return errors.Join(errs...)
+}
+
+// controllerFeatures checks bin/siskin and reads what it offers.
+func controllerFeatures(ctx context.Context, cfg config) (features, error) {
+	if _, err := os.Stat(cfg.siskin); err != nil {
+		return features{}, fmt.Errorf("%s: %w (run make build)", cfg.siskin, err)
+	}
+	feats, err := probeFeatures(ctx, cfg.siskin)
+	if err != nil {
+		return feats, err
+	}
+	logf("controller %s (%s); --max-concurrent-canaries: %v, pprof: %v", cfg.siskin, feats.version, feats.maxConcurrent, feats.pprof)
+	if tree := treeVersion(ctx); tree != "" && tree != feats.version {
+		logf("WARNING: %s is %s but the tree is %s: the figures are those of %s (make build to measure the tree)", cfg.siskin, feats.version, tree, feats.version)
+	}
+	return feats, nil
 }
 
 // logf writes progress to stderr, so stdout carries the tables only.
