@@ -37,9 +37,9 @@ const workers = 16
 // ensureEnv brings the local environment up unless it already runs, and reports whether it
 // started it.
 func ensureEnv(ctx context.Context, cfg config) (*envfile.Env, bool, error) {
-	running := false
+	running, supervisor := false, 0
 	if e, err := envfile.Read(cfg.stateDir); err == nil && e.Supervisor > 0 && syscall.Kill(e.Supervisor, 0) == nil {
-		running = true
+		running, supervisor = true, e.Supervisor
 	}
 	if running {
 		logf("using the local environment in %s", cfg.stateDir)
@@ -55,7 +55,9 @@ func ensureEnv(ctx context.Context, cfg config) (*envfile.Env, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return e, !running, nil
+	// A supervisor still exiting when it was checked (the last run's `localenv down` just
+	// returned) is replaced by a new one, which this run started and must stop.
+	return e, !running || e.Supervisor != supervisor, nil
 }
 
 // stopEnv runs `localenv down`; it takes no context, since it also runs when the bench is
