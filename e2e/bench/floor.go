@@ -226,21 +226,21 @@ func runFloor(ctx context.Context, cfg *config, cl *cluster, n int, runID string
 	defer stopWatch()
 	w, err := startDepWatch(watchCtx, cl, ns, all)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 
 	// Setup: the targets as a user made them and the primaries as initialization leaves them,
 	// then the targets scaled to zero.
 	t := time.Now()
 	if err := cl.create(ctx, all, func(name string) client.Object { return deployment(ns, name, cfg.testapp) }); err != nil {
-		return nil, err
+		return res, err
 	}
 	if cfg.floorWrites {
 		if err := cl.create(ctx, names, func(name string) client.Object { return canaryFor(ns, name, cfg) }); err != nil {
-			return nil, err
+			return res, err
 		}
 		if err := cl.create(ctx, names, func(name string) client.Object { return floorVirtualService(ns, name) }); err != nil {
-			return nil, err
+			return res, err
 		}
 	}
 	if err := cl.waitDeploymentsAvailable(ctx, ns, 2*n, within(cfg.timeout)); err != nil {
