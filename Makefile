@@ -180,7 +180,7 @@ bench-peers: tools build localenv peers ## The scale bench with Flagger and Argo
 	$(GO) run ./e2e/bench -controllers siskin,flagger,argo -n 100,1000 -out bench-peers.json $(ARGS)
 
 .PHONY: bench-floor
-bench-floor: tools localenv ## The control plane alone, no controller: the fleet-wide change of N=1000 with only the Deployment writes a canary rollout needs, then with Siskin's status, route and event writes too (docs/bench.md; about 12 minutes).
+bench-floor: tools localenv ## The control plane alone, no controller: the fleet-wide change of N=1000 with only the Deployment writes a canary rollout needs, then with Siskin's status, route and event writes too (docs/bench.md; about 15 minutes).
 	@hack/prometheus.sh
 	$(GO) run ./e2e/bench -floor -n 1000 -out bench-floor.json $(ARGS)
 	$(GO) run ./e2e/bench -floor -floor-writes -n 1000 -out bench-floor-writes.json $(ARGS)
